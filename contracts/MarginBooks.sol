@@ -1,0 +1,301 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {SignedMath} from "@openzeppelin/contracts/utils/math/SignedMath.sol";
+import {IOracleAdapter} from "./interfaces/IOracleAdapter.sol";
+import {IMarginVaultForPool} from "./interfaces/IProtocol.sol";
+import {
+    IMarginVault,
+    MarketParams,
+    Market,
+    IsolatedPosition,
+    CrossPosition,
+    CollateralConfig,
+    MarketState
+} from "./interfaces/IMarginVault.sol";
+import {MarginMath, Health} from "./libraries/MarginMath.sol";
+import {ConstantsLib} from "./libraries/ConstantsLib.sol";
+import {ErrorsLib} from "./libraries/ErrorsLib.sol";
+
+/// @title MarginBooks
+/// @notice The vault's storage, its bookkeeping helpers and every read-only view. Health is computed
+/// here once, with MarginMath, for the vault's checks and for outside callers alike.
+abstract contract MarginBooks is IMarginVault, IMarginVaultForPool {
+    IERC20 internal immutable _quote;
+    uint8 public immutable quoteDecimals;
+    IOracleAdapter public immutable oracle;
+
+    Market[] internal _markets;
+
+    mapping(uint256 positionId => IsolatedPosition) internal _positions;
+    uint256 public nextPositionId = 1;
+    /// @dev Open isolated position ids (swap-and-pop), so scans touch only live positions.
+    uint256[] internal _openPositionIds;
+    mapping(uint256 positionId => uint256) internal _openIndexPlusOne;
+
+    mapping(address account => mapping(uint256 marketId => CrossPosition)) internal _crossPositions;
+    /// @dev Cross balances per token, the quote token included.
+    mapping(address account => mapping(address token => uint256)) internal _collateral;
+    mapping(address account => uint256) internal _crossOpenCount;
+    /// @dev Accounts with at least one open cross position (swap-and-pop).
+    address[] internal _crossAccounts;
+    mapping(address account => uint256) internal _crossIndexPlusOne;
+
+    address[] internal _collateralTokens;
+    mapping(address token => CollateralConfig) internal _collateralConfig;
+
+    constructor(IERC20 quote, uint8 quoteDecimals_, IOracleAdapter oracle_) {
+        _quote = quote;
+        quoteDecimals = quoteDecimals_;
+        oracle = oracle_;
+    }
+
+    // ================================================================================== views
+
+    function quoteToken() public view returns (address) {
+        return address(_quote);
+    }
+
+    function marketCount() external view returns (uint256) {
+        return _markets.length;
+    }
+
+    function market(uint256 marketId) external view returns (Market memory) {
+        return _market(marketId);
+    }
+
+    function marketState(uint256 marketId) external view returns (MarketState memory) {
+        return _marketState(marketId);
+    }
+
+    function position(uint256 positionId) external view returns (IsolatedPosition memory) {
+        return _positions[positionId];
+    }
+
+    function isolatedHealth(uint256 positionId) external view returns (Health memory) {
+        IsolatedPosition storage p = _openPosition(positionId);
+        return _isolatedHealth(p, _marketState(p.marketId));
+    }
+
+    function accountHealth(address account) external view returns (Health memory) {
+        return _accountHealth(account);
+    }
+
+    function accountHealthAt(address account, MarketState[] memory states, uint256[] memory collateralPricesWad)
+        external
+        view
+        returns (Health memory)
+    {
+        return _accountHealthAt(account, states, collateralPricesWad);
+    }
+
+    function crossPosition(address account, uint256 marketId) external view returns (CrossPosition memory) {
+        return _crossPositions[account][marketId];
+    }
+
+    function collateralBalance(address account, address token) external view returns (uint256) {
+        return _collateral[account][token];
+    }
+
+    function collateralTokens() external view returns (address[] memory) {
+        return _collateralTokens;
+    }
+
+    function collateralConfig(address token) external view returns (CollateralConfig memory) {
+        return _collateralConfig[token];
+    }
+
+    function openPositionCount() external view returns (uint256) {
+        return _openPositionIds.length;
+    }
+
+    function openPositions(uint256 start, uint256 count)
+        external
+        view
+        returns (uint256[] memory ids, IsolatedPosition[] memory positions)
+    {
+        uint256 end = Math.min(_openPositionIds.length, start + count);
+        uint256 n = end > start ? end - start : 0;
+        ids = new uint256[](n);
+        positions = new IsolatedPosition[](n);
+        for (uint256 i = 0; i < n; ++i) {
+            ids[i] = _openPositionIds[start + i];
+            positions[i] = _positions[ids[i]];
+        }
+    }
+
+    function crossAccountCount() external view returns (uint256) {
+        return _crossAccounts.length;
+    }
+
+    function crossAccounts(uint256 start, uint256 count) external view returns (address[] memory accounts) {
+        uint256 end = Math.min(_crossAccounts.length, start + count);
+        uint256 n = end > start ? end - start : 0;
+        accounts = new address[](n);
+        for (uint256 i = 0; i < n; ++i) {
+            accounts[i] = _crossAccounts[start + i];
+        }
+    }
+
+    /// @inheritdoc IMarginVaultForPool
+    function unrealizedTraderPnlUsd() external view returns (int256 pnlUsd) {
+        for (uint256 i = 0; i < _markets.length; ++i) {
+            Market storage m = _markets[i];
+            int256 netSize = m.netSize;
+            if (netSize == 0 && m.netEntryNotionalUsd == 0) continue;
+            uint256 price = oracle.priceWad(m.asset);
+            // netSize * price rounded up: the pool's debt to traders is never understated.
+            int256 markUsd = netSize >= 0
+                ? int256(MarginMath.mulWadUp(uint256(netSize), price))
+                : -int256(MarginMath.mulWadDown(uint256(-netSize), price));
+            pnlUsd += markUsd - m.netEntryNotionalUsd;
+        }
+    }
+
+    /// @inheritdoc IMarginVaultForPool
+    function requiredPoolValueUsd() external view returns (uint256 required) {
+        for (uint256 i = 0; i < _markets.length; ++i) {
+            Market storage m = _markets[i];
+            uint256 oi = m.longOpenInterest + m.shortOpenInterest;
+            if (oi == 0) continue;
+            uint256 oiUsd = MarginMath.mulWadUp(oi, oracle.priceWad(m.asset));
+            required = Math.max(required, MarginMath.mulDivUp(oiUsd, ConstantsLib.WAD, m.params.openInterestCapWad));
+        }
+    }
+
+    // ================================================================================== health
+
+    function _marketState(uint256 marketId) internal view returns (MarketState memory s) {
+        Market storage m = _market(marketId);
+        MarketParams storage p = m.params;
+        s.priceWad = oracle.priceWad(m.asset);
+        uint256 buffer;
+        if (p.maxBufferWad > 0) {
+            buffer = MarginMath.volatilityBufferUp(
+                oracle.hourlyVolatilityWad(m.asset), p.volFloorWad, p.volSlopeWad, p.maxBufferWad
+            );
+        }
+        s.initialRatioWad = p.initialMarginWad + buffer;
+        s.maintenanceRatioWad = p.maintenanceMarginWad + buffer;
+    }
+
+    function _isolatedHealth(IsolatedPosition storage p, MarketState memory s) internal view returns (Health memory) {
+        return MarginMath.positionHealth(
+            int256(MarginMath.quoteToUsd(p.margin, quoteDecimals)),
+            p.size,
+            p.entryPriceWad,
+            s.priceWad,
+            s.initialRatioWad,
+            s.maintenanceRatioWad
+        );
+    }
+
+    function _accountHealth(address account) internal view returns (Health memory) {
+        MarketState[] memory states = new MarketState[](_markets.length);
+        for (uint256 i = 0; i < states.length; ++i) {
+            if (_crossPositions[account][i].size != 0) states[i] = _marketState(i);
+        }
+        return _accountHealthAt(account, states, _collateralPrices(account));
+    }
+
+    /// @dev Equity = quote balance + sum(collateral value * weight) + sum(PnL); requirements summed per
+    /// market. Collateral value and PnL round down, requirements up.
+    function _accountHealthAt(address account, MarketState[] memory states, uint256[] memory prices)
+        internal
+        view
+        returns (Health memory h)
+    {
+        int256 equity = int256(MarginMath.quoteToUsd(_collateral[account][address(_quote)], quoteDecimals));
+        for (uint256 i = 0; i < _collateralTokens.length; ++i) {
+            uint256 amount = _collateral[account][_collateralTokens[i]];
+            if (amount == 0) continue;
+            CollateralConfig memory c = _collateralConfig[_collateralTokens[i]];
+            equity += int256(MarginMath.mulWadDown(MarginMath.valueUsdDown(amount, c.decimals, prices[i]), c.weightWad));
+        }
+        h.equityUsd = equity;
+        for (uint256 i = 0; i < states.length; ++i) {
+            CrossPosition storage cp = _crossPositions[account][i];
+            if (cp.size == 0) continue;
+            Health memory ph = MarginMath.positionHealth(
+                0, cp.size, cp.entryPriceWad, states[i].priceWad, states[i].initialRatioWad, states[i].maintenanceRatioWad
+            );
+            h.equityUsd += ph.equityUsd;
+            h.initialUsd += ph.initialUsd;
+            h.maintenanceUsd += ph.maintenanceUsd;
+        }
+    }
+
+    /// @dev Oracle prices of the collateral tokens `account` holds (0 for those it does not).
+    function _collateralPrices(address account) internal view returns (uint256[] memory prices) {
+        prices = new uint256[](_collateralTokens.length);
+        for (uint256 i = 0; i < prices.length; ++i) {
+            if (_collateral[account][_collateralTokens[i]] > 0) prices[i] = oracle.priceWad(_collateralTokens[i]);
+        }
+    }
+
+    // ================================================================================== books
+
+    function _market(uint256 marketId) internal view returns (Market storage) {
+        if (marketId >= _markets.length) revert ErrorsLib.UnknownMarket(marketId);
+        return _markets[marketId];
+    }
+
+    function _openPosition(uint256 positionId) internal view returns (IsolatedPosition storage p) {
+        p = _positions[positionId];
+        if (p.owner == address(0)) revert ErrorsLib.UnknownPosition(positionId);
+    }
+
+    function _ownedPosition(uint256 positionId) internal view returns (IsolatedPosition storage p) {
+        p = _openPosition(positionId);
+        if (p.owner != msg.sender) revert ErrorsLib.NotPositionOwner(msg.sender, p.owner);
+    }
+
+    function _addExposure(Market storage m, int256 size, uint256 entryPriceWad) internal {
+        if (size == 0) return;
+        if (size > 0) m.longOpenInterest += uint256(size);
+        else m.shortOpenInterest += SignedMath.abs(size);
+        m.netSize += size;
+        m.netEntryNotionalUsd += MarginMath.entryNotionalSigned(size, entryPriceWad);
+    }
+
+    function _removeExposure(Market storage m, int256 size, uint256 entryPriceWad) internal {
+        if (size == 0) return;
+        if (size > 0) m.longOpenInterest -= uint256(size);
+        else m.shortOpenInterest -= SignedMath.abs(size);
+        m.netSize -= size;
+        m.netEntryNotionalUsd -= MarginMath.entryNotionalSigned(size, entryPriceWad);
+    }
+
+    function _trackOpen(uint256 positionId) internal {
+        _openPositionIds.push(positionId);
+        _openIndexPlusOne[positionId] = _openPositionIds.length;
+    }
+
+    function _untrackOpen(uint256 positionId) internal {
+        uint256 index = _openIndexPlusOne[positionId] - 1;
+        uint256 last = _openPositionIds[_openPositionIds.length - 1];
+        _openPositionIds[index] = last;
+        _openIndexPlusOne[last] = index + 1;
+        _openPositionIds.pop();
+        delete _openIndexPlusOne[positionId];
+    }
+
+    function _crossPositionOpened(address account) internal {
+        if (_crossOpenCount[account]++ == 0) {
+            _crossAccounts.push(account);
+            _crossIndexPlusOne[account] = _crossAccounts.length;
+        }
+    }
+
+    function _crossPositionClosed(address account) internal {
+        if (--_crossOpenCount[account] > 0) return;
+        uint256 index = _crossIndexPlusOne[account] - 1;
+        address last = _crossAccounts[_crossAccounts.length - 1];
+        _crossAccounts[index] = last;
+        _crossIndexPlusOne[last] = index + 1;
+        _crossAccounts.pop();
+        delete _crossIndexPlusOne[account];
+    }
+}

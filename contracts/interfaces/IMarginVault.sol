@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {Health} from "../libraries/MarginMath.sol";
+import {IOracleAdapter} from "./IOracleAdapter.sol";
+
+/// @notice Parameters of one perpetual market. Ratios are wad fractions of notional (0.05e18 = 5 %).
+/// @param initialMarginWad requirement to open, grow or withdraw (before the volatility buffer).
+/// @param maintenanceMarginWad requirement to stay alive (before the volatility buffer).
+/// @param maxLeverageWad notional / deposited margin ceiling of an isolated position (10e18 = 10x).
+/// @param liquidationPenaltyWad penalty on the notional a liquidation closes; < maintenance margin.
+/// @param keeperShareWad share of the penalty paid to the keeper; the rest goes to the insurance fund.
+/// @param spreadWad fraction of price every trade pays (buys above, sells below the oracle).
+/// @param impactCoefficientWad price impact = coefficient * trade notional / pool value (capped at 5 %).
+/// @param openInterestCapWad (long + short notional) <= cap * pool value.
+/// @param minNotionalUsd smallest notional a position may be left with, USD wad.
+/// @param volFloorWad hourly volatility below which there is no buffer.
+/// @param volSlopeWad buffer added per unit of hourly volatility above the floor.
+/// @param maxBufferWad ceiling of the buffer; 0 disables it (and skips the volatility read).
+struct MarketParams {
+    uint256 initialMarginWad;
+    uint256 maintenanceMarginWad;
+    uint256 maxLeverageWad;
+    uint256 liquidationPenaltyWad;
+    uint256 keeperShareWad;
+    uint256 spreadWad;
+    uint256 impactCoefficientWad;
+    uint256 openInterestCapWad;
+    uint256 minNotionalUsd;
+    uint256 volFloorWad;
+    uint256 volSlopeWad;
+    uint256 maxBufferWad;
+}
+
+/// @notice A market's book: its oracle asset, parameters and aggregate open interest.
+/// @param longOpenInterest sum of long sizes, base wad.
+/// @param shortOpenInterest sum of short sizes (positive), base wad.
+/// @param netSize sum of signed sizes, base wad.
+/// @param netEntryNotionalUsd sum of signed size * entry price, USD wad (aggregate PnL = netSize * price - this).
+struct Market {
+    address asset;
+    uint256 longOpenInterest;
+    uint256 shortOpenInterest;
+    int256 netSize;
+    int256 netEntryNotionalUsd;
+    MarketParams params;
+}
+
+/// @notice An isolated position: it owns its margin (quote tokens) and nothing else.
+struct IsolatedPosition {
+    address owner;
+    uint96 marketId;
+    int128 size;
+    uint128 margin;
+    uint256 entryPriceWad;
+}
+
+/// @notice One market's position inside a cross account.
+struct CrossPosition {
+    int256 size;
+    uint256 entryPriceWad;
+}
+
+/// @notice A cross collateral token. Valued at oracle price * weight; sold in liquidation at oracle
+/// price * (1 - discount), and discount <= 1 - weight so a sale never lowers the account's equity.
+struct CollateralConfig {
+    bool enabled;
+    uint8 decimals;
+    uint64 weightWad;
+    uint64 liquidationDiscountWad;
+}
+
+/// @notice A market's risk at the current block: oracle price and the ratios with the buffer added.
+struct MarketState {
+    uint256 priceWad;
+    uint256 initialRatioWad;
+    uint256 maintenanceRatioWad;
+}
+
+/// @title IMarginVault
+/// @notice Read surface of the vault that keepers, the lens and outside tools rely on.
+interface IMarginVault {
+    function quoteToken() external view returns (address);
+    function quoteDecimals() external view returns (uint8);
+    function oracle() external view returns (IOracleAdapter);
+    function marketCount() external view returns (uint256);
+    function market(uint256 marketId) external view returns (Market memory);
+    /// @notice Oracle price and effective ratios (base + volatility buffer) of a market now.
+    function marketState(uint256 marketId) external view returns (MarketState memory);
+    function position(uint256 positionId) external view returns (IsolatedPosition memory);
+    /// @notice Health of an isolated position now: equity = margin + PnL at the oracle price.
+    function isolatedHealth(uint256 positionId) external view returns (Health memory);
+    /// @notice Health of a cross account now: equity = quote + sum(weighted collateral) + sum(PnL).
+    function accountHealth(address account) external view returns (Health memory);
+    /// @notice Health of a cross account under given market states and collateral prices (index-aligned
+    /// with `collateralTokens()`), so a scan reads each price once.
+    function accountHealthAt(address account, MarketState[] memory states, uint256[] memory collateralPricesWad)
+        external
+        view
+        returns (Health memory);
+    function crossPosition(address account, uint256 marketId) external view returns (CrossPosition memory);
+    function collateralBalance(address account, address token) external view returns (uint256);
+    function collateralTokens() external view returns (address[] memory);
+    function collateralConfig(address token) external view returns (CollateralConfig memory);
+    function openPositionCount() external view returns (uint256);
+    /// @notice Open isolated positions `[start, start + count)` of the open list, with their data.
+    function openPositions(uint256 start, uint256 count)
+        external
+        view
+        returns (uint256[] memory ids, IsolatedPosition[] memory positions);
+    function crossAccountCount() external view returns (uint256);
+    /// @notice Cross accounts with at least one open position, `[start, start + count)`.
+    function crossAccounts(uint256 start, uint256 count) external view returns (address[] memory);
+}

@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+/// @notice What the LP pool and the insurance fund need of the vault.
+interface IMarginVaultForPool {
+    /// @notice Net unrealised PnL of every open position, USD wad, traders' side (positive: pool owes),
+    /// rounded up (against the pool).
+    function unrealizedTraderPnlUsd() external view returns (int256);
+
+    /// @notice Pool value, USD wad, that open interest requires under each market's cap.
+    function requiredPoolValueUsd() external view returns (uint256);
+}
+
+/// @notice The LP pool, as the vault uses it.
+interface ILPPool {
+    /// @notice Pay `amount` quote tokens to the vault (trader profit, bad debt the LPs absorb).
+    function payVault(uint256 amount) external;
+
+    function totalAssets() external view returns (uint256);
+}
+
+/// @notice The insurance fund, as the vault uses it.
+interface IInsuranceFund {
+    /// @notice Send up to `amount` quote tokens to the vault; returns what was sent.
+    function cover(uint256 amount) external returns (uint256 covered);
+}

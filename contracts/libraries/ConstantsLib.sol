@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+/// @title ConstantsLib
+/// @notice Units and the hard bounds the owner can never set a parameter outside of.
+/// @dev Ratios, prices and USD values are 18-decimal fixed point ("wad"): 0.05e18 is 5 %.
+library ConstantsLib {
+    uint256 internal constant WAD = 1e18;
+    /// @dev Decimals of every USD value and normalised price.
+    uint8 internal constant USD_DECIMALS = 18;
+    uint256 internal constant SECONDS_PER_HOUR = 3600;
+
+    // --- market parameter bounds -------------------------------------------------------------
+    uint256 internal constant MIN_MAINTENANCE_MARGIN = 0.005e18; // 0.5 %
+    uint256 internal constant MAX_MAINTENANCE_MARGIN = 0.5e18; // 50 %
+    uint256 internal constant MAX_INITIAL_MARGIN = 1e18; // 100 % (1x)
+    uint256 internal constant MIN_MAX_LEVERAGE = 1e18; // 1x
+    uint256 internal constant MAX_MAX_LEVERAGE = 100e18; // 100x
+    uint256 internal constant MAX_LIQUIDATION_PENALTY = 0.2e18; // and always < maintenance margin
+    uint256 internal constant MAX_KEEPER_SHARE = 1e18; // the whole penalty
+    uint256 internal constant MAX_SPREAD = 0.01e18; // 1 % of price
+    uint256 internal constant MAX_IMPACT_COEFFICIENT = 1e18; // impact = coeff * notional / pool value
+    uint256 internal constant MAX_IMPACT_FRACTION = 0.05e18; // impact never exceeds 5 % of price
+    uint256 internal constant MAX_OI_CAP = 2e18; // open interest <= 2x the pool's value
+    uint256 internal constant MAX_MIN_NOTIONAL_USD = 1_000_000e18;
+    uint256 internal constant MAX_VOL_FLOOR = 1e18; // hourly volatility, 100 %
+    uint256 internal constant MAX_VOL_SLOPE = 10e18;
+    uint256 internal constant MAX_MAINTENANCE_BUFFER = 0.25e18; // added to the ratios, 25 %
+
+    // --- collateral bounds ---------------------------------------------------------------------
+    uint256 internal constant MAX_COLLATERAL_WEIGHT = 0.95e18;
+
+    // --- liquidation -------------------------------------------------------------------------
+    /// @dev A partial liquidation closes just enough that equity >= 1.25 x maintenance afterwards.
+    uint256 internal constant LIQUIDATION_TARGET_HEALTH = 1.25e18;
+
+    // --- oracle ------------------------------------------------------------------------------
+    uint8 internal constant MAX_FEED_DECIMALS = 18;
+    uint256 internal constant MAX_VOL_WINDOW_ROUNDS = 32;
+}

@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {SignedMath} from "@openzeppelin/contracts/utils/math/SignedMath.sol";
+import {ConstantsLib} from "./ConstantsLib.sol";
+
+/// @notice Equity and requirements of a position or account, all in USD wad.
+struct Health {
+    int256 equityUsd;
+    uint256 initialUsd;
+    uint256 maintenanceUsd;
+}
+
+/// @title MarginMath
+/// @notice The one margin-math core shared by isolated positions, cross accounts and the views.
+/// @dev Every function that rounds says which way in its name. Callers pick the side that protects
+/// the protocol: requirements and charges round up, equity, payouts and credits round down.
+library MarginMath {
+    uint256 private constant WAD = ConstantsLib.WAD;
+
+    // --- plain fixed point --------------------------------------------------------------------
+
+    function mulDivDown(uint256 x, uint256 y, uint256 d) internal pure returns (uint256) {
+        return Math.mulDiv(x, y, d);
+    }
+
+    function mulDivUp(uint256 x, uint256 y, uint256 d) internal pure returns (uint256) {
+        return Math.mulDiv(x, y, d, Math.Rounding.Ceil);
+    }
+
+    function mulWadDown(uint256 x, uint256 y) internal pure returns (uint256) {
+        return Math.mulDiv(x, y, WAD);
+    }
+
+    function mulWadUp(uint256 x, uint256 y) internal pure returns (uint256) {
+        return Math.mulDiv(x, y, WAD, Math.Rounding.Ceil);
+    }
+
+    // --- token <-> USD --------------------------------------------------------------------------
+
+    /// @dev Scale between a token's decimals (<= 18) and USD wad, for a token worth exactly $1.
+    function _unit(uint8 decimals) private pure returns (uint256) {
+        return 10 ** (ConstantsLib.USD_DECIMALS - decimals);
+    }
+
+    /// @notice Quote-token amount to USD wad (exact: decimals <= 18).
+    function quoteToUsd(uint256 amount, uint8 decimals) internal pure returns (uint256) {
+        return amount * _unit(decimals);
+    }
+
+    function usdToQuoteDown(uint256 usd, uint8 decimals) internal pure returns (uint256) {
+        return usd / _unit(decimals);
+    }
+
+    function usdToQuoteUp(uint256 usd, uint8 decimals) internal pure returns (uint256) {
+        return Math.ceilDiv(usd, _unit(decimals));
+    }
+
+    /// @notice Signed USD to quote tokens, rounded toward minus infinity: gains down, losses up.
+    function signedUsdToQuoteFloor(int256 usd, uint8 decimals) internal pure returns (int256) {
+        if (usd >= 0) return int256(usdToQuoteDown(uint256(usd), decimals));
+        return -int256(usdToQuoteUp(uint256(-usd), decimals));
+    }
+
+    /// @notice Value of `amount` of a token with `decimals` at `priceWad` (USD per whole token).
+    function valueUsdDown(uint256 amount, uint8 decimals, uint256 priceWad) internal pure returns (uint256) {
+        return mulDivDown(amount, priceWad, 10 ** decimals);
+    }
+
+    // --- positions ------------------------------------------------------------------------------
+
+    function notionalUsdUp(int256 size, uint256 priceWad) internal pure returns (uint256) {
+        return mulWadUp(SignedMath.abs(size), priceWad);
+    }
+
+    function notionalUsdDown(int256 size, uint256 priceWad) internal pure returns (uint256) {
+        return mulWadDown(SignedMath.abs(size), priceWad);
+    }
+
+    /// @notice Unrealised PnL of `size` entered at `entryPriceWad`, marked at `priceWad`, rounded
+    /// toward minus infinity (gains down, losses up).
+    function pnlUsdFloor(int256 size, uint256 entryPriceWad, uint256 priceWad) internal pure returns (int256) {
+        uint256 absSize = SignedMath.abs(size);
+        bool priceUp = priceWad >= entryPriceWad;
+        uint256 diff = priceUp ? priceWad - entryPriceWad : entryPriceWad - priceWad;
+        if ((size > 0) == priceUp || diff == 0) return int256(mulWadDown(absSize, diff));
+        return -int256(mulWadUp(absSize, diff));
+    }
+
+    /// @notice The signed USD amount `size * entryPrice`, used for aggregate open-interest PnL.
+    /// @dev Rounded down in magnitude; the vault removes exactly what it added, so nothing drifts.
+    function entryNotionalSigned(int256 size, uint256 entryPriceWad) internal pure returns (int256) {
+        int256 n = int256(mulWadDown(SignedMath.abs(size), entryPriceWad));
+        return size >= 0 ? n : -n;
+    }
+
+    function requirementUsdUp(uint256 notionalUsd, uint256 ratioWad) internal pure returns (uint256) {
+        return mulWadUp(notionalUsd, ratioWad);
+    }
+
+    /// @notice Health of one position holding `marginUsd` of its own.
+    function positionHealth(
+        int256 marginUsd,
+        int256 size,
+        uint256 entryPriceWad,
+        uint256 priceWad,
+        uint256 initialRatioWad,
+        uint256 maintenanceRatioWad
+    ) internal pure returns (Health memory h) {
+        uint256 notional = notionalUsdUp(size, priceWad);
+        h.equityUsd = marginUsd + pnlUsdFloor(size, entryPriceWad, priceWad);
+        h.initialUsd = requirementUsdUp(notional, initialRatioWad);
+        h.maintenanceUsd = requirementUsdUp(notional, maintenanceRatioWad);
+    }
+
+    function isLiquidatable(Health memory h) internal pure returns (bool) {
+        return h.equityUsd < int256(h.maintenanceUsd);
+    }
+
+    function meetsInitial(Health memory h) internal pure returns (bool) {
+        return h.equityUsd >= int256(h.initialUsd);
+    }
+
+    // --- trading --------------------------------------------------------------------------------
+
+    /// @notice Price a trade fills at: buys pay above the oracle, sells receive below it.
+    /// @param feeFractionWad spread plus price impact, as a fraction of price.
+    function fillPriceAgainstTrader(uint256 priceWad, int256 sizeDelta, uint256 feeFractionWad)
+        internal
+        pure
+        returns (uint256)
+    {
+        if (sizeDelta > 0) return mulWadUp(priceWad, WAD + feeFractionWad);
+        return mulWadDown(priceWad, WAD - feeFractionWad);
+    }
+
+    /// @notice Size-weighted entry price after growing a position, rounded against the trader
+    /// (up for a long, down for a short).
+    function averageEntryAgainstTrader(int256 size, uint256 entryPriceWad, int256 sizeDelta, uint256 fillPriceWad)
+        internal
+        pure
+        returns (uint256)
+    {
+        uint256 a = SignedMath.abs(size);
+        uint256 b = SignedMath.abs(sizeDelta);
+        uint256 weighted = a * entryPriceWad + b * fillPriceWad;
+        return size + sizeDelta > 0 ? Math.ceilDiv(weighted, a + b) : weighted / (a + b);
+    }
+
+    // --- risk -----------------------------------------------------------------------------------
+
+    /// @notice Maintenance (and initial) buffer from measured volatility:
+    /// `min(maxBuffer, slope * max(0, hourlyVol - volFloor))`, rounded up.
+    function volatilityBufferUp(uint256 hourlyVolWad, uint256 volFloorWad, uint256 slopeWad, uint256 maxBufferWad)
+        internal
+        pure
+        returns (uint256)
+    {
+        if (hourlyVolWad <= volFloorWad) return 0;
+        return Math.min(maxBufferWad, mulWadUp(hourlyVolWad - volFloorWad, slopeWad));
+    }
+
+    /// @notice Smallest fraction f of the exposure to close so that afterwards
+    /// `equity - f * penalty >= TARGET * (1 - f) * maintenance`; WAD (close all) when no f < 1 does.
+    /// @param penaltyUsd penalty if the whole exposure were closed.
+    function liquidationFractionUp(int256 equityUsd, uint256 maintenanceUsd, uint256 penaltyUsd)
+        internal
+        pure
+        returns (uint256)
+    {
+        uint256 target = mulWadUp(maintenanceUsd, ConstantsLib.LIQUIDATION_TARGET_HEALTH);
+        if (equityUsd <= 0 || target <= penaltyUsd || equityUsd <= int256(penaltyUsd)) return WAD;
+        if (equityUsd >= int256(target)) return 0;
+        return Math.min(WAD, mulDivUp(target - uint256(equityUsd), WAD, target - penaltyUsd));
+    }
+
+    /// @notice `fractionWad` of `size`, rounded up in magnitude (close more, never less), capped at size.
+    function scaleSizeUp(int256 size, uint256 fractionWad) internal pure returns (int256) {
+        uint256 absSize = SignedMath.abs(size);
+        int256 scaled = int256(Math.min(absSize, mulWadUp(absSize, fractionWad)));
+        return size > 0 ? scaled : -scaled;
+    }
+}

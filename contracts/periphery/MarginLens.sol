@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {SignedMath} from "@openzeppelin/contracts/utils/math/SignedMath.sol";
+import {
+    IMarginVault, IsolatedPosition, CrossPosition, CollateralConfig, MarketState
+} from "../interfaces/IMarginVault.sol";
+import {MarginMath, Health} from "../libraries/MarginMath.sol";
+import {IOracleAdapter} from "../interfaces/IOracleAdapter.sol";
+
+/// @title MarginLens
+/// @notice Read-only conveniences for keepers and outside tools: a paged scan of what is liquidatable now,
+/// the exact liquidation price of an isolated position and an estimate for a cross position. Each reads
+/// every oracle price once per call and computes health with the vault's own MarginMath.
+contract MarginLens {
+    IMarginVault public immutable vault;
+
+    constructor(IMarginVault vault_) {
+        vault = vault_;
+    }
+
+    /// @notice Open isolated positions `[start, start + count)` of the open list that are liquidatable now.
+    /// @return liquidatable their ids; `scanned` how many were looked at (0 means the end was reached).
+    function scanIsolated(uint256 start, uint256 count)
+        external
+        view
+        returns (uint256[] memory liquidatable, uint256 scanned)
+    {
+        (uint256[] memory ids, IsolatedPosition[] memory ps) = vault.openPositions(start, count);
+        MarketState[] memory states = _marketStates();
+        liquidatable = new uint256[](ids.length);
+        uint256 found;
+        for (uint256 i = 0; i < ids.length; ++i) {
+            if (MarginMath.isLiquidatable(_health(ps[i], states[ps[i].marketId]))) liquidatable[found++] = ids[i];
+        }
+        assembly ("memory-safe") {
+            mstore(liquidatable, found) // shrink to the ids found
+        }
+        scanned = ids.length;
+    }
+
+    /// @notice Cross accounts `[start, start + count)` of the open list that are liquidatable now.
+    function scanCross(uint256 start, uint256 count) external view returns (address[] memory liquidatable, uint256 scanned) {
+        address[] memory accounts = vault.crossAccounts(start, count);
+        MarketState[] memory states = _marketStates();
+        uint256[] memory prices = _collateralPrices();
+        liquidatable = new address[](accounts.length);
+        uint256 found;
+        for (uint256 i = 0; i < accounts.length; ++i) {
+            if (MarginMath.isLiquidatable(vault.accountHealthAt(accounts[i], states, prices))) {
+                liquidatable[found++] = accounts[i];
+            }
+        }
+        assembly ("memory-safe") {
+            mstore(liquidatable, found)
+        }
+        scanned = accounts.length;
+    }
+
+    /// @notice Exact liquidation price of an isolated position (wad), with the current maintenance buffer
+    /// held: a long is liquidatable at every price <= the answer and at none above it; a short at every
+    /// price >= the answer and none below. Fees are in the entry price already. 0 for a long that no
+    /// positive price liquidates.
+    function isolatedLiquidationPrice(uint256 positionId) external view returns (uint256) {
+        IsolatedPosition memory p = vault.position(positionId);
+        MarketState memory s = vault.marketState(p.marketId);
+        uint256 absSize = SignedMath.abs(p.size);
+        int256 marginUsd = int256(MarginMath.quoteToUsd(p.margin, vault.quoteDecimals()));
+        uint256 entryUsd = MarginMath.mulWadDown(absSize, p.entryPriceWad);
+        uint256 m = s.maintenanceRatioWad;
+        // Closed form, then walked to the exact unit the rounded health check flips at.
+        if (p.size > 0) {
+            int256 num = int256(entryUsd) - marginUsd;
+            if (num <= 0 && !_liquidatableAt(p, s, 1)) return 0;
+            uint256 estimate = num <= 0 ? 1 : MarginMath.mulDivDown(uint256(num), 1e36, absSize * (1e18 - m));
+            return _lastLiquidatableLong(p, s, estimate);
+        }
+        uint256 estimateShort =
+            MarginMath.mulDivDown(uint256(marginUsd) + entryUsd, 1e36, absSize * (1e18 + m));
+        return _firstLiquidatableShort(p, s, estimateShort);
+    }
+
+    /// @notice Estimated price of `marketId` at which `account` becomes liquidatable, every other price
+    /// held, collateral in the same asset moving with it; rounding ignored. 0 if no positive price does.
+    function crossLiquidationPrice(address account, uint256 marketId) external view returns (uint256) {
+        MarketState[] memory states = _marketStates();
+        Health memory h = vault.accountHealthAt(account, states, _collateralPrices());
+        MarketState memory s = states[marketId];
+        int256 size = vault.crossPosition(account, marketId).size;
+        // d(equity)/d(price) and d(maintenance)/d(price), in base wad
+        int256 slopeEquity = size + _sameAssetCollateral(account, vault.market(marketId).asset);
+        int256 slopeMaint = int256(MarginMath.mulWadDown(SignedMath.abs(size), s.maintenanceRatioWad));
+        int256 denom = slopeEquity - slopeMaint;
+        if (denom == 0) return 0;
+        int256 gap = int256(h.maintenanceUsd) - h.equityUsd;
+        int256 price = int256(s.priceWad) + (gap * 1e18) / denom;
+        return price > 0 ? uint256(price) : 0;
+    }
+
+    // ------------------------------------------------------------------------------------------
+
+    function _health(IsolatedPosition memory p, MarketState memory s) internal view returns (Health memory) {
+        return MarginMath.positionHealth(
+            int256(MarginMath.quoteToUsd(p.margin, vault.quoteDecimals())),
+            p.size,
+            p.entryPriceWad,
+            s.priceWad,
+            s.initialRatioWad,
+            s.maintenanceRatioWad
+        );
+    }
+
+    function _liquidatableAt(IsolatedPosition memory p, MarketState memory s, uint256 priceWad)
+        internal
+        view
+        returns (bool)
+    {
+        s.priceWad = priceWad;
+        return MarginMath.isLiquidatable(_health(p, s));
+    }
+
+    /// @dev Bracket the flip around the estimate by doubling steps, then search it.
+    function _lastLiquidatableLong(IsolatedPosition memory p, MarketState memory s, uint256 x)
+        internal
+        view
+        returns (uint256)
+    {
+        uint256 step = 1;
+        if (_liquidatableAt(p, s, x)) {
+            uint256 lo = x;
+            while (_liquidatableAt(p, s, lo + step)) (lo, step) = (lo + step, step * 2);
+            return _search(p, s, lo, lo + step);
+        }
+        uint256 hi = x;
+        while (hi > step && !_liquidatableAt(p, s, hi - step)) (hi, step) = (hi - step, step * 2);
+        if (hi > step) return _search(p, s, hi - step, hi);
+        if (hi <= 1 || !_liquidatableAt(p, s, 1)) return 0;
+        return _search(p, s, 1, hi);
+    }
+
+    function _firstLiquidatableShort(IsolatedPosition memory p, MarketState memory s, uint256 x)
+        internal
+        view
+        returns (uint256)
+    {
+        uint256 step = 1;
+        if (_liquidatableAt(p, s, x)) {
+            uint256 hi = x;
+            while (hi > step && _liquidatableAt(p, s, hi - step)) (hi, step) = (hi - step, step * 2);
+            return _search(p, s, hi > step ? hi - step : 0, hi) + 1;
+        }
+        uint256 lo = x;
+        while (!_liquidatableAt(p, s, lo + step)) (lo, step) = (lo + step, step * 2);
+        return _search(p, s, lo, lo + step) + 1;
+    }
+
+    /// @dev Binary search on [lo, hi) where the predicate flips once: returns the last price whose
+    /// answer equals the answer at `lo` (long: last liquidatable; short: last healthy).
+    function _search(IsolatedPosition memory p, MarketState memory s, uint256 lo, uint256 hi)
+        internal
+        view
+        returns (uint256)
+    {
+        bool atLo = _liquidatableAt(p, s, lo);
+        while (hi - lo > 1) {
+            uint256 mid = lo + (hi - lo) / 2;
+            if (_liquidatableAt(p, s, mid) == atLo) lo = mid;
+            else hi = mid;
+        }
+        return lo;
+    }
+
+    function _marketStates() internal view returns (MarketState[] memory states) {
+        states = new MarketState[](vault.marketCount());
+        for (uint256 i = 0; i < states.length; ++i) {
+            states[i] = vault.marketState(i);
+        }
+    }
+
+    function _collateralPrices() internal view returns (uint256[] memory prices) {
+        address[] memory tokens = vault.collateralTokens();
+        IOracleAdapter oracle = vault.oracle();
+        prices = new uint256[](tokens.length);
+        for (uint256 i = 0; i < tokens.length; ++i) {
+            prices[i] = oracle.priceWad(tokens[i]);
+        }
+    }
+
+    function _sameAssetCollateral(address account, address asset) internal view returns (int256) {
+        uint256 amount = vault.collateralBalance(account, asset);
+        if (amount == 0) return 0;
+        CollateralConfig memory c = vault.collateralConfig(asset);
+        uint256 baseWad = amount * 10 ** (18 - c.decimals);
+        return int256(MarginMath.mulWadDown(baseWad, c.weightWad));
+    }
+}
