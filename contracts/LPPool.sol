@@ -56,14 +56,14 @@ contract LPPool is ILPPool, ERC4626, Ownable {
         return value > 0 ? uint256(value) : 0;
     }
 
-    /// @notice Pool value (quote tokens) not needed by open interest; what LPs may take out now.
+    /// @notice Cash (quote tokens) that open interest does not need under the markets' caps, which the
+    /// vault applies to this pool's cash; what LPs may take out now.
     function freeLiquidity() public view returns (uint256) {
-        uint256 value = totalAssets();
+        uint256 cash = IERC20(asset()).balanceOf(address(this));
         uint256 required = address(vault) == address(0)
             ? 0
             : MarginMath.usdToQuoteUp(vault.requiredPoolValueUsd(), _quoteDecimals);
-        uint256 free = value > required ? value - required : 0;
-        return Math.min(free, IERC20(asset()).balanceOf(address(this)));
+        return cash > required ? cash - required : 0;
     }
 
     function maxWithdraw(address owner) public view override returns (uint256) {

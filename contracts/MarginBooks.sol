@@ -4,6 +4,7 @@ pragma solidity 0.8.28;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SignedMath} from "@openzeppelin/contracts/utils/math/SignedMath.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IOracleAdapter} from "./interfaces/IOracleAdapter.sol";
 import {IMarginVaultForPool} from "./interfaces/IProtocol.sol";
 import {
@@ -23,6 +24,9 @@ import {ErrorsLib} from "./libraries/ErrorsLib.sol";
 /// @notice The vault's storage, its bookkeeping helpers and every read-only view. Health is computed
 /// here once, with MarginMath, for the vault's checks and for outside callers alike.
 abstract contract MarginBooks is IMarginVault, IMarginVaultForPool {
+    using SafeCast for uint256;
+    using SafeCast for int256;
+
     IERC20 internal immutable _quote;
     uint8 public immutable quoteDecimals;
     IOracleAdapter public immutable oracle;
@@ -33,15 +37,19 @@ abstract contract MarginBooks is IMarginVault, IMarginVaultForPool {
     uint256 public nextPositionId = 1;
     /// @dev Open isolated position ids (swap-and-pop), so scans touch only live positions.
     uint256[] internal _openPositionIds;
-    mapping(uint256 positionId => uint256) internal _openIndexPlusOne;
 
     mapping(address account => mapping(uint256 marketId => CrossPosition)) internal _crossPositions;
     /// @dev Cross balances per token, the quote token included.
     mapping(address account => mapping(address token => uint256)) internal _collateral;
-    mapping(address account => uint256) internal _crossOpenCount;
+    /// @dev Per account, in one slot: open cross positions and the place in `_crossAccounts` plus one.
+    struct CrossAccountMeta {
+        uint64 openCount;
+        uint64 indexPlusOne;
+    }
+
+    mapping(address account => CrossAccountMeta) internal _crossMeta;
     /// @dev Accounts with at least one open cross position (swap-and-pop).
     address[] internal _crossAccounts;
-    mapping(address account => uint256) internal _crossIndexPlusOne;
 
     address[] internal _collateralTokens;
     mapping(address token => CollateralConfig) internal _collateralConfig;
@@ -170,12 +178,13 @@ abstract contract MarginBooks is IMarginVault, IMarginVaultForPool {
     function _marketState(uint256 marketId) internal view returns (MarketState memory s) {
         Market storage m = _market(marketId);
         MarketParams storage p = m.params;
-        s.priceWad = oracle.priceWad(m.asset);
         uint256 buffer;
         if (p.maxBufferWad > 0) {
-            buffer = MarginMath.volatilityBufferUp(
-                oracle.hourlyVolatilityWad(m.asset), p.volFloorWad, p.volSlopeWad, p.maxBufferWad
-            );
+            uint256 vol;
+            (s.priceWad, vol) = oracle.priceAndVolatility(m.asset);
+            buffer = MarginMath.volatilityBufferUp(vol, p.volFloorWad, p.volSlopeWad, p.maxBufferWad);
+        } else {
+            s.priceWad = oracle.priceWad(m.asset);
         }
         s.initialRatioWad = p.initialMarginWad + buffer;
         s.maintenanceRatioWad = p.maintenanceMarginWad + buffer;
@@ -252,50 +261,57 @@ abstract contract MarginBooks is IMarginVault, IMarginVaultForPool {
         if (p.owner != msg.sender) revert ErrorsLib.NotPositionOwner(msg.sender, p.owner);
     }
 
+    /// @dev Add a position's size and entry notional to its market's aggregates (removed exactly later).
     function _addExposure(Market storage m, int256 size, uint256 entryPriceWad) internal {
         if (size == 0) return;
-        if (size > 0) m.longOpenInterest += uint256(size);
-        else m.shortOpenInterest += SignedMath.abs(size);
-        m.netSize += size;
-        m.netEntryNotionalUsd += MarginMath.entryNotionalSigned(size, entryPriceWad);
+        (uint128 longOi, uint128 shortOi) = (m.longOpenInterest, m.shortOpenInterest);
+        if (size > 0) m.longOpenInterest = longOi + uint256(size).toUint128();
+        else m.shortOpenInterest = shortOi + SignedMath.abs(size).toUint128();
+        (m.netSize, m.netEntryNotionalUsd) = (
+            (m.netSize + size).toInt128(),
+            (m.netEntryNotionalUsd + MarginMath.entryNotionalSigned(size, entryPriceWad)).toInt128()
+        );
     }
 
     function _removeExposure(Market storage m, int256 size, uint256 entryPriceWad) internal {
         if (size == 0) return;
-        if (size > 0) m.longOpenInterest -= uint256(size);
-        else m.shortOpenInterest -= SignedMath.abs(size);
-        m.netSize -= size;
-        m.netEntryNotionalUsd -= MarginMath.entryNotionalSigned(size, entryPriceWad);
+        if (size > 0) m.longOpenInterest -= uint256(size).toUint128();
+        else m.shortOpenInterest -= SignedMath.abs(size).toUint128();
+        (m.netSize, m.netEntryNotionalUsd) = (
+            (m.netSize - size).toInt128(),
+            (m.netEntryNotionalUsd - MarginMath.entryNotionalSigned(size, entryPriceWad)).toInt128()
+        );
     }
 
-    function _trackOpen(uint256 positionId) internal {
+    /// @dev Append to the open list; the index lives in the position's first slot.
+    function _trackOpen(IsolatedPosition storage p, uint256 positionId) internal {
+        p.openIndex = uint64(_openPositionIds.length);
         _openPositionIds.push(positionId);
-        _openIndexPlusOne[positionId] = _openPositionIds.length;
     }
 
-    function _untrackOpen(uint256 positionId) internal {
-        uint256 index = _openIndexPlusOne[positionId] - 1;
+    function _untrackOpen(uint256 index) internal {
         uint256 last = _openPositionIds[_openPositionIds.length - 1];
         _openPositionIds[index] = last;
-        _openIndexPlusOne[last] = index + 1;
+        _positions[last].openIndex = uint64(index);
         _openPositionIds.pop();
-        delete _openIndexPlusOne[positionId];
     }
 
     function _crossPositionOpened(address account) internal {
-        if (_crossOpenCount[account]++ == 0) {
+        CrossAccountMeta storage meta = _crossMeta[account];
+        if (meta.openCount++ == 0) {
             _crossAccounts.push(account);
-            _crossIndexPlusOne[account] = _crossAccounts.length;
+            meta.indexPlusOne = uint64(_crossAccounts.length);
         }
     }
 
     function _crossPositionClosed(address account) internal {
-        if (--_crossOpenCount[account] > 0) return;
-        uint256 index = _crossIndexPlusOne[account] - 1;
+        CrossAccountMeta storage meta = _crossMeta[account];
+        if (--meta.openCount > 0) return;
+        uint256 index = meta.indexPlusOne - 1;
         address last = _crossAccounts[_crossAccounts.length - 1];
         _crossAccounts[index] = last;
-        _crossIndexPlusOne[last] = index + 1;
+        _crossMeta[last].indexPlusOne = uint64(index + 1);
         _crossAccounts.pop();
-        delete _crossIndexPlusOne[account];
+        meta.indexPlusOne = 0;
     }
 }

@@ -116,8 +116,8 @@ contract MarginVault is MarginBooks, Ownable, ReentrancyGuardTransient {
         positionId = nextPositionId++;
         IsolatedPosition storage p = _positions[positionId];
         (p.owner, p.marketId, p.size, p.margin, p.entryPriceWad) =
-            (msg.sender, uint96(marketId), size.toInt128(), margin.toUint128(), f.fillPriceWad);
-        _trackOpen(positionId);
+            (msg.sender, marketId.toUint32(), size.toInt128(), margin.toUint128(), f.fillPriceWad);
+        _trackOpen(p, positionId);
         _checkIsolatedGrowth(p, s);
         emit EventsLib.IsolatedOpened(positionId, msg.sender, marketId, size, f.fillPriceWad, margin);
         _quote.safeTransferFrom(msg.sender, address(this), margin);
@@ -165,8 +165,8 @@ contract MarginVault is MarginBooks, Ownable, ReentrancyGuardTransient {
         int256 margin = int256(uint256(p.margin)) + realized;
         if (margin < 0) revert ErrorsLib.Underwater(margin);
         if (f.newSize == 0) {
+            _untrackOpen(p.openIndex);
             delete _positions[positionId];
-            _untrackOpen(positionId);
             emit EventsLib.IsolatedClosed(positionId, f.fillPriceWad, realized, uint256(margin));
             _settleRealizedWithPool(realized);
             _quote.safeTransfer(msg.sender, uint256(margin));
@@ -209,7 +209,7 @@ contract MarginVault is MarginBooks, Ownable, ReentrancyGuardTransient {
         uint256 balance = _collateral[msg.sender][token];
         if (amount > balance) revert ErrorsLib.InsufficientCollateral(token, amount, balance);
         _collateral[msg.sender][token] = balance - amount;
-        if (_crossOpenCount[msg.sender] > 0) _checkAccountInitial(msg.sender);
+        if (_crossMeta[msg.sender].openCount > 0) _checkAccountInitial(msg.sender);
         emit EventsLib.CollateralWithdrawn(msg.sender, token, amount);
         IERC20(token).safeTransfer(msg.sender, amount);
     }
@@ -221,7 +221,7 @@ contract MarginVault is MarginBooks, Ownable, ReentrancyGuardTransient {
         CrossPosition storage cp = _crossPositions[msg.sender][marketId];
         int256 oldSize = cp.size;
         Fill memory f = _trade(marketId, oldSize, cp.entryPriceWad, sizeDelta, s.priceWad);
-        (cp.size, cp.entryPriceWad) = (f.newSize, f.newEntryPriceWad);
+        (cp.size, cp.entryPriceWad) = (f.newSize.toInt128(), f.newEntryPriceWad.toUint128());
         if (oldSize == 0) _crossPositionOpened(msg.sender);
         if (f.newSize == 0) _crossPositionClosed(msg.sender);
         else _checkMinNotional(marketId, f.newSize, s.priceWad);
@@ -257,8 +257,8 @@ contract MarginVault is MarginBooks, Ownable, ReentrancyGuardTransient {
         (int256 size, uint256 entry) = (p.size, p.entryPriceWad);
         _removeExposure(m, size, entry);
         if (t.full) {
+            _untrackOpen(p.openIndex);
             delete _positions[positionId];
-            _untrackOpen(positionId);
         } else {
             _addExposure(m, size - closeSize, entry);
             (p.size, p.margin) = ((size - closeSize).toInt128(), st.remaining.toUint128());
@@ -377,7 +377,7 @@ contract MarginVault is MarginBooks, Ownable, ReentrancyGuardTransient {
             _removeExposure(m, size, entry);
             int256 left = size - closes[i];
             _addExposure(m, left, entry);
-            cp.size = left;
+            cp.size = left.toInt128();
             if (left == 0) {
                 cp.entryPriceWad = 0;
                 _crossPositionClosed(account);
@@ -497,7 +497,9 @@ contract MarginVault is MarginBooks, Ownable, ReentrancyGuardTransient {
             revert ErrorsLib.SizeFlipNotAllowed(size, sizeDelta);
         }
         Market storage m = _markets[marketId];
-        uint256 poolValueUsd = MarginMath.quoteToUsd(pool.totalAssets(), quoteDecimals);
+        // Cap and impact are relative to the pool's cash (what LPs put in and traders lost), not to its
+        // PnL-marked value: one balance read instead of a price read per market.
+        uint256 poolValueUsd = MarginMath.quoteToUsd(_quote.balanceOf(address(pool)), quoteDecimals);
         f.fillPriceWad = MarginMath.fillPriceAgainstTrader(
             priceWad, sizeDelta, _feeFraction(m.params, priceWad, sizeDelta, poolValueUsd)
         );

@@ -12,7 +12,18 @@ import {ErrorsLib} from "./libraries/ErrorsLib.sol";
 /// @notice Reads Chainlink-shaped feeds: heartbeat, answer bounds, decimals normalisation, and the
 /// realised volatility that drives the dynamic maintenance buffer.
 contract OracleAdapter is IOracleAdapter, Ownable {
+    /// @dev Volatility computed for the feed's latest round: a pure function of the rounds, so valid until
+    /// the next round. One slot.
+    struct VolatilityCache {
+        uint80 roundId;
+        uint176 volWad;
+    }
+
     mapping(address asset => FeedConfig) internal _feeds;
+    mapping(address asset => VolatilityCache) internal _volCache;
+
+    /// @notice Emitted when the volatility of `asset` at `roundId` is cached.
+    event VolatilityCached(address indexed asset, uint80 roundId, uint256 hourlyVolWad);
 
     constructor(address owner_) Ownable(owner_) {}
 
@@ -39,6 +50,7 @@ contract OracleAdapter is IOracleAdapter, Ownable {
             revert ErrorsLib.ParamOutOfBounds("priceBounds", maxPriceWad, minPriceWad + 1, type(uint256).max);
         }
         _feeds[asset] = FeedConfig(feed, heartbeat, decimals, volWindowRounds, minPriceWad, maxPriceWad);
+        delete _volCache[asset];
         emit FeedSet(asset, feed, heartbeat, decimals, volWindowRounds, minPriceWad, maxPriceWad);
     }
 
@@ -49,28 +61,66 @@ contract OracleAdapter is IOracleAdapter, Ownable {
     }
 
     /// @inheritdoc IOracleAdapter
-    function priceWad(address asset) external view returns (uint256) {
-        FeedConfig memory c = _config(asset);
-        (, int256 answer,, uint256 updatedAt,) = AggregatorV3Interface(c.feed).latestRoundData();
-        if (answer <= 0) revert ErrorsLib.NonPositivePrice(asset, answer);
-        if (updatedAt == 0 || (block.timestamp > updatedAt && block.timestamp - updatedAt > c.heartbeat)) {
-            revert ErrorsLib.StalePrice(asset, updatedAt, block.timestamp);
-        }
-        uint256 price = uint256(answer) * 10 ** (ConstantsLib.USD_DECIMALS - c.decimals);
-        if (price < c.minPriceWad || price > c.maxPriceWad) {
-            revert ErrorsLib.PriceOutOfBounds(asset, price, c.minPriceWad, c.maxPriceWad);
-        }
-        return price;
+    function priceWad(address asset) external view returns (uint256 price) {
+        (,,, price) = _latest(asset);
     }
 
     /// @inheritdoc IOracleAdapter
     function hourlyVolatilityWad(address asset) external view returns (uint256) {
+        (uint80 roundId, int256 answer, uint256 updatedAt) = _latestRound(_config(asset));
+        return _volatility(asset, roundId, answer, updatedAt);
+    }
+
+    /// @inheritdoc IOracleAdapter
+    function priceAndVolatility(address asset) external view returns (uint256 price, uint256 hourlyVolWad) {
+        (uint80 roundId, int256 answer, uint256 updatedAt, uint256 p) = _latest(asset);
+        return (p, _volatility(asset, roundId, answer, updatedAt));
+    }
+
+    /// @notice Cache the volatility of `asset` at its feed's latest round, so that every read until the next
+    /// round costs one storage slot instead of a walk through the rounds. Anyone may call it; the oracle
+    /// agent does after each round it pushes.
+    function cacheVolatility(address asset) external returns (uint256 hourlyVolWad) {
+        (uint80 roundId, int256 answer, uint256 updatedAt) = _latestRound(_config(asset));
+        hourlyVolWad = _computeVolatility(_feeds[asset], roundId, answer, updatedAt);
+        _volCache[asset] = VolatilityCache(roundId, uint176(hourlyVolWad));
+        emit VolatilityCached(asset, roundId, hourlyVolWad);
+    }
+
+    function _latestRound(FeedConfig memory c) internal view returns (uint80 roundId, int256 answer, uint256 updatedAt) {
+        (roundId, answer,, updatedAt,) = AggregatorV3Interface(c.feed).latestRoundData();
+    }
+
+    /// @dev The latest round, checked for sign, staleness and bounds, and its normalised price.
+    function _latest(address asset) internal view returns (uint80 roundId, int256 answer, uint256 updatedAt, uint256 price) {
         FeedConfig memory c = _config(asset);
+        (roundId, answer, updatedAt) = _latestRound(c);
+        if (answer <= 0) revert ErrorsLib.NonPositivePrice(asset, answer);
+        if (updatedAt == 0 || (block.timestamp > updatedAt && block.timestamp - updatedAt > c.heartbeat)) {
+            revert ErrorsLib.StalePrice(asset, updatedAt, block.timestamp);
+        }
+        price = uint256(answer) * 10 ** (ConstantsLib.USD_DECIMALS - c.decimals);
+        if (price < c.minPriceWad || price > c.maxPriceWad) {
+            revert ErrorsLib.PriceOutOfBounds(asset, price, c.minPriceWad, c.maxPriceWad);
+        }
+    }
+
+    function _volatility(address asset, uint80 roundId, int256 answer, uint256 updatedAt) internal view returns (uint256) {
+        VolatilityCache memory v = _volCache[asset];
+        if (v.roundId == roundId && roundId != 0) return v.volWad;
+        return _computeVolatility(_feeds[asset], roundId, answer, updatedAt);
+    }
+
+    /// @dev Walk back from the latest round; a round that is missing or unreadable (start of the feed, a
+    /// Chainlink phase boundary) ends the window.
+    function _computeVolatility(FeedConfig memory c, uint80 roundId, int256 newer, uint256 lastTime)
+        internal
+        view
+        returns (uint256)
+    {
         AggregatorV3Interface feed = AggregatorV3Interface(c.feed);
-        (uint80 roundId, int256 newer,, uint256 firstTime,) = feed.latestRoundData();
         uint256 sumSquaredReturnsWad;
-        // Walk back through the rounds; a round that is missing or unreadable (start of the feed,
-        // a Chainlink phase boundary) ends the window.
+        uint256 firstTime = lastTime;
         for (uint256 i = 0; i < c.volWindowRounds && roundId > 1; ++i) {
             roundId -= 1;
             try feed.getRoundData(roundId) returns (uint80, int256 older, uint256, uint256 olderTime, uint80) {
@@ -85,9 +135,8 @@ contract OracleAdapter is IOracleAdapter, Ownable {
             }
         }
         if (sumSquaredReturnsWad == 0) return 0;
-        uint256 elapsed = block.timestamp > firstTime ? block.timestamp - firstTime : 1;
-        uint256 hourlyVariance = Math.mulDiv(sumSquaredReturnsWad, ConstantsLib.SECONDS_PER_HOUR, elapsed);
-        return Math.sqrt(hourlyVariance * ConstantsLib.WAD);
+        uint256 elapsed = lastTime > firstTime ? lastTime - firstTime : 1;
+        return Math.sqrt(Math.mulDiv(sumSquaredReturnsWad, ConstantsLib.SECONDS_PER_HOUR, elapsed) * ConstantsLib.WAD);
     }
 
     function _config(address asset) internal view returns (FeedConfig memory c) {

@@ -11,8 +11,8 @@ import {IOracleAdapter} from "./IOracleAdapter.sol";
 /// @param liquidationPenaltyWad penalty on the notional a liquidation closes; < maintenance margin.
 /// @param keeperShareWad share of the penalty paid to the keeper; the rest goes to the insurance fund.
 /// @param spreadWad fraction of price every trade pays (buys above, sells below the oracle).
-/// @param impactCoefficientWad price impact = coefficient * trade notional / pool value (capped at 5 %).
-/// @param openInterestCapWad (long + short notional) <= cap * pool value.
+/// @param impactCoefficientWad price impact = coefficient * trade notional / pool cash (capped at 5 %).
+/// @param openInterestCapWad (long + short notional) <= cap * pool cash.
 /// @param minNotionalUsd smallest notional a position may be left with, USD wad.
 /// @param volFloorWad hourly volatility below which there is no buffer.
 /// @param volSlopeWad buffer added per unit of hourly volatility above the floor.
@@ -39,26 +39,28 @@ struct MarketParams {
 /// @param netEntryNotionalUsd sum of signed size * entry price, USD wad (aggregate PnL = netSize * price - this).
 struct Market {
     address asset;
-    uint256 longOpenInterest;
-    uint256 shortOpenInterest;
-    int256 netSize;
-    int256 netEntryNotionalUsd;
+    uint128 longOpenInterest;
+    uint128 shortOpenInterest;
+    int128 netSize;
+    int128 netEntryNotionalUsd;
     MarketParams params;
 }
 
 /// @notice An isolated position: it owns its margin (quote tokens) and nothing else.
+/// @param openIndex the position's place in the vault's list of open positions (bookkeeping for scans).
 struct IsolatedPosition {
     address owner;
-    uint96 marketId;
+    uint32 marketId;
+    uint64 openIndex;
     int128 size;
     uint128 margin;
     uint256 entryPriceWad;
 }
 
-/// @notice One market's position inside a cross account.
+/// @notice One market's position inside a cross account (one storage slot).
 struct CrossPosition {
-    int256 size;
-    uint256 entryPriceWad;
+    int128 size;
+    uint128 entryPriceWad;
 }
 
 /// @notice A cross collateral token. Valued at oracle price * weight; sold in liquidation at oracle

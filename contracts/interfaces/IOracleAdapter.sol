@@ -32,8 +32,12 @@ interface IOracleAdapter {
     function priceWad(address asset) external view returns (uint256);
 
     /// @notice Realised volatility per hour, wad (0.01e18 = 1 %/h), from the feed's last rounds:
-    /// `sqrt( sum_i ((p_i - p_{i-1}) / p_{i-1})^2 * 3600 / (now - t_first) )` over up to
-    /// `volWindowRounds` returns, the window closing at the current block's timestamp so that a quiet
-    /// feed's volatility decays with time. A feed with fewer than two rounds has volatility 0.
+    /// `sqrt( sum_i ((p_i - p_{i-1}) / p_{i-1})^2 * 3600 / (t_last - t_first) )` over up to
+    /// `volWindowRounds` returns ending at the latest round. Time-normalised, so a feed that updates
+    /// often on deviation (a volatile market) measures higher than one updating on heartbeat. A pure
+    /// function of the rounds (cacheable per round); a feed with fewer than two rounds has volatility 0.
     function hourlyVolatilityWad(address asset) external view returns (uint256);
+
+    /// @notice `priceWad` and `hourlyVolatilityWad` from one read of the latest round.
+    function priceAndVolatility(address asset) external view returns (uint256 priceWad, uint256 hourlyVolWad);
 }

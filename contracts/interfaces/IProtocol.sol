@@ -7,7 +7,7 @@ interface IMarginVaultForPool {
     /// rounded up (against the pool).
     function unrealizedTraderPnlUsd() external view returns (int256);
 
-    /// @notice Pool value, USD wad, that open interest requires under each market's cap.
+    /// @notice Pool cash, USD wad, that open interest requires under each market's cap.
     function requiredPoolValueUsd() external view returns (uint256);
 }
 

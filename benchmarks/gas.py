@@ -1,0 +1,119 @@
+"""Gas table of the vault's entry points, measured on a real anvil with the real contracts.
+
+    python benchmarks/gas.py [--out benchmarks/results/gas.json]
+
+State before measuring is warm and realistic: each feed has a full volatility window of rounds, each
+market already has open interest, and every measured action is the second of its kind (the first pays
+one-time zero-to-non-zero writes of the market's aggregates, reported apart as `first_open_isolated`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from web3 import Web3
+from web3.exceptions import ContractCustomError
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from simulation.build import compile_contracts  # noqa: E402
+from simulation.chain import AnvilNode  # noqa: E402
+from simulation.deploy import deploy_system  # noqa: E402
+from simulation.errors import ErrorDecoder  # noqa: E402
+
+WAD = 10**18
+USDC = 10**6
+PUBLISHED = {
+    "aave_v3_liquidationCall": 340_000,
+    "aave_v3_borrow": 245_000,
+}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/gas.json"))
+    args = ap.parse_args()
+    artifacts = compile_contracts()
+    with AnvilNode() as node:
+        w3 = Web3(Web3.HTTPProvider(node.rpc_url))
+        d = deploy_system(w3, artifacts, rpc_url=node.rpc_url)
+        table = measure(w3, d)
+    result = {"gas": table, "published": PUBLISHED}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def measure(w3: Web3, d: Any) -> dict[str, int]:
+    owner, alice, bob, carol, keeper = w3.eth.accounts[:5]
+    vault, usdc, weth, wbtc = (d.contract(n) for n in ("MarginVault", "USDC", "WETH", "WBTC"))
+    oracle = d.contract("OracleAdapter")
+    feeds = [d.contract("FEED_WETH"), d.contract("FEED_WBTC")]
+    gas: dict[str, int] = {}
+
+    decoder = ErrorDecoder(d.abis.values())
+
+    def send(fn: Any, sender: str, label: str | None = None) -> Any:
+        try:
+            r = w3.eth.wait_for_transaction_receipt(fn.transact({"from": sender}))
+        except ContractCustomError as e:
+            raise RuntimeError(f"{label or fn.fn_name} reverted: {decoder.decode(e.data)}") from None
+        assert r["status"] == 1, label
+        if label:
+            gas[label] = int(r["gasUsed"])
+        return r
+
+    def rounds(eth: float, btc: float) -> None:
+        """New rounds, then the volatility cache refreshed, as the oracle agent does."""
+        w3.provider.make_request("evm_increaseTime", [60])
+        for feed, price, asset in ((feeds[0], eth, weth), (feeds[1], btc, wbtc)):
+            send(feed.functions.updateAnswer(int(price * 1e8)), owner)
+            send(oracle.functions.cacheVolatility(asset.address), owner, "cache_volatility")
+
+    for i in range(9):  # a full volatility window of small moves
+        rounds(3000 + 3 * (i % 2), 60000 + 40 * (i % 2))
+    for who in (alice, bob, carol, keeper):
+        send(usdc.functions.mint(who, 10_000_000 * USDC), owner)
+        send(usdc.functions.approve(vault.address, 2**255), who)
+        send(weth.functions.mint(who, 100 * WAD), owner)
+        send(weth.functions.approve(vault.address, 2**255), who)
+    send(vault.functions.openIsolated(0, WAD, 600 * USDC), bob, "first_open_isolated")
+    send(vault.functions.openIsolated(1, -WAD // 10, 1000 * USDC), bob)
+    send(vault.functions.openIsolated(0, 2 * WAD, 1000 * USDC), alice, "open_isolated")
+    pid = vault.functions.nextPositionId().call() - 1
+    send(vault.functions.modifyIsolated(pid, WAD), alice, "increase_isolated")
+    send(vault.functions.modifyIsolated(pid, -WAD), alice, "reduce_isolated")
+    send(vault.functions.addIsolatedMargin(pid, 100 * USDC), alice, "add_margin_isolated")
+    send(vault.functions.removeIsolatedMargin(pid, 50 * USDC), alice, "remove_margin_isolated")
+    send(vault.functions.closeIsolated(pid), alice, "close_isolated")
+
+    send(vault.functions.depositCollateral(usdc.address, 5_000 * USDC), carol)
+    send(vault.functions.depositCollateral(weth.address, 2 * WAD), carol, "deposit_collateral")
+    send(vault.functions.tradeCross(0, WAD), carol, "trade_cross_open")
+    send(vault.functions.tradeCross(1, -WAD // 20), carol, "trade_cross_second_market")
+    send(vault.functions.tradeCross(0, WAD // 2), carol, "trade_cross_increase")
+    send(vault.functions.tradeCross(0, -WAD // 2), carol, "trade_cross_reduce")
+    send(vault.functions.withdrawCollateral(usdc.address, 100 * USDC), carol, "withdraw_collateral")
+
+    # liquidations: a 15x isolated long and a cross account, then a 10 % drop
+    send(vault.functions.openIsolated(0, 10 * WAD, 2_000 * USDC), alice)
+    victim = vault.functions.nextPositionId().call() - 1
+    send(vault.functions.openIsolated(0, 10 * WAD, 2_000 * USDC), bob)
+    victim2 = victim + 1
+    send(vault.functions.depositCollateral(usdc.address, 1_000 * USDC), keeper)
+    send(vault.functions.depositCollateral(weth.address, WAD), keeper)
+    send(vault.functions.tradeCross(0, 10 * WAD), keeper)
+    rounds(2720, 60000)
+    send(vault.functions.liquidateIsolated(victim), keeper, "liquidate_isolated")
+    send(vault.functions.liquidateIsolated(victim2), carol, "liquidate_isolated_again")
+    send(vault.functions.liquidateCross(keeper), alice, "liquidate_cross")
+    return gas
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,154 @@
+"""A local anvil node as a context manager: free port, fixed genesis, never left behind."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import requests
+
+from simulation.paths import TOOLS_BIN
+
+ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
+"""The standard development mnemonic; ape's test accounts use the same one."""
+
+GENESIS_TIMESTAMP = 1_700_000_000
+"""Fixed genesis time (2023-11-14T22:13:20Z) so runs are reproducible."""
+
+
+class ChainError(RuntimeError):
+    """The node could not be started or stopped responding."""
+
+
+def anvil_binary() -> str:
+    """The native anvil: the project's own (.tools/bin) first, then PATH."""
+    local = TOOLS_BIN / "anvil"
+    if local.exists():
+        return str(local)
+    found = shutil.which("anvil")
+    if found is None:
+        raise ChainError("anvil not found: run ./scripts/setup.sh (it links the npm @foundry-rs/anvil binary)")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGTERM the child if this Python process dies, so anvil is never orphaned."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+@dataclass
+class AnvilNode:
+    """One anvil process. Use as `with AnvilNode() as node: node.rpc_url`."""
+
+    port: int | None = None
+    chain_id: int = 31337
+    accounts: int = 10
+    balance_eth: int = 1_000_000
+    timestamp: int | None = GENESIS_TIMESTAMP
+    automine: bool = True
+    order: str = "fees"
+    gas_limit: int = 1_000_000_000
+    fork_url: str | None = None
+    fork_block: int | None = None
+    extra_args: tuple[str, ...] = ()
+    log_path: Path | None = None
+    _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def rpc_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        cmd = [
+            anvil_binary(),
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            "--chain-id", str(self.chain_id),
+            "--accounts", str(self.accounts),
+            "--balance", str(self.balance_eth),
+            "--mnemonic", ANVIL_MNEMONIC,
+            "--order", self.order,
+            "--gas-limit", str(self.gas_limit),
+            "--code-size-limit", "49152",
+        ]  # fmt: skip
+        if self.timestamp is not None and self.fork_url is None:
+            cmd += ["--timestamp", str(self.timestamp)]
+        if not self.automine:
+            cmd += ["--no-mining"]
+        if self.fork_url:
+            cmd += ["--fork-url", self.fork_url]
+            if self.fork_block is not None:
+                cmd += ["--fork-block-number", str(self.fork_block)]
+        return cmd + list(self.extra_args)
+
+    def start(self, timeout_s: float = 30.0) -> AnvilNode:
+        if self.port is None:
+            self.port = free_port()
+        log = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self._proc = subprocess.Popen(
+            self.command(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise ChainError(f"anvil exited at start with code {self._proc.returncode}: {' '.join(self.command())}")
+            if self.is_alive():
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise ChainError(f"anvil did not answer on {self.rpc_url} within {timeout_s:.0f}s")
+
+    def is_alive(self) -> bool:
+        try:
+            r = requests.post(self.rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}, timeout=1)
+            return r.ok
+        except requests.RequestException:
+            return False
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=5)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(timeout=5)
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def __enter__(self) -> AnvilNode:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

@@ -1,0 +1,202 @@
+"""Deploy the whole protocol with web3.py and describe it in a manifest other tools can read.
+
+One deployer for everything: the CLI, the ape script and the contract tests all call
+`deploy_system`, so there is a single place that knows how the parts are wired.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from web3 import Web3
+from web3.contract import Contract
+
+from simulation.build import Artifact
+
+WAD = 10**18
+
+
+def wad(x: float | int | str) -> int:
+    """A decimal number as an 18-decimal fixed-point integer (exact for str and int input)."""
+    from decimal import Decimal
+
+    return int(Decimal(str(x)) * WAD)
+
+
+@dataclass(frozen=True)
+class MarketSpec:
+    """One perpetual market, parameters in plain units (0.05 = 5 %)."""
+
+    name: str
+    asset: str
+    """Symbol of the base asset's token (its oracle key): WETH or WBTC."""
+    initial_margin: float = 0.05
+    maintenance_margin: float = 0.03
+    max_leverage: float = 20
+    liquidation_penalty: float = 0.01
+    keeper_share: float = 0.5
+    spread: float = 0.0005
+    impact_coefficient: float = 0.1
+    open_interest_cap: float = 0.8
+    min_notional_usd: float = 10
+    vol_floor: float = 0.01
+    """Hourly volatility under which there is no maintenance buffer."""
+    vol_slope: float = 1.0
+    max_buffer: float = 0.05
+
+    def params(self) -> tuple[int, ...]:
+        """The on-chain MarketParams tuple, in field order."""
+        return tuple(
+            wad(v)
+            for v in (
+                self.initial_margin, self.maintenance_margin, self.max_leverage, self.liquidation_penalty,
+                self.keeper_share, self.spread, self.impact_coefficient, self.open_interest_cap,
+                self.min_notional_usd, self.vol_floor, self.vol_slope, self.max_buffer,
+            )
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TokenSpec:
+    symbol: str
+    name: str
+    decimals: int
+    price_usd: float | None = None
+    """Initial oracle price; None for the quote token (worth $1 by definition)."""
+    collateral_weight: float | None = None
+    liquidation_discount: float | None = None
+
+
+DEFAULT_TOKENS = (
+    TokenSpec("USDC", "USD Coin", 6),
+    TokenSpec("WETH", "Wrapped Ether", 18, 3000.0, 0.80, 0.05),
+    TokenSpec("WBTC", "Wrapped BTC", 8, 60000.0, 0.75, 0.06),
+)
+DEFAULT_MARKETS = (MarketSpec("ETH-USD", "WETH"), MarketSpec("BTC-USD", "WBTC", vol_floor=0.008))
+
+
+@dataclass(frozen=True)
+class SystemSpec:
+    """What to deploy. Defaults are the local system every command and test starts from."""
+
+    tokens: tuple[TokenSpec, ...] = DEFAULT_TOKENS
+    markets: tuple[MarketSpec, ...] = DEFAULT_MARKETS
+    feed_decimals: int = 8
+    heartbeat_s: int = 3600
+    vol_window_rounds: int = 8
+    lp_liquidity_usd: float = 10_000_000
+    insurance_usd: float = 100_000
+
+
+@dataclass
+class Deployment:
+    """Addresses and ABIs of a deployed system, and web3 handles on them."""
+
+    w3: Web3
+    chain_id: int
+    rpc_url: str
+    deployer: str
+    addresses: dict[str, str]
+    abis: dict[str, list[dict[str, Any]]]
+    """ABI by contract *type* (MockERC20, MarginVault, ...)."""
+    kinds: dict[str, str]
+    """Contract type of each named address (USDC -> MockERC20)."""
+    markets: dict[str, int] = field(default_factory=dict)
+    """Market id by name."""
+
+    def contract(self, name: str) -> Contract:
+        return self.w3.eth.contract(address=self.addresses[name], abi=self.abis[self.kinds[name]])
+
+    def manifest(self) -> dict[str, Any]:
+        return {
+            "chain_id": self.chain_id,
+            "rpc_url": self.rpc_url,
+            "deployer": self.deployer,
+            "addresses": self.addresses,
+            "contract_types": self.kinds,
+            "markets": self.markets,
+            "abis": self.abis,
+        }
+
+    def write_manifest(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.manifest(), indent=2))
+
+
+def _send(w3: Web3, fn: Any, sender: str) -> Any:
+    receipt = w3.eth.wait_for_transaction_receipt(fn.transact({"from": sender}))
+    if receipt["status"] != 1:
+        raise RuntimeError(f"deployment transaction failed: {fn}")
+    return receipt
+
+
+def deploy_system(
+    w3: Web3,
+    artifacts: Mapping[str, Artifact],
+    deployer: str | None = None,
+    spec: SystemSpec = SystemSpec(),
+    rpc_url: str = "",
+) -> Deployment:
+    """Deploy tokens, feeds, oracle adapter, LP pool, insurance fund, vault and lens; wire and fund them.
+
+    Needs a node that mines each transaction (automine), as anvil does by default.
+    """
+    deployer = Web3.to_checksum_address(deployer or w3.eth.accounts[0])
+    d = Deployment(w3, w3.eth.chain_id, rpc_url, deployer, {}, {}, {})
+
+    def deploy(name: str, kind: str, *args: Any) -> Contract:
+        art = artifacts[kind]
+        factory = w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
+        receipt = _send(w3, factory.constructor(*args), deployer)
+        d.addresses[name] = receipt["contractAddress"]
+        d.abis[kind] = art.abi
+        d.kinds[name] = kind
+        return d.contract(name)
+
+    tokens = {t.symbol: deploy(t.symbol, "MockERC20", t.name, t.symbol, t.decimals, deployer) for t in spec.tokens}
+    quote = spec.tokens[0]
+    oracle = deploy("OracleAdapter", "OracleAdapter", deployer)
+    for t in spec.tokens[1:]:
+        assert t.price_usd is not None
+        answer = int(round(t.price_usd * 10**spec.feed_decimals))
+        feed = deploy(f"FEED_{t.symbol}", "MockAggregator", spec.feed_decimals, f"{t.symbol} / USD", answer, deployer)
+        _send(
+            w3,
+            oracle.functions.setFeed(
+                tokens[t.symbol].address, feed.address, spec.heartbeat_s, spec.vol_window_rounds, wad(0.01), wad(10_000_000)
+            ),
+            deployer,
+        )
+    pool = deploy("LPPool", "LPPool", tokens[quote.symbol].address, deployer)
+    insurance = deploy("InsuranceFund", "InsuranceFund", tokens[quote.symbol].address, deployer)
+    vault = deploy(
+        "MarginVault", "MarginVault", tokens[quote.symbol].address, oracle.address, pool.address, insurance.address, deployer
+    )
+    deploy("MarginLens", "MarginLens", vault.address)
+    _send(w3, pool.functions.setVault(vault.address), deployer)
+    _send(w3, insurance.functions.setVault(vault.address), deployer)
+    for i, m in enumerate(spec.markets):
+        _send(w3, vault.functions.createMarket(tokens[m.asset].address, m.params()), deployer)
+        d.markets[m.name] = i
+    for t in spec.tokens[1:]:
+        if t.collateral_weight is not None:
+            _send(
+                w3,
+                vault.functions.setCollateral(tokens[t.symbol].address, wad(t.collateral_weight), wad(t.liquidation_discount)),
+                deployer,
+            )
+    usdc = tokens[quote.symbol]
+    unit = 10**quote.decimals
+    lp = int(spec.lp_liquidity_usd * unit)
+    if lp:
+        _send(w3, usdc.functions.mint(deployer, lp), deployer)
+        _send(w3, usdc.functions.approve(pool.address, lp), deployer)
+        _send(w3, pool.functions.deposit(lp, deployer), deployer)
+    ins = int(spec.insurance_usd * unit)
+    if ins:
+        _send(w3, usdc.functions.mint(insurance.address, ins), deployer)
+    return d

@@ -1,0 +1,131 @@
+"""Shared fixtures: the whole system deployed once per session with the project's own deployer, then
+every test runs on a snapshot that ape reverts afterwards."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import ape
+import pytest
+
+from simulation.build import compile_contracts
+from simulation.deploy import Deployment, SystemSpec, deploy_system
+
+USDC_UNIT = 10**6
+WAD = 10**18
+
+
+@pytest.fixture(scope="session")
+def artifacts():
+    return compile_contracts()
+
+
+@pytest.fixture(scope="session")
+def owner():
+    return ape.accounts.test_accounts[0]
+
+
+@pytest.fixture(scope="session")
+def alice():
+    return ape.accounts.test_accounts[1]
+
+
+@pytest.fixture(scope="session")
+def bob():
+    return ape.accounts.test_accounts[2]
+
+
+@pytest.fixture(scope="session")
+def carol():
+    return ape.accounts.test_accounts[3]
+
+
+@pytest.fixture(scope="session")
+def keeper():
+    return ape.accounts.test_accounts[4]
+
+
+@pytest.fixture(scope="session")
+def system(artifacts, owner) -> Deployment:
+    return deploy_system(ape.chain.provider.web3, artifacts, owner.address, SystemSpec())
+
+
+def _at(system: Deployment, name: str) -> Any:
+    return getattr(ape.project, system.kinds[name]).at(system.addresses[name])
+
+
+@pytest.fixture(scope="session")
+def vault(system):
+    return _at(system, "MarginVault")
+
+
+@pytest.fixture(scope="session")
+def lens(system):
+    return _at(system, "MarginLens")
+
+
+@pytest.fixture(scope="session")
+def pool(system):
+    return _at(system, "LPPool")
+
+
+@pytest.fixture(scope="session")
+def insurance(system):
+    return _at(system, "InsuranceFund")
+
+
+@pytest.fixture(scope="session")
+def oracle(system):
+    return _at(system, "OracleAdapter")
+
+
+@pytest.fixture(scope="session")
+def usdc(system):
+    return _at(system, "USDC")
+
+
+@pytest.fixture(scope="session")
+def weth(system):
+    return _at(system, "WETH")
+
+
+@pytest.fixture(scope="session")
+def wbtc(system):
+    return _at(system, "WBTC")
+
+
+@pytest.fixture(scope="session")
+def eth_feed(system):
+    return _at(system, "FEED_WETH")
+
+
+@pytest.fixture(scope="session")
+def btc_feed(system):
+    return _at(system, "FEED_WBTC")
+
+
+ETH, BTC = 0, 1  # market ids of the default system
+
+
+@pytest.fixture(scope="session")
+def fund(owner, vault) -> Callable[..., int]:
+    """Mint `amount` (whole units) of `token` to `account` and approve the vault; returns raw units."""
+
+    def _fund(token: Any, account: Any, amount: float, spender: Any = None) -> int:
+        raw = int(amount * 10 ** token.decimals())
+        token.mint(account, raw, sender=owner)
+        token.approve(spender or vault, 2**256 - 1, sender=account)
+        return raw
+
+    return _fund
+
+
+@pytest.fixture(scope="session")
+def set_price(owner) -> Callable[[Any, float], None]:
+    """Push a new round with `usd` to a mock feed (8 decimals)."""
+
+    def _set(feed: Any, usd: float) -> None:
+        feed.updateAnswer(int(round(usd * 10 ** feed.decimals())), sender=owner)
+
+    return _set
