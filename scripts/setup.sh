@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Install the whole toolchain inside the repo, from the lock files only:
+#   .venv/         Python 3.11 + requirements.lock + this project (editable)
+#   node_modules/  `npm ci` from package-lock.json (solc-js, anvil, cast, OpenZeppelin, Chainlink)
+#   .tools/bin/    links to the native anvil/cast binaries and the solc shim
+#   .solcx/        solc-v0.8.28 -> tools/solc/solc, where py-solc-x and ape-solidity look
+# Idempotent: a step whose inputs hash to the value in .stamps/<step> is skipped.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+SOLC_VERSION=0.8.28  # must match ape-config.yaml's solidity.version
+PYTHON=python3.11
+STAMPS=.stamps
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+die() { printf 'setup: error: %s\n' "$1" >&2; exit "${2:-1}"; }
+
+command -v "$PYTHON" >/dev/null 2>&1 \
+  || die "$PYTHON not found on PATH; install Python 3.11 (e.g. 'pyenv install 3.11')." 2
+command -v npm >/dev/null 2>&1 || die "npm not found on PATH; install Node.js 20 and npm." 2
+
+mkdir -p "$STAMPS"
+exec 9>"$STAMPS/.lock"
+flock 9  # two setups at once (e.g. test.sh and main.sh) take turns
+
+# A step's fingerprint: the sha256 of its input files plus any extra words.
+fingerprint() { { cat "$@" 2>/dev/null; echo "${EXTRA:-}"; } | sha256sum | cut -d' ' -f1; }
+is_fresh() { [[ -f "$STAMPS/$1" && "$(cat "$STAMPS/$1")" == "$2" ]]; }
+
+# 1. Python: .venv from requirements.lock, then the project itself without dependencies.
+py_hash=$(EXTRA="$("$PYTHON" --version 2>&1)" fingerprint requirements.lock pyproject.toml)
+if is_fresh venv "$py_hash" && [[ -x .venv/bin/python ]]; then
+  say "python env up to date"
+else
+  say "installing .venv from requirements.lock"
+  rm -f "$STAMPS/venv"
+  [[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv
+  .venv/bin/pip install --quiet -r requirements.lock
+  .venv/bin/pip install --quiet --no-deps -e .
+  echo "$py_hash" > "$STAMPS/venv"
+fi
+
+# 2. Node: exactly package-lock.json. Not `npm ci`: the registry serves only some of the
+#    foundry platform packages, so the lock cannot list them all and `npm ci` calls it out of
+#    sync; `npm install` installs the locked tree, and we fail if it had to change the lock.
+#    --ignore-scripts: the foundry postinstall would download a binary if its platform
+#    package were missing; nothing here may download a binary.
+npm_hash=$(EXTRA="$(node --version)" fingerprint package.json package-lock.json)
+if is_fresh npm "$npm_hash" && [[ -d node_modules ]]; then
+  say "node_modules up to date"
+else
+  say "installing node_modules from package-lock.json"
+  rm -f "$STAMPS/npm" "$STAMPS/check"
+  lock_before=$(fingerprint package-lock.json)
+  npm install --ignore-scripts --no-audit --no-fund --loglevel=error
+  [[ "$(fingerprint package-lock.json)" == "$lock_before" ]] \
+    || die "npm changed package-lock.json: it disagrees with package.json; review, then commit it."
+  echo "$npm_hash" > "$STAMPS/npm"
+fi
+
+# 3. Native anvil/cast from the platform package npm picked, and the solc shim, in .tools/bin.
+case "$(uname -s)" in Linux) os=linux ;; Darwin) os=darwin ;; *) die "unsupported OS $(uname -s)" ;; esac
+case "$(uname -m)" in
+  x86_64 | amd64) arch=amd64 ;;
+  aarch64 | arm64) arch=arm64 ;;
+  *) die "unsupported CPU $(uname -m)" ;;
+esac
+mkdir -p .tools/bin
+for tool in anvil cast; do
+  native="node_modules/@foundry-rs/$tool-$os-$arch/bin/$tool"
+  [[ -x "$native" ]] || die "$native is missing: npm did not install @foundry-rs/$tool-$os-$arch."
+  ln -sfn "../../$native" ".tools/bin/$tool"  # relative, so the checkout can move
+done
+ln -sfn ../../tools/solc/solc .tools/bin/solc
+
+# 4. Register solc where py-solc-x looks (SOLCX_BINARY_PATH=.solcx, set by scripts/env.sh).
+mkdir -p .solcx
+ln -sfn ../tools/solc/solc ".solcx/solc-v$SOLC_VERSION"
+
+# 5. Check the tools answer, once per change of node_modules.
+if ! is_fresh check "$npm_hash"; then
+  .tools/bin/anvil --version | head -1 | grep -q '^anvil Version: 1\.' || die "anvil is not 1.x"
+  ".solcx/solc-v$SOLC_VERSION" --version | grep -q "^Version: $SOLC_VERSION+" \
+    || die "solc shim does not report $SOLC_VERSION"
+  echo "$npm_hash" > "$STAMPS/check"
+fi
+say "ready"

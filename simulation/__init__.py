@@ -1,0 +1,1 @@
+"""marginsim: margin vaults on a local anvil chain, driven by Python agents."""

@@ -1,0 +1,142 @@
+"""The demo job: deploy the system to a fresh local anvil, seed positions, print their health.
+
+It stays until the simulation engine exists: then the main command runs the default scenario.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from web3 import Web3
+
+from simulation.build import compile_contracts
+from simulation.chain import AnvilNode
+from simulation.deploy import Deployment, deploy_system
+
+WAD = 10**18
+USDC = 10**6
+
+
+@dataclass(frozen=True)
+class Row:
+    subject: str
+    kind: str
+    market: str
+    size: float
+    equity_usd: float
+    initial_usd: float
+    maintenance_usd: float
+    liquidation_price: float
+    liquidatable: bool
+
+
+def _send(w3: Web3, fn: Any, sender: str) -> Any:
+    r = w3.eth.wait_for_transaction_receipt(fn.transact({"from": sender}))
+    if r["status"] != 1:
+        raise RuntimeError(f"demo transaction reverted: {fn.fn_name}")
+    return r
+
+
+def push_rounds(w3: Web3, d: Deployment, prices: dict[str, float], step_s: int = 60) -> None:
+    """New oracle rounds (as the oracle agent does), then the volatility cache refreshed."""
+    w3.provider.make_request("evm_increaseTime", [step_s])  # type: ignore[arg-type]
+    for symbol, usd in prices.items():
+        feed = d.contract(f"FEED_{symbol}")
+        _send(w3, feed.functions.updateAnswer(int(round(usd * 10 ** feed.functions.decimals().call()))), d.deployer)
+        _send(w3, d.contract("OracleAdapter").functions.cacheVolatility(d.addresses[symbol]), d.deployer)
+
+
+def seed_positions(w3: Web3, d: Deployment) -> None:
+    """Three traders: isolated longs and shorts at several leverages, and one cross account."""
+    alice, bob, carol = w3.eth.accounts[1:4]
+    vault, usdc, weth = d.contract("MarginVault"), d.contract("USDC"), d.contract("WETH")
+    for who in (alice, bob, carol):
+        _send(w3, usdc.functions.mint(who, 100_000 * USDC), d.deployer)
+        _send(w3, usdc.functions.approve(vault.address, 2**256 - 1), who)
+    _send(w3, weth.functions.mint(carol, 2 * WAD), d.deployer)
+    _send(w3, weth.functions.approve(vault.address, 2**256 - 1), carol)
+    eth, btc = d.markets["ETH-USD"], d.markets["BTC-USD"]
+    _send(w3, vault.functions.openIsolated(eth, 3 * WAD, 1_000 * USDC), alice)  # ~9x long
+    _send(w3, vault.functions.openIsolated(btc, -WAD // 10, 1_500 * USDC), alice)  # ~4x short
+    _send(w3, vault.functions.openIsolated(eth, 6 * WAD, 1_050 * USDC), bob)  # ~17x long
+    _send(w3, vault.functions.depositCollateral(usdc.address, 2_000 * USDC), carol)
+    _send(w3, vault.functions.depositCollateral(weth.address, WAD), carol)
+    _send(w3, vault.functions.tradeCross(eth, 4 * WAD), carol)
+    _send(w3, vault.functions.tradeCross(btc, -WAD // 10), carol)
+
+
+def health_table(w3: Web3, d: Deployment) -> list[Row]:
+    vault, lens = d.contract("MarginVault"), d.contract("MarginLens")
+    names = {v: k for k, v in d.markets.items()}
+    rows = []
+    ids, positions = vault.functions.openPositions(0, 1000).call()
+    for pid, p in zip(ids, positions, strict=True):
+        owner, market_id, _, size, _, _ = p
+        h = vault.functions.isolatedHealth(pid).call()
+        rows.append(Row(
+            f"#{pid} {owner[:8]}", "isolated", names[market_id], size / WAD, h[0] / WAD, h[1] / WAD, h[2] / WAD,
+            lens.functions.isolatedLiquidationPrice(pid).call() / WAD, h[0] < h[2],
+        ))  # fmt: skip
+    for account in vault.functions.crossAccounts(0, 1000).call():
+        h = vault.functions.accountHealth(account).call()
+        for market_id, name in names.items():
+            size = vault.functions.crossPosition(account, market_id).call()[0]
+            if size:
+                rows.append(Row(
+                    f"{account[:10]}", "cross", name, size / WAD, h[0] / WAD, h[1] / WAD, h[2] / WAD,
+                    lens.functions.crossLiquidationPrice(account, market_id).call() / WAD, h[0] < h[2],
+                ))  # fmt: skip
+    return rows
+
+
+def format_table(rows: list[Row]) -> str:
+    head = f"{'position':<18}{'kind':<10}{'market':<9}{'size':>9}{'equity $':>12}{'initial $':>11}{'maint $':>10}{'liq price $':>13}  liquidatable"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(
+            f"{r.subject:<18}{r.kind:<10}{r.market:<9}{r.size:>9.3f}{r.equity_usd:>12,.2f}{r.initial_usd:>11,.2f}"
+            f"{r.maintenance_usd:>10,.2f}{r.liquidation_price:>13,.2f}  {'YES' if r.liquidatable else 'no'}"
+        )
+    return "\n".join(lines)
+
+
+def run_demo(eth_move: float = -0.06) -> int:
+    artifacts = compile_contracts()
+    with AnvilNode() as node:
+        w3 = Web3(Web3.HTTPProvider(node.rpc_url))
+        d = deploy_system(w3, artifacts, rpc_url=node.rpc_url)
+        print(f"deployed {len(d.addresses)} contracts to anvil at {node.rpc_url} (chain id {d.chain_id})")
+        for i in range(9):  # a calm volatility window: +-0.1 % a minute
+            push_rounds(w3, d, {"WETH": 3000 * (1 + 0.001 * (-1) ** i), "WBTC": 60000 * (1 - 0.001 * (-1) ** i)})
+        seed_positions(w3, d)
+        print("\nhealth at ETH $3,000, BTC $60,000:")
+        print(format_table(health_table(w3, d)))
+        eth = 3000 * (1 + eth_move)
+        push_rounds(w3, d, {"WETH": eth, "WBTC": 60000})
+        print(f"\nhealth after ETH moves {eth_move:+.0%} to ${eth:,.0f}:")
+        print(format_table(health_table(w3, d)))
+        print("\n" + keeper_pass(w3, d))
+    return 0
+
+
+def keeper_pass(w3: Web3, d: Deployment) -> str:
+    """One keeper block: find everything liquidatable with one lens call each, liquidate it."""
+    keeper = w3.eth.accounts[4]
+    vault, lens = d.contract("MarginVault"), d.contract("MarginLens")
+    ids, _ = lens.functions.scanIsolated(0, 1000).call()
+    accounts, _ = lens.functions.scanCross(0, 1000).call()
+    lines = [f"keeper scan: {len(ids)} isolated, {len(accounts)} cross liquidatable"]
+    for pid in ids:
+        r = _send(w3, vault.functions.liquidateIsolated(pid), keeper)
+        ev = vault.events.IsolatedLiquidated().process_receipt(r)[0]["args"]
+        bad = vault.events.BadDebtCovered().process_receipt(r)
+        lines.append(
+            f"  #{pid}: closed {ev['closedSize'] / WAD:.3f} ({'full' if ev['full'] else 'partial'}) at ${ev['priceWad'] / WAD:,.2f},"
+            f" keeper +${ev['keeperReward'] / USDC:,.2f}, insurance +${ev['insuranceFee'] / USDC:,.2f},"
+            f" bad debt ${sum(b['args']['badDebt'] for b in bad) / USDC:,.2f}, gas {r['gasUsed']:,}"
+        )
+    for account in accounts:
+        r = _send(w3, vault.functions.liquidateCross(account), keeper)
+        lines.append(f"  {account[:10]}: cross liquidation, gas {r['gasUsed']:,}")
+    return "\n".join(lines)
