@@ -20,10 +20,10 @@ from web3.exceptions import ContractCustomError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from simulation.build import compile_contracts  # noqa: E402
-from simulation.chain import AnvilNode  # noqa: E402
-from simulation.deploy import deploy_system  # noqa: E402
-from simulation.errors import ErrorDecoder  # noqa: E402
+from simulation.build import compile_contracts
+from simulation.chain import AnvilNode
+from simulation.deploy import deploy_system
+from simulation.errors import ErrorDecoder
 
 WAD = 10**18
 USDC = 10**6
@@ -62,7 +62,9 @@ def measure(w3: Web3, d: Any) -> dict[str, int]:
         try:
             r = w3.eth.wait_for_transaction_receipt(fn.transact({"from": sender}))
         except ContractCustomError as e:
-            raise RuntimeError(f"{label or fn.fn_name} reverted: {decoder.decode(e.data)}") from None
+            raise RuntimeError(
+                f"{label or fn.fn_name} reverted: {decoder.decode(e.data)}"
+            ) from None
         assert r["status"] == 1, label
         if label:
             gas[label] = int(r["gasUsed"])

@@ -1,6 +1,6 @@
 """`ape run deploy`: deploy the whole system to the connected network and write its manifest.
 
-    ape run deploy --network ethereum:local:foundry
+ape run deploy --network ethereum:local:foundry
 """
 
 from pathlib import Path
@@ -14,7 +14,12 @@ from simulation.deploy import deploy_system
 
 
 @click.command(cls=ConnectedProviderCommand)
-@click.option("--manifest", type=click.Path(path_type=Path), default=Path("out/manifest.json"), show_default=True)
+@click.option(
+    "--manifest",
+    type=click.Path(path_type=Path),
+    default=Path("out/manifest.json"),
+    show_default=True,
+)
 def cli(manifest: Path) -> None:
     """Deploy tokens, feeds, oracle, pool, insurance, vault and lens; write addresses and ABIs."""
     d = deploy_system(chain.provider.web3, compile_contracts(), accounts.test_accounts[0].address)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the whole toolchain inside the repo, from the lock files only:
 #   .venv/         Python 3.11 + requirements.lock + this project (editable)
-#   node_modules/  `npm ci` from package-lock.json (solc-js, anvil, cast, OpenZeppelin, Chainlink)
+#   node_modules/  exactly package-lock.json (solc-js, anvil, cast, OpenZeppelin, Chainlink)
 #   .tools/bin/    links to the native anvil/cast binaries and the solc shim
 #   .solcx/        solc-v0.8.28 -> tools/solc/solc, where py-solc-x and ape-solidity look
 # Idempotent: a step whose inputs hash to the value in .stamps/<step> is skipped.

@@ -35,7 +35,9 @@ def anvil_binary() -> str:
         return str(local)
     found = shutil.which("anvil")
     if found is None:
-        raise ChainError("anvil not found: run ./scripts/setup.sh (it links the npm @foundry-rs/anvil binary)")
+        raise ChainError(
+            "anvil not found: run ./scripts/setup.sh (it links the npm @foundry-rs/anvil binary)"
+        )
     return found
 
 
@@ -108,12 +110,14 @@ class AnvilNode:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509
+            preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                raise ChainError(f"anvil exited at start with code {self._proc.returncode}: {' '.join(self.command())}")
+                raise ChainError(
+                    f"anvil exited at start with code {self._proc.returncode}: {' '.join(self.command())}"
+                )
             if self.is_alive():
                 return self
             time.sleep(0.05)
@@ -122,7 +126,11 @@ class AnvilNode:
 
     def is_alive(self) -> bool:
         try:
-            r = requests.post(self.rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}, timeout=1)
+            r = requests.post(
+                self.rpc_url,
+                json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
+                timeout=1,
+            )
             return r.ok
         except requests.RequestException:
             return False
@@ -149,6 +157,9 @@ class AnvilNode:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from web3 import Web3
+from web3.logs import DISCARD
 
 from simulation.build import compile_contracts
 from simulation.chain import AnvilNode
@@ -43,8 +44,16 @@ def push_rounds(w3: Web3, d: Deployment, prices: dict[str, float], step_s: int =
     w3.provider.make_request("evm_increaseTime", [step_s])  # type: ignore[arg-type]
     for symbol, usd in prices.items():
         feed = d.contract(f"FEED_{symbol}")
-        _send(w3, feed.functions.updateAnswer(int(round(usd * 10 ** feed.functions.decimals().call()))), d.deployer)
-        _send(w3, d.contract("OracleAdapter").functions.cacheVolatility(d.addresses[symbol]), d.deployer)
+        _send(
+            w3,
+            feed.functions.updateAnswer(int(round(usd * 10 ** feed.functions.decimals().call()))),
+            d.deployer,
+        )
+        _send(
+            w3,
+            d.contract("OracleAdapter").functions.cacheVolatility(d.addresses[symbol]),
+            d.deployer,
+        )
 
 
 def seed_positions(w3: Web3, d: Deployment) -> None:
@@ -106,9 +115,15 @@ def run_demo(eth_move: float = -0.06) -> int:
     with AnvilNode() as node:
         w3 = Web3(Web3.HTTPProvider(node.rpc_url))
         d = deploy_system(w3, artifacts, rpc_url=node.rpc_url)
-        print(f"deployed {len(d.addresses)} contracts to anvil at {node.rpc_url} (chain id {d.chain_id})")
+        print(
+            f"deployed {len(d.addresses)} contracts to anvil at {node.rpc_url} (chain id {d.chain_id})"
+        )
         for i in range(9):  # a calm volatility window: +-0.1 % a minute
-            push_rounds(w3, d, {"WETH": 3000 * (1 + 0.001 * (-1) ** i), "WBTC": 60000 * (1 - 0.001 * (-1) ** i)})
+            push_rounds(
+                w3,
+                d,
+                {"WETH": 3000 * (1 + 0.001 * (-1) ** i), "WBTC": 60000 * (1 - 0.001 * (-1) ** i)},
+            )
         seed_positions(w3, d)
         print("\nhealth at ETH $3,000, BTC $60,000:")
         print(format_table(health_table(w3, d)))
@@ -129,8 +144,8 @@ def keeper_pass(w3: Web3, d: Deployment) -> str:
     lines = [f"keeper scan: {len(ids)} isolated, {len(accounts)} cross liquidatable"]
     for pid in ids:
         r = _send(w3, vault.functions.liquidateIsolated(pid), keeper)
-        ev = vault.events.IsolatedLiquidated().process_receipt(r)[0]["args"]
-        bad = vault.events.BadDebtCovered().process_receipt(r)
+        ev = vault.events.IsolatedLiquidated().process_receipt(r, errors=DISCARD)[0]["args"]
+        bad = vault.events.BadDebtCovered().process_receipt(r, errors=DISCARD)
         lines.append(
             f"  #{pid}: closed {ev['closedSize'] / WAD:.3f} ({'full' if ev['full'] else 'partial'}) at ${ev['priceWad'] / WAD:,.2f},"
             f" keeper +${ev['keeperReward'] / USDC:,.2f}, insurance +${ev['insuranceFee'] / USDC:,.2f},"

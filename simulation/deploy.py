@@ -157,24 +157,45 @@ def deploy_system(
         d.kinds[name] = kind
         return d.contract(name)
 
-    tokens = {t.symbol: deploy(t.symbol, "MockERC20", t.name, t.symbol, t.decimals, deployer) for t in spec.tokens}
+    tokens = {
+        t.symbol: deploy(t.symbol, "MockERC20", t.name, t.symbol, t.decimals, deployer)
+        for t in spec.tokens
+    }
     quote = spec.tokens[0]
     oracle = deploy("OracleAdapter", "OracleAdapter", deployer)
     for t in spec.tokens[1:]:
         assert t.price_usd is not None
         answer = int(round(t.price_usd * 10**spec.feed_decimals))
-        feed = deploy(f"FEED_{t.symbol}", "MockAggregator", spec.feed_decimals, f"{t.symbol} / USD", answer, deployer)
+        feed = deploy(
+            f"FEED_{t.symbol}",
+            "MockAggregator",
+            spec.feed_decimals,
+            f"{t.symbol} / USD",
+            answer,
+            deployer,
+        )
         _send(
             w3,
             oracle.functions.setFeed(
-                tokens[t.symbol].address, feed.address, spec.heartbeat_s, spec.vol_window_rounds, wad(0.01), wad(10_000_000)
+                tokens[t.symbol].address,
+                feed.address,
+                spec.heartbeat_s,
+                spec.vol_window_rounds,
+                wad(0.01),
+                wad(10_000_000),
             ),
             deployer,
         )
     pool = deploy("LPPool", "LPPool", tokens[quote.symbol].address, deployer)
     insurance = deploy("InsuranceFund", "InsuranceFund", tokens[quote.symbol].address, deployer)
     vault = deploy(
-        "MarginVault", "MarginVault", tokens[quote.symbol].address, oracle.address, pool.address, insurance.address, deployer
+        "MarginVault",
+        "MarginVault",
+        tokens[quote.symbol].address,
+        oracle.address,
+        pool.address,
+        insurance.address,
+        deployer,
     )
     deploy("MarginLens", "MarginLens", vault.address)
     _send(w3, pool.functions.setVault(vault.address), deployer)
@@ -186,7 +207,9 @@ def deploy_system(
         if t.collateral_weight is not None:
             _send(
                 w3,
-                vault.functions.setCollateral(tokens[t.symbol].address, wad(t.collateral_weight), wad(t.liquidation_discount)),
+                vault.functions.setCollateral(
+                    tokens[t.symbol].address, wad(t.collateral_weight), wad(t.liquidation_discount)
+                ),
                 deployer,
             )
     usdc = tokens[quote.symbol]

@@ -29,7 +29,9 @@ class ErrorDecoder:
             for item in abi:
                 if item.get("type") == "error":
                     types = ",".join(i["type"] for i in item["inputs"])
-                    selector = Web3.keccak(text=f"{item['name']}({types})").hex().removeprefix("0x")[:8]
+                    selector = (
+                        Web3.keccak(text=f"{item['name']}({types})").hex().removeprefix("0x")[:8]
+                    )
                     self._by_selector[selector] = item
 
     def decode(self, data: str | bytes) -> DecodedError | None:
@@ -38,4 +40,6 @@ class ErrorDecoder:
         if item is None:
             return None
         values = decode([i["type"] for i in item["inputs"]], raw[4:])
-        return DecodedError(item["name"], {i["name"]: v for i, v in zip(item["inputs"], values, strict=True)})
+        return DecodedError(
+            item["name"], {i["name"]: v for i, v in zip(item["inputs"], values, strict=True)}
+        )

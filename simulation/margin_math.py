@@ -102,7 +102,12 @@ class Health:
 
 
 def position_health(
-    margin_usd: int, size: int, entry_price_wad: int, price_wad: int, initial_ratio_wad: int, maintenance_ratio_wad: int
+    margin_usd: int,
+    size: int,
+    entry_price_wad: int,
+    price_wad: int,
+    initial_ratio_wad: int,
+    maintenance_ratio_wad: int,
 ) -> Health:
     notional = notional_usd_up(size, price_wad)
     return Health(
@@ -118,13 +123,17 @@ def fill_price_against_trader(price_wad: int, size_delta: int, fee_fraction_wad:
     return mul_wad_down(price_wad, WAD - fee_fraction_wad)
 
 
-def average_entry_against_trader(size: int, entry_price_wad: int, size_delta: int, fill_price_wad: int) -> int:
+def average_entry_against_trader(
+    size: int, entry_price_wad: int, size_delta: int, fill_price_wad: int
+) -> int:
     a, b = abs(size), abs(size_delta)
     weighted = a * entry_price_wad + b * fill_price_wad
     return -(-weighted // (a + b)) if size + size_delta > 0 else weighted // (a + b)
 
 
-def volatility_buffer_up(hourly_vol_wad: int, vol_floor_wad: int, slope_wad: int, max_buffer_wad: int) -> int:
+def volatility_buffer_up(
+    hourly_vol_wad: int, vol_floor_wad: int, slope_wad: int, max_buffer_wad: int
+) -> int:
     if hourly_vol_wad <= vol_floor_wad:
         return 0
     return min(max_buffer_wad, mul_wad_up(hourly_vol_wad - vol_floor_wad, slope_wad))
