@@ -3,8 +3,8 @@
     python benchmarks/gas.py [--out benchmarks/results/gas.json]
 
 State before measuring is warm and realistic: each feed has a full volatility window of rounds, each
-market already has open interest, and every measured action is the second of its kind (the first pays
-one-time zero-to-non-zero writes of the market's aggregates, reported apart as `first_open_isolated`).
+market already has open interest, and every measured action is the second of its kind (the
+first pays one-time zero-to-non-zero writes of the market's aggregates: `first_open_isolated`).
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import shutil
@@ -116,7 +117,8 @@ class AnvilNode:
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 raise ChainError(
-                    f"anvil exited at start with code {self._proc.returncode}: {' '.join(self.command())}"
+                    f"anvil exited at start with code {self._proc.returncode}: "
+                    + " ".join(self.command())
                 )
             if self.is_alive():
                 return self
@@ -143,10 +145,8 @@ class AnvilNode:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=5)
         except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             proc.wait(timeout=5)
 
     @property

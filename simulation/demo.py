@@ -46,7 +46,7 @@ def push_rounds(w3: Web3, d: Deployment, prices: dict[str, float], step_s: int =
         feed = d.contract(f"FEED_{symbol}")
         _send(
             w3,
-            feed.functions.updateAnswer(int(round(usd * 10 ** feed.functions.decimals().call()))),
+            feed.functions.updateAnswer(round(usd * 10 ** feed.functions.decimals().call())),
             d.deployer,
         )
         _send(
@@ -58,7 +58,7 @@ def push_rounds(w3: Web3, d: Deployment, prices: dict[str, float], step_s: int =
 
 def seed_positions(w3: Web3, d: Deployment) -> None:
     """Three traders: isolated longs and shorts at several leverages, and one cross account."""
-    alice, bob, carol = w3.eth.accounts[1:4]
+    alice, bob, carol = list(w3.eth.accounts)[1:4]
     vault, usdc, weth = d.contract("MarginVault"), d.contract("USDC"), d.contract("WETH")
     for who in (alice, bob, carol):
         _send(w3, usdc.functions.mint(who, 100_000 * USDC), d.deployer)
@@ -75,6 +75,14 @@ def seed_positions(w3: Web3, d: Deployment) -> None:
     _send(w3, vault.functions.tradeCross(btc, -WAD // 10), carol)
 
 
+def _row(subject: str, kind: str, market: str, size: int, health: list[int], liq_price: int) -> Row:
+    equity, initial, maintenance = health
+    return Row(
+        subject, kind, market, size / WAD, equity / WAD, initial / WAD, maintenance / WAD,
+        liq_price / WAD, equity < maintenance,
+    )  # fmt: skip
+
+
 def health_table(w3: Web3, d: Deployment) -> list[Row]:
     vault, lens = d.contract("MarginVault"), d.contract("MarginLens")
     names = {v: k for k, v in d.markets.items()}
@@ -82,30 +90,33 @@ def health_table(w3: Web3, d: Deployment) -> list[Row]:
     ids, positions = vault.functions.openPositions(0, 1000).call()
     for pid, p in zip(ids, positions, strict=True):
         owner, market_id, _, size, _, _ = p
-        h = vault.functions.isolatedHealth(pid).call()
-        rows.append(Row(
-            f"#{pid} {owner[:8]}", "isolated", names[market_id], size / WAD, h[0] / WAD, h[1] / WAD, h[2] / WAD,
-            lens.functions.isolatedLiquidationPrice(pid).call() / WAD, h[0] < h[2],
-        ))  # fmt: skip
+        health = vault.functions.isolatedHealth(pid).call()
+        liq = lens.functions.isolatedLiquidationPrice(pid).call()
+        rows.append(_row(f"#{pid} {owner[:8]}", "isolated", names[market_id], size, health, liq))
     for account in vault.functions.crossAccounts(0, 1000).call():
-        h = vault.functions.accountHealth(account).call()
+        health = vault.functions.accountHealth(account).call()
         for market_id, name in names.items():
             size = vault.functions.crossPosition(account, market_id).call()[0]
             if size:
-                rows.append(Row(
-                    f"{account[:10]}", "cross", name, size / WAD, h[0] / WAD, h[1] / WAD, h[2] / WAD,
-                    lens.functions.crossLiquidationPrice(account, market_id).call() / WAD, h[0] < h[2],
-                ))  # fmt: skip
+                liq = lens.functions.crossLiquidationPrice(account, market_id).call()
+                rows.append(_row(account[:10], "cross", name, size, health, liq))
     return rows
 
 
+COLUMNS = (
+    ("position", "<18"), ("kind", "<10"), ("market", "<9"), ("size", ">9"), ("equity $", ">12"),
+    ("initial $", ">11"), ("maint $", ">10"), ("liq price $", ">13"),
+)  # fmt: skip
+
+
 def format_table(rows: list[Row]) -> str:
-    head = f"{'position':<18}{'kind':<10}{'market':<9}{'size':>9}{'equity $':>12}{'initial $':>11}{'maint $':>10}{'liq price $':>13}  liquidatable"
+    head = "".join(f"{name:{fmt}}" for name, fmt in COLUMNS) + "  liquidatable"
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
-            f"{r.subject:<18}{r.kind:<10}{r.market:<9}{r.size:>9.3f}{r.equity_usd:>12,.2f}{r.initial_usd:>11,.2f}"
-            f"{r.maintenance_usd:>10,.2f}{r.liquidation_price:>13,.2f}  {'YES' if r.liquidatable else 'no'}"
+            f"{r.subject:<18}{r.kind:<10}{r.market:<9}{r.size:>9.3f}{r.equity_usd:>12,.2f}"
+            f"{r.initial_usd:>11,.2f}{r.maintenance_usd:>10,.2f}{r.liquidation_price:>13,.2f}"
+            f"  {'YES' if r.liquidatable else 'no'}"
         )
     return "\n".join(lines)
 
@@ -116,7 +127,8 @@ def run_demo(eth_move: float = -0.06) -> int:
         w3 = Web3(Web3.HTTPProvider(node.rpc_url))
         d = deploy_system(w3, artifacts, rpc_url=node.rpc_url)
         print(
-            f"deployed {len(d.addresses)} contracts to anvil at {node.rpc_url} (chain id {d.chain_id})"
+            f"deployed {len(d.addresses)} contracts to anvil at {node.rpc_url}"
+            f" (chain id {d.chain_id})"
         )
         for i in range(9):  # a calm volatility window: +-0.1 % a minute
             push_rounds(
@@ -137,7 +149,7 @@ def run_demo(eth_move: float = -0.06) -> int:
 
 def keeper_pass(w3: Web3, d: Deployment) -> str:
     """One keeper block: find everything liquidatable with one lens call each, liquidate it."""
-    keeper = w3.eth.accounts[4]
+    keeper = list(w3.eth.accounts)[4]
     vault, lens = d.contract("MarginVault"), d.contract("MarginLens")
     ids, _ = lens.functions.scanIsolated(0, 1000).call()
     accounts, _ = lens.functions.scanCross(0, 1000).call()
@@ -147,8 +159,9 @@ def keeper_pass(w3: Web3, d: Deployment) -> str:
         ev = vault.events.IsolatedLiquidated().process_receipt(r, errors=DISCARD)[0]["args"]
         bad = vault.events.BadDebtCovered().process_receipt(r, errors=DISCARD)
         lines.append(
-            f"  #{pid}: closed {ev['closedSize'] / WAD:.3f} ({'full' if ev['full'] else 'partial'}) at ${ev['priceWad'] / WAD:,.2f},"
-            f" keeper +${ev['keeperReward'] / USDC:,.2f}, insurance +${ev['insuranceFee'] / USDC:,.2f},"
+            f"  #{pid}: closed {ev['closedSize'] / WAD:.3f} ({'full' if ev['full'] else 'partial'})"
+            f" at ${ev['priceWad'] / WAD:,.2f}, keeper +${ev['keeperReward'] / USDC:,.2f},"
+            f" insurance +${ev['insuranceFee'] / USDC:,.2f},"
             f" bad debt ${sum(b['args']['badDebt'] for b in bad) / USDC:,.2f}, gas {r['gasUsed']:,}"
         )
     for account in accounts:

@@ -50,14 +50,12 @@ class MarketSpec:
 
     def params(self) -> tuple[int, ...]:
         """The on-chain MarketParams tuple, in field order."""
-        return tuple(
-            wad(v)
-            for v in (
-                self.initial_margin, self.maintenance_margin, self.max_leverage, self.liquidation_penalty,
-                self.keeper_share, self.spread, self.impact_coefficient, self.open_interest_cap,
-                self.min_notional_usd, self.vol_floor, self.vol_slope, self.max_buffer,
-            )
+        fields = (
+            "initial_margin", "maintenance_margin", "max_leverage", "liquidation_penalty",
+            "keeper_share", "spread", "impact_coefficient", "open_interest_cap", "min_notional_usd",
+            "vol_floor", "vol_slope", "max_buffer",
         )  # fmt: skip
+        return tuple(wad(getattr(self, f)) for f in fields)
 
 
 @dataclass(frozen=True)
@@ -109,7 +107,8 @@ class Deployment:
     """Market id by name."""
 
     def contract(self, name: str) -> Contract:
-        return self.w3.eth.contract(address=self.addresses[name], abi=self.abis[self.kinds[name]])
+        address = Web3.to_checksum_address(self.addresses[name])
+        return self.w3.eth.contract(address=address, abi=self.abis[self.kinds[name]])
 
     def manifest(self) -> dict[str, Any]:
         return {
@@ -141,7 +140,7 @@ def deploy_system(
     spec: SystemSpec = SystemSpec(),
     rpc_url: str = "",
 ) -> Deployment:
-    """Deploy tokens, feeds, oracle adapter, LP pool, insurance fund, vault and lens; wire and fund them.
+    """Deploy tokens, feeds, oracle, LP pool, insurance fund, vault and lens; wire and fund them.
 
     Needs a node that mines each transaction (automine), as anvil does by default.
     """
@@ -165,7 +164,7 @@ def deploy_system(
     oracle = deploy("OracleAdapter", "OracleAdapter", deployer)
     for t in spec.tokens[1:]:
         assert t.price_usd is not None
-        answer = int(round(t.price_usd * 10**spec.feed_decimals))
+        answer = round(t.price_usd * 10**spec.feed_decimals)
         feed = deploy(
             f"FEED_{t.symbol}",
             "MockAggregator",
@@ -204,7 +203,7 @@ def deploy_system(
         _send(w3, vault.functions.createMarket(tokens[m.asset].address, m.params()), deployer)
         d.markets[m.name] = i
     for t in spec.tokens[1:]:
-        if t.collateral_weight is not None:
+        if t.collateral_weight is not None and t.liquidation_discount is not None:
             _send(
                 w3,
                 vault.functions.setCollateral(

@@ -1,7 +1,7 @@
-"""Python reference model of contracts/libraries/MarginMath.sol: the same functions, names and roundings.
+"""Python reference model of contracts/libraries/MarginMath.sol: same functions, names, roundings.
 
-Integers only (wad = 1e18), so results match the contract to the unit. The property-based tests check the
-chain against this model after every step; the engine uses it to reason about positions off-chain.
+Integers only (wad = 1e18), so results match the contract to the unit. The property-based tests
+check the chain against this model after every step.
 """
 
 from __future__ import annotations

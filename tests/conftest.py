@@ -110,7 +110,7 @@ ETH, BTC = 0, 1  # market ids of the default system
 
 @pytest.fixture(scope="session")
 def fund(owner, vault) -> Callable[..., int]:
-    """Mint `amount` (whole units) of `token` to `account` and approve the vault; returns raw units."""
+    """Mint `amount` whole units of `token` to `account`, approve the vault; return raw units."""
 
     def _fund(token: Any, account: Any, amount: float, spender: Any = None) -> int:
         raw = int(amount * 10 ** token.decimals())
@@ -126,6 +126,6 @@ def set_price(owner) -> Callable[[Any, float], None]:
     """Push a new round with `usd` to a mock feed (8 decimals)."""
 
     def _set(feed: Any, usd: float) -> None:
-        feed.updateAnswer(int(round(usd * 10 ** feed.decimals())), sender=owner)
+        feed.updateAnswer(round(usd * 10 ** feed.decimals()), sender=owner)
 
     return _set
