@@ -439,9 +439,11 @@ contract MarginVault is MarginBooks, Ownable, ReentrancyGuardTransient {
     /// @dev Token movements of a liquidation. Cash in: the account's funds, the pool's side of the PnL,
     /// the insurance cover. Cash out: keeper reward, insurance fee, and `remaining` (kept by the caller).
     function _executeSettlement(Settlement memory st) internal {
+        // Cash in before cash out: the insurance cover first, so that paying the pool a loss larger
+        // than the account's funds never borrows, even for one call, other users' balances.
+        if (st.fromInsurance > 0) insuranceFund.cover(st.fromInsurance);
         // The pool pays profits and the bad debt it absorbs; it receives realised losses.
         _settleRealizedWithPool(st.pnl + int256(st.fromPool));
-        if (st.fromInsurance > 0) insuranceFund.cover(st.fromInsurance);
         if (st.keeperReward > 0) _quote.safeTransfer(msg.sender, st.keeperReward);
         if (st.insuranceFee > 0) _quote.safeTransfer(address(insuranceFund), st.insuranceFee);
     }
