@@ -164,10 +164,8 @@ def test_underwater_close_reverts(vault, alice, eth_feed, set_price, opened):
         vault.closeIsolated(opened, sender=alice)
 
 
-def test_loss_capped_at_margin(vault, usdc, alice, carol, keeper, eth_feed, set_price, fund):
+def test_loss_capped_at_margin(vault, usdc, alice, keeper, eth_feed, set_price, fund):
     fund(usdc, alice, 600)
-    fund(usdc, carol, 10_000)  # other funds in the vault (see report: without them this reverts)
-    vault.depositCollateral(usdc, 10_000 * USDC_UNIT, sender=carol)
     start = usdc.balanceOf(alice)
     pid = vault.openIsolated(ETH, SIZE, 600 * USDC_UNIT, sender=alice).return_value
     set_price(eth_feed, 1500)  # loss of $1500 on $600 margin

@@ -16,13 +16,6 @@ def no_buffer(vault, owner):
         vault.setMarketParams(m, p, sender=owner)
 
 
-@pytest.fixture
-def backstop(vault, usdc, carol, fund):
-    """Other traders' funds in the vault (see report: a lone underwater position cannot be liquidated)."""
-    fund(usdc, carol, 2_000_000)
-    vault.depositCollateral(usdc, 2_000_000 * USDC_UNIT, sender=carol)
-
-
 def open_long(vault, usdc, who, fund, size, margin_usd, market=ETH):
     fund(usdc, who, margin_usd)
     return vault.openIsolated(market, size, margin_usd * USDC_UNIT, sender=who).return_value
@@ -86,7 +79,7 @@ def test_partial_isolated(vault, usdc, alice, keeper, insurance, fund, eth_feed,
 
 
 def test_full_liquidation_bad_debt_from_insurance(vault, usdc, alice, keeper, insurance, pool, fund,
-                                                  eth_feed, set_price, backstop):
+                                                  eth_feed, set_price):
     pid = open_long(vault, usdc, alice, fund, WAD, 600)
     set_price(eth_feed, 2000)
     _, close, keeper_q, _, pnl = expected_isolated(vault, pid, 2000 * WAD)
@@ -103,7 +96,7 @@ def test_full_liquidation_bad_debt_from_insurance(vault, usdc, alice, keeper, in
 
 
 def test_bad_debt_beyond_insurance_hits_pool(vault, usdc, alice, keeper, insurance, pool, fund,
-                                            eth_feed, set_price, backstop):
+                                            eth_feed, set_price):
     pid = open_long(vault, usdc, alice, fund, 500 * WAD, 100_000)
     set_price(eth_feed, 1500)
     _, close, keeper_q, _, pnl = expected_isolated(vault, pid, 1500 * WAD)
@@ -123,7 +116,7 @@ def balances(token, accounts):
 
 
 def test_cross_liquidation_sells_weth(vault, usdc, weth, alice, keeper, insurance, pool, fund,
-                                      btc_feed, set_price, backstop):
+                                      btc_feed, set_price):
     fund(weth, alice, 1)
     fund(usdc, alice, 100)
     vault.depositCollateral(weth, WAD, sender=alice)
