@@ -106,6 +106,21 @@ def btc_feed(system):
 
 
 ETH, BTC = 0, 1  # market ids of the default system
+MAX_BUFFER_FIELD = 11  # index of maxBufferWad in MarketParams
+
+
+def disable_buffer(vault: Any, owner: Any, market: int = ETH) -> None:
+    """Set a market's volatility buffer to 0, so a price push does not move its ratios."""
+    p = list(vault.market(market).params)
+    p[MAX_BUFFER_FIELD] = 0
+    vault.setMarketParams(market, p, sender=owner)
+
+
+@pytest.fixture
+def no_buffer(vault, owner) -> None:
+    """Static ratios in both markets (opt in with `pytestmark = pytest.mark.usefixtures(...)`)."""
+    for m in (ETH, BTC):
+        disable_buffer(vault, owner, m)
 
 
 @pytest.fixture(scope="session")

@@ -2,17 +2,12 @@
 
 import ape
 import pytest
-
-from simulation import margin_math as mm
 from conftest import BTC, ETH, USDC_UNIT, WAD
 
+from simulation import margin_math as mm
 
-@pytest.fixture(autouse=True)
-def no_buffer(vault, owner):
-    for m in (ETH, BTC):
-        p = list(vault.market(m).params)
-        p[11] = 0
-        vault.setMarketParams(m, p, sender=owner)
+# Static ratios: price pushes must not widen the maintenance buffer in these tests.
+pytestmark = pytest.mark.usefixtures("no_buffer")
 
 
 @pytest.mark.parametrize("symbol,amount", [("usdc", 1_000), ("weth", 2), ("wbtc", 0.5)])
@@ -53,8 +48,10 @@ def expected_health(vault, oracle, account, tokens):
     equity = mm.quote_to_usd(vault.collateralBalance(account, vault.quoteToken()), 6)
     for t in tokens:
         c = vault.collateralConfig(t)
-        equity += mm.mul_wad_down(mm.value_usd_down(vault.collateralBalance(account, t), c.decimals,
-                                                    oracle.priceWad(t)), c.weightWad)
+        equity += mm.mul_wad_down(
+            mm.value_usd_down(vault.collateralBalance(account, t), c.decimals, oracle.priceWad(t)),
+            c.weightWad,
+        )
     init = maint = 0
     for m in range(vault.marketCount()):
         cp = vault.crossPosition(account, m)
@@ -62,13 +59,21 @@ def expected_health(vault, oracle, account, tokens):
             continue
         mk = vault.market(m)
         price = oracle.priceWad(mk.asset)
-        h = mm.position_health(0, cp.size, cp.entryPriceWad, price, mk.params.initialMarginWad,
-                               mk.params.maintenanceMarginWad)
+        h = mm.position_health(
+            0,
+            cp.size,
+            cp.entryPriceWad,
+            price,
+            mk.params.initialMarginWad,
+            mk.params.maintenanceMarginWad,
+        )
         equity, init, maint = equity + h.equity_usd, init + h.initial_usd, maint + h.maintenance_usd
     return mm.Health(equity, init, maint)
 
 
-def test_two_markets_pnl_offsets(vault, oracle, usdc, weth, wbtc, alice, fund, eth_feed, btc_feed, set_price):
+def test_two_markets_pnl_offsets(
+    vault, oracle, usdc, weth, wbtc, alice, fund, eth_feed, btc_feed, set_price
+):
     fund(usdc, alice, 500)
     fund(weth, alice, 1)
     vault.depositCollateral(usdc, 500 * USDC_UNIT, sender=alice)
@@ -83,9 +88,15 @@ def test_two_markets_pnl_offsets(vault, oracle, usdc, weth, wbtc, alice, fund, e
     set_price(btc_feed, 66_000)  # both +10 %: ETH long gains ~$600, BTC short loses ~$600
     h1 = vault.accountHealth(alice)
     exp = expected_health(vault, oracle, alice, tokens)
-    assert (h1.equityUsd, h1.initialUsd, h1.maintenanceUsd) == (exp.equity_usd, exp.initial_usd, exp.maintenance_usd)
+    assert (h1.equityUsd, h1.initialUsd, h1.maintenanceUsd) == (
+        exp.equity_usd,
+        exp.initial_usd,
+        exp.maintenance_usd,
+    )
     eth_pnl = mm.pnl_usd_floor(2 * WAD, vault.crossPosition(alice, ETH).entryPriceWad, 3300 * WAD)
-    btc_pnl = mm.pnl_usd_floor(-WAD // 10, vault.crossPosition(alice, BTC).entryPriceWad, 66_000 * WAD)
+    btc_pnl = mm.pnl_usd_floor(
+        -WAD // 10, vault.crossPosition(alice, BTC).entryPriceWad, 66_000 * WAD
+    )
     assert eth_pnl > 500 * WAD and btc_pnl < -500 * WAD
     assert abs(eth_pnl + btc_pnl) < 50 * WAD
 

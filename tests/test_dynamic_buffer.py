@@ -2,9 +2,9 @@
 
 import ape
 import pytest
+from conftest import ETH, USDC_UNIT, WAD
 
 from simulation import margin_math as mm
-from conftest import ETH, USDC_UNIT, WAD
 
 BASE_IM, BASE_MM, FLOOR, SLOPE, MAX = 5 * 10**16, 3 * 10**16, 10**16, WAD, 5 * 10**16
 
@@ -16,7 +16,9 @@ def push(feed, owner, usd_prices, gap_s):
 
 
 def rounds(feed):
-    return [tuple(feed.getRoundData(r)[i] for i in (1, 3)) for r in range(1, feed.latestRound() + 1)]
+    return [
+        tuple(feed.getRoundData(r)[i] for i in (1, 3)) for r in range(1, feed.latestRound() + 1)
+    ]
 
 
 def expected_buffer(feed):
@@ -64,7 +66,9 @@ def test_buffer_tracks_every_round(vault, owner, eth_feed):
     assert vault.marketState(ETH).maintenanceRatioWad == BASE_MM  # calm again: buffer gone
 
 
-def test_buffer_alone_makes_position_liquidatable(vault, usdc, alice, keeper, owner, fund, eth_feed):
+def test_buffer_alone_makes_position_liquidatable(
+    vault, usdc, alice, keeper, owner, fund, eth_feed
+):
     push(eth_feed, owner, CALM, 300)
     fund(usdc, alice, 200)
     pid = vault.openIsolated(ETH, WAD, 200 * USDC_UNIT, sender=alice).return_value  # 15x
@@ -86,4 +90,8 @@ def test_cached_volatility_gives_same_buffer(vault, oracle, owner, weth, eth_fee
     push(eth_feed, owner, MODERATE, 300)
     uncached = vault.marketState(ETH).maintenanceRatioWad
     oracle.cacheVolatility(weth, sender=owner)
-    assert vault.marketState(ETH).maintenanceRatioWad == uncached == BASE_MM + expected_buffer(eth_feed)
+    assert (
+        vault.marketState(ETH).maintenanceRatioWad
+        == uncached
+        == BASE_MM + expected_buffer(eth_feed)
+    )

@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections import Counter
 
 import ape
-from web3.logs import DISCARD
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -18,8 +17,9 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-
 from invariants.harness import USDC_DEC, Harness
+from web3.logs import DISCARD
+
 from simulation import margin_math as mm
 
 WAD = 10**18

@@ -2,9 +2,9 @@
 
 import ape
 import pytest
+from conftest import BTC, ETH, USDC_UNIT, WAD
 
 from simulation import margin_math as mm
-from conftest import BTC, ETH, USDC_UNIT, WAD
 
 SIZE = WAD  # 1 ETH at $3000
 
@@ -18,7 +18,9 @@ def fee_fraction(vault, usdc, pool, market_id, price, size):
 
 def expected_fill(vault, usdc, pool, market_id, size):
     price = vault.marketState(market_id).priceWad
-    return mm.fill_price_against_trader(price, size, fee_fraction(vault, usdc, pool, market_id, price, size))
+    return mm.fill_price_against_trader(
+        price, size, fee_fraction(vault, usdc, pool, market_id, price, size)
+    )
 
 
 @pytest.fixture
@@ -39,9 +41,20 @@ def test_open_fill_price_event_and_margin_pulled(vault, usdc, pool, alice, fund)
     assert usdc.balanceOf(alice) == before - 300 * USDC_UNIT
     ev = vault.IsolatedOpened.from_receipt(tx)[0]
     assert (ev.positionId, ev.owner, ev.marketId, ev.size, ev.fillPriceWad, ev.margin) == (
-        pid, alice.address, ETH, SIZE, fill, 300 * USDC_UNIT)
+        pid,
+        alice.address,
+        ETH,
+        SIZE,
+        fill,
+        300 * USDC_UNIT,
+    )
     p = vault.position(pid)
-    assert (p.owner, p.size, p.margin, p.entryPriceWad) == (alice.address, SIZE, 300 * USDC_UNIT, fill)
+    assert (p.owner, p.size, p.margin, p.entryPriceWad) == (
+        alice.address,
+        SIZE,
+        300 * USDC_UNIT,
+        fill,
+    )
 
 
 def test_open_short_fill_below_oracle(vault, usdc, pool, alice, fund):
@@ -126,7 +139,9 @@ def test_increase_average_entry(vault, usdc, pool, alice, opened):
     vault.modifyIsolated(opened, SIZE, sender=alice)
     p1 = vault.position(opened)
     assert p1.size == 2 * SIZE
-    assert p1.entryPriceWad == mm.average_entry_against_trader(p0.size, p0.entryPriceWad, SIZE, fill)
+    assert p1.entryPriceWad == mm.average_entry_against_trader(
+        p0.size, p0.entryPriceWad, SIZE, fill
+    )
 
 
 def test_reduce_realises_pnl_into_margin(vault, usdc, pool, alice, eth_feed, set_price, opened):
@@ -143,7 +158,9 @@ def test_reduce_realises_pnl_into_margin(vault, usdc, pool, alice, eth_feed, set
 
 
 @pytest.mark.parametrize("new_price", [2900, 3200])
-def test_close_payout_and_pool_cash(vault, usdc, pool, alice, eth_feed, set_price, opened, new_price):
+def test_close_payout_and_pool_cash(
+    vault, usdc, pool, alice, eth_feed, set_price, opened, new_price
+):
     set_price(eth_feed, new_price)
     p0 = vault.position(opened)
     fill = expected_fill(vault, usdc, pool, ETH, -SIZE)
@@ -172,7 +189,9 @@ def test_loss_capped_at_margin(vault, usdc, alice, keeper, eth_feed, set_price, 
     vault.liquidateIsolated(pid, sender=keeper)
     assert vault.position(pid).owner == ape.utils.ZERO_ADDRESS
     assert start - usdc.balanceOf(alice) <= 600 * USDC_UNIT
-    assert usdc.balanceOf(alice) == start - 600 * USDC_UNIT  # bad debt: nothing back, nothing more taken
+    assert (
+        usdc.balanceOf(alice) == start - 600 * USDC_UNIT
+    )  # bad debt: nothing back, nothing more taken
 
 
 def test_btc_market_opens(vault, usdc, pool, alice, fund):

@@ -1,13 +1,14 @@
 """Isolated positions do not touch each other; a cross account nets the legs of a hedged book."""
 
 import ape
-
-from simulation import margin_math as mm
 from conftest import BTC, ETH, USDC_UNIT, WAD
 
+from simulation import margin_math as mm
 
-def test_liquidating_one_isolated_position_leaves_others_untouched(vault, usdc, alice, keeper, fund,
-                                                                     eth_feed, set_price):
+
+def test_liquidating_one_isolated_position_leaves_others_untouched(
+    vault, usdc, alice, keeper, fund, eth_feed, set_price
+):
     fund(usdc, alice, 10_000)
     btc_long = vault.openIsolated(BTC, WAD // 20, 500 * USDC_UNIT, sender=alice).return_value
     eth_short = vault.openIsolated(ETH, -WAD, 700 * USDC_UNIT, sender=alice).return_value
@@ -28,8 +29,9 @@ def test_liquidating_one_isolated_position_leaves_others_untouched(vault, usdc, 
     assert vault.openPositionCount() == 2
 
 
-def test_cross_nets_hedged_legs_isolated_does_not(vault, lens, usdc, alice, bob, keeper, fund,
-                                                 eth_feed, btc_feed, set_price):
+def test_cross_nets_hedged_legs_isolated_does_not(
+    vault, lens, usdc, alice, bob, keeper, fund, eth_feed, btc_feed, set_price
+):
     # the same book twice: ETH long + BTC short, $300 margin per leg isolated, $600 in one cross account
     fund(usdc, alice, 600)
     eth_leg = vault.openIsolated(ETH, WAD, 300 * USDC_UNIT, sender=alice).return_value
@@ -48,8 +50,12 @@ def test_cross_nets_hedged_legs_isolated_does_not(vault, lens, usdc, alice, bob,
     h_cross = vault.accountHealth(bob)
     assert h_cross.equityUsd >= h_cross.maintenanceUsd
     # the account's equity is the two legs' equity together: margin 600 plus the netted PnL
-    pnl = sum(mm.pnl_usd_floor(vault.crossPosition(bob, m).size, vault.crossPosition(bob, m).entryPriceWad, px)
-              for m, px in ((ETH, 2700 * WAD), (BTC, 54_000 * WAD)))
+    pnl = sum(
+        mm.pnl_usd_floor(
+            vault.crossPosition(bob, m).size, vault.crossPosition(bob, m).entryPriceWad, px
+        )
+        for m, px in ((ETH, 2700 * WAD), (BTC, 54_000 * WAD))
+    )
     assert h_cross.equityUsd == 600 * WAD + pnl
     assert abs(pnl) < 10 * WAD  # the legs net out; each alone moves ~$300
     assert list(lens.scanIsolated(0, 10)[0]) == [eth_leg]

@@ -2,18 +2,12 @@
 
 import ape
 import pytest
-
-from simulation import margin_math as mm
 from conftest import BTC, ETH, USDC_UNIT, WAD
 
+from simulation import margin_math as mm
 
-@pytest.fixture(autouse=True)
-def no_buffer(vault, owner):
-    """Static ratios: price pushes must not widen the maintenance buffer in these tests."""
-    for m in (ETH, BTC):
-        p = list(vault.market(m).params)
-        p[11] = 0
-        vault.setMarketParams(m, p, sender=owner)
+# Static ratios: price pushes must not widen the maintenance buffer in these tests.
+pytestmark = pytest.mark.usefixtures("no_buffer")
 
 
 def open_long(vault, usdc, who, fund, size, margin_usd, market=ETH):
@@ -23,8 +17,14 @@ def open_long(vault, usdc, who, fund, size, margin_usd, market=ETH):
 
 def expected_isolated(vault, pid, price):
     p, mp = vault.position(pid), vault.market(vault.position(pid).marketId).params
-    h = mm.position_health(mm.quote_to_usd(p.margin, 6), p.size, p.entryPriceWad, price,
-                           mp.initialMarginWad, mp.maintenanceMarginWad)
+    h = mm.position_health(
+        mm.quote_to_usd(p.margin, 6),
+        p.size,
+        p.entryPriceWad,
+        price,
+        mp.initialMarginWad,
+        mp.maintenanceMarginWad,
+    )
     full_pen = mm.mul_wad_up(mm.notional_usd_up(p.size, price), mp.liquidationPenaltyWad)
     frac = mm.liquidation_fraction_up(h.equity_usd, h.maintenance_usd, full_pen)
     close = mm.scale_size_up(p.size, frac)
@@ -63,12 +63,20 @@ def test_partial_isolated(vault, usdc, alice, keeper, insurance, fund, eth_feed,
     h, close, keeper_q, fee, pnl = expected_isolated(vault, pid, price)
     assert h.liquidatable and 0 < close < WAD
     # keeper = floor(1% * closed notional * 50%) in quote units
-    assert keeper_q == mm.usd_to_quote_down(mm.mul_wad_up(mm.notional_usd_up(close, price), 10**16) // 2, 6)
+    assert keeper_q == mm.usd_to_quote_down(
+        mm.mul_wad_up(mm.notional_usd_up(close, price), 10**16) // 2, 6
+    )
     margin0, ins0 = vault.position(pid).margin, usdc.balanceOf(insurance)
     tx = vault.liquidateIsolated(pid, sender=keeper)
     ev = vault.IsolatedLiquidated.from_receipt(tx)[0]
-    assert (ev.closedSize, ev.priceWad, ev.realizedPnl, ev.keeperReward, ev.insuranceFee, ev.full) == (
-        close, price, pnl, keeper_q, fee, False)
+    assert (
+        ev.closedSize,
+        ev.priceWad,
+        ev.realizedPnl,
+        ev.keeperReward,
+        ev.insuranceFee,
+        ev.full,
+    ) == (close, price, pnl, keeper_q, fee, False)
     p = vault.position(pid)
     assert p.size == WAD - close
     assert p.margin == margin0 + pnl - keeper_q - fee == ev.remaining
@@ -78,8 +86,9 @@ def test_partial_isolated(vault, usdc, alice, keeper, insurance, fund, eth_feed,
     assert after.equityUsd >= after.maintenanceUsd
 
 
-def test_full_liquidation_bad_debt_from_insurance(vault, usdc, alice, keeper, insurance, pool, fund,
-                                                  eth_feed, set_price):
+def test_full_liquidation_bad_debt_from_insurance(
+    vault, usdc, alice, keeper, insurance, pool, fund, eth_feed, set_price
+):
     pid = open_long(vault, usdc, alice, fund, WAD, 600)
     set_price(eth_feed, 2000)
     _, close, keeper_q, _, pnl = expected_isolated(vault, pid, 2000 * WAD)
@@ -88,15 +97,22 @@ def test_full_liquidation_bad_debt_from_insurance(vault, usdc, alice, keeper, in
     ins0, pool0 = usdc.balanceOf(insurance), usdc.balanceOf(pool)
     tx = vault.liquidateIsolated(pid, sender=keeper)
     ev = vault.BadDebtCovered.from_receipt(tx)[0]
-    assert (ev.subject, ev.isolated, ev.badDebt, ev.fromInsurance, ev.fromPool) == (pid, True, bad, bad, 0)
+    assert (ev.subject, ev.isolated, ev.badDebt, ev.fromInsurance, ev.fromPool) == (
+        pid,
+        True,
+        bad,
+        bad,
+        0,
+    )
     assert usdc.balanceOf(insurance) == ins0 - bad
     assert usdc.balanceOf(pool) == pool0 - pnl
     assert usdc.balanceOf(keeper) == keeper_q
     assert vault.position(pid).owner == ape.utils.ZERO_ADDRESS
 
 
-def test_bad_debt_beyond_insurance_hits_pool(vault, usdc, alice, keeper, insurance, pool, fund,
-                                            eth_feed, set_price):
+def test_bad_debt_beyond_insurance_hits_pool(
+    vault, usdc, alice, keeper, insurance, pool, fund, eth_feed, set_price
+):
     pid = open_long(vault, usdc, alice, fund, 500 * WAD, 100_000)
     set_price(eth_feed, 1500)
     _, close, keeper_q, _, pnl = expected_isolated(vault, pid, 1500 * WAD)
@@ -115,8 +131,9 @@ def balances(token, accounts):
     return [token.balanceOf(a) for a in accounts]
 
 
-def test_cross_liquidation_sells_weth(vault, usdc, weth, alice, keeper, insurance, pool, fund,
-                                      btc_feed, set_price):
+def test_cross_liquidation_sells_weth(
+    vault, usdc, weth, alice, keeper, insurance, pool, fund, btc_feed, set_price
+):
     fund(weth, alice, 1)
     fund(usdc, alice, 100)
     vault.depositCollateral(weth, WAD, sender=alice)

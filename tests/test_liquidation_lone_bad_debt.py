@@ -14,7 +14,9 @@ def _bad_debt(tx, vault):
     return events[0]
 
 
-def test_isolated_bad_debt_alone_in_vault(vault, usdc, insurance, alice, keeper, eth_feed, set_price, fund):
+def test_isolated_bad_debt_alone_in_vault(
+    vault, usdc, insurance, alice, keeper, eth_feed, set_price, fund
+):
     fund(usdc, alice, 600)
     start = usdc.balanceOf(alice)
     pid = vault.openIsolated(ETH, WAD, 600 * USDC_UNIT, sender=alice).return_value
@@ -30,7 +32,9 @@ def test_isolated_bad_debt_alone_in_vault(vault, usdc, insurance, alice, keeper,
     assert usdc.balanceOf(vault) == 0  # the books are empty, and so is the vault
 
 
-def test_cross_bad_debt_alone_in_vault(vault, usdc, insurance, alice, keeper, eth_feed, set_price, fund):
+def test_cross_bad_debt_alone_in_vault(
+    vault, usdc, insurance, alice, keeper, eth_feed, set_price, fund
+):
     fund(usdc, alice, 600)
     vault.depositCollateral(usdc, 600 * USDC_UNIT, sender=alice)
     vault.tradeCross(ETH, WAD, sender=alice)

@@ -2,9 +2,9 @@
 
 import ape
 import pytest
+from conftest import WAD
 
 from simulation import margin_math as mm
-from conftest import WAD
 
 BOUNDS = (10**16, 10_000_000 * WAD)
 
@@ -21,7 +21,12 @@ def test_price_from_18_decimal_feed(oracle, owner, weth):
     oracle.setFeed(weth, feed, 3600, 8, *BOUNDS, sender=owner)
     assert oracle.priceWad(weth) == 2500 * WAD + 7
     cfg = oracle.feedConfig(weth)
-    assert (cfg.feed, cfg.decimals, cfg.heartbeat, cfg.volWindowRounds) == (feed.address, 18, 3600, 8)
+    assert (cfg.feed, cfg.decimals, cfg.heartbeat, cfg.volWindowRounds) == (
+        feed.address,
+        18,
+        3600,
+        8,
+    )
 
 
 def test_stale_price_after_heartbeat(oracle, weth, eth_feed, owner):
@@ -100,12 +105,17 @@ def push_rounds(feed, owner, answers, gap_s):
 
 
 def read_rounds(feed):
-    return [tuple(feed.getRoundData(r)[i] for i in (1, 3)) for r in range(1, feed.latestRound() + 1)]
+    return [
+        tuple(feed.getRoundData(r)[i] for i in (1, 3)) for r in range(1, feed.latestRound() + 1)
+    ]
 
 
 @pytest.mark.parametrize("gap_s", [60, 600])
 def test_volatility_matches_model(oracle, owner, weth, eth_feed, gap_s):
-    answers = [int(3000e8 * (1 + d)) for d in (0.01, -0.02, 0.005, 0.03, -0.01, 0.0, 0.02, -0.04, 0.01, 0.015)]
+    answers = [
+        int(3000e8 * (1 + d))
+        for d in (0.01, -0.02, 0.005, 0.03, -0.01, 0.0, 0.02, -0.04, 0.01, 0.015)
+    ]
     push_rounds(eth_feed, owner, answers, gap_s)
     rounds = read_rounds(eth_feed)
     assert len(rounds) == 11

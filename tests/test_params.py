@@ -2,7 +2,6 @@
 
 import ape
 import pytest
-
 from conftest import ETH, WAD
 
 P = 10**16  # 1 %
@@ -50,7 +49,20 @@ def test_set_market_params_rejects(vault, owner, i, value, name):
 
 
 def test_edges_accepted(vault, owner):
-    edge = [WAD, 50 * P, 100 * WAD, 20 * P, WAD, P, WAD, 2 * WAD, 1_000_000 * WAD, WAD, 10 * WAD, 25 * P]
+    edge = [
+        WAD,
+        50 * P,
+        100 * WAD,
+        20 * P,
+        WAD,
+        P,
+        WAD,
+        2 * WAD,
+        1_000_000 * WAD,
+        WAD,
+        10 * WAD,
+        25 * P,
+    ]
     vault.setMarketParams(ETH, edge, sender=owner)
     assert list(vault.market(ETH).params) == edge
     low = [P // 2 + 1, P // 2, WAD, 0, 0, 0, 0, 1, 0, 0, 0, 0]
@@ -94,8 +106,12 @@ def test_set_market_params_event(vault, owner):
 
 @pytest.mark.parametrize(
     "weight,discount,name",
-    [(0, P, b"collateralWeight"), (95 * P + 1, P, b"collateralWeight"),
-     (80 * P, 0, b"liquidationDiscount"), (80 * P, 20 * P + 1, b"liquidationDiscount")],
+    [
+        (0, P, b"collateralWeight"),
+        (95 * P + 1, P, b"collateralWeight"),
+        (80 * P, 0, b"liquidationDiscount"),
+        (80 * P, 20 * P + 1, b"liquidationDiscount"),
+    ],
 )
 def test_set_collateral_rejects(vault, owner, weth, weight, discount, name):
     with ape.reverts(vault.ParamOutOfBounds, name=name.ljust(32, b"\0")):
@@ -116,7 +132,12 @@ def test_set_collateral_event_and_reweight(vault, owner, weth):
     ev = vault.CollateralConfigured.from_receipt(tx)[0]
     assert (ev.token, ev.weightWad, ev.liquidationDiscountWad) == (weth.address, 95 * P, 5 * P)
     c = vault.collateralConfig(weth)
-    assert (c.enabled, c.decimals, c.weightWad, c.liquidationDiscountWad) == (True, 18, 95 * P, 5 * P)
+    assert (c.enabled, c.decimals, c.weightWad, c.liquidationDiscountWad) == (
+        True,
+        18,
+        95 * P,
+        5 * P,
+    )
     assert len(vault.collateralTokens()) == n  # re-weighting does not list it twice
 
 

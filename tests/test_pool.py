@@ -1,9 +1,9 @@
 """LPPool: ERC-4626 round trip, PnL-marked share price, withdraw limits, vault-only hooks."""
 
 import ape
+from conftest import ETH, USDC_UNIT, WAD
 
 from simulation import margin_math as mm
-from conftest import ETH, USDC_UNIT, WAD
 
 OFFSET = 10**6  # virtual shares, decimals offset 6
 
@@ -32,8 +32,11 @@ def test_deposit_redeem_round_trip(pool, usdc, bob, fund):
 
 def expected_total_assets(vault, pool, usdc, pid, price):
     p = vault.position(pid)
-    pnl = mm.mul_wad_up(p.size, price) - mm.entry_notional_signed(p.size, p.entryPriceWad) if p.size > 0 else (
-        -mm.mul_wad_down(-p.size, price) - mm.entry_notional_signed(p.size, p.entryPriceWad))
+    pnl = (
+        mm.mul_wad_up(p.size, price) - mm.entry_notional_signed(p.size, p.entryPriceWad)
+        if p.size > 0
+        else (-mm.mul_wad_down(-p.size, price) - mm.entry_notional_signed(p.size, p.entryPriceWad))
+    )
     cash = usdc.balanceOf(pool)
     return cash - mm.usd_to_quote_up(pnl, 6) if pnl > 0 else cash + mm.usd_to_quote_down(-pnl, 6)
 
@@ -66,7 +69,11 @@ def test_share_price_rises_with_trader_loss(vault, pool, usdc, alice, fund, eth_
 def test_short_profit_marks_pool_down(vault, pool, usdc, alice, fund, eth_feed, set_price):
     pid = open_position(vault, usdc, alice, fund, -10 * WAD)
     set_price(eth_feed, 2700)
-    assert pool.totalAssets() == expected_total_assets(vault, pool, usdc, pid, 2700 * WAD) < usdc.balanceOf(pool)
+    assert (
+        pool.totalAssets()
+        == expected_total_assets(vault, pool, usdc, pid, 2700 * WAD)
+        < usdc.balanceOf(pool)
+    )
 
 
 def test_max_withdraw_limited_by_free_liquidity(vault, pool, usdc, owner, alice, fund):

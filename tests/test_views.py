@@ -2,23 +2,16 @@
 
 import ape
 import pytest
-
-from conftest import BTC, ETH, USDC_UNIT, WAD
+from conftest import BTC, ETH, USDC_UNIT, WAD, disable_buffer
 
 BOUNDS = (10**16, 10_000_000 * WAD)
-
-
-def no_buffer(vault, owner, market=ETH):
-    p = list(vault.market(market).params)
-    p[11] = 0
-    vault.setMarketParams(market, p, sender=owner)
 
 
 @pytest.fixture
 def feed18(oracle, owner, weth, vault):
     feed = ape.project.MockAggregator.deploy(18, "ETH18", 3000 * WAD, owner, sender=owner)
     oracle.setFeed(weth, feed, 3600, 8, *BOUNDS, sender=owner)
-    no_buffer(vault, owner)
+    disable_buffer(vault, owner)
     return feed
 
 
@@ -47,7 +40,9 @@ def check_flip(vault, keeper, owner, feed, pid, at, safe):
 
 @pytest.mark.parametrize("lev", [2, 5, 10, 18])
 @pytest.mark.parametrize("side", [1, -1])
-def test_isolated_liquidation_price_exact_wad(vault, lens, usdc, alice, keeper, owner, fund, feed18, side, lev):
+def test_isolated_liquidation_price_exact_wad(
+    vault, lens, usdc, alice, keeper, owner, fund, feed18, side, lev
+):
     pid = open_at_leverage(vault, usdc, alice, fund, side * WAD, lev)
     L = lens.isolatedLiquidationPrice(pid)
     assert L > 0
@@ -56,9 +51,10 @@ def test_isolated_liquidation_price_exact_wad(vault, lens, usdc, alice, keeper, 
 
 @pytest.mark.parametrize("lev", [2, 10, 18])
 @pytest.mark.parametrize("side", [1, -1])
-def test_isolated_liquidation_price_feed_units(vault, lens, usdc, alice, keeper, owner, fund, eth_feed,
-                                               side, lev):
-    no_buffer(vault, owner)
+def test_isolated_liquidation_price_feed_units(
+    vault, lens, usdc, alice, keeper, owner, fund, eth_feed, side, lev
+):
+    disable_buffer(vault, owner)
     pid = open_at_leverage(vault, usdc, alice, fund, side * WAD, lev)
     L = lens.isolatedLiquidationPrice(pid)
     unit = 10**10
@@ -67,10 +63,17 @@ def test_isolated_liquidation_price_feed_units(vault, lens, usdc, alice, keeper,
 
 
 def test_scan_isolated_paged(vault, lens, usdc, alice, bob, fund, eth_feed, set_price, owner):
-    no_buffer(vault, owner)
+    disable_buffer(vault, owner)
     ids = []
-    for who, size, margin in [(alice, WAD, 200), (bob, WAD, 1000), (alice, -WAD, 200), (bob, WAD, 300),
-                              (alice, -WAD, 1500), (bob, WAD, 160), (alice, WAD, 3000)]:
+    for who, size, margin in [
+        (alice, WAD, 200),
+        (bob, WAD, 1000),
+        (alice, -WAD, 200),
+        (bob, WAD, 300),
+        (alice, -WAD, 1500),
+        (bob, WAD, 160),
+        (alice, WAD, 3000),
+    ]:
         fund(usdc, who, margin)
         ids.append(vault.openIsolated(ETH, size, margin * USDC_UNIT, sender=who).return_value)
     set_price(eth_feed, 2850)
@@ -89,7 +92,7 @@ def test_scan_isolated_paged(vault, lens, usdc, alice, bob, fund, eth_feed, set_
 
 
 def test_scan_cross_paged(vault, lens, usdc, alice, bob, carol, fund, eth_feed, set_price, owner):
-    no_buffer(vault, owner)
+    disable_buffer(vault, owner)
     for who, margin in [(alice, 200), (bob, 2000), (carol, 250)]:
         fund(usdc, who, margin)
         vault.depositCollateral(usdc, margin * USDC_UNIT, sender=who)
@@ -109,9 +112,11 @@ def test_scan_cross_paged(vault, lens, usdc, alice, bob, carol, fund, eth_feed, 
 
 
 @pytest.mark.parametrize("size", [WAD, -WAD])
-def test_cross_liquidation_price_estimate(vault, lens, usdc, bob, fund, eth_feed, set_price, owner, size):
-    no_buffer(vault, owner)
-    no_buffer(vault, owner, BTC)
+def test_cross_liquidation_price_estimate(
+    vault, lens, usdc, bob, fund, eth_feed, set_price, owner, size
+):
+    disable_buffer(vault, owner)
+    disable_buffer(vault, owner, BTC)
     fund(usdc, bob, 400)
     vault.depositCollateral(usdc, 400 * USDC_UNIT, sender=bob)
     vault.tradeCross(ETH, size, sender=bob)
