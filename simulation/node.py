@@ -1,0 +1,166 @@
+"""`marginsim node`: a long-lived local chain with the protocol deployed and a few positions open.
+
+Starts anvil on 127.0.0.1:<port> (automine, so every `cast send` mines at once), deploys the
+system, pushes a calm volatility window of oracle rounds, seeds positions as the demo does, writes
+a manifest (chain id, RPC URL, addresses, ABIs, market ids, dev accounts with their private keys)
+and stays up until SIGINT or SIGTERM. anvil is stopped on every way out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import signal
+import socket
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from eth_account import Account
+from web3 import Web3
+
+from simulation.build import Artifact, compile_contracts
+from simulation.chain import ANVIL_MNEMONIC, AnvilNode, ChainError
+from simulation.demo import push_rounds, seed_positions
+from simulation.deploy import Deployment, deploy_system
+
+DEV_ACCOUNTS = 10
+CALM_ROUNDS = 9
+"""Oracle rounds pushed before seeding: one more than the oracle's volatility window."""
+
+
+class _Stop(Exception):
+    """Raised out of whatever runs when SIGINT or SIGTERM arrives."""
+
+
+def run_node(port: int, manifest: Path) -> int:
+    if problem := _port_problem(port):
+        print(f"marginsim node: cannot use port {port} on 127.0.0.1: {problem}", file=sys.stderr)
+        return 2
+    manifest.unlink(missing_ok=True)  # a stale manifest must not pass for this node's
+    artifacts = compile_contracts()
+    node = AnvilNode(port=port)
+    try:
+        with _until_signal():
+            try:  # not `with node`: a signal inside start() would skip __exit__
+                node.start()
+                _serve(node, artifacts, manifest)
+            finally:
+                node.stop()
+    except ChainError as e:
+        print(f"marginsim node: {e}", file=sys.stderr)
+        return 1
+    print("marginsim node: anvil stopped", flush=True)
+    return 0
+
+
+def _serve(node: AnvilNode, artifacts: Mapping[str, Artifact], manifest: Path) -> None:
+    """Deploy, seed, write the manifest, print the summary, then sleep until a signal."""
+    w3 = Web3(Web3.HTTPProvider(node.rpc_url))
+    d = deploy_system(w3, artifacts, rpc_url=node.rpc_url)
+    _calm_window(w3, d)
+    seed_positions(w3, d)
+    _write_manifest(_manifest(w3, d), manifest)
+    print(_summary(d, manifest), flush=True)
+    while True:
+        signal.pause()
+
+
+def _port_problem(port: int) -> str | None:
+    """Why anvil could not listen on 127.0.0.1:port, or None if it can."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no obstacle
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                return "it is already in use (stop that process or pick another with --port)"
+            return e.strerror or str(e)
+    return None
+
+
+@contextlib.contextmanager
+def _until_signal() -> Iterator[None]:
+    """Turn the first SIGINT/SIGTERM into _Stop (swallowed here, after inner cleanup ran);
+    further ones are ignored so they cannot interrupt that cleanup."""
+    sigs = (signal.SIGINT, signal.SIGTERM)
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        for s in sigs:
+            signal.signal(s, signal.SIG_IGN)
+        raise _Stop(signal.Signals(signum).name)
+
+    previous = {s: signal.signal(s, handler) for s in sigs}
+    try:
+        yield
+    except _Stop:
+        pass
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def _calm_window(w3: Web3, d: Deployment) -> None:
+    """A minute apart, +-0.1 %: enough rounds for a (low) volatility reading."""
+    for i in range(CALM_ROUNDS):
+        wiggle = 0.001 * (-1) ** i
+        push_rounds(w3, d, {"WETH": 3000 * (1 + wiggle), "WBTC": 60000 * (1 - wiggle)})
+
+
+def dev_accounts(n: int = DEV_ACCOUNTS) -> list[dict[str, str]]:
+    """anvil's first n accounts (its standard mnemonic) with their private keys."""
+    Account.enable_unaudited_hdwallet_features()
+    accounts = []
+    for i in range(n):
+        acct = Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}")
+        key = "0x" + acct.key.hex().removeprefix("0x")
+        accounts.append({"address": acct.address, "private_key": key})
+    return accounts
+
+
+def _manifest(w3: Web3, d: Deployment) -> dict[str, Any]:
+    vault = d.contract("MarginVault")
+    ids, _ = vault.functions.openPositions(0, 1000).call()
+    data = d.manifest()
+    data["market_ids"] = dict(d.markets)
+    data["mnemonic"] = ANVIL_MNEMONIC
+    data["dev_accounts"] = dev_accounts()
+    data["seeded"] = {
+        "isolated_positions": list(ids),
+        "cross_accounts": list(vault.functions.crossAccounts(0, 1000).call()),
+    }
+    nodes = [Web3.to_checksum_address(a) for a in w3.eth.accounts[:DEV_ACCOUNTS]]
+    if nodes != [a["address"] for a in data["dev_accounts"]]:
+        raise RuntimeError("anvil's accounts do not match the keys derived from its mnemonic")
+    return data
+
+
+def _write_manifest(data: dict[str, Any], path: Path) -> None:
+    """Atomically, so a reader polling for the file never sees half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(path)
+
+
+def _summary(d: Deployment, manifest: Path) -> str:
+    a = d.addresses
+    return "\n".join(
+        [
+            f"marginsim node: anvil at {d.rpc_url} (chain id {d.chain_id}), automine on",
+            f"  manifest     {manifest.resolve()}",
+            f"  MarginVault  {a['MarginVault']}",
+            f"  MarginLens   {a['MarginLens']}",
+            f"  USDC         {a['USDC']}",
+            f"  markets      {', '.join(f'{k}={v}' for k, v in d.markets.items())}",
+            "  dev accounts: anvil's standard mnemonic; keys are in the manifest",
+            "health of isolated position #1 (equity, initial, maintenance; USD wad):",
+            f'  cast call {a["MarginVault"]} "isolatedHealth(uint256)((int256,uint256,uint256))" 1'
+            f" --rpc-url {d.rpc_url}",
+            "Ctrl-C (or SIGTERM) stops anvil.",
+        ]
+    )
