@@ -1,0 +1,287 @@
+"""The block loop: price step -> agents decide on the last snapshot -> one batch of transactions -> one
+block mined at an explicit timestamp -> receipts and events folded into metrics -> next snapshot.
+
+Four JSON-RPC round trips per block (send batch, mine, receipts batch, snapshot batch), plus one more
+every `invariants_every` blocks. Nothing here goes through ape."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from simulation.abi import ContractAbi, EventDecoder
+from simulation.agents.base import GWEI, WAD, Snapshot, Tx
+from simulation.agents.keepers import Keeper, KeeperContext
+from simulation.agents.lps import LiquidityProvider
+from simulation.agents.oracle import OracleAgent
+from simulation.agents.traders import Trader, TraderContext
+from simulation.deploy import Deployment
+from simulation.invariants import check_invariants
+from simulation.metrics import USDC, Counters, KeeperStats, Recorder, block_row
+from simulation.rpc import Rpc, RpcError
+from simulation.scenario import Scenario
+from simulation.state import Addresses, ChainReader
+
+SYMBOL_TOKEN = {"ETH": "WETH", "BTC": "WBTC"}
+MAX_UINT = 2**256 - 1
+KEEPER_USDC = 5_000_000
+"""Quote tokens each keeper holds to buy collateral in cross liquidations."""
+
+
+@dataclass
+class Agents:
+    oracle: OracleAgent
+    traders: list[Trader]
+    keepers: list[Keeper]
+    lps: list[LiquidityProvider]
+
+
+class Engine:
+    def __init__(self, scenario: Scenario, rpc: Rpc, deployment: Deployment, accounts: list[str],
+                 prices: dict[str, np.ndarray], recorder: Recorder):  # fmt: skip
+        self.sc, self.rpc, self.d, self.rec = scenario, rpc, deployment, recorder
+        self.prices = prices
+        self.abis = {k: ContractAbi(v) for k, v in deployment.abis.items()}
+        self.decoder = EventDecoder(list(deployment.abis.values()))
+        a = deployment.addresses
+        self.addr = Addresses(a["MarginVault"], a["MarginLens"], a["LPPool"], a["InsuranceFund"], a["USDC"],
+                              {s: a[f"FEED_{t}"] for s, t in SYMBOL_TOKEN.items()})  # fmt: skip
+        self.market_ids = dict(deployment.markets)
+        markets = {i: (name, name.split("-")[0]) for name, i in self.market_ids.items()}
+        self.reader = ChainReader(rpc, self.addr, self.abis, markets)
+        self.agents = self._make_agents(accounts)
+        self.counters = Counters(keepers={k.name: KeeperStats() for k in self.agents.keepers})
+        self.history: list[dict[str, float]] = [self._price(0)]
+        self._liquidated_at: dict[str, int] = {}
+        self._nonces: dict[str, int] = {}
+        self.blocks_done = 0
+        self.start: Snapshot | None = None
+        self.last: Snapshot | None = None
+
+    # ------------------------------------------------------------------ set-up
+
+    def _price(self, block: int) -> dict[str, float]:
+        return {s: float(p[block]) for s, p in self.prices.items()}
+
+    def _make_agents(self, accounts: list[str]) -> Agents:
+        sc, a, deployer = self.sc, self.d.addresses, self.d.deployer
+        it = iter(accounts[1:])
+        tctx = TraderContext(a["MarginVault"], a["USDC"], self.abis["MarginVault"], self.market_ids,
+                             {i: n.split("-")[0] for n, i in self.market_ids.items()})  # fmt: skip
+        traders = []
+        for g in sc.traders:
+            for k in range(g.count):
+                seed = _seed(sc.seed, g.name, k)
+                traders.append(Trader(f"{g.name}-{k}", next(it), g, seed, tctx))
+        lps = [LiquidityProvider(f"{g.name}-{k}", next(it), g, a["LPPool"], self.abis["LPPool"])
+               for g in sc.lps for k in range(g.count)]  # fmt: skip
+        vault = self.abis["MarginVault"]
+        market_params = {i: self._params(i) for i in self.market_ids.values()}
+        kctx = KeeperContext(a["MarginVault"], vault, {i: p[3] for i, p in market_params.items()},
+                             {i: p[4] for i, p in market_params.items()}, self.market_ids["ETH-USD"])  # fmt: skip
+        keepers = [Keeper(cfg, next(it), kctx) for cfg in sc.keepers]
+        decimals = {s: 8 for s in SYMBOL_TOKEN}
+        oracle = OracleAgent(sc.oracle, deployer, self.addr.feeds, {s: a[t] for s, t in SYMBOL_TOKEN.items()},
+                             decimals, self.abis["MockAggregator"], a["OracleAdapter"], self.abis["OracleAdapter"])  # fmt: skip
+        self.reader.cross_accounts = [t.address for t in traders if t.cfg.margin_mode == "cross"]
+        self.reader.lps = [lp.address for lp in lps]
+        return Agents(oracle, traders, keepers, lps)
+
+    def _params(self, market_id: int) -> tuple[int, ...]:
+        fn = self.abis["MarginVault"]["market"]
+        out = fn.decode_output(self.rpc.call("eth_call", [{"to": self.addr.vault, "data": fn.calldata(market_id)}, "latest"]))
+        return tuple(out[0][5])
+
+    def fund(self) -> None:
+        """Mint and approve what every agent needs, LPs deposit; mined one by one (automine on)."""
+        a, token, pool = self.d.addresses, self.abis["MockERC20"], self.abis["LPPool"]
+        deployer = self.d.deployer
+        txs: list[tuple[str, str, str]] = []  # (from, to, data)
+
+        def mint_approve(who: str, usd: float, spender: str) -> None:
+            txs.append((deployer, a["USDC"], token["mint"].calldata(who, int(usd * USDC))))
+            txs.append((who, a["USDC"], token["approve"].calldata(spender, MAX_UINT)))
+
+        for t in self.agents.traders:
+            mint_approve(t.address, t.cfg.wallet_usd, a["MarginVault"])
+        for k in self.agents.keepers:
+            mint_approve(k.address, KEEPER_USDC, a["MarginVault"])
+        for lp in self.agents.lps:
+            mint_approve(lp.address, lp.cfg.deposit_usd, a["LPPool"])
+            txs.append((lp.address, a["LPPool"], pool["deposit"].calldata(int(lp.cfg.deposit_usd * USDC), lp.address)))
+        self._sync_nonces({f for f, _, _ in txs})
+        hashes = self.rpc.batch([("eth_sendTransaction", [{"from": f, "to": to, "data": d, "gas": hex(500_000),
+                                  "nonce": hex(self._next_nonce(f))}]) for f, to, d in txs])  # fmt: skip
+        refused = [(i, h) for i, h in enumerate(hashes) if isinstance(h, RpcError)]
+        if refused:
+            raise RuntimeError(f"funding transaction {refused[0][0]} refused: {refused[0][1].message}")
+        receipts = self.rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes])
+        bad = [i for i, r in enumerate(receipts) if isinstance(r, RpcError) or r is None or r["status"] != "0x1"]
+        if bad:
+            raise RuntimeError(f"funding transaction {bad[0]} failed: {receipts[bad[0]]}")
+        self.rpc.call("evm_setAutomine", [False])
+        agents = [self.d.deployer] + [t.address for t in self.agents.traders] + [k.address for k in self.agents.keepers]
+        self._sync_nonces(set(agents + [lp.address for lp in self.agents.lps]))
+        self.start = self.last = self.reader.snapshot()
+        self.t0 = self.start.timestamp
+
+    # ------------------------------------------------------------------ the loop
+
+    def step(self, block: int) -> None:
+        assert self.last is not None
+        snap = self.last
+        self.history.append(self._price(block))
+        timestamp = self.t0 + block * self.sc.block_time_s
+        txs = self.agents.oracle.decide(block, timestamp, self.history, snap)
+        for t in self.agents.traders:
+            txs += t.decide(snap, self.history)
+        for lp in self.agents.lps:
+            txs += lp.decide(snap)
+        for k in self.agents.keepers:
+            seen = self._seen[max(0, len(self._seen) - 1 - k.cfg.latency_blocks)]
+            txs += k.decide(block, seen, snap)
+        hashes = self._send(txs, snap.base_fee_wei)
+        self.rpc.call("evm_mine", [timestamp])
+        sent = [(tx, h) for tx, h in zip(txs, hashes, strict=True) if isinstance(h, str)]
+        receipts = self.rpc.batch([("eth_getTransactionReceipt", [h]) for _, h in sent])
+        stats = self._fold(block, sent, receipts)
+        self.last = self.reader.snapshot()
+        self._seen.append(self.last)
+        self.rec.row(block_row(self.last, self.history[-1], self.counters, stats, [k.name for k in self.agents.keepers]))
+        if block % self.sc.invariants_every == 0:
+            for check, detail in check_invariants(self.rpc, self.reader, self.d.addresses, self.last, self.abis):
+                self.counters.invariant_violations += 1
+                self.rec.event(block, "InvariantViolation", check=check, detail=detail)
+            self.counters.invariant_blocks += 1
+        self.blocks_done = block
+
+    def run(self, blocks: int, on_block: Callable[[int], None] | None = None) -> None:
+        assert self.last is not None, "fund() first"
+        self._seen: deque[Snapshot] = deque([self.last], maxlen=101)
+        for block in range(1, blocks + 1):
+            self.step(block)
+            if on_block:
+                on_block(block)
+            if block % 100 == 0:
+                self.rec.flush()
+
+    def _sync_nonces(self, senders: set[str]) -> None:
+        order = sorted(senders)
+        counts = self.rpc.batch([("eth_getTransactionCount", [a, "pending"]) for a in order])
+        self._nonces.update({a: int(n, 16) for a, n in zip(order, counts, strict=True)})
+
+    def _next_nonce(self, sender: str) -> int:
+        n = self._nonces[sender]
+        self._nonces[sender] = n + 1
+        return n
+
+    def _send(self, txs: list[Tx], base_fee: int) -> list[Any]:
+        """One batch of eth_sendTransaction with explicit nonces, gas and fees (no estimation)."""
+        calls = []
+        for tx in txs:
+            max_fee = 2 * base_fee + tx.priority_fee_wei + GWEI
+            calls.append(("eth_sendTransaction", [{"from": tx.sender, "to": tx.to, "data": tx.data, "gas": hex(tx.gas),
+                          "maxPriorityFeePerGas": hex(tx.priority_fee_wei), "maxFeePerGas": hex(max_fee),
+                          "nonce": hex(self._next_nonce(tx.sender))}]))  # fmt: skip
+        answers = self.rpc.batch(calls)
+        refused = {tx.sender for tx, h in zip(txs, answers, strict=True) if isinstance(h, RpcError)}
+        if refused:
+            # A refused send leaves a nonce gap: drop what queued behind it and resync those senders.
+            drops = [("anvil_dropTransaction", [h]) for tx, h in zip(txs, answers, strict=True)
+                     if tx.sender in refused and isinstance(h, str)]  # fmt: skip
+            self.rpc.batch(drops)
+            answers = [RpcError(0, "dropped after a refused send") if tx.sender in refused and isinstance(h, str)
+                       else h for tx, h in zip(txs, answers, strict=True)]  # fmt: skip
+            self._sync_nonces(refused)
+        for tx, h in zip(txs, answers, strict=True):
+            if isinstance(h, RpcError):
+                self.counters.tx_rejected += 1
+                self.rec.event(self.blocks_done + 1, "Rejected", agent=tx.agent, kind=tx.kind, error=h.message)
+        return answers
+
+    # ------------------------------------------------------------------ folding receipts
+
+    def _fold(self, block: int, sent: list[tuple[Tx, str]], receipts: list[Any]) -> dict[str, float]:
+        c = self.counters
+        stats = {"liquidations": 0, "isolated": 0, "cross": 0, "notional_usd": 0.0,
+                 "tx_sent": len(sent), "tx_reverted": 0}  # fmt: skip
+        reverted_liquidations = []
+        for (tx, _), r in zip(sent, receipts, strict=True):
+            c.tx_sent += 1
+            ok = isinstance(r, dict) and r.get("status") == "0x1"
+            gas = int(r["gasUsed"], 16) if isinstance(r, dict) else 0
+            keeper = c.keepers.get(tx.agent)
+            if keeper is not None:
+                keeper.gas_used += gas
+            if tx.kind == "oracle_round" and ok:
+                c.oracle_rounds += 1
+            if not ok:
+                c.tx_reverted += 1
+                stats["tx_reverted"] += 1
+                c.reverts_by_kind[tx.kind] = c.reverts_by_kind.get(tx.kind, 0) + 1
+                self.rec.event(block, "Reverted", agent=tx.agent, kind=tx.kind, target=tx.target, gas=gas)
+                if keeper is not None:
+                    keeper.reverted += 1
+                    reverted_liquidations.append((tx, keeper, gas))
+                continue
+            if tx.target:
+                self._liquidated_at[tx.target] = block
+            for log in r["logs"]:
+                decoded = self.decoder.decode(log)
+                if decoded is None:
+                    continue
+                name, args = decoded
+                self.rec.event(block, name, agent=tx.agent, **args)
+                self._count_event(name, args, keeper, stats)
+        for tx, keeper, gas in reverted_liquidations:
+            won = self._liquidated_at.get(tx.target)
+            if won is not None and block - won <= 1 + max(k.cfg.latency_blocks for k in self.agents.keepers):
+                keeper.lost_races += 1
+                keeper.wasted_gas += gas
+        return stats
+
+    def _count_event(self, name: str, args: dict[str, Any], keeper: KeeperStats | None, stats: dict[str, float]) -> None:
+        c = self.counters
+        if name in ("IsolatedLiquidated", "CrossLiquidated"):
+            c.liquidations += 1
+            stats["liquidations"] += 1
+            isolated = name == "IsolatedLiquidated"
+            stats["isolated" if isolated else "cross"] += 1
+            if isolated:
+                c.liquidations_isolated += 1
+                notional = abs(args["closedSize"]) * args["priceWad"] / WAD / WAD
+                c.liquidated_notional_usd += notional
+                stats["notional_usd"] += notional
+                if args["realizedPnl"] >= 0:
+                    c.profitable_positions_liquidated += 1
+            else:
+                c.liquidations_cross += 1
+            paid = args["keeperReward"] + args["insuranceFee"] - min(0, args["realizedPnl"])
+            c.collateral_lost_usd += paid / USDC
+            if keeper is not None:
+                keeper.liquidations += 1
+                keeper.rewards_usd += args["keeperReward"] / USDC
+        elif name == "CrossPositionLiquidated":
+            notional = abs(args["closedSize"]) * args["priceWad"] / WAD / WAD
+            c.liquidated_notional_usd += notional
+            stats["notional_usd"] += notional
+            if args["realizedPnlUsd"] >= 0:
+                c.profitable_positions_liquidated += 1
+        elif name == "BadDebtCovered":
+            c.bad_debt_usd += args["badDebt"] / USDC
+            c.bad_debt_from_insurance_usd += args["fromInsurance"] / USDC
+            c.bad_debt_from_pool_usd += args["fromPool"] / USDC
+            c.collateral_lost_usd -= args["badDebt"] / USDC  # what the account could not pay, it did not lose
+        elif name == "CollateralSeized":
+            c.collateral_seized += 1
+
+
+def _seed(seed: int, group: str, index: int) -> int:
+    """A per-agent seed derived from the scenario seed, stable across Python runs (no hash())."""
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(f"{seed}/{group}/{index}".encode()).digest()[:8], "big")

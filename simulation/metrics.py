@@ -1,0 +1,154 @@
+"""What a run measures: one row per block (streamed to CSV), every protocol event (streamed to JSONL),
+and the counters the summary is made of. Reporters live here, apart from agent behaviour."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from simulation import margin_math as mm
+from simulation.agents.base import WAD, Snapshot
+
+USDC = 10**6
+
+
+@dataclass
+class KeeperStats:
+    liquidations: int = 0
+    rewards_usd: float = 0.0
+    gas_used: int = 0
+    lost_races: int = 0
+    wasted_gas: int = 0
+    reverted: int = 0
+
+
+@dataclass
+class Counters:
+    tx_sent: int = 0
+    tx_reverted: int = 0
+    tx_rejected: int = 0
+    liquidations: int = 0
+    liquidations_isolated: int = 0
+    liquidations_cross: int = 0
+    liquidated_notional_usd: float = 0.0
+    profitable_positions_liquidated: int = 0
+    collateral_lost_usd: float = 0.0
+    bad_debt_usd: float = 0.0
+    bad_debt_from_insurance_usd: float = 0.0
+    bad_debt_from_pool_usd: float = 0.0
+    collateral_seized: int = 0
+    oracle_rounds: int = 0
+    keepers: dict[str, KeeperStats] = field(default_factory=dict)
+    invariant_blocks: int = 0
+    invariant_violations: int = 0
+    peak_capital_required_usd: float = 0.0
+    reverts_by_kind: dict[str, int] = field(default_factory=dict)
+
+
+def _json_default(x: Any) -> Any:
+    if isinstance(x, bytes):
+        return "0x" + x.hex()
+    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
+
+
+class Recorder:
+    """Streams rows and events to disk as they happen, so a run that stops keeps everything so far."""
+
+    def __init__(self, out_dir: Path, keeper_names: list[str]):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.out_dir = out_dir
+        self.keeper_names = keeper_names
+        self._events: IO[str] = open(out_dir / "events.jsonl", "w")  # noqa: SIM115
+        self._csv_file: IO[str] = open(out_dir / "timeseries.csv", "w", newline="")  # noqa: SIM115
+        self._csv: csv.DictWriter[str] | None = None
+
+    def event(self, block: int, name: str, **fields: Any) -> None:
+        self._events.write(json.dumps({"block": block, "event": name, **fields}, default=_json_default) + "\n")
+
+    def row(self, row: dict[str, float]) -> None:
+        if self._csv is None:
+            self._csv = csv.DictWriter(self._csv_file, fieldnames=list(row))
+            self._csv.writeheader()
+        self._csv.writerow(row)
+
+    def flush(self) -> None:
+        self._events.flush()
+        self._csv_file.flush()
+
+    def close(self) -> None:
+        self._events.close()
+        self._csv_file.close()
+
+
+def health_and_capital(snap: Snapshot) -> tuple[list[float], float]:
+    """Equity / maintenance of every open position and cross account, and the capital the book needs:
+    per isolated position max(0, initial - PnL); per cross account max(0, sum initial - sum PnL)."""
+    ratios: list[float] = []
+    capital = 0
+    for p in snap.positions.values():
+        view = snap.market(p.market_id)
+        if view.price_wad is None or view.maintenance_ratio_wad is None or view.initial_ratio_wad is None:
+            continue
+        h = mm.position_health(p.margin * 10**12, p.size, p.entry_price_wad, view.price_wad,
+                               view.initial_ratio_wad, view.maintenance_ratio_wad)  # fmt: skip
+        if h.maintenance_usd:
+            ratios.append(h.equity_usd / h.maintenance_usd)
+        capital += max(0, h.initial_usd - (h.equity_usd - p.margin * 10**12))
+    for acct in snap.cross.values():
+        if acct.positions and acct.maintenance_usd:
+            ratios.append(acct.equity_usd / acct.maintenance_usd)
+        need = 0
+        for mid, (size, entry) in acct.positions.items():
+            view = snap.market(mid)
+            if view.price_wad is None or view.initial_ratio_wad is None:
+                continue
+            h = mm.position_health(0, size, entry, view.price_wad, view.initial_ratio_wad, 0)
+            need += h.initial_usd - h.equity_usd
+        capital += max(0, need)
+    return ratios, capital / WAD
+
+
+def block_row(snap: Snapshot, prices: dict[str, float], counters: Counters, block_stats: dict[str, float],
+              keeper_names: list[str]) -> dict[str, float]:  # fmt: skip
+    ratios, capital = health_and_capital(snap)
+    counters.peak_capital_required_usd = max(counters.peak_capital_required_usd, capital)
+    q = np.percentile(ratios, [10, 50, 90]) if ratios else [math.nan] * 3
+    oi_long = sum(m.oi_long * (m.price_wad or 0) for m in snap.markets) / WAD / WAD
+    oi_short = sum(m.oi_short * (m.price_wad or 0) for m in snap.markets) / WAD / WAD
+    row: dict[str, float] = {"block": snap.block, "timestamp": snap.timestamp}
+    for symbol, price in prices.items():
+        row[f"price_{symbol}"] = price
+    for symbol, (answer, _) in snap.oracle_rounds.items():
+        row[f"oracle_{symbol}"] = answer / 1e8
+    row.update({
+        "oi_long_usd": oi_long, "oi_short_usd": oi_short,
+        "open_positions": len(snap.positions), "cross_accounts": sum(1 for a in snap.cross.values() if a.positions),
+        "liquidations": block_stats["liquidations"], "liquidations_isolated": block_stats["isolated"],
+        "liquidations_cross": block_stats["cross"], "liquidated_notional_usd": block_stats["notional_usd"],
+        "bad_debt_usd": counters.bad_debt_usd, "insurance_fund_usd": snap.insurance_balance / USDC,
+        "lp_share_price": share_price(snap), "pool_cash_usd": snap.pool_cash / USDC,
+        "keeper_rewards_usd": sum(k.rewards_usd for k in counters.keepers.values()),
+        "keeper_gas": sum(k.gas_used for k in counters.keepers.values()),
+        "health_p10": float(q[0]), "health_p50": float(q[1]), "health_p90": float(q[2]),
+        "health_min": min(ratios) if ratios else math.nan,
+        "capital_required_usd": capital,
+        "tx_sent": block_stats["tx_sent"], "tx_reverted": block_stats["tx_reverted"],
+    })  # fmt: skip
+    for name in keeper_names:
+        k = counters.keepers[name]
+        row[f"keeper_{name}_rewards_usd"] = k.rewards_usd
+        row[f"keeper_{name}_gas"] = k.gas_used
+    return row
+
+
+def share_price(snap: Snapshot) -> float:
+    """USD per LP share (the pool has 6-decimal assets and 12-decimal shares: virtual offset 6)."""
+    if snap.pool_total_supply == 0:
+        return 1.0
+    return (snap.pool_total_assets / USDC) / (snap.pool_total_supply / 10**12)

@@ -1,0 +1,187 @@
+"""Scenario files: what a run simulates. Validated before anything starts; a bad file gets one message
+naming the file, the field and the reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from simulation.market import MarketConfig
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+class Window(_Model):
+    """A block range, start inclusive, end exclusive."""
+
+    start_block: int = Field(ge=0)
+    """First block of the window."""
+    end_block: int = Field(gt=0)
+    """First block after the window."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.end_block <= self.start_block:
+            raise ValueError(f"end_block {self.end_block} must be after start_block {self.start_block}")
+        return self
+
+    def contains(self, block: int) -> bool:
+        return self.start_block <= block < self.end_block
+
+
+class OracleConfig(_Model):
+    """The oracle agent: Chainlink's update rule over the market price."""
+
+    deviation: float = Field(0.005, gt=0, lt=1)
+    """A new round when the price moved this fraction from the last round (0.005 = 0.5 %)."""
+    heartbeat_s: int = Field(3600, gt=0)
+    """A new round when this many seconds passed since the last one."""
+    delay_blocks: int = Field(0, ge=0)
+    """The oracle reports the market price of this many blocks ago."""
+    outages: tuple[Window, ...] = ()
+    """Windows with no rounds at all (the on-chain price goes stale after the adapter's heartbeat)."""
+
+
+class Range(_Model):
+    """A uniform draw between min and max."""
+
+    min: float = Field(gt=0)
+    max: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        if self.max < self.min:
+            raise ValueError(f"max {self.max} is below min {self.min}")
+        return self
+
+
+class RebalanceConfig(_Model):
+    """Automated margin top-ups of isolated positions (what traders use to avoid liquidation)."""
+
+    below_health: float = Field(1.5, gt=1)
+    """Top up when equity / maintenance falls under this."""
+    top_up_fraction: float = Field(0.25, gt=0, le=2)
+    """Each top-up adds this fraction of the position's current margin."""
+    budget_usd: float = Field(gt=0)
+    """Wallet set aside for top-ups; none once spent."""
+
+
+class TraderGroup(_Model):
+    """A group of traders sharing a strategy; each has its own seeded random generator."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
+    """Group name, used in outputs."""
+    count: int = Field(gt=0, le=200)
+    strategy: Literal["random", "momentum", "mean_reversion"] = "random"
+    """random: coin flip; momentum: follow the move over `lookback_blocks`; mean_reversion: fade it."""
+    margin_mode: Literal["isolated", "cross"] = "isolated"
+    markets: tuple[str, ...] = ("ETH-USD", "BTC-USD")
+    leverage: Range = Range(min=2, max=10)
+    """Leverage of each new position, drawn uniformly."""
+    margin_usd: Range = Range(min=500, max=5000)
+    """Margin committed to each new position, drawn uniformly."""
+    trade_probability: float = Field(0.02, gt=0, le=1)
+    """Chance per block and market that the trader considers a trade."""
+    lookback_blocks: int = Field(20, gt=0)
+    stop_loss: float | None = Field(0.6, gt=0)
+    """Close when the loss reaches this fraction of the margin; null disables."""
+    take_profit: float | None = Field(1.0, gt=0)
+    """Close when the profit reaches this fraction of the margin; null disables."""
+    wallet_usd: float = Field(100_000, gt=0)
+    """USDC minted to each trader at the start."""
+    rebalance: RebalanceConfig | None = None
+
+
+class LpGroup(_Model):
+    """Liquidity providers of the pool."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
+    count: int = Field(1, gt=0, le=50)
+    deposit_usd: float = Field(gt=0)
+    """Deposited by each LP before block 1."""
+    withdraw_on_drawdown: float | None = Field(None, gt=0, lt=1)
+    """Withdraw when the share price is this fraction under its peak; null never withdraws."""
+    withdraw_fraction: float = Field(0.5, gt=0, le=1)
+
+
+class KeeperConfig(_Model):
+    """A liquidation bot competing with the others."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
+    latency_blocks: int = Field(0, ge=0, le=100)
+    """Acts on what it saw this many blocks ago."""
+    priority_fee_gwei: float = Field(1.0, ge=0)
+    """Priority fee bid: higher goes first in the block."""
+    min_profit_usd: float = Field(0.0)
+    """Liquidates only when the expected reward minus gas cost exceeds this."""
+    outages: tuple[Window, ...] = ()
+
+
+class ProtocolConfig(_Model):
+    """Deployment knobs of the local system."""
+
+    lp_liquidity_usd: float = Field(0, ge=0)
+    """Seed liquidity the deployer puts in the pool (besides the LP agents)."""
+    insurance_usd: float = Field(100_000, ge=0)
+
+
+class Scenario(_Model):
+    name: str = Field(min_length=1)
+    description: str = ""
+    seed: int = Field(0, ge=0)
+    blocks: int = Field(gt=0, le=1_000_000)
+    block_time_s: int = Field(12, gt=0, le=3600)
+    market: MarketConfig
+    oracle: OracleConfig = OracleConfig()
+    traders: tuple[TraderGroup, ...] = Field(min_length=1)
+    lps: tuple[LpGroup, ...] = ()
+    keepers: tuple[KeeperConfig, ...] = Field(min_length=1)
+    protocol: ProtocolConfig = ProtocolConfig()
+    invariants_every: int = Field(10, gt=0)
+    """Check the protocol's invariants against the chain every this many blocks."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Scenario:
+        assets = set(self.market.start)
+        for g in self.traders:
+            for m in g.markets:
+                if m not in ("ETH-USD", "BTC-USD"):
+                    raise ValueError(f"traders.{g.name}.markets: unknown market {m!r} (ETH-USD, BTC-USD)")
+        if not {"ETH", "BTC"} <= assets:
+            raise ValueError(f"market.start must price ETH and BTC, got {sorted(assets)}")
+        names = [k.name for k in self.keepers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"keepers: names must be unique, got {names}")
+        if not self.lps and self.protocol.lp_liquidity_usd == 0:
+            raise ValueError("the pool has no liquidity: add lps or set protocol.lp_liquidity_usd")
+        return self
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be used; the message names the file, the field and the reason."""
+
+
+def load_scenario(path: Path) -> Scenario:
+    if not path.is_file():
+        raise ScenarioError(f"{path}: no such scenario file")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ScenarioError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise ScenarioError(f"{path}: must be a mapping of fields, got {type(raw).__name__}")
+    market = raw.get("market")
+    if isinstance(market, dict) and isinstance(market.get("csv"), str):
+        market["csv"] = str((path.parent / market["csv"]).resolve())  # relative to the scenario file
+    try:
+        return Scenario.model_validate(raw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
+        raise ScenarioError(f"{path}: {where}: {first['msg']}{more}") from None

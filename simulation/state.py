@@ -1,0 +1,129 @@
+"""Read the chain after a block into a Snapshot: one batched JSON-RPC request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from simulation.abi import ContractAbi, Function
+from simulation.agents.base import CrossView, IsolatedView, MarketView, Snapshot
+from simulation.rpc import Rpc, RpcError
+
+SCAN_PAGE = 100_000
+"""Positions per scan call: the whole book in one call (eth_call gas is raised for it)."""
+CALL_GAS = hex(2_000_000_000)
+
+
+@dataclass(frozen=True)
+class Addresses:
+    vault: str
+    lens: str
+    pool: str
+    insurance: str
+    usdc: str
+    feeds: dict[str, str]
+    """Feed address per asset symbol (ETH, BTC)."""
+
+
+class ChainReader:
+    def __init__(self, rpc: Rpc, addr: Addresses, abis: dict[str, ContractAbi], markets: dict[int, tuple[str, str]]):
+        self.rpc, self.addr, self.markets = rpc, addr, markets
+        self.vault, self.lens = abis["MarginVault"], abis["MarginLens"]
+        self.pool, self.token, self.feed = abis["LPPool"], abis["MockERC20"], abis["MockAggregator"]
+        self.cross_accounts: list[str] = []
+        self.lps: list[str] = []
+
+    def _call(self, to: str, fn: Function, *args: Any) -> tuple[str, list[Any]]:
+        return "eth_call", [{"to": to, "data": fn.calldata(*args), "gas": CALL_GAS}, "latest"]
+
+    def snapshot(self) -> Snapshot:
+        a, v = self.addr, self.vault
+        calls = [("eth_getBlockByNumber", ["latest", False])]
+        for m in self.markets:
+            calls += [self._call(a.vault, v["marketState"], m), self._call(a.vault, v["market"], m)]
+        symbols = list(a.feeds)
+        calls += [self._call(a.feeds[s], self.feed["latestRoundData"]) for s in symbols]
+        calls += [
+            self._call(a.vault, v["openPositions"], 0, SCAN_PAGE),
+            self._call(a.lens, self.lens["scanIsolated"], 0, SCAN_PAGE),
+            self._call(a.lens, self.lens["scanCross"], 0, SCAN_PAGE),
+            self._call(a.pool, self.pool["totalAssets"]),
+            self._call(a.pool, self.pool["totalSupply"]),
+            self._call(a.usdc, self.token["balanceOf"], a.pool),
+            self._call(a.usdc, self.token["balanceOf"], a.insurance),
+        ]
+        for acct in self.cross_accounts:
+            calls.append(self._call(a.vault, v["accountHealth"], acct))
+            calls += [self._call(a.vault, v["crossPosition"], acct, m) for m in self.markets]
+            calls.append(self._call(a.vault, v["collateralBalance"], acct, a.usdc))
+        for lp in self.lps:
+            calls += [self._call(a.pool, self.pool["balanceOf"], lp), self._call(a.pool, self.pool["maxRedeem"], lp)]
+        return self._parse(self.rpc.batch(calls), symbols)
+
+    def _out(self, fn: Function, answer: Any) -> tuple[Any, ...] | None:
+        if isinstance(answer, RpcError):
+            return None  # a revert: stale oracle, most often
+        return fn.decode_output(answer)
+
+    def _parse(self, res: list[Any], symbols: list[str]) -> Snapshot:
+        v = self.vault
+        block = res[0]
+        i = 1
+        markets = []
+        for m, (name, symbol) in self.markets.items():
+            state, book = self._out(v["marketState"], res[i]), self._out(v["market"], res[i + 1])
+            i += 2
+            price, im, mm_ = state[0] if state else (None, None, None)
+            assert book is not None
+            markets.append(MarketView(m, name, symbol, price, im, mm_, int(book[0][1]), int(book[0][2])))
+        rounds = {}
+        for s in symbols:
+            out = self._out(self.feed["latestRoundData"], res[i])
+            assert out is not None
+            rounds[s] = (int(out[1]), int(out[3]))
+            i += 1
+        opened = self._out(v["openPositions"], res[i])
+        scan_iso = self._out(self.lens["scanIsolated"], res[i + 1])
+        scan_cross = self._out(self.lens["scanCross"], res[i + 2])
+        totals = [self._out(f, r) for f, r in zip(
+            (self.pool["totalAssets"], self.pool["totalSupply"], self.token["balanceOf"], self.token["balanceOf"]),
+            res[i + 3 : i + 7], strict=True)]  # fmt: skip
+        i += 7
+        positions = {}
+        if opened:
+            for pid, p in zip(opened[0], opened[1], strict=True):
+                positions[int(pid)] = IsolatedView(int(pid), p[0], int(p[1]), int(p[3]), int(p[4]), int(p[5]))
+        cross = {}
+        for acct in self.cross_accounts:
+            h = self._out(v["accountHealth"], res[i])
+            sizes = {}
+            for k, m in enumerate(self.markets):
+                cp = self._out(v["crossPosition"], res[i + 1 + k])
+                if cp and cp[0][0] != 0:
+                    sizes[m] = (int(cp[0][0]), int(cp[0][1]))
+            quote = self._out(v["collateralBalance"], res[i + 1 + len(self.markets)])
+            i += 2 + len(self.markets)
+            if h is not None:
+                cross[acct] = CrossView(int(h[0][0]), int(h[0][1]), int(h[0][2]), sizes, int(quote[0]) if quote else 0)
+        lp_shares = {}
+        for lp in self.lps:
+            held, redeemable = self._out(self.pool["balanceOf"], res[i]), self._out(self.pool["maxRedeem"], res[i + 1])
+            lp_shares[lp] = (int(held[0]) if held else 0, int(redeemable[0]) if redeemable else 0)
+            i += 2
+        total_assets, supply, cash, insurance = (int(t[0]) if t else 0 for t in totals)
+        return Snapshot(
+            block=int(block["number"], 16),
+            timestamp=int(block["timestamp"], 16),
+            base_fee_wei=int(block.get("baseFeePerGas", "0x0"), 16),
+            markets=tuple(markets),
+            oracle_rounds=rounds,
+            positions=positions,
+            cross=cross,
+            liquidatable_isolated=tuple(int(x) for x in scan_iso[0]) if scan_iso else (),
+            liquidatable_cross=tuple(scan_cross[0]) if scan_cross else (),
+            pool_total_assets=total_assets,
+            pool_total_supply=supply,
+            pool_cash=cash,
+            insurance_balance=insurance,
+            lp_shares=lp_shares,
+        )
