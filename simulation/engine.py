@@ -6,6 +6,7 @@ every `invariants_every` blocks. Nothing here goes through ape."""
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from simulation.agents.lps import LiquidityProvider
 from simulation.agents.oracle import OracleAgent
 from simulation.agents.traders import Trader, TraderContext
 from simulation.deploy import Deployment
+from simulation.errors import ErrorDecoder
 from simulation.invariants import check_invariants
 from simulation.metrics import USDC, Counters, KeeperStats, Recorder, block_row
 from simulation.rpc import Rpc, RpcError
@@ -47,6 +49,7 @@ class Engine:
         self.prices = prices
         self.abis = {k: ContractAbi(v) for k, v in deployment.abis.items()}
         self.decoder = EventDecoder(list(deployment.abis.values()))
+        self.errors = ErrorDecoder(deployment.abis.values())
         a = deployment.addresses
         self.addr = Addresses(a["MarginVault"], a["MarginLens"], a["LPPool"], a["InsuranceFund"], a["USDC"],
                               {s: a[f"FEED_{t}"] for s, t in SYMBOL_TOKEN.items()})  # fmt: skip
@@ -69,7 +72,7 @@ class Engine:
 
     def _make_agents(self, accounts: list[str]) -> Agents:
         sc, a, deployer = self.sc, self.d.addresses, self.d.deployer
-        it = iter(accounts[1:])
+        it = iter(x.lower() for x in accounts[1:])  # lowercase, as eth_abi decodes addresses
         tctx = TraderContext(a["MarginVault"], a["USDC"], self.abis["MarginVault"], self.market_ids,
                              {i: n.split("-")[0] for n, i in self.market_ids.items()})  # fmt: skip
         traders = []
@@ -97,37 +100,36 @@ class Engine:
         return tuple(out[0][5])
 
     def fund(self) -> None:
-        """Mint and approve what every agent needs, LPs deposit; mined one by one (automine on)."""
+        """Mint, approve, deposit: three ordered phases, each one batch (automine on), then automine off."""
         a, token, pool = self.d.addresses, self.abis["MockERC20"], self.abis["LPPool"]
-        deployer = self.d.deployer
-        txs: list[tuple[str, str, str]] = []  # (from, to, data)
+        wallets = [(t.address, t.cfg.wallet_usd, a["MarginVault"]) for t in self.agents.traders]
+        wallets += [(k.address, KEEPER_USDC, a["MarginVault"]) for k in self.agents.keepers]
+        wallets += [(lp.address, lp.cfg.deposit_usd, a["LPPool"]) for lp in self.agents.lps]
+        self._setup_phase([(self.d.deployer, a["USDC"], token["mint"].calldata(who, int(usd * USDC)))
+                           for who, usd, _ in wallets])  # fmt: skip
+        self._setup_phase([(who, a["USDC"], token["approve"].calldata(spender, MAX_UINT)) for who, _, spender in wallets])
+        self._setup_phase([(lp.address, a["LPPool"], pool["deposit"].calldata(int(lp.cfg.deposit_usd * USDC), lp.address))
+                           for lp in self.agents.lps])  # fmt: skip
+        self.rpc.call("evm_setAutomine", [False])
+        self.start = self.last = self.reader.snapshot()
+        self.t0 = self.start.timestamp
 
-        def mint_approve(who: str, usd: float, spender: str) -> None:
-            txs.append((deployer, a["USDC"], token["mint"].calldata(who, int(usd * USDC))))
-            txs.append((who, a["USDC"], token["approve"].calldata(spender, MAX_UINT)))
-
-        for t in self.agents.traders:
-            mint_approve(t.address, t.cfg.wallet_usd, a["MarginVault"])
-        for k in self.agents.keepers:
-            mint_approve(k.address, KEEPER_USDC, a["MarginVault"])
-        for lp in self.agents.lps:
-            mint_approve(lp.address, lp.cfg.deposit_usd, a["LPPool"])
-            txs.append((lp.address, a["LPPool"], pool["deposit"].calldata(int(lp.cfg.deposit_usd * USDC), lp.address)))
+    def _setup_phase(self, txs: list[tuple[str, str, str]]) -> None:
         self._sync_nonces({f for f, _, _ in txs})
         hashes = self.rpc.batch([("eth_sendTransaction", [{"from": f, "to": to, "data": d, "gas": hex(500_000),
                                   "nonce": hex(self._next_nonce(f))}]) for f, to, d in txs])  # fmt: skip
         refused = [(i, h) for i, h in enumerate(hashes) if isinstance(h, RpcError)]
         if refused:
-            raise RuntimeError(f"funding transaction {refused[0][0]} refused: {refused[0][1].message}")
+            raise RuntimeError(f"set-up transaction {refused[0][0]} refused: {refused[0][1].message}")
         receipts = self.rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes])
-        bad = [i for i, r in enumerate(receipts) if isinstance(r, RpcError) or r is None or r["status"] != "0x1"]
+        for _ in range(200):  # automine mines a batch asynchronously: wait for all of it (bounded)
+            if all(isinstance(r, dict) for r in receipts):
+                break
+            time.sleep(0.02)
+            receipts = self.rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes])
+        bad = [i for i, r in enumerate(receipts) if not isinstance(r, dict) or r["status"] != "0x1"]
         if bad:
-            raise RuntimeError(f"funding transaction {bad[0]} failed: {receipts[bad[0]]}")
-        self.rpc.call("evm_setAutomine", [False])
-        agents = [self.d.deployer] + [t.address for t in self.agents.traders] + [k.address for k in self.agents.keepers]
-        self._sync_nonces(set(agents + [lp.address for lp in self.agents.lps]))
-        self.start = self.last = self.reader.snapshot()
-        self.t0 = self.start.timestamp
+            raise RuntimeError(f"set-up transaction {bad[0]} reverted (to {txs[bad[0]][1]})")
 
     # ------------------------------------------------------------------ the loop
 
@@ -161,6 +163,9 @@ class Engine:
 
     def run(self, blocks: int, on_block: Callable[[int], None] | None = None) -> None:
         assert self.last is not None, "fund() first"
+        everyone = [self.d.deployer] + [t.address for t in self.agents.traders]
+        everyone += [k.address for k in self.agents.keepers] + [lp.address for lp in self.agents.lps]
+        self._sync_nonces(set(everyone))
         self._seen: deque[Snapshot] = deque([self.last], maxlen=101)
         for block in range(1, blocks + 1):
             self.step(block)
@@ -207,7 +212,7 @@ class Engine:
 
     def _fold(self, block: int, sent: list[tuple[Tx, str]], receipts: list[Any]) -> dict[str, float]:
         c = self.counters
-        stats = {"liquidations": 0, "isolated": 0, "cross": 0, "notional_usd": 0.0,
+        stats = {"block": block, "liquidations": 0, "isolated": 0, "cross": 0, "notional_usd": 0.0,
                  "tx_sent": len(sent), "tx_reverted": 0}  # fmt: skip
         reverted_liquidations = []
         for (tx, _), r in zip(sent, receipts, strict=True):
@@ -222,8 +227,6 @@ class Engine:
             if not ok:
                 c.tx_reverted += 1
                 stats["tx_reverted"] += 1
-                c.reverts_by_kind[tx.kind] = c.reverts_by_kind.get(tx.kind, 0) + 1
-                self.rec.event(block, "Reverted", agent=tx.agent, kind=tx.kind, target=tx.target, gas=gas)
                 if keeper is not None:
                     keeper.reverted += 1
                     reverted_liquidations.append((tx, keeper, gas))
@@ -237,12 +240,29 @@ class Engine:
                 name, args = decoded
                 self.rec.event(block, name, agent=tx.agent, **args)
                 self._count_event(name, args, keeper, stats)
+        self._revert_reasons(block, [(tx, r) for (tx, _), r in zip(sent, receipts, strict=True)
+                                     if isinstance(r, dict) and r.get("status") != "0x1"])  # fmt: skip
         for tx, keeper, gas in reverted_liquidations:
             won = self._liquidated_at.get(tx.target)
             if won is not None and block - won <= 1 + max(k.cfg.latency_blocks for k in self.agents.keepers):
                 keeper.lost_races += 1
                 keeper.wasted_gas += gas
         return stats
+
+    def _revert_reasons(self, block: int, reverted: list[tuple[Tx, dict[str, Any]]]) -> None:
+        """Decode why each reverted transaction failed (its custom error), from one batch of traces."""
+        if not reverted:
+            return
+        traces = self.rpc.batch([("debug_traceTransaction", [r["transactionHash"], {"tracer": "callTracer"}])
+                                 for _, r in reverted])  # fmt: skip
+        for (tx, r), trace in zip(reverted, traces, strict=True):
+            output = trace.get("output", "") if isinstance(trace, dict) else ""
+            decoded = self.errors.decode(output) if output and len(output) >= 10 else None
+            reason = decoded.name if decoded else "unknown"
+            key = f"{tx.kind}:{reason}"
+            self.counters.reverts_by_kind[key] = self.counters.reverts_by_kind.get(key, 0) + 1
+            self.rec.event(block, "Reverted", agent=tx.agent, kind=tx.kind, target=tx.target,
+                           gas=int(r["gasUsed"], 16), reason=str(decoded) if decoded else reason)  # fmt: skip
 
     def _count_event(self, name: str, args: dict[str, Any], keeper: KeeperStats | None, stats: dict[str, float]) -> None:
         c = self.counters

@@ -106,6 +106,9 @@ def run_scenario(sc: Scenario, out: Path, rpc_url: str | None = None, progress: 
     except ChainError as e:
         status, code = "chain_error", 1
         _say(str(e))
+    except Exception as e:  # noqa: BLE001 - a failure mid-run still writes what was measured
+        status, code = "failed", 1
+        _say(f"failed after block {engine.blocks_done if engine else 0}: {e.__class__.__name__}: {e}")
     finally:
         signal.signal(signal.SIGTERM, previous)
         if node is not None:
