@@ -126,6 +126,9 @@ def block_row(snap: Snapshot, prices: dict[str, float], counters: Counters, bloc
         row[f"price_{symbol}"] = price
     for symbol, (answer, _) in snap.oracle_rounds.items():
         row[f"oracle_{symbol}"] = answer / 1e8
+    for m in snap.markets:  # effective maintenance ratio: base + volatility buffer (NaN while stale)
+        mmr = m.maintenance_ratio_wad
+        row[f"maintenance_ratio_{m.symbol}"] = mmr / WAD if mmr is not None else math.nan
     row.update({
         "oi_long_usd": oi_long, "oi_short_usd": oi_short,
         "open_positions": len(snap.positions), "cross_accounts": sum(1 for a in snap.cross.values() if a.positions),
