@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -146,6 +146,9 @@ class Engine:
         for k in self.agents.keepers:
             seen = self._seen[max(0, len(self._seen) - 1 - k.cfg.latency_blocks)]
             txs += k.decide(block, seen, snap)
+        # Equal fees would be ordered by arrival, which a concurrent batch does not fix: break ties by the
+        # (seeded, fixed) decision order with a few wei, so the block's order is a function of the seed.
+        txs = [replace(tx, priority_fee_wei=tx.priority_fee_wei + len(txs) - i) for i, tx in enumerate(txs)]
         hashes = self._send(txs, snap.base_fee_wei)
         self.rpc.call("evm_mine", [timestamp])
         sent = [(tx, h) for tx, h in zip(txs, hashes, strict=True) if isinstance(h, str)]
@@ -166,6 +169,7 @@ class Engine:
         everyone = [self.d.deployer] + [t.address for t in self.agents.traders]
         everyone += [k.address for k in self.agents.keepers] + [lp.address for lp in self.agents.lps]
         self._sync_nonces(set(everyone))
+        self.rpc.round_trips = 0  # count the loop's round trips, not the set-up's polling
         self._seen: deque[Snapshot] = deque([self.last], maxlen=101)
         for block in range(1, blocks + 1):
             self.step(block)

@@ -121,7 +121,7 @@ def block_row(snap: Snapshot, prices: dict[str, float], counters: Counters, bloc
     q = np.percentile(ratios, [10, 50, 90]) if ratios else [math.nan] * 3
     oi_long = sum(m.oi_long * (m.price_wad or 0) for m in snap.markets) / WAD / WAD
     oi_short = sum(m.oi_short * (m.price_wad or 0) for m in snap.markets) / WAD / WAD
-    row: dict[str, float] = {"block": block_stats["block"], "chain_block": snap.block, "timestamp": snap.timestamp}
+    row: dict[str, float] = {"block": block_stats["block"], "timestamp": snap.timestamp}
     for symbol, price in prices.items():
         row[f"price_{symbol}"] = price
     for symbol, (answer, _) in snap.oracle_rounds.items():

@@ -155,6 +155,7 @@ def build_summary(sc: Scenario, e: Engine, wall_s: float, status: str, setup_s: 
         "keepers": {name: {**asdict(k), "rewards_usd": round(k.rewards_usd, 6)} for name, k in c.keepers.items()},
         "invariants": {"blocks_checked": c.invariant_blocks, "violations": c.invariant_violations},
         "rpc_round_trips": e.rpc.round_trips,
+        "rpc_round_trips_per_block": round(e.rpc.round_trips / e.blocks_done, 3) if e.blocks_done else 0.0,
     }
 
 
