@@ -47,7 +47,8 @@ class Counters:
     keepers: dict[str, KeeperStats] = field(default_factory=dict)
     invariant_blocks: int = 0
     invariant_violations: int = 0
-    peak_capital_required_usd: float = 0.0
+    peak_capital_isolated_usd: float = 0.0
+    peak_capital_netted_usd: float = 0.0
     reverts_by_kind: dict[str, int] = field(default_factory=dict)
 
 
@@ -86,38 +87,40 @@ class Recorder:
         self._csv_file.close()
 
 
-def health_and_capital(snap: Snapshot) -> tuple[list[float], float]:
-    """Equity / maintenance of every open position and cross account, and the capital the book needs:
-    per isolated position max(0, initial - PnL); per cross account max(0, sum initial - sum PnL)."""
+def health_and_capital(snap: Snapshot) -> tuple[list[float], float, float]:
+    """Equity / maintenance of every open position and cross account, and the collateral the whole
+    book needs at the initial requirement, margined two ways: each position on its own
+    (sum of max(0, initial - PnL)) and netted per owner (sum over owners of max(0, sum initial - sum PnL))."""
     ratios: list[float] = []
-    capital = 0
+    per_owner: dict[str, list[tuple[int, int]]] = {}
     for p in snap.positions.values():
         view = snap.market(p.market_id)
         if view.price_wad is None or view.maintenance_ratio_wad is None or view.initial_ratio_wad is None:
             continue
-        h = mm.position_health(p.margin * 10**12, p.size, p.entry_price_wad, view.price_wad,
+        margin = p.margin * 10**12
+        h = mm.position_health(margin, p.size, p.entry_price_wad, view.price_wad,
                                view.initial_ratio_wad, view.maintenance_ratio_wad)  # fmt: skip
         if h.maintenance_usd:
             ratios.append(h.equity_usd / h.maintenance_usd)
-        capital += max(0, h.initial_usd - (h.equity_usd - p.margin * 10**12))
-    for acct in snap.cross.values():
+        per_owner.setdefault(p.owner, []).append((h.initial_usd, h.equity_usd - margin))
+    for owner, acct in snap.cross.items():
         if acct.positions and acct.maintenance_usd:
             ratios.append(acct.equity_usd / acct.maintenance_usd)
-        need = 0
         for mid, (size, entry) in acct.positions.items():
             view = snap.market(mid)
-            if view.price_wad is None or view.initial_ratio_wad is None:
-                continue
-            h = mm.position_health(0, size, entry, view.price_wad, view.initial_ratio_wad, 0)
-            need += h.initial_usd - h.equity_usd
-        capital += max(0, need)
-    return ratios, capital / WAD
+            if view.price_wad is not None and view.initial_ratio_wad is not None:
+                h = mm.position_health(0, size, entry, view.price_wad, view.initial_ratio_wad, 0)
+                per_owner.setdefault(owner, []).append((h.initial_usd, h.equity_usd))
+    isolated = sum(max(0, init - pnl) for legs in per_owner.values() for init, pnl in legs)
+    netted = sum(max(0, sum(i for i, _ in legs) - sum(p for _, p in legs)) for legs in per_owner.values())
+    return ratios, isolated / WAD, netted / WAD
 
 
 def block_row(snap: Snapshot, prices: dict[str, float], counters: Counters, block_stats: dict[str, float],
               keeper_names: list[str]) -> dict[str, float]:  # fmt: skip
-    ratios, capital = health_and_capital(snap)
-    counters.peak_capital_required_usd = max(counters.peak_capital_required_usd, capital)
+    ratios, capital_isolated, capital_netted = health_and_capital(snap)
+    counters.peak_capital_isolated_usd = max(counters.peak_capital_isolated_usd, capital_isolated)
+    counters.peak_capital_netted_usd = max(counters.peak_capital_netted_usd, capital_netted)
     q = np.percentile(ratios, [10, 50, 90]) if ratios else [math.nan] * 3
     oi_long = sum(m.oi_long * (m.price_wad or 0) for m in snap.markets) / WAD / WAD
     oi_short = sum(m.oi_short * (m.price_wad or 0) for m in snap.markets) / WAD / WAD
@@ -140,7 +143,7 @@ def block_row(snap: Snapshot, prices: dict[str, float], counters: Counters, bloc
         "keeper_gas": sum(k.gas_used for k in counters.keepers.values()),
         "health_p10": float(q[0]), "health_p50": float(q[1]), "health_p90": float(q[2]),
         "health_min": min(ratios) if ratios else math.nan,
-        "capital_required_usd": capital,
+        "capital_isolated_usd": capital_isolated, "capital_netted_usd": capital_netted,
         "tx_sent": block_stats["tx_sent"], "tx_reverted": block_stats["tx_reverted"],
     })  # fmt: skip
     for name in keeper_names:

@@ -151,7 +151,8 @@ def build_summary(sc: Scenario, e: Engine, wall_s: float, status: str, setup_s: 
                              "lp_pool_usd": round(c.bad_debt_from_pool_usd, 6)},  # fmt: skip
         "insurance_fund_usd": {"start": start.insurance_balance / 1e6, "end": end.insurance_balance / 1e6},
         "lp_share_price": {"start": round(share_price(start), 8), "end": round(share_price(end), 8)},
-        "peak_capital_required_usd": round(c.peak_capital_required_usd, 2),
+        "collateral_needed_usd": {"isolated_margining": round(c.peak_capital_isolated_usd, 2),
+                                  "cross_margining": round(c.peak_capital_netted_usd, 2)},  # fmt: skip
         "keepers": {name: {**asdict(k), "rewards_usd": round(k.rewards_usd, 6)} for name, k in c.keepers.items()},
         "invariants": {"blocks_checked": c.invariant_blocks, "violations": c.invariant_violations},
         "rpc_round_trips": e.rpc.round_trips,

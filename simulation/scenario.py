@@ -77,8 +77,9 @@ class TraderGroup(_Model):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
     """Group name, used in outputs."""
     count: int = Field(gt=0, le=200)
-    strategy: Literal["random", "momentum", "mean_reversion"] = "random"
-    """random: coin flip; momentum: follow the move over `lookback_blocks`; mean_reversion: fade it."""
+    strategy: Literal["random", "momentum", "mean_reversion", "pairs"] = "random"
+    """random: coin flip; momentum: follow the move over `lookback_blocks`; mean_reversion: fade it;
+    pairs: long the asset that outperformed the other over `lookback_blocks`, short the other (hedged)."""
     margin_mode: Literal["isolated", "cross"] = "isolated"
     markets: tuple[str, ...] = ("ETH-USD", "BTC-USD")
     leverage: Range = Range(min=2, max=10)

@@ -57,6 +57,10 @@ class Trader:
         if len(history) <= n:
             return 0
         now, then = history[-1][symbol], history[-1 - n][symbol]
+        if self.cfg.strategy == "pairs":  # long the outperformer, short the other: a hedged book
+            other = next(s for s in history[-1] if s != symbol)
+            spread = now / then - history[-1][other] / history[-1 - n][other]
+            return (spread > 0) - (spread < 0)
         if self.cfg.strategy == "momentum":
             return (now > then) - (now < then)
         mean = sum(h[symbol] for h in history[-n:]) / n
