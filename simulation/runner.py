@@ -7,6 +7,7 @@ import json
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -72,8 +73,10 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def run_scenario(sc: Scenario, out: Path, rpc_url: str | None = None, progress: bool = True) -> tuple[int, dict[str, Any]]:
-    """Run one scenario into `out`. Returns (exit code, summary)."""
+def run_scenario(sc: Scenario, out: Path, rpc_url: str | None = None, progress: bool = True,
+                 monitor: Callable[[int, int | None], None] | None = None) -> tuple[int, dict[str, Any]]:  # fmt: skip
+    """Run one scenario into `out`. Returns (exit code, summary). `monitor(block, anvil_pid)` is called
+    after every block (benchmarks sample memory with it)."""
     t_setup = time.monotonic()
     prices = price_path(sc.market, sc.seed, sc.blocks, sc.block_time_s)
     artifacts = compile_contracts()
@@ -96,7 +99,14 @@ def run_scenario(sc: Scenario, out: Path, rpc_url: str | None = None, progress: 
         setup_s = time.monotonic() - t_setup
         t_run = time.monotonic()
         with tqdm(total=sc.blocks, desc=sc.name, unit="block", disable=not progress, file=sys.stderr) as bar:
-            engine.run(sc.blocks, on_block=lambda _: bar.update(1))
+            pid = node.pid if node else None
+
+            def on_block(block: int) -> None:
+                bar.update(1)
+                if monitor:
+                    monitor(block, pid)
+
+            engine.run(sc.blocks, on_block=on_block)
     except KeyboardInterrupt:
         status, code = "interrupted", 130
         _say(f"interrupted after block {engine.blocks_done if engine else 0}")

@@ -52,10 +52,8 @@ class ChainReader:
             self._call(a.usdc, self.token["balanceOf"], a.pool),
             self._call(a.usdc, self.token["balanceOf"], a.insurance),
         ]
-        for acct in self.cross_accounts:
-            calls.append(self._call(a.vault, v["accountHealth"], acct))
-            calls += [self._call(a.vault, v["crossPosition"], acct, m) for m in self.markets]
-            calls.append(self._call(a.vault, v["collateralBalance"], acct, a.usdc))
+        if self.cross_accounts:
+            calls.append(self._call(a.lens, self.lens["accountBooks"], self.cross_accounts))
         for lp in self.lps:
             calls += [self._call(a.pool, self.pool["balanceOf"], lp), self._call(a.pool, self.pool["maxRedeem"], lp)]
         return self._parse(self.rpc.batch(calls), symbols)
@@ -94,17 +92,16 @@ class ChainReader:
             for pid, p in zip(opened[0], opened[1], strict=True):
                 positions[int(pid)] = IsolatedView(int(pid), p[0], int(p[1]), int(p[3]), int(p[4]), int(p[5]))
         cross = {}
-        for acct in self.cross_accounts:
-            h = self._out(v["accountHealth"], res[i])
-            sizes = {}
-            for k, m in enumerate(self.markets):
-                cp = self._out(v["crossPosition"], res[i + 1 + k])
-                if cp and cp[0][0] != 0:
-                    sizes[m] = (int(cp[0][0]), int(cp[0][1]))
-            quote = self._out(v["collateralBalance"], res[i + 1 + len(self.markets)])
-            i += 2 + len(self.markets)
-            if h is not None:
-                cross[acct] = CrossView(int(h[0][0]), int(h[0][1]), int(h[0][2]), sizes, int(quote[0]) if quote else 0)
+        if self.cross_accounts:
+            books = self._out(self.lens["accountBooks"], res[i])
+            i += 1
+            n = len(self.markets)
+            for k, acct in enumerate(self.cross_accounts if books else ()):
+                assert books is not None
+                healths, sizes, entries, quotes = books
+                legs = {m: (sizes[k * n + m], entries[k * n + m]) for m in range(n) if sizes[k * n + m] != 0}
+                eq, init, maint = healths[k]
+                cross[acct] = CrossView(eq, init, maint, legs, quotes[k])
         lp_shares = {}
         for lp in self.lps:
             held, redeemable = self._out(self.pool["balanceOf"], res[i]), self._out(self.pool["maxRedeem"], res[i + 1])

@@ -58,6 +58,31 @@ contract MarginLens {
         scanned = accounts.length;
     }
 
+    /// @notice The cross books of `accounts` in one call (every price read once): health per account, and
+    /// per account and market (index `account * marketCount + market`) the position's size and entry price.
+    function accountBooks(address[] calldata accounts)
+        external
+        view
+        returns (Health[] memory healths, int256[] memory sizes, uint256[] memory entries, uint256[] memory quotes)
+    {
+        MarketState[] memory states = _marketStates();
+        uint256[] memory prices = _collateralPrices();
+        uint256 n = states.length;
+        address quote = vault.quoteToken();
+        healths = new Health[](accounts.length);
+        sizes = new int256[](accounts.length * n);
+        entries = new uint256[](accounts.length * n);
+        quotes = new uint256[](accounts.length);
+        for (uint256 i = 0; i < accounts.length; ++i) {
+            healths[i] = vault.accountHealthAt(accounts[i], states, prices);
+            quotes[i] = vault.collateralBalance(accounts[i], quote);
+            for (uint256 m = 0; m < n; ++m) {
+                CrossPosition memory cp = vault.crossPosition(accounts[i], m);
+                (sizes[i * n + m], entries[i * n + m]) = (cp.size, cp.entryPriceWad);
+            }
+        }
+    }
+
     /// @notice Exact liquidation price of an isolated position (wad), with the current maintenance buffer
     /// held: a long is liquidatable at every price <= the answer and at none above it; a short at every
     /// price >= the answer and none below. Fees are in the entry price already. 0 for a long that no
