@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Run the demo simulation. Extra args go to `marginsim demo`.
+# The main job: run the default scenario (scenarios/calm.yaml) and write its report under out/calm.
+# Extra args go to `marginsim run` (e.g. --seed 3 --blocks 300).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ./scripts/setup.sh
 source scripts/env.sh
-exec marginsim demo "$@"
+exec marginsim run scenarios/calm.yaml --out out/calm "$@"

@@ -146,3 +146,15 @@ def test_dead_chain_ends_the_run_with_its_data(tmp_path):
         assert len((out / "timeseries.csv").read_text().strip().splitlines()) - 1 == s["blocks"]
     finally:
         proc.kill()
+
+
+def test_ape_run_simulate_runs_the_same_engine(tmp_path):
+    ape = Path(sys.executable).parent / "ape"
+    r = subprocess.run([str(ape), "run", "simulate", "scenarios/calm.yaml", "--out", str(tmp_path), "--blocks", "20"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    s = summary(tmp_path)
+    assert s["scenario"] == "calm" and s["blocks"] == 20 and s["status"] == "completed"
+    bad = subprocess.run([str(ape), "run", "simulate", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "x")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert bad.returncode == 2 and "no such scenario file" in bad.stderr
