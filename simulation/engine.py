@@ -122,12 +122,13 @@ class Engine:
         if refused:
             raise RuntimeError(f"set-up transaction {refused[0][0]} refused: {refused[0][1].message}")
         receipts = self.rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes])
-        for _ in range(200):  # automine mines a batch asynchronously: wait for all of it (bounded)
-            if all(isinstance(r, dict) for r in receipts):
-                break
+        deadline = time.monotonic() + 60
+        while not all(isinstance(r, dict) for r in receipts):  # automine mines a batch asynchronously
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"set-up transactions not mined after 60 s: {sum(r is None for r in receipts)} left")
             time.sleep(0.02)
             receipts = self.rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes])
-        bad = [i for i, r in enumerate(receipts) if not isinstance(r, dict) or r["status"] != "0x1"]
+        bad = [i for i, r in enumerate(receipts) if r["status"] != "0x1"]
         if bad:
             raise RuntimeError(f"set-up transaction {bad[0]} reverted (to {txs[bad[0]][1]})")
 

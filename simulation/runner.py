@@ -125,11 +125,14 @@ def run_scenario(sc: Scenario, out: Path, rpc_url: str | None = None, progress: 
             node.stop()
     wall_s = time.monotonic() - t_run
     summary: dict[str, Any] = {"scenario": sc.name, "seed": sc.seed, "status": status}
-    if engine is not None and recorder is not None:
+    if recorder is not None:
         recorder.close()
+    if engine is not None and engine.start is not None:
         summary = build_summary(sc, engine, wall_s, status, locals().get("setup_s", 0.0))
         write_outputs(out, summary)
         print(f"report: {out / 'report.html'}")
+    elif recorder is not None:  # failed during set-up: still say so on disk
+        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return code, summary
 
 
