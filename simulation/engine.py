@@ -6,7 +6,6 @@ every `invariants_every` blocks. Nothing here goes through ape."""
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -100,7 +99,8 @@ class Engine:
         return tuple(out[0][5])
 
     def fund(self) -> None:
-        """Mint, approve, deposit: three ordered phases, each one batch (automine on), then automine off."""
+        """Mint, approve, deposit: three ordered phases, each one batch mined as one block."""
+        self.rpc.call("evm_setAutomine", [False])
         a, token, pool = self.d.addresses, self.abis["MockERC20"], self.abis["LPPool"]
         wallets = [(t.address, t.cfg.wallet_usd, a["MarginVault"]) for t in self.agents.traders]
         wallets += [(k.address, KEEPER_USDC, a["MarginVault"]) for k in self.agents.keepers]
@@ -110,24 +110,23 @@ class Engine:
         self._setup_phase([(who, a["USDC"], token["approve"].calldata(spender, MAX_UINT)) for who, _, spender in wallets])
         self._setup_phase([(lp.address, a["LPPool"], pool["deposit"].calldata(int(lp.cfg.deposit_usd * USDC), lp.address))
                            for lp in self.agents.lps])  # fmt: skip
-        self.rpc.call("evm_setAutomine", [False])
         self.start = self.last = self.reader.snapshot()
         self.t0 = self.start.timestamp
 
     def _setup_phase(self, txs: list[tuple[str, str, str]]) -> None:
+        if not txs:
+            return
         self._sync_nonces({f for f, _, _ in txs})
         hashes = self.rpc.batch([("eth_sendTransaction", [{"from": f, "to": to, "data": d, "gas": hex(500_000),
                                   "nonce": hex(self._next_nonce(f))}]) for f, to, d in txs])  # fmt: skip
         refused = [(i, h) for i, h in enumerate(hashes) if isinstance(h, RpcError)]
         if refused:
             raise RuntimeError(f"set-up transaction {refused[0][0]} refused: {refused[0][1].message}")
+        self.rpc.call("evm_mine", [])  # every nonce is there, so one block holds the whole phase
         receipts = self.rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes])
-        deadline = time.monotonic() + 60
-        while not all(isinstance(r, dict) for r in receipts):  # automine mines a batch asynchronously
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"set-up transactions not mined after 60 s: {sum(r is None for r in receipts)} left")
-            time.sleep(0.02)
-            receipts = self.rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes])
+        missing = sum(not isinstance(r, dict) for r in receipts)
+        if missing:
+            raise RuntimeError(f"{missing} set-up transactions were not mined")
         bad = [i for i, r in enumerate(receipts) if r["status"] != "0x1"]
         if bad:
             raise RuntimeError(f"set-up transaction {bad[0]} reverted (to {txs[bad[0]][1]})")

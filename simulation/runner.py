@@ -89,6 +89,9 @@ def run_scenario(sc: Scenario, out: Path, rpc_url: str | None = None, progress: 
     try:
         url = rpc_url or node.start().rpc_url  # type: ignore[union-attr]
         w3 = Web3(Web3.HTTPProvider(url))
+        # Every block one second after the last, whatever the wall clock: deployment and set-up then
+        # land at the same timestamps on every run, and the loop mines at explicit ones.
+        w3.provider.make_request("anvil_setBlockTimestampInterval", [1])  # type: ignore[arg-type]
         accounts = list(w3.eth.accounts)
         if len(accounts) < n_agents:
             raise ChainError(f"{url} has {len(accounts)} unlocked accounts, the scenario needs {n_agents}")
