@@ -38,7 +38,7 @@ class OracleConfig(_Model):
     """The oracle agent: Chainlink's update rule over the market price."""
 
     deviation: float = Field(0.005, gt=0, lt=1)
-    """A new round when the price moved this fraction from the last round (0.005 = 0.5 %)."""
+    """A new round when the price moved at least this fraction from the last round (0.005 = 0.5 %)."""
     heartbeat_s: int = Field(3600, gt=0)
     """A new round when this many seconds passed since the last one."""
     delay_blocks: int = Field(0, ge=0)

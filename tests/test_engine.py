@@ -158,3 +158,19 @@ def test_ape_run_simulate_runs_the_same_engine(tmp_path):
     bad = subprocess.run([str(ape), "run", "simulate", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "x")],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip
     assert bad.returncode == 2 and "no such scenario file" in bad.stderr
+
+
+def test_run_against_a_given_rpc_url(tmp_path):
+    from simulation.chain import AnvilNode
+
+    with AnvilNode(accounts=40) as node:
+        r = run("run", "scenarios/calm.yaml", "--out", str(tmp_path), "--blocks", "15", "--rpc-url", node.rpc_url,
+                "--no-progress")  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        assert node.is_alive()  # the run used it and left it running: it is not the run's to stop
+    s = summary(tmp_path)
+    assert s["blocks"] == 15 and s["status"] == "completed"
+    with AnvilNode(accounts=3) as small:  # too few unlocked accounts for the scenario's agents
+        r = run("run", "scenarios/calm.yaml", "--out", str(tmp_path / "small"), "--blocks", "5", "--rpc-url",
+                small.rpc_url, "--no-progress")  # fmt: skip
+    assert r.returncode == 1 and "unlocked accounts" in r.stderr

@@ -71,14 +71,17 @@ class Keeper:
         return self._reward(p.market_id, notional, h.equity_usd, h.maintenance_usd)
 
     def _reward_cross(self, snap: Snapshot, account: str) -> float:
+        """As the vault does: one fraction for the whole account, from the penalty of closing it all."""
         acct = snap.cross.get(account)
         if acct is None:
             return 0.0
-        total = 0.0
+        penalties = {}
         for mid, (size, _) in acct.positions.items():
             price = snap.market(mid).price_wad or 0
-            total += self._reward(mid, mm.notional_usd_up(size, price), acct.equity_usd, acct.maintenance_usd)
-        return total
+            penalties[mid] = mm.mul_wad_up(mm.notional_usd_up(size, price), self.ctx.penalty_wad[mid])
+        fraction = mm.liquidation_fraction_up(acct.equity_usd, acct.maintenance_usd, sum(penalties.values()))
+        reward = sum(mm.mul_wad_down(mm.mul_wad_down(p, fraction), self.ctx.keeper_share_wad[m]) for m, p in penalties.items())
+        return reward / WAD
 
     def _reward(self, mid: int, notional_usd: int, equity_usd: int, maintenance_usd: int) -> float:
         penalty = mm.mul_wad_up(notional_usd, self.ctx.penalty_wad[mid])

@@ -79,6 +79,7 @@ class Trader:
             return None
         account = snap.cross.get(self.address)
         if account is None or market_id not in account.positions:
+            self.committed.pop(market_id, None)  # closed (or liquidated): forget its margin only now
             return None
         size, entry = account.positions[market_id]
         return 0, size, entry, self.committed.get(market_id, 0)
@@ -121,14 +122,14 @@ class Trader:
         pnl_usd = mm.pnl_usd_floor(size, entry, view.price_wad)
         margin_usd = margin * USDC_TO_USD
         cfg = self.cfg
-        stop = cfg.stop_loss is not None and pnl_usd <= -cfg.stop_loss * margin_usd
-        take = cfg.take_profit is not None and pnl_usd >= cfg.take_profit * margin_usd
+        known = margin_usd > 0  # a cross position this trader did not open has no margin of its own
+        stop = known and cfg.stop_loss is not None and pnl_usd <= -cfg.stop_loss * margin_usd
+        take = known and cfg.take_profit is not None and pnl_usd >= cfg.take_profit * margin_usd
         flip = d.consider < cfg.trade_probability and signal != 0 and (signal > 0) != (size > 0)
         if stop or take or flip:
             kind = "stop_loss" if stop else "take_profit" if take else "close"
             if cfg.margin_mode == "isolated":
                 return [self._tx(kind, "closeIsolated", pid)]
-            self.committed.pop(mid, None)
             return [self._tx(kind, "tradeCross", mid, -size)]
         if cfg.rebalance and cfg.margin_mode == "isolated" and self.rebalance_left_usd > 0:
             health = mm.position_health(margin_usd, size, entry, view.price_wad, 0, view.maintenance_ratio_wad)
