@@ -24,13 +24,13 @@ from web3 import Web3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from simulation.abi import ContractAbi  # noqa: E402
-from simulation.build import compile_contracts  # noqa: E402
-from simulation.chain import AnvilNode  # noqa: E402
-from simulation.deploy import SystemSpec, deploy_system  # noqa: E402
-from simulation.rpc import Rpc, RpcError  # noqa: E402
-from simulation.runner import run_scenario  # noqa: E402
-from simulation.scenario import load_scenario  # noqa: E402
+from simulation.abi import ContractAbi
+from simulation.build import compile_contracts
+from simulation.chain import AnvilNode
+from simulation.deploy import SystemSpec, deploy_system
+from simulation.rpc import Rpc, RpcError
+from simulation.runner import run_scenario
+from simulation.scenario import load_scenario
 
 HERE = Path(__file__).resolve().parent
 WAD, USDC = 10**18, 10**6
@@ -50,7 +50,10 @@ class Bench:
         self.w3 = Web3(Web3.HTTPProvider(node.rpc_url))
         self.d = deploy_system(self.w3, compile_contracts(), spec=SystemSpec(lp_liquidity_usd=1e11))
         self.rpc = Rpc(node.rpc_url)
-        self.vault, self.token = ContractAbi(self.d.abis["MarginVault"]), ContractAbi(self.d.abis["MockERC20"])
+        self.vault, self.token = (
+            ContractAbi(self.d.abis["MarginVault"]),
+            ContractAbi(self.d.abis["MockERC20"]),
+        )
         self.senders = [a for a in self.w3.eth.accounts[1 : 1 + senders]]
         usdc, v = self.d.contract("USDC"), self.d.addresses["MarginVault"]
         for s in self.senders:
@@ -63,9 +66,18 @@ class Bench:
         calls = []
         for i in range(n):
             s = self.senders[i % len(self.senders)]
-            data = self.vault["openIsolated"].calldata(i % 2, size if i % 2 == 0 else size // 20, 100 * USDC)
-            tx = {"from": s, "to": self.d.addresses["MarginVault"], "data": data, "gas": hex(400_000),
-                  "nonce": hex(self.nonces[s]), "maxFeePerGas": hex(10**11), "maxPriorityFeePerGas": hex(10**9)}  # fmt: skip
+            data = self.vault["openIsolated"].calldata(
+                i % 2, size if i % 2 == 0 else size // 20, 100 * USDC
+            )
+            tx = {
+                "from": s,
+                "to": self.d.addresses["MarginVault"],
+                "data": data,
+                "gas": hex(400_000),
+                "nonce": hex(self.nonces[s]),
+                "maxFeePerGas": hex(10**11),
+                "maxPriorityFeePerGas": hex(10**9),
+            }
             self.nonces[s] += 1
             calls.append(("eth_sendTransaction", [tx]))
         return calls
@@ -85,10 +97,27 @@ def raw_and_scan(rounds: int = 3) -> dict[str, Any]:
         b = Bench(node, 100)
         times = [b.send_and_mine(b.opens(1000)) for _ in range(rounds)]
         raw = 1000 / min(times)
-        while int(b.rpc.call("eth_call", [{"to": b.d.addresses["MarginVault"],
-                                            "data": b.vault["openPositionCount"].calldata()}, "latest"]), 16) < 10_000:  # fmt: skip
+        while (
+            int(
+                b.rpc.call(
+                    "eth_call",
+                    [
+                        {
+                            "to": b.d.addresses["MarginVault"],
+                            "data": b.vault["openPositionCount"].calldata(),
+                        },
+                        "latest",
+                    ],
+                ),
+                16,
+            )
+            < 10_000
+        ):
             b.send_and_mine(b.opens(1000))
-        lens, scan = b.d.addresses["MarginLens"], ContractAbi(b.d.abis["MarginLens"])["scanIsolated"]
+        lens, scan = (
+            b.d.addresses["MarginLens"],
+            ContractAbi(b.d.abis["MarginLens"])["scanIsolated"],
+        )
         call = {"to": lens, "data": scan.calldata(0, 10_000), "gas": hex(2_000_000_000)}
         samples, found = [], 0
         for _ in range(7):
@@ -96,8 +125,12 @@ def raw_and_scan(rounds: int = 3) -> dict[str, Any]:
             out = scan.decode_output(b.rpc.call("eth_call", [call, "latest"]))
             samples.append((time.perf_counter() - t) * 1000)
             found = int(out[1])
-        return {"raw_tx_per_s": round(raw, 1), "raw_batch_s": round(min(times), 3),
-                "scan_ms_10k": round(statistics.median(samples), 1), "scan_positions": found}  # fmt: skip
+        return {
+            "raw_tx_per_s": round(raw, 1),
+            "raw_batch_s": round(min(times), 3),
+            "scan_ms_10k": round(statistics.median(samples), 1),
+            "scan_positions": found,
+        }
 
 
 def engine() -> dict[str, Any]:
@@ -105,8 +138,13 @@ def engine() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as out:
         code, s = run_scenario(sc, Path(out), progress=False)
     assert code == 0, s
-    return {"engine_tx_per_s": s["tx_per_s"], "engine_blocks": s["blocks"], "engine_tx_sent": s["tx_sent"],
-            "engine_wall_s": s["wall_s"], "engine_round_trips_per_block": s["rpc_round_trips_per_block"]}  # fmt: skip
+    return {
+        "engine_tx_per_s": s["tx_per_s"],
+        "engine_blocks": s["blocks"],
+        "engine_tx_sent": s["tx_sent"],
+        "engine_wall_s": s["wall_s"],
+        "engine_round_trips_per_block": s["rpc_round_trips_per_block"],
+    }
 
 
 def memory() -> dict[str, Any]:
@@ -121,12 +159,23 @@ def memory() -> dict[str, Any]:
         code, s = run_scenario(sc, Path(out), progress=False, monitor=sample)
     assert code == 0, s
     first, last = samples[0], samples[-1]
-    return {"memory_blocks": s["blocks"], "memory_wall_s": s["wall_s"],
-            "engine_rss_mb": {"at_1000": round(first[1], 1), "at_end": round(last[1], 1),
-                              "peak": round(max(x[1] for x in samples), 1)},
-            "anvil_rss_mb": {"at_1000": round(first[2], 1), "at_end": round(last[2], 1),
-                             "peak": round(max(x[2] for x in samples), 1)},
-            "rss_samples": [{"block": b, "engine_mb": round(e, 1), "anvil_mb": round(a, 1)} for b, e, a in samples]}  # fmt: skip
+    return {
+        "memory_blocks": s["blocks"],
+        "memory_wall_s": s["wall_s"],
+        "engine_rss_mb": {
+            "at_1000": round(first[1], 1),
+            "at_end": round(last[1], 1),
+            "peak": round(max(x[1] for x in samples), 1),
+        },
+        "anvil_rss_mb": {
+            "at_1000": round(first[2], 1),
+            "at_end": round(last[2], 1),
+            "peak": round(max(x[2] for x in samples), 1),
+        },
+        "rss_samples": [
+            {"block": b, "engine_mb": round(e, 1), "anvil_mb": round(a, 1)} for b, e, a in samples
+        ],
+    }
 
 
 def main() -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +46,10 @@ def _scalar(t: str, word: str) -> Any:
 def _static(t: str, hexdata: str, pos: int) -> Any:
     if t.startswith("("):
         types = t[1:-1].split(",")
-        return tuple(_scalar(x, hexdata[pos + i * _WORD : pos + (i + 1) * _WORD]) for i, x in enumerate(types))
+        return tuple(
+            _scalar(x, hexdata[pos + i * _WORD : pos + (i + 1) * _WORD])
+            for i, x in enumerate(types)
+        )
     return _scalar(t, hexdata[pos : pos + _WORD])
 
 
@@ -96,7 +99,7 @@ class Function:
 class ContractAbi:
     """The functions of one contract type by name, each encoded the same way every call."""
 
-    def __init__(self, abi: list[Mapping[str, Any]]):
+    def __init__(self, abi: Sequence[Mapping[str, Any]]):
         self.functions: dict[str, Function] = {}
         for item in abi:
             if item.get("type") != "function":
@@ -104,7 +107,9 @@ class ContractAbi:
             inputs = tuple(_type(i) for i in item["inputs"])
             sig = f"{item['name']}({','.join(inputs)})"
             outputs = tuple(_type(o) for o in item["outputs"])
-            self.functions[item["name"]] = Function(item["name"], keccak(text=sig)[:4], inputs, outputs)
+            self.functions[item["name"]] = Function(
+                item["name"], keccak(text=sig)[:4], inputs, outputs
+            )
 
     def __getitem__(self, name: str) -> Function:
         return self.functions[name]
@@ -120,7 +125,7 @@ class Event:
 class EventDecoder:
     """Decodes logs of the given ABIs by topic0 into (name, args)."""
 
-    def __init__(self, abis: list[list[Mapping[str, Any]]]):
+    def __init__(self, abis: Iterable[Sequence[Mapping[str, Any]]]):
         self.events: dict[str, Event] = {}
         for abi in abis:
             for item in abi:
@@ -128,8 +133,16 @@ class EventDecoder:
                     continue
                 types = [_type(i) for i in item["inputs"]]
                 topic = "0x" + keccak(text=f"{item['name']}({','.join(types)})").hex()
-                idx = tuple((i["name"], t) for i, t in zip(item["inputs"], types, strict=True) if i["indexed"])
-                dat = tuple((i["name"], t) for i, t in zip(item["inputs"], types, strict=True) if not i["indexed"])
+                idx = tuple(
+                    (i["name"], t)
+                    for i, t in zip(item["inputs"], types, strict=True)
+                    if i["indexed"]
+                )
+                dat = tuple(
+                    (i["name"], t)
+                    for i, t in zip(item["inputs"], types, strict=True)
+                    if not i["indexed"]
+                )
                 self.events[topic] = Event(item["name"], idx, dat)
 
     def decode(self, log: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
@@ -141,6 +154,8 @@ class EventDecoder:
         for (name, t), topic in zip(ev.indexed, topics[1:], strict=True):
             args[name] = _scalar(t, topic[2:]) if _static_words(t) == 1 else topic
         types = tuple(t for _, t in ev.data)
-        values = fast_decode(types, log["data"]) or decode(list(types), bytes.fromhex(log["data"][2:]))
+        values = fast_decode(types, log["data"]) or decode(
+            list(types), bytes.fromhex(log["data"][2:])
+        )
         args.update({name: v for (name, _), v in zip(ev.data, values, strict=True)})
         return ev.name, args

@@ -82,16 +82,25 @@ class AnvilNode:
     def command(self) -> list[str]:
         cmd = [
             anvil_binary(),
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--chain-id", str(self.chain_id),
-            "--accounts", str(self.accounts),
-            "--balance", str(self.balance_eth),
-            "--mnemonic", ANVIL_MNEMONIC,
-            "--order", self.order,
-            "--gas-limit", str(self.gas_limit),
-            "--code-size-limit", "49152",
-        ]  # fmt: skip
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--chain-id",
+            str(self.chain_id),
+            "--accounts",
+            str(self.accounts),
+            "--balance",
+            str(self.balance_eth),
+            "--mnemonic",
+            ANVIL_MNEMONIC,
+            "--order",
+            self.order,
+            "--gas-limit",
+            str(self.gas_limit),
+            "--code-size-limit",
+            "49152",
+        ]
         if self.timestamp is not None and self.fork_url is None:
             cmd += ["--timestamp", str(self.timestamp)]
         if not self.automine:

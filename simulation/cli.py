@@ -11,10 +11,14 @@ from pathlib import Path
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="marginsim", description="Margin vaults on a local EVM, driven by agents.")
+    parser = argparse.ArgumentParser(
+        prog="marginsim", description="Margin vaults on a local EVM, driven by agents."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run a scenario and write summary, time series, events and report")
+    run = sub.add_parser(
+        "run", help="run a scenario and write summary, time series, events and report"
+    )
     run.add_argument("scenario", type=Path, help="scenario YAML file")
     run.add_argument("--out", type=Path, required=True, help="output directory")
     run.add_argument("--seed", type=int, help="override the scenario's seed")
@@ -22,19 +26,29 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--rpc-url", help="use this node instead of starting anvil")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    compare = sub.add_parser("compare", help="run a scenario all-isolated and all-cross, side by side")
+    compare = sub.add_parser(
+        "compare", help="run a scenario all-isolated and all-cross, side by side"
+    )
     compare.add_argument("scenario", type=Path)
     compare.add_argument("--out", type=Path, required=True)
     compare.add_argument("--seed", type=int)
     compare.add_argument("--blocks", type=int)
     compare.add_argument("--no-progress", action="store_true")
 
-    node = sub.add_parser("node", help="start anvil, deploy, seed positions, write a manifest, stay up")
+    node = sub.add_parser(
+        "node", help="start anvil, deploy, seed positions, write a manifest, stay up"
+    )
     node.add_argument("--port", type=int, default=8545)
-    node.add_argument("--manifest", type=Path, required=True, help="where to write the manifest JSON")
+    node.add_argument(
+        "--manifest", type=Path, required=True, help="where to write the manifest JSON"
+    )
 
-    demo = sub.add_parser("demo", help="deploy to a fresh anvil, seed positions, print their health")
-    demo.add_argument("--eth-move", type=float, default=-0.06, help="ETH price move, e.g. -0.06 for -6%%")
+    demo = sub.add_parser(
+        "demo", help="deploy to a fresh anvil, seed positions, print their health"
+    )
+    demo.add_argument(
+        "--eth-move", type=float, default=-0.06, help="ETH price move, e.g. -0.06 for -6%%"
+    )
     return parser
 
 

@@ -24,8 +24,12 @@ ROWS = (
 
 
 def with_mode(sc: Scenario, mode: str) -> Scenario:
-    groups = [g.model_copy(update={"margin_mode": mode, "rebalance": g.rebalance if mode == "isolated" else None})
-              for g in sc.traders]  # fmt: skip
+    groups = [
+        g.model_copy(
+            update={"margin_mode": mode, "rebalance": g.rebalance if mode == "isolated" else None}
+        )
+        for g in sc.traders
+    ]
     return sc.model_copy(update={"traders": tuple(groups), "name": f"{sc.name} ({mode})"})
 
 
@@ -59,8 +63,11 @@ def format_table(result: dict[str, dict[str, float]]) -> str:
     lines = [f"{'':<52}{'isolated':>14}{'cross':>14}", "-" * 80]
     for key, label in ROWS:
         iso, cross = result["isolated"][key], result["cross"][key]
-        lines.append(f"{label:<52}{iso:>14,.2f}{cross:>14,.2f}" if isinstance(iso, float) else
-                     f"{label:<52}{iso:>14,}{cross:>14,}")  # fmt: skip
+        lines.append(
+            f"{label:<52}{iso:>14,.2f}{cross:>14,.2f}"
+            if isinstance(iso, float)
+            else f"{label:<52}{iso:>14,}{cross:>14,}"
+        )
     return "\n".join(lines)
 
 

@@ -78,9 +78,16 @@ def seed_positions(w3: Web3, d: Deployment) -> None:
 def _row(subject: str, kind: str, market: str, size: int, health: list[int], liq_price: int) -> Row:
     equity, initial, maintenance = health
     return Row(
-        subject, kind, market, size / WAD, equity / WAD, initial / WAD, maintenance / WAD,
-        liq_price / WAD, equity < maintenance,
-    )  # fmt: skip
+        subject,
+        kind,
+        market,
+        size / WAD,
+        equity / WAD,
+        initial / WAD,
+        maintenance / WAD,
+        liq_price / WAD,
+        equity < maintenance,
+    )
 
 
 def health_table(w3: Web3, d: Deployment) -> list[Row]:
@@ -104,9 +111,15 @@ def health_table(w3: Web3, d: Deployment) -> list[Row]:
 
 
 COLUMNS = (
-    ("position", "<18"), ("kind", "<10"), ("market", "<9"), ("size", ">9"), ("equity $", ">12"),
-    ("initial $", ">11"), ("maint $", ">10"), ("liq price $", ">13"),
-)  # fmt: skip
+    ("position", "<18"),
+    ("kind", "<10"),
+    ("market", "<9"),
+    ("size", ">9"),
+    ("equity $", ">12"),
+    ("initial $", ">11"),
+    ("maint $", ">10"),
+    ("liq price $", ">13"),
+)
 
 
 def format_table(rows: list[Row]) -> str:

@@ -51,10 +51,19 @@ class MarketSpec:
     def params(self) -> tuple[int, ...]:
         """The on-chain MarketParams tuple, in field order."""
         fields = (
-            "initial_margin", "maintenance_margin", "max_leverage", "liquidation_penalty",
-            "keeper_share", "spread", "impact_coefficient", "open_interest_cap", "min_notional_usd",
-            "vol_floor", "vol_slope", "max_buffer",
-        )  # fmt: skip
+            "initial_margin",
+            "maintenance_margin",
+            "max_leverage",
+            "liquidation_penalty",
+            "keeper_share",
+            "spread",
+            "impact_coefficient",
+            "open_interest_cap",
+            "min_notional_usd",
+            "vol_floor",
+            "vol_slope",
+            "max_buffer",
+        )
         return tuple(wad(getattr(self, f)) for f in fields)
 
 

@@ -7,7 +7,7 @@ every `invariants_every` blocks. Nothing here goes through ape."""
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -42,16 +42,29 @@ class Agents:
 
 
 class Engine:
-    def __init__(self, scenario: Scenario, rpc: Rpc, deployment: Deployment, accounts: list[str],
-                 prices: dict[str, np.ndarray], recorder: Recorder):  # fmt: skip
+    def __init__(
+        self,
+        scenario: Scenario,
+        rpc: Rpc,
+        deployment: Deployment,
+        accounts: Sequence[str],
+        prices: dict[str, np.ndarray],
+        recorder: Recorder,
+    ):
         self.sc, self.rpc, self.d, self.rec = scenario, rpc, deployment, recorder
         self.prices = prices
         self.abis = {k: ContractAbi(v) for k, v in deployment.abis.items()}
-        self.decoder = EventDecoder(list(deployment.abis.values()))
+        self.decoder = EventDecoder(deployment.abis.values())
         self.errors = ErrorDecoder(deployment.abis.values())
         a = deployment.addresses
-        self.addr = Addresses(a["MarginVault"], a["MarginLens"], a["LPPool"], a["InsuranceFund"], a["USDC"],
-                              {s: a[f"FEED_{t}"] for s, t in SYMBOL_TOKEN.items()})  # fmt: skip
+        self.addr = Addresses(
+            a["MarginVault"],
+            a["MarginLens"],
+            a["LPPool"],
+            a["InsuranceFund"],
+            a["USDC"],
+            {s: a[f"FEED_{t}"] for s, t in SYMBOL_TOKEN.items()},
+        )
         self.market_ids = dict(deployment.markets)
         markets = {i: (name, name.split("-")[0]) for name, i in self.market_ids.items()}
         self.reader = ChainReader(rpc, self.addr, self.abis, markets)
@@ -69,33 +82,58 @@ class Engine:
     def _price(self, block: int) -> dict[str, float]:
         return {s: float(p[block]) for s, p in self.prices.items()}
 
-    def _make_agents(self, accounts: list[str]) -> Agents:
+    def _make_agents(self, accounts: Sequence[str]) -> Agents:
         sc, a, deployer = self.sc, self.d.addresses, self.d.deployer
         it = iter(x.lower() for x in accounts[1:])  # lowercase, as eth_abi decodes addresses
-        tctx = TraderContext(a["MarginVault"], a["USDC"], self.abis["MarginVault"], self.market_ids,
-                             {i: n.split("-")[0] for n, i in self.market_ids.items()})  # fmt: skip
+        tctx = TraderContext(
+            a["MarginVault"],
+            a["USDC"],
+            self.abis["MarginVault"],
+            self.market_ids,
+            {i: n.split("-")[0] for n, i in self.market_ids.items()},
+        )
         traders = []
         for g in sc.traders:
             for k in range(g.count):
                 seed = _seed(sc.seed, g.name, k)
                 traders.append(Trader(f"{g.name}-{k}", next(it), g, seed, tctx))
-        lps = [LiquidityProvider(f"{g.name}-{k}", next(it), g, a["LPPool"], self.abis["LPPool"])
-               for g in sc.lps for k in range(g.count)]  # fmt: skip
+        lps = [
+            LiquidityProvider(f"{g.name}-{k}", next(it), g, a["LPPool"], self.abis["LPPool"])
+            for g in sc.lps
+            for k in range(g.count)
+        ]
         vault = self.abis["MarginVault"]
         market_params = {i: self._params(i) for i in self.market_ids.values()}
-        kctx = KeeperContext(a["MarginVault"], vault, {i: p[3] for i, p in market_params.items()},
-                             {i: p[4] for i, p in market_params.items()}, self.market_ids["ETH-USD"])  # fmt: skip
+        kctx = KeeperContext(
+            a["MarginVault"],
+            vault,
+            {i: p[3] for i, p in market_params.items()},
+            {i: p[4] for i, p in market_params.items()},
+            self.market_ids["ETH-USD"],
+        )
         keepers = [Keeper(cfg, next(it), kctx) for cfg in sc.keepers]
         decimals = {s: 8 for s in SYMBOL_TOKEN}
-        oracle = OracleAgent(sc.oracle, deployer, self.addr.feeds, {s: a[t] for s, t in SYMBOL_TOKEN.items()},
-                             decimals, self.abis["MockAggregator"], a["OracleAdapter"], self.abis["OracleAdapter"])  # fmt: skip
+        oracle = OracleAgent(
+            sc.oracle,
+            deployer,
+            self.addr.feeds,
+            {s: a[t] for s, t in SYMBOL_TOKEN.items()},
+            decimals,
+            self.abis["MockAggregator"],
+            a["OracleAdapter"],
+            self.abis["OracleAdapter"],
+        )
         self.reader.cross_accounts = [t.address for t in traders if t.cfg.margin_mode == "cross"]
         self.reader.lps = [lp.address for lp in lps]
         return Agents(oracle, traders, keepers, lps)
 
     def _params(self, market_id: int) -> tuple[int, ...]:
         fn = self.abis["MarginVault"]["market"]
-        out = fn.decode_output(self.rpc.call("eth_call", [{"to": self.addr.vault, "data": fn.calldata(market_id)}, "latest"]))
+        out = fn.decode_output(
+            self.rpc.call(
+                "eth_call", [{"to": self.addr.vault, "data": fn.calldata(market_id)}, "latest"]
+            )
+        )
         return tuple(out[0][5])
 
     def fund(self) -> None:
@@ -105,11 +143,28 @@ class Engine:
         wallets = [(t.address, t.cfg.wallet_usd, a["MarginVault"]) for t in self.agents.traders]
         wallets += [(k.address, KEEPER_USDC, a["MarginVault"]) for k in self.agents.keepers]
         wallets += [(lp.address, lp.cfg.deposit_usd, a["LPPool"]) for lp in self.agents.lps]
-        self._setup_phase([(self.d.deployer, a["USDC"], token["mint"].calldata(who, int(usd * USDC)))
-                           for who, usd, _ in wallets])  # fmt: skip
-        self._setup_phase([(who, a["USDC"], token["approve"].calldata(spender, MAX_UINT)) for who, _, spender in wallets])
-        self._setup_phase([(lp.address, a["LPPool"], pool["deposit"].calldata(int(lp.cfg.deposit_usd * USDC), lp.address))
-                           for lp in self.agents.lps])  # fmt: skip
+        self._setup_phase(
+            [
+                (self.d.deployer, a["USDC"], token["mint"].calldata(who, int(usd * USDC)))
+                for who, usd, _ in wallets
+            ]
+        )
+        self._setup_phase(
+            [
+                (who, a["USDC"], token["approve"].calldata(spender, MAX_UINT))
+                for who, _, spender in wallets
+            ]
+        )
+        self._setup_phase(
+            [
+                (
+                    lp.address,
+                    a["LPPool"],
+                    pool["deposit"].calldata(int(lp.cfg.deposit_usd * USDC), lp.address),
+                )
+                for lp in self.agents.lps
+            ]
+        )
         self.start = self.last = self.reader.snapshot()
         self.t0 = self.start.timestamp
 
@@ -117,11 +172,28 @@ class Engine:
         if not txs:
             return
         self._sync_nonces({f for f, _, _ in txs})
-        hashes = self.rpc.batch([("eth_sendTransaction", [{"from": f, "to": to, "data": d, "gas": hex(500_000),
-                                  "nonce": hex(self._next_nonce(f))}]) for f, to, d in txs])  # fmt: skip
+        hashes = self.rpc.batch(
+            [
+                (
+                    "eth_sendTransaction",
+                    [
+                        {
+                            "from": f,
+                            "to": to,
+                            "data": d,
+                            "gas": hex(500_000),
+                            "nonce": hex(self._next_nonce(f)),
+                        }
+                    ],
+                )
+                for f, to, d in txs
+            ]
+        )
         refused = [(i, h) for i, h in enumerate(hashes) if isinstance(h, RpcError)]
         if refused:
-            raise RuntimeError(f"set-up transaction {refused[0][0]} refused: {refused[0][1].message}")
+            raise RuntimeError(
+                f"set-up transaction {refused[0][0]} refused: {refused[0][1].message}"
+            )
         self.rpc.call("evm_mine", [])  # every nonce is there, so one block holds the whole phase
         receipts = self.rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes])
         missing = sum(not isinstance(r, dict) for r in receipts)
@@ -148,7 +220,10 @@ class Engine:
             txs += k.decide(block, seen, snap)
         # Equal fees would be ordered by arrival, which a concurrent batch does not fix: break ties by the
         # (seeded, fixed) decision order with a few wei, so the block's order is a function of the seed.
-        txs = [replace(tx, priority_fee_wei=tx.priority_fee_wei + len(txs) - i) for i, tx in enumerate(txs)]
+        txs = [
+            replace(tx, priority_fee_wei=tx.priority_fee_wei + len(txs) - i)
+            for i, tx in enumerate(txs)
+        ]
         hashes = self._send(txs, snap.base_fee_wei)
         self.rpc.call("evm_mine", [timestamp])
         sent = [(tx, h) for tx, h in zip(txs, hashes, strict=True) if isinstance(h, str)]
@@ -156,9 +231,19 @@ class Engine:
         stats = self._fold(block, sent, receipts)
         self.last = self.reader.snapshot()
         self._seen.append(self.last)
-        self.rec.row(block_row(self.last, self.history[-1], self.counters, stats, [k.name for k in self.agents.keepers]))
+        self.rec.row(
+            block_row(
+                self.last,
+                self.history[-1],
+                self.counters,
+                stats,
+                [k.name for k in self.agents.keepers],
+            )
+        )
         if block % self.sc.invariants_every == 0:
-            for check, detail in check_invariants(self.rpc, self.reader, self.d.addresses, self.last, self.abis):
+            for check, detail in check_invariants(
+                self.rpc, self.reader, self.d.addresses, self.last, self.abis
+            ):
                 self.counters.invariant_violations += 1
                 self.rec.event(block, "InvariantViolation", check=check, detail=detail)
             self.counters.invariant_blocks += 1
@@ -167,7 +252,9 @@ class Engine:
     def run(self, blocks: int, on_block: Callable[[int], None] | None = None) -> None:
         assert self.last is not None, "fund() first"
         everyone = [self.d.deployer] + [t.address for t in self.agents.traders]
-        everyone += [k.address for k in self.agents.keepers] + [lp.address for lp in self.agents.lps]
+        everyone += [k.address for k in self.agents.keepers] + [
+            lp.address for lp in self.agents.lps
+        ]
         self._sync_nonces(set(everyone))
         self.rpc.round_trips = 0  # count the loop's round trips, not the set-up's polling
         self._seen: deque[Snapshot] = deque([self.last], maxlen=101)
@@ -193,31 +280,62 @@ class Engine:
         calls = []
         for tx in txs:
             max_fee = 2 * base_fee + tx.priority_fee_wei + GWEI
-            calls.append(("eth_sendTransaction", [{"from": tx.sender, "to": tx.to, "data": tx.data, "gas": hex(tx.gas),
-                          "maxPriorityFeePerGas": hex(tx.priority_fee_wei), "maxFeePerGas": hex(max_fee),
-                          "nonce": hex(self._next_nonce(tx.sender))}]))  # fmt: skip
+            calls.append(
+                (
+                    "eth_sendTransaction",
+                    [
+                        {
+                            "from": tx.sender,
+                            "to": tx.to,
+                            "data": tx.data,
+                            "gas": hex(tx.gas),
+                            "maxPriorityFeePerGas": hex(tx.priority_fee_wei),
+                            "maxFeePerGas": hex(max_fee),
+                            "nonce": hex(self._next_nonce(tx.sender)),
+                        }
+                    ],
+                )
+            )
         answers = self.rpc.batch(calls)
         refused = {tx.sender for tx, h in zip(txs, answers, strict=True) if isinstance(h, RpcError)}
         if refused:
             # A refused send leaves a nonce gap: drop what queued behind it and resync those senders.
-            drops = [("anvil_dropTransaction", [h]) for tx, h in zip(txs, answers, strict=True)
-                     if tx.sender in refused and isinstance(h, str)]  # fmt: skip
+            drops = [
+                ("anvil_dropTransaction", [h])
+                for tx, h in zip(txs, answers, strict=True)
+                if tx.sender in refused and isinstance(h, str)
+            ]
             self.rpc.batch(drops)
-            answers = [RpcError(0, "dropped after a refused send") if tx.sender in refused and isinstance(h, str)
-                       else h for tx, h in zip(txs, answers, strict=True)]  # fmt: skip
+            answers = [
+                RpcError(0, "dropped after a refused send")
+                if tx.sender in refused and isinstance(h, str)
+                else h
+                for tx, h in zip(txs, answers, strict=True)
+            ]
             self._sync_nonces(refused)
         for tx, h in zip(txs, answers, strict=True):
             if isinstance(h, RpcError):
                 self.counters.tx_rejected += 1
-                self.rec.event(self.blocks_done + 1, "Rejected", agent=tx.agent, kind=tx.kind, error=h.message)
+                self.rec.event(
+                    self.blocks_done + 1, "Rejected", agent=tx.agent, kind=tx.kind, error=h.message
+                )
         return answers
 
     # ------------------------------------------------------------------ folding receipts
 
-    def _fold(self, block: int, sent: list[tuple[Tx, str]], receipts: list[Any]) -> dict[str, float]:
+    def _fold(
+        self, block: int, sent: list[tuple[Tx, str]], receipts: list[Any]
+    ) -> dict[str, float]:
         c = self.counters
-        stats = {"block": block, "liquidations": 0, "isolated": 0, "cross": 0, "notional_usd": 0.0,
-                 "tx_sent": len(sent), "tx_reverted": 0}  # fmt: skip
+        stats = {
+            "block": block,
+            "liquidations": 0,
+            "isolated": 0,
+            "cross": 0,
+            "notional_usd": 0.0,
+            "tx_sent": len(sent),
+            "tx_reverted": 0,
+        }
         reverted_liquidations = []
         for (tx, _), r in zip(sent, receipts, strict=True):
             c.tx_sent += 1
@@ -244,11 +362,19 @@ class Engine:
                 name, args = decoded
                 self.rec.event(block, name, agent=tx.agent, **args)
                 self._count_event(name, args, keeper, stats)
-        self._revert_reasons(block, [(tx, r) for (tx, _), r in zip(sent, receipts, strict=True)
-                                     if isinstance(r, dict) and r.get("status") != "0x1"])  # fmt: skip
+        self._revert_reasons(
+            block,
+            [
+                (tx, r)
+                for (tx, _), r in zip(sent, receipts, strict=True)
+                if isinstance(r, dict) and r.get("status") != "0x1"
+            ],
+        )
         for tx, keeper, gas in reverted_liquidations:
             won = self._liquidated_at.get(tx.target)
-            if won is not None and block - won <= 1 + max(k.cfg.latency_blocks for k in self.agents.keepers):
+            if won is not None and block - won <= 1 + max(
+                k.cfg.latency_blocks for k in self.agents.keepers
+            ):
                 keeper.lost_races += 1
                 keeper.wasted_gas += gas
         return stats
@@ -257,18 +383,31 @@ class Engine:
         """Decode why each reverted transaction failed (its custom error), from one batch of traces."""
         if not reverted:
             return
-        traces = self.rpc.batch([("debug_traceTransaction", [r["transactionHash"], {"tracer": "callTracer"}])
-                                 for _, r in reverted])  # fmt: skip
+        traces = self.rpc.batch(
+            [
+                ("debug_traceTransaction", [r["transactionHash"], {"tracer": "callTracer"}])
+                for _, r in reverted
+            ]
+        )
         for (tx, r), trace in zip(reverted, traces, strict=True):
             output = trace.get("output", "") if isinstance(trace, dict) else ""
             decoded = self.errors.decode(output) if output and len(output) >= 10 else None
             reason = decoded.name if decoded else "unknown"
             key = f"{tx.kind}:{reason}"
             self.counters.reverts_by_kind[key] = self.counters.reverts_by_kind.get(key, 0) + 1
-            self.rec.event(block, "Reverted", agent=tx.agent, kind=tx.kind, target=tx.target,
-                           gas=int(r["gasUsed"], 16), reason=str(decoded) if decoded else reason)  # fmt: skip
+            self.rec.event(
+                block,
+                "Reverted",
+                agent=tx.agent,
+                kind=tx.kind,
+                target=tx.target,
+                gas=int(r["gasUsed"], 16),
+                reason=str(decoded) if decoded else reason,
+            )
 
-    def _count_event(self, name: str, args: dict[str, Any], keeper: KeeperStats | None, stats: dict[str, float]) -> None:
+    def _count_event(
+        self, name: str, args: dict[str, Any], keeper: KeeperStats | None, stats: dict[str, float]
+    ) -> None:
         c = self.counters
         if name in ("IsolatedLiquidated", "CrossLiquidated"):
             c.liquidations += 1
@@ -299,7 +438,9 @@ class Engine:
             c.bad_debt_usd += args["badDebt"] / USDC
             c.bad_debt_from_insurance_usd += args["fromInsurance"] / USDC
             c.bad_debt_from_pool_usd += args["fromPool"] / USDC
-            c.collateral_lost_usd -= args["badDebt"] / USDC  # what the account could not pay, it did not lose
+            c.collateral_lost_usd -= (
+                args["badDebt"] / USDC
+            )  # what the account could not pay, it did not lose
         elif name == "CollateralSeized":
             c.collateral_seized += 1
 

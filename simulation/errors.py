@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,7 @@ class DecodedError:
 class ErrorDecoder:
     """Maps 4-byte selectors of every custom error in the given ABIs to their names and inputs."""
 
-    def __init__(self, abis: Iterable[list[Mapping[str, Any]]]):
+    def __init__(self, abis: Iterable[Sequence[Mapping[str, Any]]]):
         self._by_selector: dict[str, Mapping[str, Any]] = {}
         for abi in abis:
             for item in abi:

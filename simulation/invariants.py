@@ -13,13 +13,25 @@ from simulation.state import ChainReader
 TOKENS = ("USDC", "WETH", "WBTC")
 
 
-def _balances(rpc: Rpc, reader: ChainReader, addresses: dict[str, str], abis: dict[str, ContractAbi]
-              ) -> tuple[dict[str, int], dict[str, dict[str, int]]]:  # fmt: skip
+def _balances(
+    rpc: Rpc, reader: ChainReader, addresses: dict[str, str], abis: dict[str, ContractAbi]
+) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
     """The vault's token balances and every agent cross account's book balances, one batch."""
     vault, token = abis["MarginVault"], abis["MockERC20"]
     calls: list[tuple[str, list[Any]]] = []
     for t in TOKENS:
-        calls.append(("eth_call", [{"to": addresses[t], "data": token["balanceOf"].calldata(addresses["MarginVault"])}, "latest"]))  # fmt: skip
+        calls.append(
+            (
+                "eth_call",
+                [
+                    {
+                        "to": addresses[t],
+                        "data": token["balanceOf"].calldata(addresses["MarginVault"]),
+                    },
+                    "latest",
+                ],
+            )
+        )
     for acct in reader.cross_accounts:
         for t in TOKENS:
             data = vault["collateralBalance"].calldata(acct, addresses[t])
@@ -29,11 +41,16 @@ def _balances(rpc: Rpc, reader: ChainReader, addresses: dict[str, str], abis: di
         raise RuntimeError("balance read failed during the invariant check")
     ints = [int(r, 16) for r in res]
     held = dict(zip(TOKENS, ints[:3], strict=True))
-    books = {acct: dict(zip(TOKENS, ints[3 + 3 * i : 6 + 3 * i], strict=True)) for i, acct in enumerate(reader.cross_accounts)}
+    books = {
+        acct: dict(zip(TOKENS, ints[3 + 3 * i : 6 + 3 * i], strict=True))
+        for i, acct in enumerate(reader.cross_accounts)
+    }
     return held, books
 
 
-def check_conservation(held: dict[str, int], books: dict[str, dict[str, int]], snap: Snapshot) -> list[tuple[str, str]]:
+def check_conservation(
+    held: dict[str, int], books: dict[str, dict[str, int]], snap: Snapshot
+) -> list[tuple[str, str]]:
     out = []
     owed = {t: sum(b[t] for b in books.values()) for t in TOKENS}
     owed["USDC"] += sum(p.margin for p in snap.positions.values())
@@ -52,18 +69,29 @@ def check_scans(snap: Snapshot) -> list[tuple[str, str]]:
     for p in snap.positions.values():
         v = snap.market(p.market_id)
         assert v.price_wad is not None and v.maintenance_ratio_wad is not None
-        h = mm.position_health(p.margin * 10**12, p.size, p.entry_price_wad, v.price_wad, 0, v.maintenance_ratio_wad)
+        h = mm.position_health(
+            p.margin * 10**12, p.size, p.entry_price_wad, v.price_wad, 0, v.maintenance_ratio_wad
+        )
         if h.liquidatable:
             model.add(p.position_id)
     if model != set(snap.liquidatable_isolated):
-        out.append(("scan_isolated", f"model {sorted(model)} != lens {sorted(snap.liquidatable_isolated)}"))
+        out.append(
+            ("scan_isolated", f"model {sorted(model)} != lens {sorted(snap.liquidatable_isolated)}")
+        )
     cross = {a for a, c in snap.cross.items() if c.positions and c.equity_usd < c.maintenance_usd}
     if cross != set(snap.liquidatable_cross):
-        out.append(("scan_cross", f"model {sorted(cross)} != lens {sorted(snap.liquidatable_cross)}"))
+        out.append(
+            ("scan_cross", f"model {sorted(cross)} != lens {sorted(snap.liquidatable_cross)}")
+        )
     return out
 
 
-def check_invariants(rpc: Rpc, reader: ChainReader, addresses: dict[str, str], snap: Snapshot,
-                     abis: dict[str, ContractAbi]) -> list[tuple[str, str]]:  # fmt: skip
+def check_invariants(
+    rpc: Rpc,
+    reader: ChainReader,
+    addresses: dict[str, str],
+    snap: Snapshot,
+    abis: dict[str, ContractAbi],
+) -> list[tuple[str, str]]:
     held, books = _balances(rpc, reader, addresses, abis)
     return check_conservation(held, books, snap) + check_scans(snap)

@@ -70,7 +70,9 @@ class Recorder:
         self._csv: csv.DictWriter[str] | None = None
 
     def event(self, block: int, name: str, **fields: Any) -> None:
-        self._events.write(json.dumps({"block": block, "event": name, **fields}, default=_json_default) + "\n")
+        self._events.write(
+            json.dumps({"block": block, "event": name, **fields}, default=_json_default) + "\n"
+        )
 
     def row(self, row: dict[str, float]) -> None:
         if self._csv is None:
@@ -95,11 +97,21 @@ def health_and_capital(snap: Snapshot) -> tuple[list[float], float, float]:
     per_owner: dict[str, list[tuple[int, int]]] = {}
     for p in snap.positions.values():
         view = snap.market(p.market_id)
-        if view.price_wad is None or view.maintenance_ratio_wad is None or view.initial_ratio_wad is None:
+        if (
+            view.price_wad is None
+            or view.maintenance_ratio_wad is None
+            or view.initial_ratio_wad is None
+        ):
             continue
         margin = p.margin * 10**12
-        h = mm.position_health(margin, p.size, p.entry_price_wad, view.price_wad,
-                               view.initial_ratio_wad, view.maintenance_ratio_wad)  # fmt: skip
+        h = mm.position_health(
+            margin,
+            p.size,
+            p.entry_price_wad,
+            view.price_wad,
+            view.initial_ratio_wad,
+            view.maintenance_ratio_wad,
+        )
         if h.maintenance_usd:
             ratios.append(h.equity_usd / h.maintenance_usd)
         per_owner.setdefault(p.owner, []).append((h.initial_usd, h.equity_usd - margin))
@@ -112,12 +124,19 @@ def health_and_capital(snap: Snapshot) -> tuple[list[float], float, float]:
                 h = mm.position_health(0, size, entry, view.price_wad, view.initial_ratio_wad, 0)
                 per_owner.setdefault(owner, []).append((h.initial_usd, h.equity_usd))
     isolated = sum(max(0, init - pnl) for legs in per_owner.values() for init, pnl in legs)
-    netted = sum(max(0, sum(i for i, _ in legs) - sum(p for _, p in legs)) for legs in per_owner.values())
+    netted = sum(
+        max(0, sum(i for i, _ in legs) - sum(p for _, p in legs)) for legs in per_owner.values()
+    )
     return ratios, isolated / WAD, netted / WAD
 
 
-def block_row(snap: Snapshot, prices: dict[str, float], counters: Counters, block_stats: dict[str, float],
-              keeper_names: list[str]) -> dict[str, float]:  # fmt: skip
+def block_row(
+    snap: Snapshot,
+    prices: dict[str, float],
+    counters: Counters,
+    block_stats: dict[str, float],
+    keeper_names: list[str],
+) -> dict[str, float]:
     ratios, capital_isolated, capital_netted = health_and_capital(snap)
     counters.peak_capital_isolated_usd = max(counters.peak_capital_isolated_usd, capital_isolated)
     counters.peak_capital_netted_usd = max(counters.peak_capital_netted_usd, capital_netted)
@@ -129,23 +148,37 @@ def block_row(snap: Snapshot, prices: dict[str, float], counters: Counters, bloc
         row[f"price_{symbol}"] = price
     for symbol, (answer, _) in snap.oracle_rounds.items():
         row[f"oracle_{symbol}"] = answer / 1e8
-    for m in snap.markets:  # effective maintenance ratio: base + volatility buffer (NaN while stale)
+    for (
+        m
+    ) in snap.markets:  # effective maintenance ratio: base + volatility buffer (NaN while stale)
         mmr = m.maintenance_ratio_wad
         row[f"maintenance_ratio_{m.symbol}"] = mmr / WAD if mmr is not None else math.nan
-    row.update({
-        "oi_long_usd": oi_long, "oi_short_usd": oi_short,
-        "open_positions": len(snap.positions), "cross_accounts": sum(1 for a in snap.cross.values() if a.positions),
-        "liquidations": block_stats["liquidations"], "liquidations_isolated": block_stats["isolated"],
-        "liquidations_cross": block_stats["cross"], "liquidated_notional_usd": block_stats["notional_usd"],
-        "bad_debt_usd": counters.bad_debt_usd, "insurance_fund_usd": snap.insurance_balance / USDC,
-        "lp_share_price": share_price(snap), "pool_cash_usd": snap.pool_cash / USDC,
-        "keeper_rewards_usd": sum(k.rewards_usd for k in counters.keepers.values()),
-        "keeper_gas": sum(k.gas_used for k in counters.keepers.values()),
-        "health_p10": float(q[0]), "health_p50": float(q[1]), "health_p90": float(q[2]),
-        "health_min": min(ratios) if ratios else math.nan,
-        "capital_isolated_usd": capital_isolated, "capital_netted_usd": capital_netted,
-        "tx_sent": block_stats["tx_sent"], "tx_reverted": block_stats["tx_reverted"],
-    })  # fmt: skip
+    row.update(
+        {
+            "oi_long_usd": oi_long,
+            "oi_short_usd": oi_short,
+            "open_positions": len(snap.positions),
+            "cross_accounts": sum(1 for a in snap.cross.values() if a.positions),
+            "liquidations": block_stats["liquidations"],
+            "liquidations_isolated": block_stats["isolated"],
+            "liquidations_cross": block_stats["cross"],
+            "liquidated_notional_usd": block_stats["notional_usd"],
+            "bad_debt_usd": counters.bad_debt_usd,
+            "insurance_fund_usd": snap.insurance_balance / USDC,
+            "lp_share_price": share_price(snap),
+            "pool_cash_usd": snap.pool_cash / USDC,
+            "keeper_rewards_usd": sum(k.rewards_usd for k in counters.keepers.values()),
+            "keeper_gas": sum(k.gas_used for k in counters.keepers.values()),
+            "health_p10": float(q[0]),
+            "health_p50": float(q[1]),
+            "health_p90": float(q[2]),
+            "health_min": min(ratios) if ratios else math.nan,
+            "capital_isolated_usd": capital_isolated,
+            "capital_netted_usd": capital_netted,
+            "tx_sent": block_stats["tx_sent"],
+            "tx_reverted": block_stats["tx_reverted"],
+        }
+    )
     for name in keeper_names:
         k = counters.keepers[name]
         row[f"keeper_{name}_rewards_usd"] = k.rewards_usd

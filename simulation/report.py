@@ -20,7 +20,7 @@ from typing import Any
 
 import matplotlib
 import numpy as np
-import pandas as pd  # type: ignore[import-untyped]
+import pandas as pd
 
 matplotlib.use("Agg")  # no display: render to memory only
 

@@ -44,7 +44,9 @@ class Rpc:
 
     def call(self, method: str, params: list[Any] | None = None) -> Any:
         """One call; raises RuntimeError on an error answer."""
-        answer = self._post({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params or []})
+        answer = self._post(
+            {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params or []}
+        )
         if "error" in answer:
             raise RuntimeError(f"{method} failed: {answer['error']}")
         return answer["result"]
@@ -54,7 +56,10 @@ class Rpc:
         if not calls:
             return []
         first = next(self._ids)
-        payload = [{"jsonrpc": "2.0", "id": first + i, "method": m, "params": p} for i, (m, p) in enumerate(calls)]
+        payload = [
+            {"jsonrpc": "2.0", "id": first + i, "method": m, "params": p}
+            for i, (m, p) in enumerate(calls)
+        ]
         for _ in range(len(calls) - 1):
             next(self._ids)
         answers = self._post(payload)
@@ -66,7 +71,9 @@ class Rpc:
             a = by_id[first + i]
             if "error" in a:
                 e = a["error"]
-                out.append(RpcError(int(e.get("code", 0)), str(e.get("message", "")), e.get("data")))
+                out.append(
+                    RpcError(int(e.get("code", 0)), str(e.get("message", "")), e.get("data"))
+                )
             else:
                 out.append(a["result"])
         return out

@@ -64,24 +64,37 @@ def run_command(args: argparse.Namespace) -> int:
 
 def _system_spec(sc: Scenario) -> SystemSpec:
     start = {"WETH": sc.market.start["ETH"], "WBTC": sc.market.start["BTC"]}
-    tokens = tuple(replace(t, price_usd=start[t.symbol]) if t.symbol in start else t for t in DEFAULT_TOKENS)
-    return SystemSpec(tokens=tokens, lp_liquidity_usd=sc.protocol.lp_liquidity_usd,
-                      insurance_usd=sc.protocol.insurance_usd)  # fmt: skip
+    tokens = tuple(
+        replace(t, price_usd=start[t.symbol]) if t.symbol in start else t for t in DEFAULT_TOKENS
+    )
+    return SystemSpec(
+        tokens=tokens,
+        lp_liquidity_usd=sc.protocol.lp_liquidity_usd,
+        insurance_usd=sc.protocol.insurance_usd,
+    )
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def run_scenario(sc: Scenario, out: Path, rpc_url: str | None = None, progress: bool = True,
-                 monitor: Callable[[int, int | None], None] | None = None) -> tuple[int, dict[str, Any]]:  # fmt: skip
+def run_scenario(
+    sc: Scenario,
+    out: Path,
+    rpc_url: str | None = None,
+    progress: bool = True,
+    monitor: Callable[[int, int | None], None] | None = None,
+) -> tuple[int, dict[str, Any]]:
     """Run one scenario into `out`. Returns (exit code, summary). `monitor(block, anvil_pid)` is called
     after every block (benchmarks sample memory with it)."""
     t_setup = time.monotonic()
     prices = price_path(sc.market, sc.seed, sc.blocks, sc.block_time_s)
     artifacts = compile_contracts()
     n_agents = 1 + sum(g.count for g in sc.traders) + sum(g.count for g in sc.lps) + len(sc.keepers)
-    node = None if rpc_url else AnvilNode(accounts=n_agents, log_path=None)
+    # The loop reads only the latest block (receipts, traces): anvil need not keep the whole history, so
+    # its memory stays bounded over long runs.
+    history = ("--prune-history", "256", "--transaction-block-keeper", "256")
+    node = None if rpc_url else AnvilNode(accounts=n_agents, extra_args=history)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     engine: Engine | None = None
     recorder: Recorder | None = None
@@ -94,14 +107,18 @@ def run_scenario(sc: Scenario, out: Path, rpc_url: str | None = None, progress: 
         w3.provider.make_request("anvil_setBlockTimestampInterval", [1])  # type: ignore[arg-type]
         accounts = list(w3.eth.accounts)
         if len(accounts) < n_agents:
-            raise ChainError(f"{url} has {len(accounts)} unlocked accounts, the scenario needs {n_agents}")
+            raise ChainError(
+                f"{url} has {len(accounts)} unlocked accounts, the scenario needs {n_agents}"
+            )
         deployment = deploy_system(w3, artifacts, accounts[0], _system_spec(sc), rpc_url=url)
         recorder = Recorder(out, [k.name for k in sc.keepers])
         engine = Engine(sc, Rpc(url), deployment, accounts, prices, recorder)
         engine.fund()
         setup_s = time.monotonic() - t_setup
         t_run = time.monotonic()
-        with tqdm(total=sc.blocks, desc=sc.name, unit="block", disable=not progress, file=sys.stderr) as bar:
+        with tqdm(
+            total=sc.blocks, desc=sc.name, unit="block", disable=not progress, file=sys.stderr
+        ) as bar:
             pid = node.pid if node else None
 
             def on_block(block: int) -> None:
@@ -119,9 +136,11 @@ def run_scenario(sc: Scenario, out: Path, rpc_url: str | None = None, progress: 
     except ChainError as e:
         status, code = "chain_error", 1
         _say(str(e))
-    except Exception as e:  # noqa: BLE001 - a failure mid-run still writes what was measured
+    except Exception as e:
         status, code = "failed", 1
-        _say(f"failed after block {engine.blocks_done if engine else 0}: {e.__class__.__name__}: {e}")
+        _say(
+            f"failed after block {engine.blocks_done if engine else 0}: {e.__class__.__name__}: {e}"
+        )
     finally:
         signal.signal(signal.SIGTERM, previous)
         if node is not None:
@@ -139,7 +158,9 @@ def run_scenario(sc: Scenario, out: Path, rpc_url: str | None = None, progress: 
     return code, summary
 
 
-def build_summary(sc: Scenario, e: Engine, wall_s: float, status: str, setup_s: float) -> dict[str, Any]:
+def build_summary(
+    sc: Scenario, e: Engine, wall_s: float, status: str, setup_s: float
+) -> dict[str, Any]:
     c, start, end = e.counters, e.start, e.last
     assert start is not None and end is not None
     from simulation.metrics import share_price
@@ -158,21 +179,40 @@ def build_summary(sc: Scenario, e: Engine, wall_s: float, status: str, setup_s: 
         "tx_per_s": round(c.tx_sent / wall_s, 1) if wall_s > 0 else 0.0,
         "reverts_by_kind": dict(sorted(c.reverts_by_kind.items())),
         "oracle_rounds": c.oracle_rounds,
-        "liquidations": {"count": c.liquidations, "isolated": c.liquidations_isolated, "cross": c.liquidations_cross,
-                         "notional_usd": round(c.liquidated_notional_usd, 2)},  # fmt: skip
+        "liquidations": {
+            "count": c.liquidations,
+            "isolated": c.liquidations_isolated,
+            "cross": c.liquidations_cross,
+            "notional_usd": round(c.liquidated_notional_usd, 2),
+        },
         "profitable_positions_liquidated": c.profitable_positions_liquidated,
         "collateral_lost_usd": round(c.collateral_lost_usd, 2),
         "bad_debt_usd": round(c.bad_debt_usd, 6),
-        "bad_debt_covered": {"insurance_usd": round(c.bad_debt_from_insurance_usd, 6),
-                             "lp_pool_usd": round(c.bad_debt_from_pool_usd, 6)},  # fmt: skip
-        "insurance_fund_usd": {"start": start.insurance_balance / 1e6, "end": end.insurance_balance / 1e6},
-        "lp_share_price": {"start": round(share_price(start), 8), "end": round(share_price(end), 8)},
-        "collateral_needed_usd": {"isolated_margining": round(c.peak_capital_isolated_usd, 2),
-                                  "cross_margining": round(c.peak_capital_netted_usd, 2)},  # fmt: skip
-        "keepers": {name: {**asdict(k), "rewards_usd": round(k.rewards_usd, 6)} for name, k in c.keepers.items()},
+        "bad_debt_covered": {
+            "insurance_usd": round(c.bad_debt_from_insurance_usd, 6),
+            "lp_pool_usd": round(c.bad_debt_from_pool_usd, 6),
+        },
+        "insurance_fund_usd": {
+            "start": start.insurance_balance / 1e6,
+            "end": end.insurance_balance / 1e6,
+        },
+        "lp_share_price": {
+            "start": round(share_price(start), 8),
+            "end": round(share_price(end), 8),
+        },
+        "collateral_needed_usd": {
+            "isolated_margining": round(c.peak_capital_isolated_usd, 2),
+            "cross_margining": round(c.peak_capital_netted_usd, 2),
+        },
+        "keepers": {
+            name: {**asdict(k), "rewards_usd": round(k.rewards_usd, 6)}
+            for name, k in c.keepers.items()
+        },
         "invariants": {"blocks_checked": c.invariant_blocks, "violations": c.invariant_violations},
         "rpc_round_trips": e.rpc.round_trips,
-        "rpc_round_trips_per_block": round(e.rpc.round_trips / e.blocks_done, 3) if e.blocks_done else 0.0,
+        "rpc_round_trips_per_block": round(e.rpc.round_trips / e.blocks_done, 3)
+        if e.blocks_done
+        else 0.0,
     }
 
 

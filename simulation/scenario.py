@@ -27,7 +27,9 @@ class Window(_Model):
     @model_validator(mode="after")
     def _ordered(self) -> Window:
         if self.end_block <= self.start_block:
-            raise ValueError(f"end_block {self.end_block} must be after start_block {self.start_block}")
+            raise ValueError(
+                f"end_block {self.end_block} must be after start_block {self.start_block}"
+            )
         return self
 
     def contains(self, block: int) -> bool:
@@ -152,7 +154,9 @@ class Scenario(_Model):
         for g in self.traders:
             for m in g.markets:
                 if m not in ("ETH-USD", "BTC-USD"):
-                    raise ValueError(f"traders.{g.name}.markets: unknown market {m!r} (ETH-USD, BTC-USD)")
+                    raise ValueError(
+                        f"traders.{g.name}.markets: unknown market {m!r} (ETH-USD, BTC-USD)"
+                    )
         if not {"ETH", "BTC"} <= assets:
             raise ValueError(f"market.start must price ETH and BTC, got {sorted(assets)}")
         names = [k.name for k in self.keepers]
@@ -178,7 +182,9 @@ def load_scenario(path: Path) -> Scenario:
         raise ScenarioError(f"{path}: must be a mapping of fields, got {type(raw).__name__}")
     market = raw.get("market")
     if isinstance(market, dict) and isinstance(market.get("csv"), str):
-        market["csv"] = str((path.parent / market["csv"]).resolve())  # relative to the scenario file
+        market["csv"] = str(
+            (path.parent / market["csv"]).resolve()
+        )  # relative to the scenario file
     try:
         return Scenario.model_validate(raw)
     except ValidationError as e:

@@ -26,7 +26,13 @@ class Addresses:
 
 
 class ChainReader:
-    def __init__(self, rpc: Rpc, addr: Addresses, abis: dict[str, ContractAbi], markets: dict[int, tuple[str, str]]):
+    def __init__(
+        self,
+        rpc: Rpc,
+        addr: Addresses,
+        abis: dict[str, ContractAbi],
+        markets: dict[int, tuple[str, str]],
+    ):
         self.rpc, self.addr, self.markets = rpc, addr, markets
         self.vault, self.lens = abis["MarginVault"], abis["MarginLens"]
         self.pool, self.token, self.feed = abis["LPPool"], abis["MockERC20"], abis["MockAggregator"]
@@ -55,7 +61,10 @@ class ChainReader:
         if self.cross_accounts:
             calls.append(self._call(a.lens, self.lens["accountBooks"], self.cross_accounts))
         for lp in self.lps:
-            calls += [self._call(a.pool, self.pool["balanceOf"], lp), self._call(a.pool, self.pool["maxRedeem"], lp)]
+            calls += [
+                self._call(a.pool, self.pool["balanceOf"], lp),
+                self._call(a.pool, self.pool["maxRedeem"], lp),
+            ]
         return self._parse(self.rpc.batch(calls), symbols)
 
     def _out(self, fn: Function, answer: Any) -> tuple[Any, ...] | None:
@@ -73,7 +82,9 @@ class ChainReader:
             i += 2
             price, im, mm_ = state[0] if state else (None, None, None)
             assert book is not None
-            markets.append(MarketView(m, name, symbol, price, im, mm_, int(book[0][1]), int(book[0][2])))
+            markets.append(
+                MarketView(m, name, symbol, price, im, mm_, int(book[0][1]), int(book[0][2]))
+            )
         rounds = {}
         for s in symbols:
             out = self._out(self.feed["latestRoundData"], res[i])
@@ -83,14 +94,26 @@ class ChainReader:
         opened = self._out(v["openPositions"], res[i])
         scan_iso = self._out(self.lens["scanIsolated"], res[i + 1])
         scan_cross = self._out(self.lens["scanCross"], res[i + 2])
-        totals = [self._out(f, r) for f, r in zip(
-            (self.pool["totalAssets"], self.pool["totalSupply"], self.token["balanceOf"], self.token["balanceOf"]),
-            res[i + 3 : i + 7], strict=True)]  # fmt: skip
+        totals = [
+            self._out(f, r)
+            for f, r in zip(
+                (
+                    self.pool["totalAssets"],
+                    self.pool["totalSupply"],
+                    self.token["balanceOf"],
+                    self.token["balanceOf"],
+                ),
+                res[i + 3 : i + 7],
+                strict=True,
+            )
+        ]
         i += 7
         positions = {}
         if opened:
             for pid, p in zip(opened[0], opened[1], strict=True):
-                positions[int(pid)] = IsolatedView(int(pid), p[0], int(p[1]), int(p[3]), int(p[4]), int(p[5]))
+                positions[int(pid)] = IsolatedView(
+                    int(pid), p[0], int(p[1]), int(p[3]), int(p[4]), int(p[5])
+                )
         cross = {}
         if self.cross_accounts:
             books = self._out(self.lens["accountBooks"], res[i])
@@ -99,12 +122,19 @@ class ChainReader:
             for k, acct in enumerate(self.cross_accounts if books else ()):
                 assert books is not None
                 healths, sizes, entries, quotes = books
-                legs = {m: (sizes[k * n + m], entries[k * n + m]) for m in range(n) if sizes[k * n + m] != 0}
+                legs = {
+                    m: (sizes[k * n + m], entries[k * n + m])
+                    for m in range(n)
+                    if sizes[k * n + m] != 0
+                }
                 eq, init, maint = healths[k]
                 cross[acct] = CrossView(eq, init, maint, legs, quotes[k])
         lp_shares = {}
         for lp in self.lps:
-            held, redeemable = self._out(self.pool["balanceOf"], res[i]), self._out(self.pool["maxRedeem"], res[i + 1])
+            held, redeemable = (
+                self._out(self.pool["balanceOf"], res[i]),
+                self._out(self.pool["maxRedeem"], res[i + 1]),
+            )
             lp_shares[lp] = (int(held[0]) if held else 0, int(redeemable[0]) if redeemable else 0)
             i += 2
         total_assets, supply, cash, insurance = (int(t[0]) if t else 0 for t in totals)

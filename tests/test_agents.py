@@ -53,7 +53,10 @@ CROSS_ACCT = "0x" + "55" * 20
 
 @pytest.fixture(scope="module")
 def abis(artifacts) -> dict[str, ContractAbi]:
-    return {n: ContractAbi(artifacts[n].abi) for n in ("MarginVault", "MockAggregator", "OracleAdapter", "LPPool")}
+    return {
+        n: ContractAbi(artifacts[n].abi)
+        for n in ("MarginVault", "MockAggregator", "OracleAdapter", "LPPool")
+    }
 
 
 def wad(x: float | int | str) -> int:
@@ -100,7 +103,9 @@ def make_snap(
         timestamp=ts,
         base_fee_wei=int(base_fee_gwei * GWEI),
         markets=(view(ETH, "ETH-USD", "ETH", eth), view(BTC, "BTC-USD", "BTC", btc)),
-        oracle_rounds=rounds if rounds is not None else {"ETH": (2000 * 10**8, ts), "BTC": (60000 * 10**8, ts)},
+        oracle_rounds=rounds
+        if rounds is not None
+        else {"ETH": (2000 * 10**8, ts), "BTC": (60000 * 10**8, ts)},
         positions={p.position_id: p for p in positions},
         cross=cross or {},
         liquidatable_isolated=tuple(liq_iso),
@@ -125,11 +130,21 @@ FLAT = hist((2000.0, 60000.0))  # too short for any lookback: momentum/mean-reve
 
 
 def make_oracle(abis: dict[str, ContractAbi], **cfg: Any) -> OracleAgent:
-    return OracleAgent(OracleConfig(**cfg), DEPLOYER, {"ETH": FEED_ETH, "BTC": FEED_BTC}, {"ETH": WETH, "BTC": WBTC},
-                       {"ETH": 8, "BTC": 8}, abis["MockAggregator"], ADAPTER, abis["OracleAdapter"])  # fmt: skip
+    return OracleAgent(
+        OracleConfig(**cfg),
+        DEPLOYER,
+        {"ETH": FEED_ETH, "BTC": FEED_BTC},
+        {"ETH": WETH, "BTC": WBTC},
+        {"ETH": 8, "BTC": 8},
+        abis["MockAggregator"],
+        ADAPTER,
+        abis["OracleAdapter"],
+    )
 
 
-def oracle_snap(eth_answer: int = 2000 * 10**8, btc_answer: int = 60000 * 10**8, updated_at: int = 1_000) -> Snapshot:
+def oracle_snap(
+    eth_answer: int = 2000 * 10**8, btc_answer: int = 60000 * 10**8, updated_at: int = 1_000
+) -> Snapshot:
     return make_snap(rounds={"ETH": (eth_answer, updated_at), "BTC": (btc_answer, updated_at)})
 
 
@@ -147,7 +162,9 @@ def test_oracle_round_on_deviation(abis):
     assert [t.kind for t in txs] == ["oracle_round", "cache_volatility"]
     rnd, cache = txs
     assert rnd.to == FEED_ETH and rnd.sender == DEPLOYER
-    assert args(abis["MockAggregator"], "updateAnswer", rnd) == (203012345679,)  # 2030.123456789e8 rounded
+    assert args(abis["MockAggregator"], "updateAnswer", rnd) == (
+        203012345679,
+    )  # 2030.123456789e8 rounded
     assert cache.to == ADAPTER
     assert args(abis["OracleAdapter"], "cacheVolatility", cache) == (WETH,)
     assert oracle.rounds == 1
@@ -155,7 +172,9 @@ def test_oracle_round_on_deviation(abis):
 
 def test_oracle_round_on_downward_deviation_rounds_to_nearest(abis):
     oracle = make_oracle(abis, deviation=0.01, heartbeat_s=3600)
-    history = hist((2000.0, 60000.0), (2000.0, 58000.000000004))  # BTC -3.3 %: 5800000000000.0004 -> ...000
+    history = hist(
+        (2000.0, 60000.0), (2000.0, 58000.000000004)
+    )  # BTC -3.3 %: 5800000000000.0004 -> ...000
     txs = oracle.decide(11, 1_012, history, oracle_snap())
     assert [t.to for t in txs] == [FEED_BTC, ADAPTER]
     assert args(abis["MockAggregator"], "updateAnswer", txs[0]) == (5_800_000_000_000,)
@@ -191,17 +210,27 @@ def test_oracle_delay_reports_price_of_three_blocks_back(abis):
     history = hist(*[(2000.0 + 100 * i, 60000.0) for i in range(10)])  # blocks 0..9
     txs = oracle.decide(10, 1_012, history, oracle_snap())
     assert [t.to for t in txs] == [FEED_ETH, ADAPTER]
-    assert args(abis["MockAggregator"], "updateAnswer", txs[0]) == (int(history[6]["ETH"]) * 10**8,)  # 2600
+    assert args(abis["MockAggregator"], "updateAnswer", txs[0]) == (
+        int(history[6]["ETH"]) * 10**8,
+    )  # 2600
 
 
 def test_oracle_silent_during_outage(abis):
-    oracle = make_oracle(abis, deviation=0.005, heartbeat_s=60, outages=(Window(start_block=5, end_block=8),))
+    oracle = make_oracle(
+        abis, deviation=0.005, heartbeat_s=60, outages=(Window(start_block=5, end_block=8),)
+    )
     history = hist((2000.0, 60000.0), (3000.0, 90000.0))  # huge move and a stale heartbeat
     for block in (5, 6, 7):
         assert oracle.decide(block, 100_000, history, oracle_snap()) == []
     assert len(oracle.decide(8, 100_000, history, oracle_snap())) == 4
-    assert len(make_oracle(abis, outages=(Window(start_block=5, end_block=8),)).decide(4, 100_000, history,
-                                                                                         oracle_snap())) == 4  # fmt: skip
+    assert (
+        len(
+            make_oracle(abis, outages=(Window(start_block=5, end_block=8),)).decide(
+                4, 100_000, history, oracle_snap()
+            )
+        )
+        == 4
+    )
 
 
 def test_oracle_priority_fee_above_traders(abis):
@@ -216,19 +245,38 @@ def test_oracle_priority_fee_above_traders(abis):
 # ---------------------------------------------------------------------------------------------- traders
 
 
-def make_trader(abis: dict[str, ContractAbi], seed: int = 7, address: str = TRADER, **cfg: Any) -> Trader:
-    ctx = TraderContext(VAULT, USDC, abis["MarginVault"], {"ETH-USD": ETH, "BTC-USD": BTC}, {ETH: "ETH", BTC: "BTC"})
+def make_trader(
+    abis: dict[str, ContractAbi], seed: int = 7, address: str = TRADER, **cfg: Any
+) -> Trader:
+    ctx = TraderContext(
+        VAULT, USDC, abis["MarginVault"], {"ETH-USD": ETH, "BTC-USD": BTC}, {ETH: "ETH", BTC: "BTC"}
+    )
     group = TraderGroup(**{"name": "t", "count": 1, **cfg})
     return Trader("t-0", address, group, seed, ctx)
 
 
-def iso(pid: int, size_eth: float, entry: float, margin_usdc: float, market: int = ETH, owner: str = TRADER):
-    return IsolatedView(pid, owner, market, wad(size_eth), int(Decimal(str(margin_usdc)) * USDC_UNIT), wad(entry))
+def iso(
+    pid: int,
+    size_eth: float,
+    entry: float,
+    margin_usdc: float,
+    market: int = ETH,
+    owner: str = TRADER,
+):
+    return IsolatedView(
+        pid, owner, market, wad(size_eth), int(Decimal(str(margin_usdc)) * USDC_UNIT), wad(entry)
+    )
 
 
 # Stop-loss 0.5 and take-profit 1.0 of 1000 USDC margin are exact: -500 USD / +1000 USD.
-EXIT_CFG = dict(markets=("ETH-USD",), strategy="momentum", lookback_blocks=5, trade_probability=1.0,
-                stop_loss=0.5, take_profit=1.0)  # fmt: skip
+EXIT_CFG = dict(
+    markets=("ETH-USD",),
+    strategy="momentum",
+    lookback_blocks=5,
+    trade_probability=1.0,
+    stop_loss=0.5,
+    take_profit=1.0,
+)
 
 
 def test_trader_stop_loss(abis):
@@ -239,7 +287,12 @@ def test_trader_stop_loss(abis):
     assert txs[0].to == VAULT and txs[0].sender == TRADER
     assert args(abis["MarginVault"], "closeIsolated", txs[0]) == (42,)
     # one wei of price less loss: inside the bound
-    assert make_trader(abis, **EXIT_CFG).decide(make_snap(eth="1500.000000000000000001", positions=[pos]), FLAT) == []
+    assert (
+        make_trader(abis, **EXIT_CFG).decide(
+            make_snap(eth="1500.000000000000000001", positions=[pos]), FLAT
+        )
+        == []
+    )
 
 
 def test_trader_stop_loss_short(abis):
@@ -256,19 +309,30 @@ def test_trader_take_profit(abis):
     txs = trader.decide(make_snap(eth=3000, positions=[pos]), FLAT)  # profit 1000 = 1.0 * margin
     assert [t.kind for t in txs] == ["take_profit"]
     assert args(abis["MarginVault"], "closeIsolated", txs[0]) == (9,)
-    assert make_trader(abis, **EXIT_CFG).decide(make_snap(eth="2999.999999999999999999", positions=[pos]), FLAT) == []
+    assert (
+        make_trader(abis, **EXIT_CFG).decide(
+            make_snap(eth="2999.999999999999999999", positions=[pos]), FLAT
+        )
+        == []
+    )
 
 
 def test_trader_holds_inside_bounds_without_flip(abis):
-    rising = hist(*[(2000.0 + 10 * i, 60000.0) for i in range(6)])  # momentum says long: agrees with the position
+    rising = hist(
+        *[(2000.0 + 10 * i, 60000.0) for i in range(6)]
+    )  # momentum says long: agrees with the position
     for price in (1600, 1999, 2000, 2500, 2900):
         trader = make_trader(abis, **EXIT_CFG)
         assert trader.decide(make_snap(eth=price, positions=[iso(1, 1, 2000, 1000)]), rising) == []
 
 
 def test_trader_closes_on_signal_flip(abis):
-    falling = hist(*[(2000.0 - 10 * i, 60000.0) for i in range(6)])  # momentum says short against a long
-    txs = make_trader(abis, **EXIT_CFG).decide(make_snap(eth=1950, positions=[iso(1, 1, 2000, 1000)]), falling)
+    falling = hist(
+        *[(2000.0 - 10 * i, 60000.0) for i in range(6)]
+    )  # momentum says short against a long
+    txs = make_trader(abis, **EXIT_CFG).decide(
+        make_snap(eth=1950, positions=[iso(1, 1, 2000, 1000)]), falling
+    )
     assert [t.kind for t in txs] == ["close"]
     assert args(abis["MarginVault"], "closeIsolated", txs[0]) == (1,)
 
@@ -282,12 +346,20 @@ def opened_size(abis, txs: list[Tx]) -> list[int]:
     return [args(abis["MarginVault"], "openIsolated", t)[1] for t in txs]
 
 
-@pytest.mark.parametrize(("strategy", "history", "side"), [
-    ("momentum", RISE, 1), ("momentum", FALL, -1), ("mean_reversion", RISE, -1), ("mean_reversion", FALL, 1),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("strategy", "history", "side"),
+    [
+        ("momentum", RISE, 1),
+        ("momentum", FALL, -1),
+        ("mean_reversion", RISE, -1),
+        ("mean_reversion", FALL, 1),
+    ],
+)
 def test_trader_directional_strategies(abis, strategy, history, side):
     trader = make_trader(abis, strategy=strategy, lookback_blocks=5, trade_probability=1.0)
-    sizes = opened_size(abis, trader.decide(make_snap(eth=history[-1]["ETH"], btc=history[-1]["BTC"]), history))
+    sizes = opened_size(
+        abis, trader.decide(make_snap(eth=history[-1]["ETH"], btc=history[-1]["BTC"]), history)
+    )
     assert len(sizes) == 2 and all((s > 0) == (side > 0) and s != 0 for s in sizes)
 
 
@@ -296,9 +368,15 @@ def test_trader_no_signal_without_enough_history(abis):
     assert trader.decide(make_snap(), RISE[:5]) == []  # 5 prices: no 5-block lookback yet
 
 
-@pytest.mark.parametrize(("eth_move", "btc_move", "eth_side"), [(0.10, 0.02, 1), (0.01, 0.05, -1), (-0.02, -0.08, 1)])
+@pytest.mark.parametrize(
+    ("eth_move", "btc_move", "eth_side"), [(0.10, 0.02, 1), (0.01, 0.05, -1), (-0.02, -0.08, 1)]
+)
 def test_trader_pairs_long_outperformer_short_other(abis, eth_move, btc_move, eth_side):
-    history = hist((2000.0, 60000.0), *[(2000.0, 60000.0)] * 4, (2000.0 * (1 + eth_move), 60000.0 * (1 + btc_move)))
+    history = hist(
+        (2000.0, 60000.0),
+        *[(2000.0, 60000.0)] * 4,
+        (2000.0 * (1 + eth_move), 60000.0 * (1 + btc_move)),
+    )
     trader = make_trader(abis, strategy="pairs", lookback_blocks=5, trade_probability=1.0)
     txs = trader.decide(make_snap(eth=history[-1]["ETH"], btc=history[-1]["BTC"]), history)
     markets = [args(abis["MarginVault"], "openIsolated", t)[0] for t in txs]
@@ -317,7 +395,14 @@ def test_trader_open_size_is_margin_times_leverage_over_price(abis):
     lev, margin = Range(min=3, max=7), Range(min=800, max=1200)
     opened = 0
     for seed in range(30):
-        trader = make_trader(abis, seed=seed, strategy="random", trade_probability=1.0, leverage=lev, margin_usd=margin)
+        trader = make_trader(
+            abis,
+            seed=seed,
+            strategy="random",
+            trade_probability=1.0,
+            leverage=lev,
+            margin_usd=margin,
+        )
         snap = make_snap(eth=1987.5, btc=61234.25)
         for tx in trader.decide(snap, FLAT):
             mid, size, margin_q = args(abis["MarginVault"], "openIsolated", tx)
@@ -325,15 +410,24 @@ def test_trader_open_size_is_margin_times_leverage_over_price(abis):
             assert margin.min * USDC_UNIT <= margin_q <= margin.max * USDC_UNIT
             notional = Decimal(abs(size)) * snap.market(mid).price_wad / WAD / WAD  # USD
             leverage = notional / (Decimal(margin_q) / USDC_UNIT)
-            assert Decimal(lev.min) - Decimal("1e-6") <= leverage <= Decimal(lev.max) + Decimal("1e-6")
+            assert (
+                Decimal(lev.min) - Decimal("1e-6") <= leverage <= Decimal(lev.max) + Decimal("1e-6")
+            )
             opened += 1
     assert opened == 60  # trade_probability 1: both markets every time
 
 
 def test_trader_open_size_matches_draws(abis):
     """With a degenerate range the size is exactly margin * leverage / price."""
-    trader = make_trader(abis, strategy="momentum", lookback_blocks=5, trade_probability=1.0, markets=("ETH-USD",),
-                         leverage=Range(min=4, max=4), margin_usd=Range(min=1000, max=1000))  # fmt: skip
+    trader = make_trader(
+        abis,
+        strategy="momentum",
+        lookback_blocks=5,
+        trade_probability=1.0,
+        markets=("ETH-USD",),
+        leverage=Range(min=4, max=4),
+        margin_usd=Range(min=1000, max=1000),
+    )
     txs = trader.decide(make_snap(eth=2500), RISE)
     assert args(abis["MarginVault"], "openIsolated", txs[0]) == (ETH, wad("1.6"), 1000 * USDC_UNIT)
 
@@ -345,13 +439,23 @@ def test_trader_no_trading_on_stale_oracle(abis):
     pos = iso(5, 1, 2000, 100)
     assert trader.decide(make_snap(eth=None, btc=None, positions=[pos]), FLAT) == []
     # one stale market does not block the other
-    txs = make_trader(abis, strategy="random", trade_probability=1.0).decide(make_snap(eth=None), FLAT)
+    txs = make_trader(abis, strategy="random", trade_probability=1.0).decide(
+        make_snap(eth=None), FLAT
+    )
     assert [args(abis["MarginVault"], "openIsolated", t)[0] for t in txs] == [BTC]
 
 
 def test_trader_cross_open_deposits_then_trades(abis):
-    trader = make_trader(abis, strategy="momentum", lookback_blocks=5, trade_probability=1.0, margin_mode="cross",
-                         markets=("ETH-USD",), leverage=Range(min=2, max=8), margin_usd=Range(min=500, max=5000))  # fmt: skip
+    trader = make_trader(
+        abis,
+        strategy="momentum",
+        lookback_blocks=5,
+        trade_probability=1.0,
+        margin_mode="cross",
+        markets=("ETH-USD",),
+        leverage=Range(min=2, max=8),
+        margin_usd=Range(min=500, max=5000),
+    )
     txs = trader.decide(make_snap(eth=2050), RISE)
     assert [t.kind for t in txs] == ["deposit", "trade_cross"]
     assert {t.sender for t in txs} == {TRADER} and {t.to for t in txs} == {VAULT}
@@ -371,13 +475,21 @@ def test_trader_cross_stop_loss_trades_the_position_away(abis):
     txs = trader.decide(make_snap(eth=1500, cross={TRADER: acct}), FLAT)
     assert [t.kind for t in txs] == ["stop_loss"]
     assert args(abis["MarginVault"], "tradeCross", txs[0]) == (ETH, -wad(1))
-    assert trader.committed[ETH] == 1000 * USDC_UNIT  # kept until the close is seen on chain (it may revert)
+    assert (
+        trader.committed[ETH] == 1000 * USDC_UNIT
+    )  # kept until the close is seen on chain (it may revert)
     trader.decide(make_snap(eth=1500, cross={TRADER: CrossView(0, 0, 0, {}, 0)}), FLAT)
     assert ETH not in trader.committed
 
 
-REBAL = dict(markets=("ETH-USD",), strategy="momentum", lookback_blocks=5, trade_probability=1.0,
-             stop_loss=None, take_profit=None)  # fmt: skip
+REBAL = dict(
+    markets=("ETH-USD",),
+    strategy="momentum",
+    lookback_blocks=5,
+    trade_probability=1.0,
+    stop_loss=None,
+    take_profit=None,
+)
 
 
 def rebal_snap(margin_usdc: float = 1000, price: float = 2000) -> Snapshot:
@@ -386,8 +498,11 @@ def rebal_snap(margin_usdc: float = 1000, price: float = 2000) -> Snapshot:
 
 
 def test_rebalancer_tops_up_below_health(abis):
-    trader = make_trader(abis, **REBAL, rebalance=RebalanceConfig(below_health=1.5, top_up_fraction=0.25,
-                                                                   budget_usd=10_000))  # fmt: skip
+    trader = make_trader(
+        abis,
+        **REBAL,
+        rebalance=RebalanceConfig(below_health=1.5, top_up_fraction=0.25, budget_usd=10_000),
+    )
     snap = rebal_snap(margin_usdc=1000)
     h = mm.position_health(1000 * 10**18, wad(10), wad(2000), wad(2000), 0, wad("0.05"))
     assert h.equity_usd < 1.5 * h.maintenance_usd
@@ -398,7 +513,9 @@ def test_rebalancer_tops_up_below_health(abis):
 
 
 def test_rebalancer_idle_at_or_above_health(abis):
-    trader = make_trader(abis, **REBAL, rebalance=RebalanceConfig(below_health=1.5, budget_usd=10_000))
+    trader = make_trader(
+        abis, **REBAL, rebalance=RebalanceConfig(below_health=1.5, budget_usd=10_000)
+    )
     assert trader.decide(rebal_snap(margin_usdc=1500), FLAT) == []  # health exactly 1.5
     assert trader.decide(rebal_snap(margin_usdc=3000), FLAT) == []
     assert trader.rebalance_left_usd == 10_000
@@ -406,8 +523,11 @@ def test_rebalancer_idle_at_or_above_health(abis):
 
 def test_rebalancer_respects_budget(abis):
     budget = 600.5
-    trader = make_trader(abis, **REBAL, rebalance=RebalanceConfig(below_health=1.5, top_up_fraction=0.25,
-                                                                   budget_usd=budget))  # fmt: skip
+    trader = make_trader(
+        abis,
+        **REBAL,
+        rebalance=RebalanceConfig(below_health=1.5, top_up_fraction=0.25, budget_usd=budget),
+    )
     amounts = []
     for _ in range(10):
         for tx in trader.decide(rebal_snap(margin_usdc=1000), FLAT):
@@ -418,16 +538,24 @@ def test_rebalancer_respects_budget(abis):
 
 
 def test_rebalancer_stops_when_less_than_a_dollar_left(abis):
-    trader = make_trader(abis, **REBAL, rebalance=RebalanceConfig(below_health=1.5, top_up_fraction=0.25,
-                                                                   budget_usd=500.5))  # fmt: skip
-    amounts = [args(abis["MarginVault"], "addIsolatedMargin", tx)[1]
-               for _ in range(10) for tx in trader.decide(rebal_snap(margin_usdc=1000), FLAT)]  # fmt: skip
+    trader = make_trader(
+        abis,
+        **REBAL,
+        rebalance=RebalanceConfig(below_health=1.5, top_up_fraction=0.25, budget_usd=500.5),
+    )
+    amounts = [
+        args(abis["MarginVault"], "addIsolatedMargin", tx)[1]
+        for _ in range(10)
+        for tx in trader.decide(rebal_snap(margin_usdc=1000), FLAT)
+    ]
     assert amounts == [250 * USDC_UNIT, 250 * USDC_UNIT]
     assert sum(amounts) <= 500.5 * USDC_UNIT
 
 
 def test_rebalancer_not_in_cross_mode(abis):
-    trader = make_trader(abis, **{**REBAL, "margin_mode": "cross"}, rebalance=RebalanceConfig(budget_usd=1000))
+    trader = make_trader(
+        abis, **{**REBAL, "margin_mode": "cross"}, rebalance=RebalanceConfig(budget_usd=1000)
+    )
     trader.committed[ETH] = 100 * USDC_UNIT
     acct = CrossView(0, 0, 0, {ETH: (wad(10), wad(2000))}, 0)
     assert trader.decide(make_snap(cross={TRADER: acct}), FLAT) == []
@@ -449,14 +577,20 @@ def test_trader_deterministic_for_same_seed(abis):
 def test_trader_draws_consumed_whatever_the_branch(abis, first):
     cfg = dict(strategy="random", trade_probability=0.5, stop_loss=0.5, take_profit=0.5)
     with_branch, without = make_trader(abis, seed=99, **cfg), make_trader(abis, seed=99, **cfg)
-    if first == "position":  # one manages (and stop-losses) positions in both markets; the other may open
-        snap = make_snap(eth=1000, btc=30000, positions=[iso(1, 1, 2000, 1000), iso(2, -1, 40000, 1000, BTC)])
+    if (
+        first == "position"
+    ):  # one manages (and stop-losses) positions in both markets; the other may open
+        snap = make_snap(
+            eth=1000, btc=30000, positions=[iso(1, 1, 2000, 1000), iso(2, -1, 40000, 1000, BTC)]
+        )
         assert [t.kind for t in with_branch.decide(snap, FLAT)] == ["stop_loss", "take_profit"]
     else:
         assert with_branch.decide(make_snap(eth=None, btc=None), FLAT) == []
     without.decide(make_snap(), FLAT)
-    later = [(with_branch.decide(make_snap(block=n), FLAT), without.decide(make_snap(block=n), FLAT))
-             for n in range(2, 30)]  # fmt: skip
+    later = [
+        (with_branch.decide(make_snap(block=n), FLAT), without.decide(make_snap(block=n), FLAT))
+        for n in range(2, 30)
+    ]
     assert all(x == y for x, y in later)
     assert sum(len(x) for x, _ in later) > 0
 
@@ -474,13 +608,23 @@ def make_keeper(abis, **cfg: Any) -> Keeper:
 
 # 10 ETH long from 2000, 1500 USDC margin, price 1900: equity 500, maintenance 950, penalty 380
 LIQ_POS = iso(11, 10, 2000, 1500, owner=OTHER)
-LIQ_POS_BTC = iso(12, -1, 60000, 3000, market=BTC, owner=OTHER)  # short 1 BTC at 62000: equity 1000, maint 3100
-CROSS = CrossView(wad(400), wad(1000), wad(800), {ETH: (wad(2), wad(2100)), BTC: (wad("0.1"), wad(62000))}, 0)
+LIQ_POS_BTC = iso(
+    12, -1, 60000, 3000, market=BTC, owner=OTHER
+)  # short 1 BTC at 62000: equity 1000, maint 3100
+CROSS = CrossView(
+    wad(400), wad(1000), wad(800), {ETH: (wad(2), wad(2100)), BTC: (wad("0.1"), wad(62000))}, 0
+)
 
 
 def liq_snap(**kw: Any) -> Snapshot:
-    base = dict(eth=1900, btc=62000, positions=[LIQ_POS, LIQ_POS_BTC], cross={CROSS_ACCT: CROSS},
-                liq_iso=[11, 12], liq_cross=[CROSS_ACCT])  # fmt: skip
+    base = dict(
+        eth=1900,
+        btc=62000,
+        positions=[LIQ_POS, LIQ_POS_BTC],
+        cross={CROSS_ACCT: CROSS},
+        liq_iso=[11, 12],
+        liq_cross=[CROSS_ACCT],
+    )
     return make_snap(**{**base, **kw})
 
 
@@ -492,18 +636,27 @@ def expected_reward(mid: int, notional: int, equity: int, maintenance: int) -> f
 
 def expected_iso_reward(snap: Snapshot, p: IsolatedView) -> float:
     view = snap.market(p.market_id)
-    h = mm.position_health(p.margin * 10**12, p.size, p.entry_price_wad, view.price_wad, 0, view.maintenance_ratio_wad)
-    return expected_reward(p.market_id, mm.notional_usd_up(p.size, view.price_wad), h.equity_usd, h.maintenance_usd)
+    assert view.price_wad is not None and view.maintenance_ratio_wad is not None
+    h = mm.position_health(
+        p.margin * 10**12, p.size, p.entry_price_wad, view.price_wad, 0, view.maintenance_ratio_wad
+    )
+    return expected_reward(
+        p.market_id, mm.notional_usd_up(p.size, view.price_wad), h.equity_usd, h.maintenance_usd
+    )
 
 
 def gas_cost_usd(gas: int, snap: Snapshot, priority_gwei: float) -> float:
-    return gas * (snap.base_fee_wei + int(priority_gwei * GWEI)) * snap.market(ETH).price_wad / WAD / WAD
+    eth = snap.market(ETH).price_wad
+    assert eth is not None
+    return gas * (snap.base_fee_wei + int(priority_gwei * GWEI)) * eth / WAD / WAD
 
 
 def test_keeper_liquidates_everything_it_saw(abis):
     keeper = make_keeper(abis, priority_fee_gwei=2.5)
     seen = liq_snap()
-    now = make_snap(eth=1900, btc=62000)  # the latest snapshot lists nothing: the keeper acts on `seen`
+    now = make_snap(
+        eth=1900, btc=62000
+    )  # the latest snapshot lists nothing: the keeper acts on `seen`
     txs = keeper.decide(20, seen, now)
     assert [t.kind for t in txs] == ["liquidate_isolated", "liquidate_isolated", "liquidate_cross"]
     assert [t.target for t in txs] == ["iso:11", "iso:12", f"cross:{CROSS_ACCT}"]
@@ -524,7 +677,9 @@ def test_keeper_latency_no_resend(abis):
     assert keeper.decide(11, seen, seen) == []
     assert keeper.decide(12, seen, seen) == []
     # a new target is not held back by the first one's pending attempt
-    assert [t.target for t in keeper.decide(12, liq_snap(liq_iso=[11, 12], liq_cross=[]), seen)] == ["iso:12"]
+    assert [
+        t.target for t in keeper.decide(12, liq_snap(liq_iso=[11, 12], liq_cross=[]), seen)
+    ] == ["iso:12"]
     assert [t.target for t in keeper.decide(13, seen, seen)] == ["iso:11"]
 
 
@@ -540,10 +695,18 @@ def test_keeper_reward_formula_fraction_is_partial():
     """The chosen isolated case exercises a partial liquidation (0 < fraction < 1)."""
     snap = liq_snap()
     view = snap.market(ETH)
-    h = mm.position_health(1500 * 10**18, LIQ_POS.size, LIQ_POS.entry_price_wad, view.price_wad, 0,
-                           view.maintenance_ratio_wad)  # fmt: skip
+    h = mm.position_health(
+        1500 * 10**18,
+        LIQ_POS.size,
+        LIQ_POS.entry_price_wad,
+        view.price_wad,
+        0,
+        view.maintenance_ratio_wad,
+    )
     assert h.equity_usd == wad(500) and h.maintenance_usd == wad(950)
-    f = mm.liquidation_fraction_up(h.equity_usd, h.maintenance_usd, mm.mul_wad_up(wad(19000), PENALTY[ETH]))
+    f = mm.liquidation_fraction_up(
+        h.equity_usd, h.maintenance_usd, mm.mul_wad_up(wad(19000), PENALTY[ETH])
+    )
     assert 0 < f < WAD
 
 
@@ -555,7 +718,9 @@ def test_keeper_profit_threshold_isolated(abis, base_fee_gwei):
     net = reward - gas_cost_usd(GAS_ISOLATED, seen, prio)
     assert reward > 0
 
-    above = make_keeper(abis, priority_fee_gwei=prio, min_profit_usd=net - 0.01)  # net just above the minimum
+    above = make_keeper(
+        abis, priority_fee_gwei=prio, min_profit_usd=net - 0.01
+    )  # net just above the minimum
     txs = above.decide(10, seen, seen)
     assert [t.target for t in txs] == ["iso:11"] and above.skipped_unprofitable == 0
 
@@ -580,11 +745,18 @@ def test_keeper_profit_threshold_uses_now_base_fee(abis):
 def test_keeper_profit_threshold_cross(abis):
     seen = liq_snap(liq_iso=[], base_fee_gwei=20)
     # as MarginVault.liquidateCross: ONE fraction for the account, from the penalty of closing everything
-    penalties = {mid: mm.mul_wad_up(mm.notional_usd_up(size, seen.market(mid).price_wad), PENALTY[mid])
-                 for mid, (size, _) in CROSS.positions.items()}  # fmt: skip
-    fraction = mm.liquidation_fraction_up(CROSS.equity_usd, CROSS.maintenance_usd, sum(penalties.values()))
+    penalties = {
+        mid: mm.mul_wad_up(mm.notional_usd_up(size, seen.market(mid).price_wad), PENALTY[mid])
+        for mid, (size, _) in CROSS.positions.items()
+    }
+    fraction = mm.liquidation_fraction_up(
+        CROSS.equity_usd, CROSS.maintenance_usd, sum(penalties.values())
+    )
     assert 0 < fraction < WAD  # a partial liquidation, where per-market fractions would differ
-    reward = sum(mm.mul_wad_down(mm.mul_wad_down(p, fraction), SHARE[m]) for m, p in penalties.items()) / WAD
+    reward = (
+        sum(mm.mul_wad_down(mm.mul_wad_down(p, fraction), SHARE[m]) for m, p in penalties.items())
+        / WAD
+    )
     net = reward - gas_cost_usd(GAS_CROSS, seen, 1.0)
     assert net > 0
     ok = make_keeper(abis, min_profit_usd=net - 0.01)
@@ -604,11 +776,15 @@ def test_keeper_skips_when_gas_exceeds_reward(abis):
 
 
 def make_lp(abis, drawdown: float | None = 0.1, fraction: float = 0.5) -> LiquidityProvider:
-    cfg = LpGroup(name="lp", deposit_usd=1000, withdraw_on_drawdown=drawdown, withdraw_fraction=fraction)
+    cfg = LpGroup(
+        name="lp", deposit_usd=1000, withdraw_on_drawdown=drawdown, withdraw_fraction=fraction
+    )
     return LiquidityProvider("lp-0", LP, cfg, POOL, abis["LPPool"])
 
 
-def pool(assets: float, shares: tuple[int, int] = (10**12, 10**12), supply: int = 10**12) -> Snapshot:
+def pool(
+    assets: float, shares: tuple[int, int] = (10**12, 10**12), supply: int = 10**12
+) -> Snapshot:
     """Pool with `supply` shares whose share price is assets / supply."""
     return make_snap(pool_assets=int(assets * supply), pool_supply=supply, lp_shares={LP: shares})
 
@@ -641,7 +817,11 @@ def test_lp_withdrawal_capped_by_redeemable(abis):
     assert args(abis["LPPool"], "redeem", txs[0]) == (3 * 10**11, LP, LP)  # min(7.5e11, 3e11)
     lp2 = make_lp(abis, drawdown=0.2, fraction=0.75)
     lp2.decide(pool(1.0))
-    assert args(abis["LPPool"], "redeem", lp2.decide(pool(0.7, (10**12, 9 * 10**11)))[0]) == (75 * 10**10, LP, LP)
+    assert args(abis["LPPool"], "redeem", lp2.decide(pool(0.7, (10**12, 9 * 10**11)))[0]) == (
+        75 * 10**10,
+        LP,
+        LP,
+    )
 
 
 def test_lp_retries_when_nothing_redeemable(abis):

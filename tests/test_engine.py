@@ -19,7 +19,9 @@ MARGINSIM = [sys.executable, "-m", "simulation.cli"]
 
 
 def run(*args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*MARGINSIM, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [*MARGINSIM, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def summary(out: Path) -> dict:
@@ -33,7 +35,17 @@ def comparable(s: dict) -> dict:
 def test_same_seed_gives_identical_summary(tmp_path):
     outs = [tmp_path / n for n in ("a", "b", "c")]
     for out, seed in zip(outs, ("3", "3", "4"), strict=True):
-        r = run("run", "scenarios/crash.yaml", "--out", str(out), "--blocks", "150", "--seed", seed, "--no-progress")
+        r = run(
+            "run",
+            "scenarios/crash.yaml",
+            "--out",
+            str(out),
+            "--blocks",
+            "150",
+            "--seed",
+            seed,
+            "--no-progress",
+        )
         assert r.returncode == 0, r.stderr
     a, b, c = (summary(o) for o in outs)
     assert comparable(a) == comparable(b)
@@ -47,14 +59,19 @@ BAD_SCENARIOS = [
     ("blocks: 10\nunknown_field: 1", "unknown_field"),
     ("blocks: 10\nkeepers: [{name: a}, {name: a}]", "keepers"),
     ("blocks: 10\noracle: {deviation: 2}", "oracle.deviation"),
-    ("blocks: 10\ntraders: [{name: t, count: 1, leverage: {min: 5, max: 2}}]", "traders.0.leverage"),
+    (
+        "blocks: 10\ntraders: [{name: t, count: 1, leverage: {min: 5, max: 2}}]",
+        "traders.0.leverage",
+    ),
 ]
 
 
 @pytest.mark.parametrize("patch,field", BAD_SCENARIOS)
 def test_bad_scenario_is_refused_with_exit_2(tmp_path, patch, field):
     path = tmp_path / "bad.yaml"
-    path.write_text(_merge((ROOT / "scenarios" / "calm.yaml").read_text(), patch))  # a valid file, then the patch
+    path.write_text(
+        _merge((ROOT / "scenarios" / "calm.yaml").read_text(), patch)
+    )  # a valid file, then the patch
     r = run("run", str(path), "--out", str(tmp_path / "out"), "--no-progress", timeout=60)
     assert r.returncode == 2, r.stderr
     assert r.stderr.count("\n") == 1, f"one message expected, got: {r.stderr}"
@@ -79,8 +96,22 @@ def test_missing_file_and_bad_override_exit_2(tmp_path):
 
 def _start(tmp_path: Path, blocks: str = "900") -> tuple[subprocess.Popen[str], Path]:
     out = tmp_path / "out"
-    proc = subprocess.Popen([*MARGINSIM, "run", "scenarios/crash.yaml", "--out", str(out), "--blocks", blocks,
-                             "--no-progress"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [
+            *MARGINSIM,
+            "run",
+            "scenarios/crash.yaml",
+            "--out",
+            str(out),
+            "--blocks",
+            blocks,
+            "--no-progress",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     return proc, out
 
 
@@ -150,13 +181,32 @@ def test_dead_chain_ends_the_run_with_its_data(tmp_path):
 
 def test_ape_run_simulate_runs_the_same_engine(tmp_path):
     ape = Path(sys.executable).parent / "ape"
-    r = subprocess.run([str(ape), "run", "simulate", "scenarios/calm.yaml", "--out", str(tmp_path), "--blocks", "20"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip
+    r = subprocess.run(
+        [
+            str(ape),
+            "run",
+            "simulate",
+            "scenarios/calm.yaml",
+            "--out",
+            str(tmp_path),
+            "--blocks",
+            "20",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     s = summary(tmp_path)
     assert s["scenario"] == "calm" and s["blocks"] == 20 and s["status"] == "completed"
-    bad = subprocess.run([str(ape), "run", "simulate", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "x")],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip
+    bad = subprocess.run(
+        [str(ape), "run", "simulate", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "x")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode == 2 and "no such scenario file" in bad.stderr
 
 
@@ -164,13 +214,31 @@ def test_run_against_a_given_rpc_url(tmp_path):
     from simulation.chain import AnvilNode
 
     with AnvilNode(accounts=40) as node:
-        r = run("run", "scenarios/calm.yaml", "--out", str(tmp_path), "--blocks", "15", "--rpc-url", node.rpc_url,
-                "--no-progress")  # fmt: skip
+        r = run(
+            "run",
+            "scenarios/calm.yaml",
+            "--out",
+            str(tmp_path),
+            "--blocks",
+            "15",
+            "--rpc-url",
+            node.rpc_url,
+            "--no-progress",
+        )
         assert r.returncode == 0, r.stderr
         assert node.is_alive()  # the run used it and left it running: it is not the run's to stop
     s = summary(tmp_path)
     assert s["blocks"] == 15 and s["status"] == "completed"
     with AnvilNode(accounts=3) as small:  # too few unlocked accounts for the scenario's agents
-        r = run("run", "scenarios/calm.yaml", "--out", str(tmp_path / "small"), "--blocks", "5", "--rpc-url",
-                small.rpc_url, "--no-progress")  # fmt: skip
+        r = run(
+            "run",
+            "scenarios/calm.yaml",
+            "--out",
+            str(tmp_path / "small"),
+            "--blocks",
+            "5",
+            "--rpc-url",
+            small.rpc_url,
+            "--no-progress",
+        )
     assert r.returncode == 1 and "unlocked accounts" in r.stderr

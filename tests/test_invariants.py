@@ -183,8 +183,14 @@ class MarginMachine(RuleBasedStateMachine):
             )
             self._act(f"withdraw{token}", trader, fn, accounts={trader})
 
-    @rule(a=actor, m=market, kind=st.sampled_from(["grow", "reduce", "close"]), long=st.booleans(),
-          notional=st.integers(100, 50_000), pct=st.integers(1, 99))  # fmt: skip
+    @rule(
+        a=actor,
+        m=market,
+        kind=st.sampled_from(["grow", "reduce", "close"]),
+        long=st.booleans(),
+        notional=st.integers(100, 50_000),
+        pct=st.integers(1, 99),
+    )
     def trade_cross(self, a, m, kind, long, notional, pct):
         h, trader = self.h, self.h.traders[a]
         size = h.vault.functions.crossPosition(trader, m).call()[0]
@@ -216,8 +222,15 @@ class MarginMachine(RuleBasedStateMachine):
         assert h.send(h.oracle.functions.cacheVolatility(h.tokens[symbol].address), h.owner).ok
         STATS["priceMoves"] += 1
 
-    @rule(a=actor, m=market, long=st.booleans(), lev=st.integers(12, 19), margin=usd,
-          cross=st.booleans(), move=st.integers(4, 35))  # fmt: skip
+    @rule(
+        a=actor,
+        m=market,
+        long=st.booleans(),
+        lev=st.integers(12, 19),
+        margin=usd,
+        cross=st.booleans(),
+        move=st.integers(4, 35),
+    )
     def leveraged_then_crash(self, a, m, long, lev, margin, cross, move):
         """Open a high-leverage position, move its market against it, and have the keeper try it:
         the path that makes liquidations, partial and full, and bad debt actually happen."""
@@ -225,14 +238,21 @@ class MarginMachine(RuleBasedStateMachine):
         price = h.price(h.market_asset[m])
         size = margin * 10**18 * lev * WAD // price * (1 if long else -1)
         if cross:
-            self._act("deposit", trader, h.vault.functions.depositCollateral(h.usdc.address, margin * 10**USDC_DEC),
-                      accounts={trader})  # fmt: skip
+            self._act(
+                "deposit",
+                trader,
+                h.vault.functions.depositCollateral(h.usdc.address, margin * 10**USDC_DEC),
+                accounts={trader},
+            )
             opened = self._act(
                 "cross:crash", trader, h.vault.functions.tradeCross(m, size), accounts={trader}
             )
         else:
-            opened = self._act("openIsolated:crash", trader,
-                               h.vault.functions.openIsolated(m, size, margin * 10**USDC_DEC))  # fmt: skip
+            opened = self._act(
+                "openIsolated:crash",
+                trader,
+                h.vault.functions.openIsolated(m, size, margin * 10**USDC_DEC),
+            )
         if not opened.ok:
             return
         self._move("WETH" if m == 0 else "WBTC", -move if long else move)
@@ -422,8 +442,10 @@ def test_margin_invariants(system, owner, alice, bob, carol, keeper):
     w3 = ape.chain.provider.web3
     traders = [alice.address, bob.address, carol.address]
     h = Harness(system, w3, owner.address, traders, keeper.address)
-    for who, amounts in [*((t, {"USDC": 1_000_000, "WETH": 200, "WBTC": 10}) for t in traders),
-                         (keeper.address, {"USDC": 50_000_000})]:  # fmt: skip
+    for who, amounts in [
+        *((t, {"USDC": 1_000_000, "WETH": 200, "WBTC": 10}) for t in traders),
+        (keeper.address, {"USDC": 50_000_000}),
+    ]:
         for symbol, whole in amounts.items():
             token = h.tokens[symbol]
             raw = whole * 10 ** token.functions.decimals().call()

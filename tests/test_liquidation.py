@@ -115,7 +115,7 @@ def test_bad_debt_beyond_insurance_hits_pool(
 ):
     pid = open_long(vault, usdc, alice, fund, 500 * WAD, 100_000)
     set_price(eth_feed, 1500)
-    _, close, keeper_q, _, pnl = expected_isolated(vault, pid, 1500 * WAD)
+    _, _close, keeper_q, _, pnl = expected_isolated(vault, pid, 1500 * WAD)
     bad = keeper_q - (100_000 * USDC_UNIT + pnl)
     ins0, pool0 = usdc.balanceOf(insurance), usdc.balanceOf(pool)
     assert bad > ins0

@@ -141,9 +141,14 @@ def test_node_serves_cast_and_stops_on_sigint(tmp_path):
         count_before = vault.functions.openPositionCount().call()
         next_id = vault.functions.nextPositionId().call()
         cast_send(
-            m, trader_key, vault_addr, "openIsolated(uint256,int256,uint256)",
-            "0", str(WAD), str(500 * USDC_UNIT),
-        )  # fmt: skip
+            m,
+            trader_key,
+            vault_addr,
+            "openIsolated(uint256,int256,uint256)",
+            "0",
+            str(WAD),
+            str(500 * USDC_UNIT),
+        )
         assert vault.functions.openPositionCount().call() == count_before + 1
         owner, market_id, _, size, margin, _ = vault.functions.position(next_id).call()
         assert (owner, market_id, size) == (trader, 0, WAD)

@@ -9,7 +9,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd  # type: ignore[import-untyped]
+import pandas as pd
 import pytest
 
 from simulation.report import HEALTH_COLUMNS, downsample, keeper_names, write_report

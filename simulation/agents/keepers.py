@@ -39,14 +39,23 @@ class Keeper:
         """`seen` is the snapshot `latency_blocks` old; `now` the latest (for the base fee)."""
         if any(w.contains(block) for w in self.cfg.outages):
             return []
-        eth = now.market(self.ctx.eth_market).price_wad or seen.market(self.ctx.eth_market).price_wad or 0
+        eth = (
+            now.market(self.ctx.eth_market).price_wad
+            or seen.market(self.ctx.eth_market).price_wad
+            or 0
+        )
         fee = int(self.cfg.priority_fee_gwei * GWEI)
         gas_price = now.base_fee_wei + fee
         txs = []
-        targets = [(f"iso:{pid}", GAS_ISOLATED, self._reward_isolated(seen, pid)) for pid in seen.liquidatable_isolated]
-        targets += [(f"cross:{a}", GAS_CROSS, self._reward_cross(seen, a)) for a in seen.liquidatable_cross]
+        targets = [
+            (f"iso:{pid}", GAS_ISOLATED, self._reward_isolated(seen, pid))
+            for pid in seen.liquidatable_isolated
+        ]
+        targets += [
+            (f"cross:{a}", GAS_CROSS, self._reward_cross(seen, a)) for a in seen.liquidatable_cross
+        ]
         for target, gas, reward_usd in targets:
-            if block - self._last_try.get(target, -10**9) <= self.cfg.latency_blocks:
+            if block - self._last_try.get(target, -(10**9)) <= self.cfg.latency_blocks:
                 continue  # already sent; its outcome is not visible yet
             cost_usd = gas * gas_price * eth / WAD / WAD
             if reward_usd - cost_usd < self.cfg.min_profit_usd:
@@ -56,17 +65,38 @@ class Keeper:
             kind, arg = target.split(":")
             fn = "liquidateIsolated" if kind == "iso" else "liquidateCross"
             data = self.ctx.vault_abi[fn].calldata(int(arg) if kind == "iso" else arg)
-            txs.append(Tx(self.name, f"liquidate_{'isolated' if kind == 'iso' else 'cross'}", self.address,
-                          self.ctx.vault, data, 3 * gas, fee, target))  # fmt: skip
+            txs.append(
+                Tx(
+                    self.name,
+                    f"liquidate_{'isolated' if kind == 'iso' else 'cross'}",
+                    self.address,
+                    self.ctx.vault,
+                    data,
+                    3 * gas,
+                    fee,
+                    target,
+                )
+            )
         return txs
 
     def _reward_isolated(self, snap: Snapshot, pid: int) -> float:
         p = snap.positions.get(pid)
         view = snap.market(p.market_id) if p else None
-        if p is None or view is None or view.price_wad is None or view.maintenance_ratio_wad is None:
+        if (
+            p is None
+            or view is None
+            or view.price_wad is None
+            or view.maintenance_ratio_wad is None
+        ):
             return 0.0
-        h = mm.position_health(p.margin * 10**12, p.size, p.entry_price_wad, view.price_wad, 0,
-                               view.maintenance_ratio_wad)  # fmt: skip
+        h = mm.position_health(
+            p.margin * 10**12,
+            p.size,
+            p.entry_price_wad,
+            view.price_wad,
+            0,
+            view.maintenance_ratio_wad,
+        )
         notional = mm.notional_usd_up(p.size, view.price_wad)
         return self._reward(p.market_id, notional, h.equity_usd, h.maintenance_usd)
 
@@ -78,9 +108,16 @@ class Keeper:
         penalties = {}
         for mid, (size, _) in acct.positions.items():
             price = snap.market(mid).price_wad or 0
-            penalties[mid] = mm.mul_wad_up(mm.notional_usd_up(size, price), self.ctx.penalty_wad[mid])
-        fraction = mm.liquidation_fraction_up(acct.equity_usd, acct.maintenance_usd, sum(penalties.values()))
-        reward = sum(mm.mul_wad_down(mm.mul_wad_down(p, fraction), self.ctx.keeper_share_wad[m]) for m, p in penalties.items())
+            penalties[mid] = mm.mul_wad_up(
+                mm.notional_usd_up(size, price), self.ctx.penalty_wad[mid]
+            )
+        fraction = mm.liquidation_fraction_up(
+            acct.equity_usd, acct.maintenance_usd, sum(penalties.values())
+        )
+        reward = sum(
+            mm.mul_wad_down(mm.mul_wad_down(p, fraction), self.ctx.keeper_share_wad[m])
+            for m, p in penalties.items()
+        )
         return reward / WAD
 
     def _reward(self, mid: int, notional_usd: int, equity_usd: int, maintenance_usd: int) -> float:

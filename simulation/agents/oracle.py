@@ -33,7 +33,9 @@ class OracleAgent:
         self.oracle_address = oracle_address
         self.rounds = 0
 
-    def decide(self, block: int, timestamp: int, history: Sequence[dict[str, float]], snap: Snapshot) -> list[Tx]:
+    def decide(
+        self, block: int, timestamp: int, history: Sequence[dict[str, float]], snap: Snapshot
+    ) -> list[Tx]:
         """`history[i]` is the market price at block i; `timestamp` is the coming block's."""
         if any(w.contains(block) for w in self.cfg.outages):
             return []
@@ -41,13 +43,33 @@ class OracleAgent:
         txs = []
         for symbol, feed in self.feeds.items():
             answer, updated_at = snap.oracle_rounds[symbol]
-            new = int(round(seen[symbol] * 10 ** self.decimals[symbol]))
+            new = round(seen[symbol] * 10 ** self.decimals[symbol])
             moved = abs(new - answer) / answer >= self.cfg.deviation if answer > 0 else True
             stale = timestamp - updated_at >= self.cfg.heartbeat_s
             if new > 0 and (moved or stale):
                 fee = 50 * GWEI  # oracle rounds go first in the block, as priority transactions do
-                txs.append(Tx(self.name, "oracle_round", self.sender, feed, self._update.calldata(new), 120_000, fee))
+                txs.append(
+                    Tx(
+                        self.name,
+                        "oracle_round",
+                        self.sender,
+                        feed,
+                        self._update.calldata(new),
+                        120_000,
+                        fee,
+                    )
+                )
                 data = self._cache.calldata(self.assets[symbol])
-                txs.append(Tx(self.name, "cache_volatility", self.sender, self.oracle_address, data, 400_000, fee))
+                txs.append(
+                    Tx(
+                        self.name,
+                        "cache_volatility",
+                        self.sender,
+                        self.oracle_address,
+                        data,
+                        400_000,
+                        fee,
+                    )
+                )
                 self.rounds += 1
         return txs

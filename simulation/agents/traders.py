@@ -79,7 +79,9 @@ class Trader:
             return None
         account = snap.cross.get(self.address)
         if account is None or market_id not in account.positions:
-            self.committed.pop(market_id, None)  # closed (or liquidated): forget its margin only now
+            self.committed.pop(
+                market_id, None
+            )  # closed (or liquidated): forget its margin only now
             return None
         size, entry = account.positions[market_id]
         return 0, size, entry, self.committed.get(market_id, 0)
@@ -103,7 +105,9 @@ class Trader:
 
     def _open(self, mid: int, side: int, price_wad: int, d: Draws) -> list[Tx]:
         lev = self.cfg.leverage.min + d.leverage * (self.cfg.leverage.max - self.cfg.leverage.min)
-        margin_usd = self.cfg.margin_usd.min + d.margin * (self.cfg.margin_usd.max - self.cfg.margin_usd.min)
+        margin_usd = self.cfg.margin_usd.min + d.margin * (
+            self.cfg.margin_usd.max - self.cfg.margin_usd.min
+        )
         margin = int(margin_usd * 10**6)
         size = side * int(margin_usd * lev * WAD) * WAD // price_wad
         self.margin_posted_usd += margin_usd
@@ -115,7 +119,9 @@ class Trader:
             self._tx("trade_cross", "tradeCross", mid, size),
         ]
 
-    def _manage(self, snap: Snapshot, mid: int, pos: tuple[int, int, int, int], signal: int, d: Draws) -> list[Tx]:
+    def _manage(
+        self, snap: Snapshot, mid: int, pos: tuple[int, int, int, int], signal: int, d: Draws
+    ) -> list[Tx]:
         pid, size, entry, margin = pos
         view = snap.market(mid)
         assert view.price_wad is not None and view.maintenance_ratio_wad is not None
@@ -132,11 +138,26 @@ class Trader:
                 return [self._tx(kind, "closeIsolated", pid)]
             return [self._tx(kind, "tradeCross", mid, -size)]
         if cfg.rebalance and cfg.margin_mode == "isolated" and self.rebalance_left_usd > 0:
-            health = mm.position_health(margin_usd, size, entry, view.price_wad, 0, view.maintenance_ratio_wad)
-            if health.maintenance_usd and health.equity_usd < cfg.rebalance.below_health * health.maintenance_usd:
-                top_up_usd = min(self.rebalance_left_usd, margin_usd / WAD * cfg.rebalance.top_up_fraction)
+            health = mm.position_health(
+                margin_usd, size, entry, view.price_wad, 0, view.maintenance_ratio_wad
+            )
+            if (
+                health.maintenance_usd
+                and health.equity_usd < cfg.rebalance.below_health * health.maintenance_usd
+            ):
+                top_up_usd = min(
+                    self.rebalance_left_usd, margin_usd / WAD * cfg.rebalance.top_up_fraction
+                )
                 if top_up_usd >= 1:
                     self.rebalance_left_usd -= top_up_usd
                     self.margin_posted_usd += top_up_usd
-                    return [self._tx("rebalance", "addIsolatedMargin", pid, int(top_up_usd * 10**6), gas=200_000)]
+                    return [
+                        self._tx(
+                            "rebalance",
+                            "addIsolatedMargin",
+                            pid,
+                            int(top_up_usd * 10**6),
+                            gas=200_000,
+                        )
+                    ]
         return []

@@ -11,6 +11,7 @@ from typing import Any
 
 from web3 import Web3
 from web3.exceptions import ContractLogicError
+from web3.types import RPCEndpoint
 
 from simulation import margin_math as mm
 from simulation.deploy import Deployment
@@ -37,7 +38,8 @@ class Harness:
 
         def c(name: str) -> Any:
             return self.w3.eth.contract(
-                address=system.addresses[name], abi=system.abis[system.kinds[name]]
+                address=Web3.to_checksum_address(system.addresses[name]),
+                abi=system.abis[system.kinds[name]],
             )
 
         self.vault, self.lens, self.oracle = c("MarginVault"), c("MarginLens"), c("OracleAdapter")
@@ -62,7 +64,7 @@ class Harness:
     # ---------------------------------------------------------------- transactions
 
     def rpc(self, method: str, params: list[Any]) -> Any:
-        return self.w3.provider.make_request(method, params).get("result")
+        return self.w3.provider.make_request(RPCEndpoint(method), params).get("result")
 
     def send(self, fn: Any, sender: str) -> Outcome:
         receipt = self.w3.eth.wait_for_transaction_receipt(
