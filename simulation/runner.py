@@ -91,10 +91,7 @@ def run_scenario(
     prices = price_path(sc.market, sc.seed, sc.blocks, sc.block_time_s)
     artifacts = compile_contracts()
     n_agents = 1 + sum(g.count for g in sc.traders) + sum(g.count for g in sc.lps) + len(sc.keepers)
-    # The loop reads only the latest block (receipts, traces): anvil need not keep the whole history, so
-    # its memory stays bounded over long runs.
-    history = ("--prune-history", "256", "--transaction-block-keeper", "256")
-    node = None if rpc_url else AnvilNode(accounts=n_agents, extra_args=history)
+    node = None if rpc_url else AnvilNode(accounts=n_agents)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     engine: Engine | None = None
     recorder: Recorder | None = None
