@@ -29,10 +29,13 @@ contract MarginLens {
     {
         (uint256[] memory ids, IsolatedPosition[] memory ps) = vault.openPositions(start, count);
         MarketState[] memory states = _marketStates();
+        uint8 decimals = vault.quoteDecimals(); // once, not once per position
         liquidatable = new uint256[](ids.length);
         uint256 found;
         for (uint256 i = 0; i < ids.length; ++i) {
-            if (MarginMath.isLiquidatable(_health(ps[i], states[ps[i].marketId]))) liquidatable[found++] = ids[i];
+            if (MarginMath.isLiquidatable(_health(ps[i], states[ps[i].marketId], decimals))) {
+                liquidatable[found++] = ids[i];
+            }
         }
         assembly ("memory-safe") {
             mstore(liquidatable, found) // shrink to the ids found
@@ -125,9 +128,13 @@ contract MarginLens {
 
     // ------------------------------------------------------------------------------------------
 
-    function _health(IsolatedPosition memory p, MarketState memory s) internal view returns (Health memory) {
+    function _health(IsolatedPosition memory p, MarketState memory s, uint8 quoteDecimals)
+        internal
+        pure
+        returns (Health memory)
+    {
         return MarginMath.positionHealth(
-            int256(MarginMath.quoteToUsd(p.margin, vault.quoteDecimals())),
+            int256(MarginMath.quoteToUsd(p.margin, quoteDecimals)),
             p.size,
             p.entryPriceWad,
             s.priceWad,
@@ -142,7 +149,7 @@ contract MarginLens {
         returns (bool)
     {
         s.priceWad = priceWad;
-        return MarginMath.isLiquidatable(_health(p, s));
+        return MarginMath.isLiquidatable(_health(p, s, vault.quoteDecimals()));
     }
 
     /// @dev Bracket the flip around the estimate by doubling steps, then search it.
