@@ -6,14 +6,13 @@ It stays until the simulation engine exists: then the main command runs the defa
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from web3 import Web3
 from web3.logs import DISCARD
 
 from simulation.build import compile_contracts
 from simulation.chain import AnvilNode
-from simulation.deploy import Deployment, deploy_system
+from simulation.deploy import Deployment, deploy_system, send_and_wait
 
 WAD = 10**18
 USDC = 10**6
@@ -32,24 +31,17 @@ class Row:
     liquidatable: bool
 
 
-def _send(w3: Web3, fn: Any, sender: str) -> Any:
-    r = w3.eth.wait_for_transaction_receipt(fn.transact({"from": sender}))
-    if r["status"] != 1:
-        raise RuntimeError(f"demo transaction reverted: {fn.fn_name}")
-    return r
-
-
 def push_rounds(w3: Web3, d: Deployment, prices: dict[str, float], step_s: int = 60) -> None:
     """New oracle rounds (as the oracle agent does), then the volatility cache refreshed."""
     w3.provider.make_request("evm_increaseTime", [step_s])  # type: ignore[arg-type]
     for symbol, usd in prices.items():
         feed = d.contract(f"FEED_{symbol}")
-        _send(
+        send_and_wait(
             w3,
             feed.functions.updateAnswer(round(usd * 10 ** feed.functions.decimals().call())),
             d.deployer,
         )
-        _send(
+        send_and_wait(
             w3,
             d.contract("OracleAdapter").functions.cacheVolatility(d.addresses[symbol]),
             d.deployer,
@@ -61,18 +53,20 @@ def seed_positions(w3: Web3, d: Deployment) -> None:
     alice, bob, carol = list(w3.eth.accounts)[1:4]
     vault, usdc, weth = d.contract("MarginVault"), d.contract("USDC"), d.contract("WETH")
     for who in (alice, bob, carol):
-        _send(w3, usdc.functions.mint(who, 100_000 * USDC), d.deployer)
-        _send(w3, usdc.functions.approve(vault.address, 2**256 - 1), who)
-    _send(w3, weth.functions.mint(carol, 2 * WAD), d.deployer)
-    _send(w3, weth.functions.approve(vault.address, 2**256 - 1), carol)
+        send_and_wait(w3, usdc.functions.mint(who, 100_000 * USDC), d.deployer)
+        send_and_wait(w3, usdc.functions.approve(vault.address, 2**256 - 1), who)
+    send_and_wait(w3, weth.functions.mint(carol, 2 * WAD), d.deployer)
+    send_and_wait(w3, weth.functions.approve(vault.address, 2**256 - 1), carol)
     eth, btc = d.markets["ETH-USD"], d.markets["BTC-USD"]
-    _send(w3, vault.functions.openIsolated(eth, 3 * WAD, 1_000 * USDC), alice)  # ~9x long
-    _send(w3, vault.functions.openIsolated(btc, -WAD // 10, 1_500 * USDC), alice)  # ~4x short
-    _send(w3, vault.functions.openIsolated(eth, 6 * WAD, 1_050 * USDC), bob)  # ~17x long
-    _send(w3, vault.functions.depositCollateral(usdc.address, 2_000 * USDC), carol)
-    _send(w3, vault.functions.depositCollateral(weth.address, WAD), carol)
-    _send(w3, vault.functions.tradeCross(eth, 4 * WAD), carol)
-    _send(w3, vault.functions.tradeCross(btc, -WAD // 10), carol)
+    send_and_wait(w3, vault.functions.openIsolated(eth, 3 * WAD, 1_000 * USDC), alice)  # ~9x long
+    send_and_wait(
+        w3, vault.functions.openIsolated(btc, -WAD // 10, 1_500 * USDC), alice
+    )  # ~4x short
+    send_and_wait(w3, vault.functions.openIsolated(eth, 6 * WAD, 1_050 * USDC), bob)  # ~17x long
+    send_and_wait(w3, vault.functions.depositCollateral(usdc.address, 2_000 * USDC), carol)
+    send_and_wait(w3, vault.functions.depositCollateral(weth.address, WAD), carol)
+    send_and_wait(w3, vault.functions.tradeCross(eth, 4 * WAD), carol)
+    send_and_wait(w3, vault.functions.tradeCross(btc, -WAD // 10), carol)
 
 
 def _row(subject: str, kind: str, market: str, size: int, health: list[int], liq_price: int) -> Row:
@@ -168,7 +162,7 @@ def keeper_pass(w3: Web3, d: Deployment) -> str:
     accounts, _ = lens.functions.scanCross(0, 1000).call()
     lines = [f"keeper scan: {len(ids)} isolated, {len(accounts)} cross liquidatable"]
     for pid in ids:
-        r = _send(w3, vault.functions.liquidateIsolated(pid), keeper)
+        r = send_and_wait(w3, vault.functions.liquidateIsolated(pid), keeper)
         ev = vault.events.IsolatedLiquidated().process_receipt(r, errors=DISCARD)[0]["args"]
         bad = vault.events.BadDebtCovered().process_receipt(r, errors=DISCARD)
         lines.append(
@@ -178,6 +172,6 @@ def keeper_pass(w3: Web3, d: Deployment) -> str:
             f" bad debt ${sum(b['args']['badDebt'] for b in bad) / USDC:,.2f}, gas {r['gasUsed']:,}"
         )
     for account in accounts:
-        r = _send(w3, vault.functions.liquidateCross(account), keeper)
+        r = send_and_wait(w3, vault.functions.liquidateCross(account), keeper)
         lines.append(f"  {account[:10]}: cross liquidation, gas {r['gasUsed']:,}")
     return "\n".join(lines)

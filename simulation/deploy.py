@@ -135,10 +135,11 @@ class Deployment:
         path.write_text(json.dumps(self.manifest(), indent=2))
 
 
-def _send(w3: Web3, fn: Any, sender: str) -> Any:
+def send_and_wait(w3: Web3, fn: Any, sender: str) -> Any:
+    """Send one web3 transaction on an automining node and return its receipt; raise if it reverted."""
     receipt = w3.eth.wait_for_transaction_receipt(fn.transact({"from": sender}))
     if receipt["status"] != 1:
-        raise RuntimeError(f"deployment transaction failed: {fn}")
+        raise RuntimeError(f"transaction reverted: {getattr(fn, 'fn_name', fn)}")
     return receipt
 
 
@@ -159,7 +160,7 @@ def deploy_system(
     def deploy(name: str, kind: str, *args: Any) -> Contract:
         art = artifacts[kind]
         factory = w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
-        receipt = _send(w3, factory.constructor(*args), deployer)
+        receipt = send_and_wait(w3, factory.constructor(*args), deployer)
         d.addresses[name] = receipt["contractAddress"]
         d.abis[kind] = art.abi
         d.kinds[name] = kind
@@ -182,7 +183,7 @@ def deploy_system(
             answer,
             deployer,
         )
-        _send(
+        send_and_wait(
             w3,
             oracle.functions.setFeed(
                 tokens[t.symbol].address,
@@ -206,14 +207,16 @@ def deploy_system(
         deployer,
     )
     deploy("MarginLens", "MarginLens", vault.address)
-    _send(w3, pool.functions.setVault(vault.address), deployer)
-    _send(w3, insurance.functions.setVault(vault.address), deployer)
+    send_and_wait(w3, pool.functions.setVault(vault.address), deployer)
+    send_and_wait(w3, insurance.functions.setVault(vault.address), deployer)
     for i, m in enumerate(spec.markets):
-        _send(w3, vault.functions.createMarket(tokens[m.asset].address, m.params()), deployer)
+        send_and_wait(
+            w3, vault.functions.createMarket(tokens[m.asset].address, m.params()), deployer
+        )
         d.markets[m.name] = i
     for t in spec.tokens[1:]:
         if t.collateral_weight is not None and t.liquidation_discount is not None:
-            _send(
+            send_and_wait(
                 w3,
                 vault.functions.setCollateral(
                     tokens[t.symbol].address, wad(t.collateral_weight), wad(t.liquidation_discount)
@@ -224,10 +227,10 @@ def deploy_system(
     unit = 10**quote.decimals
     lp = int(spec.lp_liquidity_usd * unit)
     if lp:
-        _send(w3, usdc.functions.mint(deployer, lp), deployer)
-        _send(w3, usdc.functions.approve(pool.address, lp), deployer)
-        _send(w3, pool.functions.deposit(lp, deployer), deployer)
+        send_and_wait(w3, usdc.functions.mint(deployer, lp), deployer)
+        send_and_wait(w3, usdc.functions.approve(pool.address, lp), deployer)
+        send_and_wait(w3, pool.functions.deposit(lp, deployer), deployer)
     ins = int(spec.insurance_usd * unit)
     if ins:
-        _send(w3, usdc.functions.mint(insurance.address, ins), deployer)
+        send_and_wait(w3, usdc.functions.mint(insurance.address, ins), deployer)
     return d
