@@ -226,33 +226,35 @@ class MarginMachine(RuleBasedStateMachine):
         a=actor,
         m=market,
         long=st.booleans(),
-        lev=st.integers(12, 19),
         margin=usd,
         cross=st.booleans(),
-        move=st.integers(4, 35),
+        move=st.integers(10, 35),
     )
-    def leveraged_then_crash(self, a, m, long, lev, margin, cross, move):
-        """Open a high-leverage position, move its market against it, and have the keeper try it:
-        the path that makes liquidations, partial and full, and bad debt actually happen."""
+    def leveraged_then_crash(self, a, m, long, margin, cross, move):
+        """Open a position at 90 % of the leverage the initial requirement allows (buffer included), on
+        the margin (isolated) or on the account's free equity (cross), then move its market 10-35 %
+        against it and have the keeper try it: liquidation is certain, bad debt likely."""
         h, trader = self.h, self.h.traders[a]
-        price = h.price(h.market_asset[m])
-        size = margin * 10**18 * lev * WAD // price * (1 if long else -1)
+        states = h.states()
+        price, initial_ratio, _ = states[m]
+        lev_wad = 9 * WAD // 10 * WAD // initial_ratio
         if cross:
-            self._act(
-                "deposit",
-                trader,
-                h.vault.functions.depositCollateral(h.usdc.address, margin * 10**USDC_DEC),
-                accounts={trader},
-            )
+            existing = h.vault.functions.crossPosition(trader, m).call()[0]
+            long = existing > 0 if existing else long  # never flip an open position
+            deposit = h.vault.functions.depositCollateral(h.usdc.address, margin * 10**USDC_DEC)
+            self._act("deposit", trader, deposit, accounts={trader})
+            health = h.model_account_health(trader, states)
+            free = health.equity_usd - health.initial_usd
+            if free <= 0:
+                return
+            size = free * lev_wad // price * (1 if long else -1)
             opened = self._act(
                 "cross:crash", trader, h.vault.functions.tradeCross(m, size), accounts={trader}
             )
         else:
-            opened = self._act(
-                "openIsolated:crash",
-                trader,
-                h.vault.functions.openIsolated(m, size, margin * 10**USDC_DEC),
-            )
+            size = margin * WAD * lev_wad // price * (1 if long else -1)
+            call = h.vault.functions.openIsolated(m, size, margin * 10**USDC_DEC)
+            opened = self._act("openIsolated:crash", trader, call)
         if not opened.ok:
             return
         self._move("WETH" if m == 0 else "WBTC", -move if long else move)
