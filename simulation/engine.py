@@ -1,8 +1,9 @@
 """The block loop: price step -> agents decide on the last snapshot -> one batch of transactions -> one
 block mined at an explicit timestamp -> receipts and events folded into metrics -> next snapshot.
 
-Four JSON-RPC round trips per block (send batch, mine, receipts batch, snapshot batch), plus one more
-every `invariants_every` blocks. Nothing here goes through ape."""
+Three JSON-RPC round trips per block (send batch, mine, receipts + snapshot batch), plus one more
+every `invariants_every` blocks and one for revert reasons in a block where something reverted.
+Nothing here goes through ape."""
 
 from __future__ import annotations
 
@@ -227,9 +228,12 @@ class Engine:
         hashes = self._send(txs, snap.base_fee_wei)
         self.rpc.call("evm_mine", [timestamp])
         sent = [(tx, h) for tx, h in zip(txs, hashes, strict=True) if isinstance(h, str)]
-        receipts = self.rpc.batch([("eth_getTransactionReceipt", [h]) for _, h in sent])
-        stats = self._fold(block, sent, receipts)
-        self.last = self.reader.snapshot()
+        # Receipts and the next snapshot in one request: both read the block just mined.
+        answers = self.rpc.batch(
+            [("eth_getTransactionReceipt", [h]) for _, h in sent] + self.reader.snapshot_calls()
+        )
+        stats = self._fold(block, sent, answers[: len(sent)])
+        self.last = self.reader.parse(answers[len(sent) :])
         self._seen.append(self.last)
         self.rec.row(
             block_row(

@@ -43,15 +43,20 @@ class ChainReader:
         return "eth_call", [{"to": to, "data": fn.calldata(*args), "gas": CALL_GAS}, "latest"]
 
     def snapshot(self) -> Snapshot:
+        calls = self.snapshot_calls()
+        return self.parse(self.rpc.batch(calls))
+
+    def snapshot_calls(self) -> list[tuple[str, list[Any]]]:
+        """The calls of one snapshot, to send alone or after other calls in the same batch."""
         a, v = self.addr, self.vault
         calls = [("eth_getBlockByNumber", ["latest", False])]
         for m in self.markets:
             calls += [self._call(a.vault, v["marketState"], m), self._call(a.vault, v["market"], m)]
-        symbols = list(a.feeds)
-        calls += [self._call(a.feeds[s], self.feed["latestRoundData"]) for s in symbols]
+        calls += [self._call(a.feeds[s], self.feed["latestRoundData"]) for s in a.feeds]
         calls += [
-            self._call(a.vault, v["openPositions"], 0, SCAN_PAGE),
-            self._call(a.lens, self.lens["scanIsolated"], 0, SCAN_PAGE),
+            self._call(
+                a.lens, self.lens["isolatedBook"], 0, SCAN_PAGE
+            ),  # the book and the keepers' scan
             self._call(a.lens, self.lens["scanCross"], 0, SCAN_PAGE),
             self._call(a.pool, self.pool["totalAssets"]),
             self._call(a.pool, self.pool["totalSupply"]),
@@ -65,14 +70,15 @@ class ChainReader:
                 self._call(a.pool, self.pool["balanceOf"], lp),
                 self._call(a.pool, self.pool["maxRedeem"], lp),
             ]
-        return self._parse(self.rpc.batch(calls), symbols)
+        return calls
 
     def _out(self, fn: Function, answer: Any) -> tuple[Any, ...] | None:
         if isinstance(answer, RpcError):
             return None  # a revert: stale oracle, most often
         return fn.decode_output(answer)
 
-    def _parse(self, res: list[Any], symbols: list[str]) -> Snapshot:
+    def parse(self, res: list[Any]) -> Snapshot:
+        symbols = list(self.addr.feeds)
         v = self.vault
         block = res[0]
         i = 1
@@ -91,9 +97,8 @@ class ChainReader:
             assert out is not None
             rounds[s] = (int(out[1]), int(out[3]))
             i += 1
-        opened = self._out(v["openPositions"], res[i])
-        scan_iso = self._out(self.lens["scanIsolated"], res[i + 1])
-        scan_cross = self._out(self.lens["scanCross"], res[i + 2])
+        book = self._out(self.lens["isolatedBook"], res[i])
+        scan_cross = self._out(self.lens["scanCross"], res[i + 1])
         totals = [
             self._out(f, r)
             for f, r in zip(
@@ -103,17 +108,20 @@ class ChainReader:
                     self.token["balanceOf"],
                     self.token["balanceOf"],
                 ),
-                res[i + 3 : i + 7],
+                res[i + 2 : i + 6],
                 strict=True,
             )
         ]
-        i += 7
+        i += 6
         positions = {}
-        if opened:
-            for pid, p in zip(opened[0], opened[1], strict=True):
+        liquidatable_isolated = []
+        if book:
+            for pid, p, liquidatable in zip(book[0], book[1], book[2], strict=True):
                 positions[int(pid)] = IsolatedView(
                     int(pid), p[0], int(p[1]), int(p[3]), int(p[4]), int(p[5])
                 )
+                if liquidatable:
+                    liquidatable_isolated.append(int(pid))
         cross = {}
         if self.cross_accounts:
             books = self._out(self.lens["accountBooks"], res[i])
@@ -146,7 +154,7 @@ class ChainReader:
             oracle_rounds=rounds,
             positions=positions,
             cross=cross,
-            liquidatable_isolated=tuple(int(x) for x in scan_iso[0]) if scan_iso else (),
+            liquidatable_isolated=tuple(liquidatable_isolated),
             liquidatable_cross=tuple(scan_cross[0]) if scan_cross else (),
             pool_total_assets=total_assets,
             pool_total_supply=supply,

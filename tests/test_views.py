@@ -129,3 +129,22 @@ def test_cross_liquidation_price_estimate(
     set_price(eth_feed, est * beyond)
     h = vault.accountHealth(bob)
     assert h.equityUsd < h.maintenanceUsd
+
+
+def test_a_stale_market_does_not_hide_the_other_markets_liquidations(
+    vault, lens, usdc, alice, eth_feed, set_price, fund
+):
+    fund(usdc, alice, 2_000)
+    eth_id = vault.openIsolated(
+        ETH, 5 * WAD, 1_000 * USDC_UNIT, sender=alice
+    ).return_value  # ~15x long
+    btc_id = vault.openIsolated(BTC, WAD // 100, 100 * USDC_UNIT, sender=alice).return_value
+    ape.chain.pending_timestamp += 3601  # past the heartbeat: BTC's feed goes stale...
+    set_price(eth_feed, 2700)  # ...while ETH gets a fresh round, 10 % down
+    with ape.reverts():  # the adapter's StalePrice, bubbling up through the vault
+        vault.marketState(BTC)
+    ids, scanned = lens.scanIsolated(0, 100)
+    assert list(ids) == [eth_id] and scanned == 2
+    book_ids, positions, flags = lens.isolatedBook(0, 100)
+    assert dict(zip(book_ids, flags, strict=True)) == {eth_id: True, btc_id: False}
+    assert [p[1] for p in positions] == [ETH, BTC]  # (owner, marketId, ...)

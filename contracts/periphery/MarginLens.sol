@@ -28,19 +28,33 @@ contract MarginLens {
         returns (uint256[] memory liquidatable, uint256 scanned)
     {
         (uint256[] memory ids, IsolatedPosition[] memory ps) = vault.openPositions(start, count);
-        MarketState[] memory states = _marketStates();
+        MarketState[] memory states = _marketStatesOrZero();
         uint8 decimals = vault.quoteDecimals(); // once, not once per position
         liquidatable = new uint256[](ids.length);
         uint256 found;
         for (uint256 i = 0; i < ids.length; ++i) {
-            if (MarginMath.isLiquidatable(_health(ps[i], states[ps[i].marketId], decimals))) {
-                liquidatable[found++] = ids[i];
-            }
+            if (_liquidatable(ps[i], states[ps[i].marketId], decimals)) liquidatable[found++] = ids[i];
         }
         assembly ("memory-safe") {
             mstore(liquidatable, found) // shrink to the ids found
         }
         scanned = ids.length;
+    }
+
+    /// @notice The open isolated positions `[start, start + count)` with their data and whether each is
+    /// liquidatable now: the book and the keeper's scan in one call.
+    function isolatedBook(uint256 start, uint256 count)
+        external
+        view
+        returns (uint256[] memory ids, IsolatedPosition[] memory positions, bool[] memory liquidatable)
+    {
+        (ids, positions) = vault.openPositions(start, count);
+        MarketState[] memory states = _marketStatesOrZero();
+        uint8 decimals = vault.quoteDecimals();
+        liquidatable = new bool[](ids.length);
+        for (uint256 i = 0; i < ids.length; ++i) {
+            liquidatable[i] = _liquidatable(positions[i], states[positions[i].marketId], decimals);
+        }
     }
 
     /// @notice Cross accounts `[start, start + count)` of the open list that are liquidatable now.
@@ -201,6 +215,23 @@ contract MarginLens {
             else hi = mid;
         }
         return lo;
+    }
+
+    /// @dev A position is liquidatable now if its market can be priced and equity < maintenance. A market
+    /// whose oracle is stale (state zero) liquidates nothing: the vault would revert.
+    function _liquidatable(IsolatedPosition memory p, MarketState memory s, uint8 decimals) internal pure returns (bool) {
+        return s.priceWad != 0 && MarginMath.isLiquidatable(_health(p, s, decimals));
+    }
+
+    /// @dev Every market's state, zero for a market whose state cannot be read (a stale oracle), so one
+    /// stale feed does not hide the other markets' liquidations.
+    function _marketStatesOrZero() internal view returns (MarketState[] memory states) {
+        states = new MarketState[](vault.marketCount());
+        for (uint256 i = 0; i < states.length; ++i) {
+            try vault.marketState(i) returns (MarketState memory st) {
+                states[i] = st;
+            } catch {}
+        }
     }
 
     function _marketStates() internal view returns (MarketState[] memory states) {
