@@ -284,19 +284,25 @@ def _price_plot(data: pd.DataFrame, symbol: str) -> Plot:
     return Plot(title, caption, _render(draw))
 
 
-def open_interest_plot(data: pd.DataFrame) -> Plot:
-    title = "Open interest"
+def _line_plot(
+    data: pd.DataFrame, title: str, spec: list[tuple[str, str]], ylabel: str, caption: str
+) -> Plot:
+    """Columns of `data` as lines on one axis, or a 'no data' panel when none has data."""
 
     def draw(fig: Figure) -> None:
         ax = fig.add_subplot()
-        spec = [("oi_long_usd", "long"), ("oi_short_usd", "short")]
         if not _lines(ax, _x(data), data, spec):
             _no_data(ax)
-        _style(ax, title, "notional (USD)", compact=True)
+        _style(ax, title, ylabel, compact=True)
         _legend(ax)
 
-    caption = "Open interest notional, long and short, summed over all markets."
     return Plot(title, caption, _render(draw))
+
+
+def open_interest_plot(data: pd.DataFrame) -> Plot:
+    spec = [("oi_long_usd", "long"), ("oi_short_usd", "short")]
+    caption = "Open interest notional, long and short, summed over all markets."
+    return _line_plot(data, "Open interest", spec, "notional (USD)", caption)
 
 
 def liquidations_plot(data: pd.DataFrame, bin_size: int) -> Plot:
@@ -414,18 +420,9 @@ def _health_lines(ax: Axes, x: pd.Series, series: Mapping[str, pd.Series | None]
 
 
 def insurance_plot(data: pd.DataFrame) -> Plot:
-    title = "Insurance fund and bad debt"
-
-    def draw(fig: Figure) -> None:
-        ax = fig.add_subplot()
-        spec = [("insurance_fund_usd", "insurance fund"), ("bad_debt_usd", "bad debt (cumulative)")]
-        if not _lines(ax, _x(data), data, spec):
-            _no_data(ax)
-        _style(ax, title, "USD", compact=True)
-        _legend(ax)
-
+    spec = [("insurance_fund_usd", "insurance fund"), ("bad_debt_usd", "bad debt (cumulative)")]
     caption = "Insurance fund balance and cumulative bad debt that it could not absorb."
-    return Plot(title, caption, _render(draw))
+    return _line_plot(data, "Insurance fund and bad debt", spec, "USD", caption)
 
 
 def lp_share_plot(data: pd.DataFrame) -> Plot:
