@@ -95,7 +95,7 @@ def run_scenario(
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     engine: Engine | None = None
     recorder: Recorder | None = None
-    status, code, t_run = "completed", 0, time.monotonic()
+    status, code, t_run, setup_s = "completed", 0, time.monotonic(), 0.0
     try:
         url = rpc_url or node.start().rpc_url  # type: ignore[union-attr]
         w3 = Web3(Web3.HTTPProvider(url))
@@ -147,7 +147,7 @@ def run_scenario(
     if recorder is not None:
         recorder.close()
     if engine is not None and engine.start is not None:
-        summary = build_summary(sc, engine, wall_s, status, locals().get("setup_s", 0.0))
+        summary = build_summary(sc, engine, wall_s, status, setup_s)
         write_outputs(out, summary)
         print(f"report: {out / 'report.html'}")
     elif recorder is not None:  # failed during set-up: still say so on disk

@@ -27,13 +27,11 @@ contract MarginLens {
         view
         returns (uint256[] memory liquidatable, uint256 scanned)
     {
-        (uint256[] memory ids, IsolatedPosition[] memory ps) = vault.openPositions(start, count);
-        MarketState[] memory states = _marketStatesOrZero();
-        uint8 decimals = vault.quoteDecimals(); // once, not once per position
+        (uint256[] memory ids,, bool[] memory flags) = isolatedBook(start, count);
         liquidatable = new uint256[](ids.length);
         uint256 found;
         for (uint256 i = 0; i < ids.length; ++i) {
-            if (_liquidatable(ps[i], states[ps[i].marketId], decimals)) liquidatable[found++] = ids[i];
+            if (flags[i]) liquidatable[found++] = ids[i];
         }
         assembly ("memory-safe") {
             mstore(liquidatable, found) // shrink to the ids found
@@ -44,13 +42,13 @@ contract MarginLens {
     /// @notice The open isolated positions `[start, start + count)` with their data and whether each is
     /// liquidatable now: the book and the keeper's scan in one call.
     function isolatedBook(uint256 start, uint256 count)
-        external
+        public
         view
         returns (uint256[] memory ids, IsolatedPosition[] memory positions, bool[] memory liquidatable)
     {
         (ids, positions) = vault.openPositions(start, count);
         MarketState[] memory states = _marketStatesOrZero();
-        uint8 decimals = vault.quoteDecimals();
+        uint8 decimals = vault.quoteDecimals(); // once, not once per position
         liquidatable = new bool[](ids.length);
         for (uint256 i = 0; i < ids.length; ++i) {
             liquidatable[i] = _liquidatable(positions[i], states[positions[i].marketId], decimals);
