@@ -114,6 +114,9 @@ class ContractAbi:
     def __getitem__(self, name: str) -> Function:
         return self.functions[name]
 
+    def __contains__(self, name: object) -> bool:
+        return name in self.functions
+
 
 @dataclass(frozen=True)
 class Event:

@@ -62,7 +62,8 @@ class AnvilNode:
     """One anvil process. Use as `with AnvilNode() as node: node.rpc_url`."""
 
     port: int | None = None
-    chain_id: int = 31337
+    chain_id: int | None = 31337
+    """None keeps the chain id of the fork's upstream."""
     accounts: int = 10
     balance_eth: int = 1_000_000
     timestamp: int | None = GENESIS_TIMESTAMP
@@ -73,6 +74,10 @@ class AnvilNode:
     fork_block: int | None = None
     extra_args: tuple[str, ...] = ()
     log_path: Path | None = None
+    genesis_number: int | None = None
+    """Number of the genesis block (a mainnet stand-in starts at a realistic height)."""
+    env: dict[str, str] | None = None
+    """Extra environment for anvil (a fork run sets HOME to place anvil's fork cache)."""
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -86,8 +91,6 @@ class AnvilNode:
             "127.0.0.1",
             "--port",
             str(self.port),
-            "--chain-id",
-            str(self.chain_id),
             "--accounts",
             str(self.accounts),
             "--balance",
@@ -101,6 +104,10 @@ class AnvilNode:
             "--code-size-limit",
             "49152",
         ]
+        if self.chain_id is not None:
+            cmd += ["--chain-id", str(self.chain_id)]
+        if self.genesis_number is not None:
+            cmd += ["--number", str(self.genesis_number)]
         if self.timestamp is not None and self.fork_url is None:
             cmd += ["--timestamp", str(self.timestamp)]
         if not self.automine:
@@ -111,6 +118,10 @@ class AnvilNode:
                 cmd += ["--fork-block-number", str(self.fork_block)]
         return cmd + list(self.extra_args)
 
+    def shown_command(self) -> str:
+        """The command line for messages: a fork URL is a secret (API keys) and is never shown."""
+        return " ".join("<fork-url>" if a == self.fork_url else a for a in self.command())
+
     def start(self, timeout_s: float = 30.0) -> AnvilNode:
         if self.port is None:
             self.port = free_port()
@@ -119,6 +130,7 @@ class AnvilNode:
             self.command(),
             stdout=log,
             stderr=subprocess.STDOUT,
+            env={**os.environ, **self.env} if self.env else None,
             start_new_session=True,
             preexec_fn=_die_with_parent,
         )
@@ -127,7 +139,7 @@ class AnvilNode:
             if self._proc.poll() is not None:
                 raise ChainError(
                     f"anvil exited at start with code {self._proc.returncode}: "
-                    + " ".join(self.command())
+                    + self.shown_command()
                 )
             if self.is_alive():
                 return self

@@ -1,4 +1,4 @@
-"""`marginsim` command line: run, compare, node, demo.
+"""`marginsim` command line: run, compare, node, upstream, demo.
 
 Bad input (a scenario that does not validate, a bad flag) gets one clear message and exit code 2.
 """
@@ -24,6 +24,23 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, help="override the scenario's seed")
     run.add_argument("--blocks", type=int, help="override the scenario's number of blocks")
     run.add_argument("--rpc-url", help="use this node instead of starting anvil")
+    run.add_argument(
+        "--fork-url",
+        metavar="URL",
+        help="fork this chain (real tokens and Chainlink feeds, see chains/); never printed",
+    )
+    run.add_argument(
+        "--fork",
+        action="store_true",
+        help="fork the chain at $MARGINSIM_FORK_URL (the scenario's fork.url_env if it has one)",
+    )
+    run.add_argument("--fork-block", type=int, metavar="N", help="block to fork at (default: head)")
+    run.add_argument(
+        "--fork-cache",
+        type=Path,
+        metavar="DIR",
+        help="where fork state is cached ($MARGINSIM_FORK_CACHE, default ~/.cache/marginsim/fork)",
+    )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     compare = sub.add_parser(
@@ -41,6 +58,15 @@ def _parser() -> argparse.ArgumentParser:
     node.add_argument("--port", type=int, default=8545)
     node.add_argument(
         "--manifest", type=Path, required=True, help="where to write the manifest JSON"
+    )
+
+    upstream = sub.add_parser(
+        "upstream",
+        help="a local mainnet stand-in (chain id 1, real addresses) to fork without the internet",
+    )
+    upstream.add_argument("--port", type=int, default=8546)
+    upstream.add_argument(
+        "--chain-file", type=Path, default=Path("chains/mainnet.yaml"), help="chain data file"
     )
 
     demo = sub.add_parser(
@@ -67,6 +93,12 @@ def main(argv: list[str] | None = None) -> int:
         from simulation.node import run_node
 
         return run_node(args.port, args.manifest)
+    if args.command == "upstream":
+        if not 1 <= args.port <= 65535:
+            parser.error(f"--port {args.port}: must be between 1 and 65535")
+        from simulation.upstream import run_upstream
+
+        return run_upstream(args.port, args.chain_file)
     from simulation.runner import run_command
 
     return run_command(args)

@@ -7,7 +7,7 @@ One deployer for everything: the CLI, the ape script and the contract tests all 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,6 +87,37 @@ DEFAULT_MARKETS = (MarketSpec("ETH-USD", "WETH"), MarketSpec("BTC-USD", "WBTC", 
 
 
 @dataclass(frozen=True)
+class FeedSpec:
+    """A price feed already on the chain (a real Chainlink proxy on a fork)."""
+
+    address: str
+    heartbeat_s: int
+    min_usd: float
+    max_usd: float
+
+
+ERC20_FUNCTIONS = frozenset(
+    {
+        "name",
+        "symbol",
+        "decimals",
+        "totalSupply",
+        "balanceOf",
+        "transfer",
+        "allowance",
+        "approve",
+        "transferFrom",
+        "Transfer",
+        "Approval",
+    }
+)
+"""The standard ERC-20 part of MockERC20's ABI: the ABI a real token on a fork is described with."""
+
+Funder = Callable[[str, list[tuple[str, int]]], object]
+"""fund(token symbol, [(recipient, amount in token units)]): how tokens reach accounts on a fork."""
+
+
+@dataclass(frozen=True)
 class SystemSpec:
     """What to deploy. Defaults are the local system every command and test starts from."""
 
@@ -97,6 +128,11 @@ class SystemSpec:
     vol_window_rounds: int = 8
     lp_liquidity_usd: float = 10_000_000
     insurance_usd: float = 100_000
+    existing_tokens: Mapping[str, str] | None = None
+    """Symbol -> address of tokens already on the chain (a fork): used instead of deploying mocks."""
+    existing_feeds: Mapping[str, FeedSpec] | None = None
+    """Token symbol -> feed already on the chain: wired into the oracle instead of mock aggregators.
+    May price the quote token too (read by the adapter, not by the margin math)."""
 
 
 @dataclass
@@ -149,9 +185,12 @@ def deploy_system(
     deployer: str | None = None,
     spec: SystemSpec = SystemSpec(),
     rpc_url: str = "",
+    fund: Funder | None = None,
 ) -> Deployment:
     """Deploy tokens, feeds, oracle, LP pool, insurance fund, vault and lens; wire and fund them.
 
+    With `spec.existing_tokens` / `existing_feeds` (a fork) the real ones are wired instead of mocks
+    and `fund` provides the pool's and the insurance fund's tokens instead of minting.
     Needs a node that mines each transaction (automine), as anvil does by default.
     """
     deployer = Web3.to_checksum_address(deployer or w3.eth.accounts[0])
@@ -166,32 +205,47 @@ def deploy_system(
         d.kinds[name] = kind
         return d.contract(name)
 
-    tokens = {
-        t.symbol: deploy(t.symbol, "MockERC20", t.name, t.symbol, t.decimals, deployer)
-        for t in spec.tokens
-    }
+    if spec.existing_tokens is not None:
+        erc20 = [e for e in artifacts["MockERC20"].abi if e.get("name") in ERC20_FUNCTIONS]
+        for symbol, address in spec.existing_tokens.items():
+            d.addresses[symbol], d.kinds[symbol] = Web3.to_checksum_address(address), "ERC20"
+        d.abis["ERC20"] = erc20
+        tokens = {t.symbol: d.contract(t.symbol) for t in spec.tokens}
+    else:
+        tokens = {
+            t.symbol: deploy(t.symbol, "MockERC20", t.name, t.symbol, t.decimals, deployer)
+            for t in spec.tokens
+        }
     quote = spec.tokens[0]
     oracle = deploy("OracleAdapter", "OracleAdapter", deployer)
-    for t in spec.tokens[1:]:
-        assert t.price_usd is not None
-        answer = round(t.price_usd * 10**spec.feed_decimals)
-        feed = deploy(
-            f"FEED_{t.symbol}",
-            "MockAggregator",
-            spec.feed_decimals,
-            f"{t.symbol} / USD",
-            answer,
-            deployer,
-        )
+    feeds: dict[str, tuple[str, int, float, float]] = {}
+    if spec.existing_feeds is not None:
+        d.abis["EACAggregatorProxy"] = artifacts["MockFeedProxy"].abi
+        for symbol, f in spec.existing_feeds.items():
+            name = f"FEED_{symbol}"
+            d.addresses[name], d.kinds[name] = (
+                Web3.to_checksum_address(f.address),
+                "EACAggregatorProxy",
+            )
+            feeds[symbol] = (d.addresses[name], f.heartbeat_s, f.min_usd, f.max_usd)
+    else:
+        for t in spec.tokens[1:]:
+            assert t.price_usd is not None
+            answer = round(t.price_usd * 10**spec.feed_decimals)
+            feed = deploy(
+                f"FEED_{t.symbol}",
+                "MockAggregator",
+                spec.feed_decimals,
+                f"{t.symbol} / USD",
+                answer,
+                deployer,
+            )
+            feeds[t.symbol] = (feed.address, spec.heartbeat_s, 0.01, 10_000_000)
+    for symbol, (address, heartbeat, lo, hi) in feeds.items():
         send_and_wait(
             w3,
             oracle.functions.setFeed(
-                tokens[t.symbol].address,
-                feed.address,
-                spec.heartbeat_s,
-                spec.vol_window_rounds,
-                wad(0.01),
-                wad(10_000_000),
+                tokens[symbol].address, address, heartbeat, spec.vol_window_rounds, wad(lo), wad(hi)
             ),
             deployer,
         )
@@ -226,11 +280,14 @@ def deploy_system(
     usdc = tokens[quote.symbol]
     unit = 10**quote.decimals
     lp = int(spec.lp_liquidity_usd * unit)
+    ins = int(spec.insurance_usd * unit)
+    if fund is not None:
+        fund(quote.symbol, [(who, n) for who, n in ((deployer, lp), (insurance.address, ins)) if n])
     if lp:
-        send_and_wait(w3, usdc.functions.mint(deployer, lp), deployer)
+        if fund is None:
+            send_and_wait(w3, usdc.functions.mint(deployer, lp), deployer)
         send_and_wait(w3, usdc.functions.approve(pool.address, lp), deployer)
         send_and_wait(w3, pool.functions.deposit(lp, deployer), deployer)
-    ins = int(spec.insurance_usd * unit)
-    if ins:
+    if ins and fund is None:
         send_and_wait(w3, usdc.functions.mint(insurance.address, ins), deployer)
     return d

@@ -29,9 +29,23 @@ from simulation.scenario import Scenario
 from simulation.state import Addresses, ChainReader
 
 SYMBOL_TOKEN = {"ETH": "WETH", "BTC": "WBTC"}
+"""Feed symbol -> token it prices, for the feeds that have a market."""
 MAX_UINT = 2**256 - 1
 KEEPER_USDC = 5_000_000
 """Quote tokens each keeper holds to buy collateral in cross liquidations."""
+
+
+@dataclass
+class ForkContext:
+    """What a fork run adds: the real feeds the oracle drives and how agents get real tokens."""
+
+    feeds: dict[str, Any]
+    """Feed symbol -> simulation.fork.ForkFeed (ETH, BTC and the quote's)."""
+    decimals: dict[str, int]
+    rules: dict[str, tuple[float, int]]
+    """Feed symbol -> (deviation, heartbeat) from the chain data file."""
+    fund: Callable[[str, list[tuple[str, int]]], object]
+    quote_symbol: str = "USDC"
 
 
 @dataclass
@@ -51,10 +65,16 @@ class Engine:
         accounts: Sequence[str],
         prices: dict[str, np.ndarray],
         recorder: Recorder,
+        fork: ForkContext | None = None,
     ):
         self.sc, self.rpc, self.d, self.rec = scenario, rpc, deployment, recorder
-        self.prices = prices
+        self.prices, self.fork = prices, fork
         self.abis = {k: ContractAbi(v) for k, v in deployment.abis.items()}
+        self.token_kind = deployment.kinds["USDC"]
+        feed_token = dict(SYMBOL_TOKEN)
+        if fork is not None and fork.quote_symbol in fork.feeds:
+            feed_token[fork.quote_symbol] = fork.quote_symbol
+        self.feed_token = feed_token
         self.decoder = EventDecoder(deployment.abis.values())
         self.errors = ErrorDecoder(deployment.abis.values())
         a = deployment.addresses
@@ -64,11 +84,13 @@ class Engine:
             a["LPPool"],
             a["InsuranceFund"],
             a["USDC"],
-            {s: a[f"FEED_{t}"] for s, t in SYMBOL_TOKEN.items()},
+            {s: a[f"FEED_{t}"] for s, t in feed_token.items()},
         )
         self.market_ids = dict(deployment.markets)
         markets = {i: (name, name.split("-")[0]) for name, i in self.market_ids.items()}
-        self.reader = ChainReader(rpc, self.addr, self.abis, markets)
+        self.reader = ChainReader(
+            rpc, self.addr, self.abis, markets, self.token_kind, deployment.kinds["FEED_WETH"]
+        )
         self.agents = self._make_agents(accounts)
         self.counters = Counters(keepers={k.name: KeeperStats() for k in self.agents.keepers})
         self.history: list[dict[str, float]] = [self._price(0)]
@@ -113,16 +135,18 @@ class Engine:
             self.market_ids["ETH-USD"],
         )
         keepers = [Keeper(cfg, next(it), kctx) for cfg in sc.keepers]
-        decimals = {s: 8 for s in SYMBOL_TOKEN}
+        fork = self.fork
         oracle = OracleAgent(
             sc.oracle,
             deployer,
             self.addr.feeds,
             {s: a[t] for s, t in SYMBOL_TOKEN.items()},
-            decimals,
-            self.abis["MockAggregator"],
+            fork.decimals if fork else {s: 8 for s in SYMBOL_TOKEN},
+            self.abis[self.d.kinds["FEED_WETH"]],
             a["OracleAdapter"],
             self.abis["OracleAdapter"],
+            driven=fork.feeds if fork else None,
+            rules=fork.rules if fork else None,
         )
         self.reader.cross_accounts = [t.address for t in traders if t.cfg.margin_mode == "cross"]
         self.reader.lps = [lp.address for lp in lps]
@@ -138,18 +162,22 @@ class Engine:
         return tuple(out[0][5])
 
     def fund(self) -> None:
-        """Mint, approve, deposit: three ordered phases, each one batch mined as one block."""
+        """Mint, approve, deposit: three ordered phases, each one batch mined as one block.
+        On a fork the real quote token is not minted: the fork's funder writes or transfers it."""
         self.rpc.call("evm_setAutomine", [False])
-        a, token, pool = self.d.addresses, self.abis["MockERC20"], self.abis["LPPool"]
+        a, token, pool = self.d.addresses, self.abis[self.token_kind], self.abis["LPPool"]
         wallets = [(t.address, t.cfg.wallet_usd, a["MarginVault"]) for t in self.agents.traders]
         wallets += [(k.address, KEEPER_USDC, a["MarginVault"]) for k in self.agents.keepers]
         wallets += [(lp.address, lp.cfg.deposit_usd, a["LPPool"]) for lp in self.agents.lps]
-        self._setup_phase(
-            [
-                (self.d.deployer, a["USDC"], token["mint"].calldata(who, int(usd * USDC)))
-                for who, usd, _ in wallets
-            ]
-        )
+        if self.fork is not None:
+            self.fork.fund("USDC", [(who, int(usd * USDC)) for who, usd, _ in wallets])
+        else:
+            self._setup_phase(
+                [
+                    (self.d.deployer, a["USDC"], token["mint"].calldata(who, int(usd * USDC)))
+                    for who, usd, _ in wallets
+                ]
+            )
         self._setup_phase(
             [
                 (who, a["USDC"], token["approve"].calldata(spender, MAX_UINT))
@@ -225,7 +253,9 @@ class Engine:
             replace(tx, priority_fee_wei=tx.priority_fee_wei + len(txs) - i)
             for i, tx in enumerate(txs)
         ]
-        hashes = self._send(txs, snap.base_fee_wei)
+        cheats, rounds = self.agents.oracle.take_cheats()  # fork feeds: written before the block
+        self.counters.oracle_rounds += rounds
+        hashes = self._send(txs, snap.base_fee_wei, cheats)
         self.rpc.call("evm_mine", [timestamp])
         sent = [(tx, h) for tx, h in zip(txs, hashes, strict=True) if isinstance(h, str)]
         # Receipts and the next snapshot in one request: both read the block just mined.
@@ -281,9 +311,13 @@ class Engine:
         self._nonces[sender] = n + 1
         return n
 
-    def _send(self, txs: list[Tx], base_fee: int) -> list[Any]:
-        """One batch of eth_sendTransaction with explicit nonces, gas and fees (no estimation)."""
-        calls = []
+    def _send(
+        self, txs: list[Tx], base_fee: int, cheats: Sequence[tuple[str, list[Any]]] = ()
+    ) -> list[Any]:
+        """One batch of eth_sendTransaction with explicit nonces, gas and fees (no estimation).
+        `cheats` (state writes) ride in front, in the same request: the transactions only run at
+        the next evm_mine, so they all see the writes."""
+        calls: list[tuple[str, list[Any]]] = list(cheats)
         for tx in txs:
             max_fee = 2 * base_fee + tx.priority_fee_wei + GWEI
             calls.append(
@@ -303,6 +337,10 @@ class Engine:
                 )
             )
         answers = self.rpc.batch(calls)
+        failed = [x for x in answers[: len(cheats)] if isinstance(x, RpcError)]
+        if failed:
+            raise RuntimeError(f"a feed write was refused: {failed[0].message}")
+        answers = answers[len(cheats) :]
         refused = {tx.sender for tx, h in zip(txs, answers, strict=True) if isinstance(h, RpcError)}
         if refused:
             # A refused send leaves a nonce gap: drop what queued behind it and resync those senders.

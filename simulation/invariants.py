@@ -17,7 +17,7 @@ def _balances(
     rpc: Rpc, reader: ChainReader, addresses: dict[str, str], abis: dict[str, ContractAbi]
 ) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
     """The vault's token balances and every agent cross account's book balances, one batch."""
-    vault, token = abis["MarginVault"], abis["MockERC20"]
+    vault, token = abis["MarginVault"], reader.token
     calls: list[tuple[str, list[Any]]] = []
     for t in TOKENS:
         calls.append(

@@ -7,19 +7,34 @@ import json
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from tqdm import tqdm
 from web3 import Web3
 
-from simulation.build import compile_contracts
+from simulation.build import Artifact, compile_contracts
 from simulation.chain import AnvilNode, ChainError
-from simulation.deploy import DEFAULT_TOKENS, SystemSpec, deploy_system
-from simulation.engine import Engine
+from simulation.deploy import DEFAULT_TOKENS, FeedSpec, SystemSpec, TokenSpec, deploy_system
+from simulation.engine import SYMBOL_TOKEN, Engine, ForkContext
+from simulation.fork import (
+    ForkInputError,
+    ForkTarget,
+    Upstream,
+    cache_file,
+    cache_home,
+    check_assets,
+    clear_account_code,
+    fork_target,
+    fund_token,
+    install_feeds,
+    probe_upstream,
+    timed,
+)
 from simulation.market import price_path
 from simulation.metrics import Recorder
 from simulation.rpc import ChainDown, Rpc
@@ -58,7 +73,23 @@ def run_command(args: argparse.Namespace) -> int:
         from simulation.compare import run_compare
 
         return run_compare(sc, args.out, progress=not args.no_progress)
-    code, _ = run_scenario(sc, args.out, rpc_url=args.rpc_url, progress=not args.no_progress)
+    try:
+        fork = fork_target(
+            getattr(args, "fork_url", None),
+            getattr(args, "fork_block", None),
+            sc.fork,
+            getattr(args, "fork_cache", None),
+            from_env=getattr(args, "fork", False),
+        )
+    except ForkInputError as e:
+        _say(str(e))
+        return 2
+    if fork is not None and args.rpc_url:
+        _say("--rpc-url and a fork exclude each other: a fork starts its own anvil")
+        return 2
+    code, _ = run_scenario(
+        sc, args.out, rpc_url=args.rpc_url, progress=not args.no_progress, fork=fork
+    )
     return code
 
 
@@ -74,6 +105,82 @@ def _system_spec(sc: Scenario) -> SystemSpec:
     )
 
 
+def _wire_fork(
+    w3: Web3,
+    url: str,
+    up: Upstream,
+    artifacts: Mapping[str, Artifact],
+    agents: Sequence[str],
+    sc: Scenario,
+    info: dict[str, Any],
+) -> tuple[Scenario, SystemSpec, ForkContext, Callable[[str, list[tuple[str, int]]], object]]:
+    """Check the chain's assets, put the simulated aggregators behind its proxies and start the
+    markets at the fork block's real prices. Fills `info` (the summary's `fork` section)."""
+    chain, rpc = up.chain, Rpc(url)
+    check_assets(rpc, chain, up.block)
+    clear_account_code(rpc, agents)
+    feeds = install_feeds(w3, rpc, chain, artifacts, agents[0])
+    start = dict(sc.market.start)
+    for symbol in ("ETH", "BTC"):
+        start[symbol] = feeds[symbol].answer / 10 ** feeds[symbol].info.decimals
+    sc = sc.model_copy(update={"market": sc.market.model_copy(update={"start": start})})
+    funding: dict[str, str] = {}
+
+    def fund(symbol: str, grants: list[tuple[str, int]]) -> object:
+        method = fund_token(rpc, chain, symbol, grants)
+        funding.setdefault(symbol, method)
+        return method
+
+    names = {"USDC": "USD Coin", "WETH": "Wrapped Ether", "WBTC": "Wrapped BTC"}
+    base = {t.symbol: t for t in DEFAULT_TOKENS}
+    tokens = tuple(
+        TokenSpec(
+            s,
+            names.get(s, s),
+            chain.tokens[s].decimals,
+            start.get(next((f for f, t in SYMBOL_TOKEN.items() if t == s), "")),
+            base[s].collateral_weight,
+            base[s].liquidation_discount,
+        )
+        for s in ("USDC", "WETH", "WBTC")
+    )
+    spec = SystemSpec(
+        tokens=tokens,
+        lp_liquidity_usd=sc.protocol.lp_liquidity_usd,
+        insurance_usd=sc.protocol.insurance_usd,
+        existing_tokens={s: chain.tokens[s].address for s in ("USDC", "WETH", "WBTC")},
+        existing_feeds={
+            f.asset: FeedSpec(f.proxy, f.heartbeat_s, f.min_usd, f.max_usd)
+            for f in chain.feeds.values()
+        },
+    )
+    ctx = ForkContext(
+        feeds=dict(feeds),
+        decimals={s: f.info.decimals for s, f in feeds.items()},
+        rules={s: (f.info.deviation, f.info.heartbeat_s) for s, f in feeds.items()},
+        fund=fund,
+        quote_symbol=chain.quote,
+    )
+    info["tokens"] = {
+        s: {"address": chain.tokens[s].address, "decimals": chain.tokens[s].decimals}
+        for s in ("USDC", "WETH", "WBTC")
+    }
+    info["funding"] = funding
+    info["feeds"] = {
+        s: {
+            "proxy": f.proxy,
+            "aggregator": f.aggregator,
+            "decimals": f.info.decimals,
+            "phase": f.phase,
+            "first_answer": f.history[-1][1],
+            "first_round_id": (f.phase << 64) | f.history[-1][0],
+            "rounds_copied": len(f.history),
+        }
+        for s, f in feeds.items()
+    }
+    return sc, spec, ctx, fund
+
+
 def _on_sigterm(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
@@ -84,20 +191,50 @@ def run_scenario(
     rpc_url: str | None = None,
     progress: bool = True,
     monitor: Callable[[int, int | None], None] | None = None,
+    fork: ForkTarget | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """Run one scenario into `out`. Returns (exit code, summary). `monitor(block, anvil_pid)` is called
-    after every block (benchmarks sample memory with it)."""
+    after every block (benchmarks sample memory with it). With `fork`, anvil forks that upstream and
+    the system is wired to its real tokens and Chainlink proxies (simulation.fork)."""
     t_setup = time.monotonic()
-    prices = price_path(sc.market, sc.seed, sc.blocks, sc.block_time_s)
     artifacts = compile_contracts()
     n_agents = 1 + sum(g.count for g in sc.traders) + sum(g.count for g in sc.lps) + len(sc.keepers)
-    node = None if rpc_url else AnvilNode(accounts=n_agents)
+    node = None if rpc_url or fork else AnvilNode(accounts=n_agents)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     engine: Engine | None = None
     recorder: Recorder | None = None
+    fork_info: dict[str, Any] | None = None
     status, code, t_run, setup_s = "completed", 0, time.monotonic(), 0.0
     try:
-        url = rpc_url or node.start().rpc_url  # type: ignore[union-attr]
+        spec, fork_ctx, funder = _system_spec(sc), None, None
+        if fork is not None:
+            up = probe_upstream(fork)
+            home = cache_home(fork, up)
+            cached = cache_file(home) is not None
+            node = AnvilNode(
+                accounts=n_agents,
+                chain_id=None,
+                fork_url=fork.url,
+                fork_block=up.block,
+                env={"HOME": str(home)},
+            )
+            _, start_s = timed(node.start, timeout_s=300)
+            fork_info = {
+                "chain": up.chain.name,
+                "chain_id": up.chain.chain_id,
+                "block": up.block,
+                "block_timestamp": up.timestamp,
+                "upstream_head": up.head,
+                "url_from": fork.source,
+                "start_s": round(start_s, 3),
+                "cache": "hit" if cached else "miss",
+            }
+            _say(
+                f"forked {up.chain.name} at block {up.block} in {start_s:.2f} s "
+                f"(fork cache {'hit' if cached else 'miss'}; URL from {fork.source})"
+            )
+        # a fork's anvil is already up; otherwise the given node, or a fresh anvil
+        url = node.rpc_url if fork else (rpc_url or node.start().rpc_url)  # type: ignore[union-attr]
         w3 = Web3(Web3.HTTPProvider(url))
         # Every block one second after the last, whatever the wall clock: deployment and set-up then
         # land at the same timestamps on every run, and the loop mines at explicit ones.
@@ -107,9 +244,20 @@ def run_scenario(
             raise ChainError(
                 f"{url} has {len(accounts)} unlocked accounts, the scenario needs {n_agents}"
             )
-        deployment = deploy_system(w3, artifacts, accounts[0], _system_spec(sc), rpc_url=url)
+        if fork is not None:
+            assert fork_info is not None
+            sc, spec, fork_ctx, funder = _wire_fork(
+                w3, url, up, artifacts, accounts[:n_agents], sc, fork_info
+            )
+        prices = price_path(sc.market, sc.seed, sc.blocks, sc.block_time_s)
+        if fork_ctx is not None:  # the quote's feed: held at its first answer
+            q = fork_ctx.quote_symbol
+            prices[q] = np.full(
+                sc.blocks + 1, fork_ctx.feeds[q].answer / 10 ** fork_ctx.decimals[q]
+            )
+        deployment = deploy_system(w3, artifacts, accounts[0], spec, rpc_url=url, fund=funder)
         recorder = Recorder(out, [k.name for k in sc.keepers])
-        engine = Engine(sc, Rpc(url), deployment, accounts, prices, recorder)
+        engine = Engine(sc, Rpc(url), deployment, accounts, prices, recorder, fork=fork_ctx)
         engine.fund()
         setup_s = time.monotonic() - t_setup
         t_run = time.monotonic()
@@ -124,6 +272,9 @@ def run_scenario(
                     monitor(block, pid)
 
             engine.run(sc.blocks, on_block=on_block)
+    except ForkInputError as e:
+        status, code = "bad_fork", 2
+        _say(str(e))
     except KeyboardInterrupt:
         status, code = "interrupted", 130
         _say(f"interrupted after block {engine.blocks_done if engine else 0}")
@@ -146,11 +297,16 @@ def run_scenario(
     summary: dict[str, Any] = {"scenario": sc.name, "seed": sc.seed, "status": status}
     if recorder is not None:
         recorder.close()
+    if fork_info is not None:
+        summary["fork"] = fork_info
     if engine is not None and engine.start is not None:
         summary = build_summary(sc, engine, wall_s, status, setup_s)
+        if fork_info is not None:
+            summary["fork"] = fork_info
         write_outputs(out, summary)
         print(f"report: {out / 'report.html'}")
-    elif recorder is not None:  # failed during set-up: still say so on disk
+    elif recorder is not None or fork_info is not None:  # failed in set-up: still say so on disk
+        out.mkdir(parents=True, exist_ok=True)
         (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return code, summary
 
@@ -168,6 +324,7 @@ def build_summary(
         "status": status,
         "blocks": e.blocks_done,
         "blocks_planned": sc.blocks,
+        "market_start": dict(sc.market.start),
         "setup_s": round(setup_s, 3),
         "wall_s": round(wall_s, 3),
         "tx_sent": c.tx_sent,

@@ -133,6 +133,17 @@ class ProtocolConfig(_Model):
     insurance_usd: float = Field(100_000, ge=0)
 
 
+class ForkConfig(_Model):
+    """Run on a fork of a real chain (see `chains/`): real tokens and Chainlink proxies."""
+
+    url: str | None = Field(None, min_length=1, repr=False)
+    """The upstream RPC URL. Better left out: it usually carries an API key; see `url_env`."""
+    url_env: str = Field("MARGINSIM_FORK_URL", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    """Environment variable holding the URL when `url` is not given (and --fork-url is not)."""
+    block: int | None = Field(None, ge=0)
+    """Block to fork at; the upstream's head when left out (the block used is in the summary)."""
+
+
 class Scenario(_Model):
     name: str = Field(min_length=1)
     description: str = ""
@@ -147,6 +158,8 @@ class Scenario(_Model):
     protocol: ProtocolConfig = ProtocolConfig()
     invariants_every: int = Field(10, gt=0)
     """Check the protocol's invariants against the chain every this many blocks."""
+    fork: ForkConfig | None = None
+    """Fork a real chain instead of starting an empty one (--fork-url and --fork-block override)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:

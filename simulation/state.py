@@ -32,10 +32,14 @@ class ChainReader:
         addr: Addresses,
         abis: dict[str, ContractAbi],
         markets: dict[int, tuple[str, str]],
+        token_kind: str = "MockERC20",
+        feed_kind: str = "MockAggregator",
     ):
+        """`token_kind`, `feed_kind`: the ABI names of the tokens and feeds (ERC20 and
+        EACAggregatorProxy on a fork)."""
         self.rpc, self.addr, self.markets = rpc, addr, markets
         self.vault, self.lens = abis["MarginVault"], abis["MarginLens"]
-        self.pool, self.token, self.feed = abis["LPPool"], abis["MockERC20"], abis["MockAggregator"]
+        self.pool, self.token, self.feed = abis["LPPool"], abis[token_kind], abis[feed_kind]
         self.cross_accounts: list[str] = []
         self.lps: list[str] = []
 

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from simulation.abi import ContractAbi
 from simulation.agents.base import GWEI, Snapshot, Tx
 from simulation.scenario import OracleConfig
+
+
+class DrivenFeed(Protocol):
+    """A real feed on a fork, driven by storage writes (simulation.fork.ForkFeed)."""
+
+    def round_writes(self, answer: int, timestamp: int) -> list[tuple[str, list[Any]]]: ...
 
 
 class OracleAgent:
@@ -25,13 +32,23 @@ class OracleAgent:
         feed_abi: ContractAbi,
         oracle_address: str,
         oracle_abi: ContractAbi,
+        driven: Mapping[str, DrivenFeed] | None = None,
+        rules: Mapping[str, tuple[float, int]] | None = None,
     ):
+        """`driven`: on a fork, the real feeds, written with state cheats instead of `updateAnswer`
+        transactions; `rules`: (deviation, heartbeat) per feed, defaults from `cfg`. The volatility
+        cache is refreshed only for the assets in `assets` (the quote's feed has no market)."""
         self.cfg, self.sender = cfg, sender
         self.feeds, self.assets, self.decimals = feeds, assets, decimals
-        self._update = feed_abi["updateAnswer"]
+        self._update = feed_abi.functions.get("updateAnswer")
         self._cache = oracle_abi["cacheVolatility"]
         self.oracle_address = oracle_address
+        self.driven = dict(driven or {})
+        self.rules = {s: (rules or {}).get(s, (cfg.deviation, cfg.heartbeat_s)) for s in feeds}
         self.rounds = 0
+        self.cheats: list[tuple[str, list[Any]]] = []
+        """State cheats of the coming block (fork feeds' rounds); the engine sends them with the txs."""
+        self.cheat_rounds = 0
 
     def decide(
         self, block: int, timestamp: int, history: Sequence[dict[str, float]], snap: Snapshot
@@ -40,14 +57,22 @@ class OracleAgent:
         if any(w.contains(block) for w in self.cfg.outages):
             return []
         seen = history[max(0, len(history) - 1 - self.cfg.delay_blocks)]
-        txs = []
+        txs: list[Tx] = []
         for symbol, feed in self.feeds.items():
             answer, updated_at = snap.oracle_rounds[symbol]
+            deviation, heartbeat = self.rules[symbol]
             new = round(seen[symbol] * 10 ** self.decimals[symbol])
-            moved = abs(new - answer) / answer >= self.cfg.deviation if answer > 0 else True
-            stale = timestamp - updated_at >= self.cfg.heartbeat_s
-            if new > 0 and (moved or stale):
-                fee = 50 * GWEI  # oracle rounds go first in the block, as priority transactions do
+            moved = abs(new - answer) / answer >= deviation if answer > 0 else True
+            stale = timestamp - updated_at >= heartbeat
+            if not (new > 0 and (moved or stale)):
+                continue
+            self.rounds += 1
+            fee = 50 * GWEI  # oracle rounds go first in the block, as priority transactions do
+            if symbol in self.driven:
+                self.cheats += self.driven[symbol].round_writes(new, timestamp)
+                self.cheat_rounds += 1
+            else:
+                assert self._update is not None, "a mock feed needs updateAnswer"
                 txs.append(
                     Tx(
                         self.name,
@@ -59,6 +84,7 @@ class OracleAgent:
                         fee,
                     )
                 )
+            if symbol in self.assets:
                 data = self._cache.calldata(self.assets[symbol])
                 txs.append(
                     Tx(
@@ -71,5 +97,10 @@ class OracleAgent:
                         fee,
                     )
                 )
-                self.rounds += 1
         return txs
+
+    def take_cheats(self) -> tuple[list[tuple[str, list[Any]]], int]:
+        """The coming block's state cheats and how many rounds they write; clears them."""
+        out, n = self.cheats, self.cheat_rounds
+        self.cheats, self.cheat_rounds = [], 0
+        return out, n
