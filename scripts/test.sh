@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Run the test suite on a local anvil (ape's foundry provider). Extra args go to `ape test`.
+# The whole test suite on a local anvil (ape's foundry provider), then the contract tests again on
+# ape's mainnet-fork network, forking a local mainnet stand-in (no internet). Extra args go to both.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ./scripts/setup.sh
 source scripts/env.sh
-exec ape test tests/ --network ethereum:local:foundry "$@"
+ape test tests/ --network ethereum:local:foundry "$@"
+./scripts/with_upstream.sh ape test tests/ -m contract --network ethereum:mainnet-fork:foundry "$@"

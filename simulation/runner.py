@@ -17,7 +17,7 @@ import pandas as pd
 from tqdm import tqdm
 from web3 import Web3
 
-from simulation.build import Artifact, compile_contracts
+from simulation.build import Artifact, compile_contracts, load_settings
 from simulation.chain import AnvilNode, ChainError
 from simulation.deploy import DEFAULT_TOKENS, FeedSpec, SystemSpec, TokenSpec, deploy_system
 from simulation.engine import SYMBOL_TOKEN, Engine, ForkContext
@@ -217,6 +217,8 @@ def run_scenario(
                 fork_url=fork.url,
                 fork_block=up.block,
                 env={"HOME": str(home)},
+                # The EVM rules the contracts are compiled for, as ape-foundry's mainnet-fork does.
+                extra_args=("--hardfork", load_settings().evm_version),
             )
             _, start_s = timed(node.start, timeout_s=300)
             fork_info = {

@@ -32,10 +32,9 @@ UPSTREAM_PRICES = {"ETH": 3456.78, "BTC": 98765.43, "USDC": 0.99991}
 HOLDER_BALANCES = {"USDC": 50_000_000, "WETH": 20_000, "WBTC": 1_000}
 """What each listed holder owns on the upstream, in token units."""
 
-GENESIS_NUMBER = 21_000_000
 GENESIS_TIME = 1_729_000_000
-"""The stand-in starts at a mainnet-like height and time (October 2024): a fork picks its EVM rules
-from the chain id and block number, and mainnet at block 21,000,000 runs Cancun, as the vaults need."""
+"""The stand-in starts at a mainnet-like time (October 2024). Its block numbers start at 0 (clients
+such as ape read block 0 of a fork's upstream), so forks of it choose their EVM rules explicitly."""
 
 HISTORY_ROUNDS = 12
 ROUND_SPACING_S = 1200
@@ -161,7 +160,6 @@ def start_upstream(
         chain_id=chain.chain_id,
         accounts=2,
         timestamp=GENESIS_TIME,
-        genesis_number=GENESIS_NUMBER,
     )
     node.start()
     try:

@@ -3,6 +3,7 @@ every test runs on a snapshot that ape reverts afterwards."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,30 @@ from simulation.deploy import Deployment, SystemSpec, deploy_system
 
 USDC_UNIT = 10**6
 WAD = 10**18
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "contract: a contract test (uses the deployed system); ./scripts/test.sh runs these a second "
+        "time on ethereum:mainnet-fork:foundry",
+    )
+    network = str(config.getoption("network", default="") or "")
+    if "fork" in network and not os.environ.get("MARGINSIM_FORK_URL", "").strip():
+        # ape would otherwise fall back to a public RPC (empty variable) or fail on the literal
+        # ${MARGINSIM_FORK_URL} (unset one): say what is missing instead.
+        pytest.exit(
+            f"--network {network} forks the node at $MARGINSIM_FORK_URL, which is not set "
+            "(./scripts/with_upstream.sh sets it to a local mainnet stand-in)",
+            returncode=2,
+        )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test on the deployed system is a contract test."""
+    for item in items:
+        if "system" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.contract)
 
 
 @pytest.fixture(scope="session")
