@@ -9,10 +9,13 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import requests
 
@@ -125,7 +128,7 @@ class AnvilNode:
     def start(self, timeout_s: float = 30.0) -> AnvilNode:
         if self.port is None:
             self.port = free_port()
-        log = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        log = open(self.log_path, "wb") if self.log_path else subprocess.PIPE  # noqa: SIM115
         self._proc = subprocess.Popen(
             self.command(),
             stdout=log,
@@ -134,11 +137,18 @@ class AnvilNode:
             start_new_session=True,
             preexec_fn=_die_with_parent,
         )
+        self._tail: deque[str] = deque(maxlen=5)
+        if self._proc.stdout is not None:  # keep the last lines, to say why anvil stopped
+            threading.Thread(target=self._drain, args=(self._proc.stdout,), daemon=True).start()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
+                time.sleep(0.1)  # let the reader catch the last lines
+                said = " / ".join(self._tail)
                 raise ChainError(
-                    f"anvil exited at start with code {self._proc.returncode}: "
+                    f"anvil exited at start with code {self._proc.returncode}"
+                    + (f" ({said})" if said else "")
+                    + ": "
                     + self.shown_command()
                 )
             if self.is_alive():
@@ -146,6 +156,14 @@ class AnvilNode:
             time.sleep(0.05)
         self.stop()
         raise ChainError(f"anvil did not answer on {self.rpc_url} within {timeout_s:.0f}s")
+
+    def _drain(self, stream: Any) -> None:
+        for raw in stream:
+            line = raw.decode(errors="replace").strip()
+            if line:
+                if self.fork_url:
+                    line = line.replace(self.fork_url, "<fork-url>")
+                self._tail.append(line)
 
     def is_alive(self) -> bool:
         try:

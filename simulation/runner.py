@@ -301,6 +301,10 @@ def run_scenario(
         recorder.close()
     if fork_info is not None:
         summary["fork"] = fork_info
+        for symbol, f in (engine.fork.feeds if engine and engine.fork else {}).items():
+            entry = fork_info["feeds"][symbol]
+            entry["last_round_id"] = (f.phase << 64) | f.round
+            entry["rounds_written"] = entry["last_round_id"] - entry["first_round_id"]
     if engine is not None and engine.start is not None:
         summary = build_summary(sc, engine, wall_s, status, setup_s)
         if fork_info is not None:

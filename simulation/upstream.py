@@ -62,10 +62,11 @@ def place(w3: Web3, source: str, target: str) -> None:
     """Copy the runtime code and the plain storage of the contract at `source` to `target`."""
     rpc = w3.provider.make_request
     rpc("anvil_setCode", [target, w3.eth.get_code(Web3.to_checksum_address(source)).to_0x_hex()])  # type: ignore[arg-type]
-    for slot in range(PLAIN_SLOTS):
+    for slot in range(
+        PLAIN_SLOTS
+    ):  # zeros too: whatever was at `target` before must not show through
         value = w3.eth.get_storage_at(Web3.to_checksum_address(source), slot)
-        if any(value):
-            rpc("anvil_setStorageAt", [target, hex(slot), "0x" + value.hex().zfill(64)])  # type: ignore[arg-type]
+        rpc("anvil_setStorageAt", [target, hex(slot), "0x" + value.hex().zfill(64)])  # type: ignore[arg-type]
 
 
 def _deploy(w3: Web3, art: Artifact, sender: str, *args: Any) -> str:

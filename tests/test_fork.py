@@ -1,0 +1,345 @@
+"""Fork runs, for real and without the internet: a first anvil (chain id 1) holds, at the real mainnet
+addresses, ERC-20s with the real decimals and Chainlink-style proxies in front of aggregators (put
+there with anvil_setCode / anvil_setStorageAt by `marginsim upstream`'s builder); `marginsim run
+--fork-url` forks it over HTTP like it would fork an archive node."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from web3 import Web3
+
+from simulation.build import compile_contracts
+from simulation.chain import AnvilNode, free_port
+from simulation.chains import ChainInfo, chain_for
+from simulation.fork import (
+    ForkTarget,
+    FundingError,
+    fund_token,
+    install_feeds,
+    probe_upstream,
+)
+from simulation.node import dev_accounts
+from simulation.rpc import Rpc
+from simulation.upstream import Upstream, place, start_upstream
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "k3y-do-not-leak-4f9a"
+STATE_METHODS = {
+    "eth_getStorageAt",
+    "eth_getCode",
+    "eth_getBalance",
+    "eth_getTransactionCount",
+    "eth_getAccount",
+    "eth_getProof",
+}
+"""What a fork fetches per account and slot (block headers and the chain id are always asked)."""
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[tuple[AnvilNode, Upstream]]:
+    node, up = start_upstream()
+    try:
+        yield node, up
+    finally:
+        node.stop()
+
+
+def marginsim(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "simulation.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def fingerprint(url: str, chain: ChainInfo, watch: list[str]) -> dict[str, Any]:
+    """Everything a fork run writes on its own chain, read on the upstream: block, proxies' answers,
+    aggregators' code, token supplies and the balances of the accounts the run funds."""
+    w3 = Web3(Web3.HTTPProvider(url))
+    out: dict[str, Any] = {"block": w3.eth.block_number, "hash": w3.eth.get_block("latest")["hash"]}
+    proxy_abi = compile_contracts()["MockFeedProxy"].abi
+    token_abi = compile_contracts()["MockERC20"].abi
+    for s, f in chain.feeds.items():
+        proxy = w3.eth.contract(address=Web3.to_checksum_address(f.proxy), abi=proxy_abi)
+        out[f"{s}.round"] = proxy.functions.latestRoundData().call()
+        out[f"{s}.code"] = w3.eth.get_code(proxy.functions.aggregator().call())
+    for s, t in chain.tokens.items():
+        token = w3.eth.contract(address=Web3.to_checksum_address(t.address), abi=token_abi)
+        out[f"{s}.supply"] = token.functions.totalSupply().call()
+        for a in watch:
+            out[f"{s}.{a}"] = token.functions.balanceOf(Web3.to_checksum_address(a)).call()
+    return out
+
+
+class CountingProxy:
+    """An HTTP JSON-RPC relay that counts the methods passing through it (what a fork fetched)."""
+
+    def __init__(self, upstream_url: str):
+        self.counts: Counter[str] = Counter()
+        counts, target = self.counts, upstream_url
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as JSON-RPC clients expect
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                payload = json.loads(body)
+                for call in payload if isinstance(payload, list) else [payload]:
+                    counts[call["method"]] += 1
+                r = requests.post(target, data=body, headers={"Content-Type": "application/json"})
+                self.send_response(r.status_code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(r.content)))
+                self.end_headers()
+                self.wfile.write(r.content)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 256  # anvil opens many connections at once when it starts a fork
+            daemon_threads = True
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/?apikey={SECRET}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def fetched(self) -> int:
+        return sum(n for m, n in self.counts.items() if m in STATE_METHODS)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_crash_on_a_fork_runs_on_the_upstreams_prices_and_tokens(tmp_path, upstream):
+    node, up = upstream
+    agents = Web3(Web3.HTTPProvider(node.rpc_url))
+    # the fork's agents are the standard mnemonic's accounts: watch their balances on the upstream
+    watch = [a["address"] for a in dev_accounts(8)]
+    before = fingerprint(node.rpc_url, up.chain, watch)
+    relay = CountingProxy(node.rpc_url)
+    try:
+        r = marginsim(
+            "run",
+            "scenarios/crash.yaml",
+            "--fork-url",
+            relay.url,
+            "--blocks",
+            "150",
+            "--out",
+            str(tmp_path / "out"),
+            "--no-progress",
+            "--fork-cache",
+            str(tmp_path / "cache"),
+        )
+    finally:
+        relay.close()
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "out"
+    s = json.loads((out / "summary.json").read_text())
+    assert s["status"] == "completed" and s["blocks"] == 150
+    # prices: the fork block's real answers start the market, in the feeds' own decimals
+    for symbol in ("ETH", "BTC"):
+        dec = up.chain.feeds[symbol].decimals
+        assert s["market_start"][symbol] == up.answers[symbol] / 10**dec
+        feed = s["fork"]["feeds"][symbol]
+        assert feed["first_answer"] == up.answers[symbol]
+        assert feed["first_round_id"] == up.round_ids[symbol]
+        # the simulated rounds continue the feed's own ids, in its phase
+        assert feed["last_round_id"] > feed["first_round_id"]
+        assert feed["last_round_id"] >> 64 == up.round_ids[symbol] >> 64 == feed["phase"]
+    assert s["oracle_rounds"] >= 2
+    # tokens: the real addresses and decimals, funded through their storage
+    assert {t: v["address"] for t, v in s["fork"]["tokens"].items()} == {
+        t: i.address for t, i in up.chain.tokens.items()
+    }
+    assert s["fork"]["funding"] == {"USDC": "storage"}
+    assert s["fork"]["block"] == up.block and s["fork"]["chain_id"] == 1
+    assert s["fork"]["cache"] == "miss" and s["fork"]["start_s"] > 0
+    # it is the crash: liquidations happen, the books stay consistent
+    assert s["liquidations"]["count"] > 0
+    assert s["invariants"]["violations"] == 0 and s["invariants"]["blocks_checked"] == 15
+    assert (out / "report.html").stat().st_size > 10_000
+    # the upstream's state was read and never written
+    assert relay.fetched() > 0
+    writes = [m for m in relay.counts if m.startswith(("anvil_", "evm_", "eth_send", "hardhat_"))]
+    assert writes == []
+    assert fingerprint(node.rpc_url, up.chain, watch) == before
+    assert agents.eth.block_number == up.block
+    # and the URL (its API key) appears nowhere
+    everything = r.stdout + r.stderr + "".join(p.read_text(errors="replace") for p in out.iterdir())
+    assert SECRET not in everything
+    assert "$MARGINSIM_FORK_URL" not in everything and "URL from --fork-url" in r.stderr
+
+
+def test_a_second_run_at_the_same_block_reads_the_fork_cache(tmp_path, upstream):
+    node, up = upstream
+    runs = []
+    for i in range(2):
+        relay = CountingProxy(node.rpc_url)
+        try:
+            r = marginsim(
+                "run",
+                "scenarios/calm.yaml",
+                "--fork",
+                "--blocks",
+                "5",
+                "--fork-block",
+                str(up.block),
+                "--out",
+                str(tmp_path / f"run{i}"),
+                "--no-progress",
+                env={"MARGINSIM_FORK_URL": relay.url, "MARGINSIM_FORK_CACHE": str(tmp_path / "c")},
+            )
+        finally:
+            relay.close()
+        assert r.returncode == 0, r.stderr
+        assert SECRET not in r.stdout + r.stderr and "URL from $MARGINSIM_FORK_URL" in r.stderr
+        runs.append((json.loads((tmp_path / f"run{i}" / "summary.json").read_text()), relay))
+    (first, relay1), (second, relay2) = runs
+    assert first["fork"]["cache"] == "miss" and second["fork"]["cache"] == "hit"
+    assert relay1.fetched() > 20, relay1.counts
+    assert relay2.fetched() == 0, relay2.counts
+    assert list((tmp_path / "c").glob("*/.foundry/cache/rpc/mainnet/*/storage.json"))
+    # the same state either way: the same prices and the same outcome
+    for key in ("market_start", "liquidations", "tx_sent", "oracle_rounds", "lp_share_price"):
+        assert first[key] == second[key]
+
+
+def _one_message(r: subprocess.CompletedProcess[str]) -> str:
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.returncode == 2, r.stderr
+    assert len(lines) == 1, r.stderr
+    assert SECRET not in r.stderr + r.stdout
+    return lines[0]
+
+
+def test_bad_fork_urls_end_with_one_message_and_exit_code_2(tmp_path, upstream):
+    node, _ = upstream
+    base = ["run", "scenarios/crash.yaml", "--out", str(tmp_path / "o"), "--no-progress"]
+    msg = _one_message(marginsim(*base, "--fork-url", f"ftp://example.com/{SECRET}"))
+    assert "must be http:// or https://" in msg
+    msg = _one_message(marginsim(*base, "--fork-url", f"http://127.0.0.1:{free_port()}/{SECRET}"))
+    assert "nothing answers there" in msg and "--fork-url" in msg
+    msg = _one_message(marginsim(*base, "--fork", env={"MARGINSIM_FORK_URL": ""}))
+    assert "MARGINSIM_FORK_URL is not set" in msg
+    msg = _one_message(
+        marginsim(*base, "--fork-url", f"{node.rpc_url}/?k={SECRET}", "--fork-block", "99999999")
+    )
+    assert "beyond the upstream's head" in msg
+    with AnvilNode(chain_id=31337) as other:
+        msg = _one_message(marginsim(*base, "--fork-url", f"{other.rpc_url}/?k={SECRET}"))
+    assert "chain id 31337" in msg and "no chain data file" in msg
+    relay = CountingProxy("http://127.0.0.1:9/")  # answers, but not with JSON-RPC
+    relay.server.RequestHandlerClass.do_POST = _answer_404
+    try:
+        msg = _one_message(marginsim(*base, "--fork-url", relay.url))
+    finally:
+        relay.close()
+    assert "answered HTTP 404, not JSON-RPC" in msg
+    assert not (tmp_path / "o" / "report.html").exists()
+
+
+def _answer_404(self: BaseHTTPRequestHandler) -> None:
+    self.rfile.read(int(self.headers["Content-Length"]))
+    self.send_response(404)
+    self.send_header("Content-Length", "0")
+    self.end_headers()
+
+
+@pytest.fixture
+def forked(upstream) -> Iterator[tuple[AnvilNode, Upstream]]:
+    node, up = upstream
+    with AnvilNode(
+        accounts=3, chain_id=None, fork_url=node.rpc_url, extra_args=("--hardfork", "cancun")
+    ) as fork:
+        yield fork, up
+
+
+def test_the_real_proxy_returns_the_simulated_round_under_the_feeds_own_ids(forked):
+    fork, up = forked
+    w3 = Web3(Web3.HTTPProvider(fork.rpc_url))
+    rpc = Rpc(fork.rpc_url)
+    artifacts = compile_contracts()
+    feeds = install_feeds(w3, rpc, up.chain, artifacts, w3.eth.accounts[0])
+    proxy = w3.eth.contract(
+        address=Web3.to_checksum_address(up.chain.feeds["ETH"].proxy),
+        abi=artifacts["MockFeedProxy"].abi,
+    )
+    real = proxy.functions.latestRoundData().call()
+    assert (real[0], real[1]) == (up.round_ids["ETH"], up.answers["ETH"])  # still the upstream's
+    assert feeds["ETH"].history[-1][1] == up.answers["ETH"] and len(feeds["ETH"].history) == 12
+    assert proxy.functions.decimals().call() == 8
+    assert proxy.functions.description().call() == "ETH / USD"
+    ts = w3.eth.get_block("latest").timestamp + 12
+    rpc.batch(feeds["ETH"].round_writes(2_900_12345678, ts))
+    new = proxy.functions.latestRoundData().call()
+    assert new == [real[0] + 1, 2_900_12345678, ts, ts, real[0] + 1]
+    # older rounds still read back through the proxy, as the adapter's volatility window does
+    assert proxy.functions.getRoundData(real[0]).call()[1] == up.answers["ETH"]
+    assert proxy.functions.getRoundData(real[0] - 5).call()[1] == feeds["ETH"].history[-6][1]
+
+
+def test_funding_writes_balances_or_impersonates_holders_and_names_the_token(forked):
+    fork, up = forked
+    rpc = Rpc(fork.rpc_url)
+    w3 = Web3(Web3.HTTPProvider(fork.rpc_url))
+    a, b = w3.eth.accounts[1], w3.eth.accounts[2]
+    erc20 = compile_contracts()["MockERC20"].abi
+    usdc = w3.eth.contract(address=up.chain.tokens["USDC"].address, abi=erc20)
+    start = usdc.functions.balanceOf(a).call()
+    assert fund_token(rpc, up.chain, "USDC", [(a, 1_234_567), (b, 10**6)]) == "storage"
+    assert usdc.functions.balanceOf(a).call() == start + 1_234_567  # added, not overwritten
+    # A share-based token at WBTC's address: a written balance is off, so holders are impersonated.
+    art = compile_contracts()["MockShareToken"]
+    owner = w3.eth.accounts[0]
+    factory = w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
+    fresh = w3.eth.wait_for_transaction_receipt(
+        factory.constructor("Share BTC", "sBTC", 8).transact({"from": owner})
+    )["contractAddress"]
+    wbtc = up.chain.tokens["WBTC"]
+    place(w3, fresh, wbtc.address)
+    token = w3.eth.contract(address=wbtc.address, abi=art.abi)
+    holder = wbtc.holders[0]
+    w3.eth.wait_for_transaction_receipt(
+        token.functions.mint(holder, 500 * 10**8).transact({"from": owner})
+    )
+    w3.eth.wait_for_transaction_receipt(
+        token.functions.rebase(517 * 10**8).transact({"from": owner})
+    )
+    assert fund_token(rpc, up.chain, "WBTC", [(a, 3 * 10**8), (b, 10**8)]) == "impersonation"
+    assert token.functions.balanceOf(a).call() >= 3 * 10**8
+    assert token.functions.balanceOf(b).call() >= 10**8
+    assert token.functions.balanceOf(holder).call() < 517 * 10**8 - 4 * 10**8 + 2
+    poor = up.chain.model_copy(
+        update={"tokens": {**up.chain.tokens, "WBTC": wbtc.model_copy(update={"holders": ()})}}
+    )
+    with pytest.raises(FundingError) as e:
+        fund_token(rpc, poor, "WBTC", [(a, 10**8)])
+    assert "WBTC" in str(e.value) and wbtc.address in str(e.value)
+    assert "lists no holders" in str(e.value)
+    with pytest.raises(FundingError, match=r"WBTC .* own \d+ units, the agents need"):
+        fund_token(rpc, up.chain, "WBTC", [(a, 10**6 * 10**8)])
+
+
+def test_probe_reads_the_chain_file_for_the_upstreams_chain_id(upstream):
+    node, up = upstream
+    got = probe_upstream(ForkTarget(node.rpc_url, "test"))
+    assert got.chain == chain_for(1) and got.block == up.block and got.head == up.block
+    assert got.block_hash.startswith("0x") and got.timestamp > 1_729_000_000
