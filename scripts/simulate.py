@@ -1,13 +1,15 @@
 """`ape run simulate SCENARIO --out DIR`: the same run as `marginsim run`, from inside ape.
 
 The engine starts its own anvil (it needs one unlocked account per agent and control of mining), so
-this script does not connect to an ape network.
+this script does not connect to an ape network. `--fork-url URL` / `--fork` run it on a fork, as
+`marginsim run` does.
 """
 
 from pathlib import Path
 
 import click
 
+from simulation.fork import ForkInputError, fork_target
 from simulation.runner import load_with_overrides, run_scenario
 from simulation.scenario import ScenarioError
 
@@ -17,12 +19,24 @@ from simulation.scenario import ScenarioError
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="output directory")
 @click.option("--seed", type=int, default=None)
 @click.option("--blocks", type=int, default=None)
-def cli(scenario: Path, out: Path, seed: int | None, blocks: int | None) -> None:
+@click.option("--fork-url", default=None, help="fork this chain (never printed)")
+@click.option("--fork", "from_env", is_flag=True, help="fork the chain at $MARGINSIM_FORK_URL")
+@click.option("--fork-block", type=int, default=None, help="block to fork at (default: head)")
+def cli(
+    scenario: Path,
+    out: Path,
+    seed: int | None,
+    blocks: int | None,
+    fork_url: str | None,
+    from_env: bool,
+    fork_block: int | None,
+) -> None:
     """Run a scenario and write summary.json, timeseries.csv, events.jsonl and report.html."""
     try:
         sc = load_with_overrides(scenario, seed, blocks)
-    except ScenarioError as e:
+        fork = fork_target(fork_url, fork_block, sc.fork, None, from_env=from_env)
+    except (ScenarioError, ForkInputError) as e:
         click.echo(f"marginsim: {e}", err=True)
         raise SystemExit(2) from None
-    code, _ = run_scenario(sc, out)
+    code, _ = run_scenario(sc, out, fork=fork)
     raise SystemExit(code)

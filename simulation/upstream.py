@@ -93,6 +93,9 @@ def build_upstream(
         )
     owner = w3.eth.accounts[0]
     rpc = w3.provider.make_request
+    # Block times a fixed step apart, not the wall clock's: the same stand-in has the same block
+    # hashes on every start, so a fork of it can reuse its cache.
+    rpc("anvil_setBlockTimestampInterval", [1])  # type: ignore[arg-type]
     t = w3.eth.get_block("latest")["timestamp"] + 3600
     for symbol, info in chain.tokens.items():
         name = TOKEN_NAMES.get(symbol, symbol)
