@@ -166,8 +166,9 @@ def _word(hex_answer: Any) -> int:
     return int(hex_answer, 16) if isinstance(hex_answer, str) and hex_answer != "0x" else -1
 
 
-def check_assets(rpc: Rpc, chain: ChainInfo, block: int) -> None:
-    """Every token and proxy of the chain file has code at the fork block, with the stated decimals."""
+def check_assets(rpc: Rpc, chain: ChainInfo, block: int) -> dict[str, int]:
+    """Every token and proxy of the chain file has code at the fork block, with the stated decimals.
+    Returns each token's total supply at the fork block."""
     items: list[tuple[str, str, int]] = [
         (f"token {s}", t.address, t.decimals) for s, t in chain.tokens.items()
     ]
@@ -188,6 +189,10 @@ def check_assets(rpc: Rpc, chain: ChainInfo, block: int) -> None:
             raise ForkInputError(
                 f"{what} at {address}: decimals() is {got}, the chain data file says {decimals}"
             )
+    supply = rpc.batch(
+        [_call(t.address, _selector("totalSupply()")) for t in chain.tokens.values()]
+    )
+    return {s: _word(x) for s, x in zip(chain.tokens, supply, strict=True)}
 
 
 # --------------------------------------------------------------------------------------- funding

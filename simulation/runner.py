@@ -117,7 +117,7 @@ def _wire_fork(
     """Check the chain's assets, put the simulated aggregators behind its proxies and start the
     markets at the fork block's real prices. Fills `info` (the summary's `fork` section)."""
     chain, rpc = up.chain, Rpc(url)
-    check_assets(rpc, chain, up.block)
+    supply = check_assets(rpc, chain, up.block)
     clear_account_code(rpc, agents)
     feeds = install_feeds(w3, rpc, chain, artifacts, agents[0])
     start = dict(sc.market.start)
@@ -162,7 +162,11 @@ def _wire_fork(
         quote_symbol=chain.quote,
     )
     info["tokens"] = {
-        s: {"address": chain.tokens[s].address, "decimals": chain.tokens[s].decimals}
+        s: {
+            "address": chain.tokens[s].address,
+            "decimals": chain.tokens[s].decimals,
+            "total_supply_at_fork": supply[s],
+        }
         for s in ("USDC", "WETH", "WBTC")
     }
     info["funding"] = funding

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import requests
+import yaml
 from web3 import Web3
 
 from simulation.build import compile_contracts
@@ -170,6 +171,7 @@ def test_crash_on_a_fork_runs_on_the_upstreams_prices_and_tokens(tmp_path, upstr
         t: i.address for t, i in up.chain.tokens.items()
     }
     assert s["fork"]["funding"] == {"USDC": "storage"}
+    assert {t: v["total_supply_at_fork"] for t, v in s["fork"]["tokens"].items()} == up.total_supply
     assert s["fork"]["block"] == up.block and s["fork"]["chain_id"] == 1
     assert s["fork"]["cache"] == "miss" and s["fork"]["start_s"] > 0
     # it is the crash: liquidations happen, the books stay consistent
@@ -189,31 +191,34 @@ def test_crash_on_a_fork_runs_on_the_upstreams_prices_and_tokens(tmp_path, upstr
 
 
 def test_a_second_run_at_the_same_block_reads_the_fork_cache(tmp_path, upstream):
+    """The first run forks from --fork + $MARGINSIM_FORK_URL, the second from the scenario's own
+    `fork:` section (another variable, the same block)."""
     node, up = upstream
+    scenario = yaml.safe_load((ROOT / "scenarios/calm.yaml").read_text())
+    scenario["fork"] = {"url_env": "MY_ARCHIVE_NODE", "block": up.block}
+    (tmp_path / "forked.yaml").write_text(yaml.safe_dump(scenario))
+    cache = {"MARGINSIM_FORK_CACHE": str(tmp_path / "c")}
+    ways = [
+        (["scenarios/calm.yaml", "--fork", "--fork-block", str(up.block)], "MARGINSIM_FORK_URL"),
+        ([str(tmp_path / "forked.yaml")], "MY_ARCHIVE_NODE"),
+    ]
     runs = []
-    for i in range(2):
+    for i, (args, var) in enumerate(ways):
         relay = CountingProxy(node.rpc_url)
+        out = tmp_path / f"run{i}"
         try:
             r = marginsim(
-                "run",
-                "scenarios/calm.yaml",
-                "--fork",
-                "--blocks",
-                "5",
-                "--fork-block",
-                str(up.block),
-                "--out",
-                str(tmp_path / f"run{i}"),
-                "--no-progress",
-                env={"MARGINSIM_FORK_URL": relay.url, "MARGINSIM_FORK_CACHE": str(tmp_path / "c")},
-            )
+                "run", *args, "--blocks", "5", "--out", str(out), "--no-progress",
+                env={var: relay.url, **cache},
+            )  # fmt: skip
         finally:
             relay.close()
         assert r.returncode == 0, r.stderr
-        assert SECRET not in r.stdout + r.stderr and "URL from $MARGINSIM_FORK_URL" in r.stderr
-        runs.append((json.loads((tmp_path / f"run{i}" / "summary.json").read_text()), relay))
+        assert SECRET not in r.stdout + r.stderr and f"URL from ${var}" in r.stderr
+        runs.append((json.loads((out / "summary.json").read_text()), relay))
     (first, relay1), (second, relay2) = runs
     assert first["fork"]["cache"] == "miss" and second["fork"]["cache"] == "hit"
+    assert first["fork"]["block"] == second["fork"]["block"] == up.block
     assert relay1.fetched() > 20, relay1.counts
     assert relay2.fetched() == 0, relay2.counts
     assert list((tmp_path / "c").glob("*/.foundry/cache/rpc/mainnet/*/storage.json"))
@@ -303,9 +308,18 @@ def test_funding_writes_balances_or_impersonates_holders_and_names_the_token(for
     a, b = w3.eth.accounts[1], w3.eth.accounts[2]
     erc20 = compile_contracts()["MockERC20"].abi
     usdc = w3.eth.contract(address=up.chain.tokens["USDC"].address, abi=erc20)
-    start = usdc.functions.balanceOf(a).call()
-    assert fund_token(rpc, up.chain, "USDC", [(a, 1_234_567), (b, 10**6)]) == "storage"
-    assert usdc.functions.balanceOf(a).call() == start + 1_234_567  # added, not overwritten
+    # The holder's balance on the fork is the upstream's; funding adds to it, it does not overwrite.
+    holder = up.chain.tokens["USDC"].holders[0]
+    upstream_usdc = Web3(Web3.HTTPProvider(up.rpc_url)).eth.contract(
+        address=up.chain.tokens["USDC"].address, abi=erc20
+    )
+    on_upstream = upstream_usdc.functions.balanceOf(holder).call()
+    assert on_upstream > 0 and usdc.functions.balanceOf(holder).call() == on_upstream
+    grants = [(a, 1_234_567), (b, 10**6), (holder, 42)]
+    assert fund_token(rpc, up.chain, "USDC", grants) == "storage"
+    assert usdc.functions.balanceOf(a).call() == 1_234_567
+    assert usdc.functions.balanceOf(holder).call() == on_upstream + 42
+    assert upstream_usdc.functions.balanceOf(holder).call() == on_upstream  # upstream untouched
     # A share-based token at WBTC's address: a written balance is off, so holders are impersonated.
     art = compile_contracts()["MockShareToken"]
     owner = w3.eth.accounts[0]
