@@ -131,12 +131,11 @@ def _wire_fork(
         funding.setdefault(symbol, method)
         return method
 
-    names = {"USDC": "USD Coin", "WETH": "Wrapped Ether", "WBTC": "Wrapped BTC"}
     base = {t.symbol: t for t in DEFAULT_TOKENS}
     tokens = tuple(
         TokenSpec(
             s,
-            names.get(s, s),
+            base[s].name,
             chain.tokens[s].decimals,
             start.get(next((f for f, t in SYMBOL_TOKEN.items() if t == s), "")),
             base[s].collateral_weight,

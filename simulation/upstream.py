@@ -24,7 +24,7 @@ from web3 import Web3
 from simulation.build import Artifact, compile_contracts
 from simulation.chain import AnvilNode, ChainError
 from simulation.chains import CHAINS_DIR, ChainInfo, load_chain_file
-from simulation.deploy import send_and_wait
+from simulation.deploy import DEFAULT_TOKENS, send_and_wait
 
 UPSTREAM_PRICES = {"ETH": 3456.78, "BTC": 98765.43, "USDC": 0.99991}
 """Latest answers of the upstream's feeds: not the scenarios' start prices, so a test can tell them apart."""
@@ -42,11 +42,13 @@ PLAIN_SLOTS = 32
 """Storage slots copied when a contract is placed: every non-mapping variable of the mocks lives there
 (their strings are under 32 bytes, so they are stored inline)."""
 
-TOKEN_NAMES = {"USDC": "USD Coin", "WETH": "Wrapped Ether", "WBTC": "Wrapped BTC"}
+TOKEN_NAMES = {t.symbol: t.name for t in DEFAULT_TOKENS}
 
 
 @dataclass(frozen=True)
-class Upstream:
+class StandIn:
+    """The stand-in as built: where it is and what its feeds and tokens say."""
+
     rpc_url: str
     chain: ChainInfo
     block: int
@@ -85,7 +87,7 @@ def build_upstream(
     chain: ChainInfo,
     artifacts: Mapping[str, Artifact],
     prices: Mapping[str, float] = UPSTREAM_PRICES,
-) -> Upstream:
+) -> StandIn:
     """Put the chain's tokens and feeds at their real addresses on the (chain id 1) node behind `w3`."""
     if w3.eth.chain_id != chain.chain_id:
         raise ChainError(
@@ -150,12 +152,12 @@ def build_upstream(
         for s, i in chain.tokens.items()
     }
     url = str(getattr(w3.provider, "endpoint_uri", ""))
-    return Upstream(url, chain, w3.eth.block_number, answers, rounds, supply)
+    return StandIn(url, chain, w3.eth.block_number, answers, rounds, supply)
 
 
 def start_upstream(
     port: int | None = None, chain_file: Path = CHAINS_DIR / "mainnet.yaml"
-) -> tuple[AnvilNode, Upstream]:
+) -> tuple[AnvilNode, StandIn]:
     """Start an automining anvil with the chain's id and build the stand-in on it. Stops it on failure."""
     chain = load_chain_file(chain_file)
     artifacts = compile_contracts()

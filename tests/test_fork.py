@@ -33,7 +33,7 @@ from simulation.fork import (
 )
 from simulation.node import dev_accounts
 from simulation.rpc import Rpc
-from simulation.upstream import Upstream, place, start_upstream
+from simulation.upstream import StandIn, place, start_upstream
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "k3y-do-not-leak-4f9a"
@@ -49,7 +49,7 @@ STATE_METHODS = {
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[tuple[AnvilNode, Upstream]]:
+def upstream() -> Iterator[tuple[AnvilNode, StandIn]]:
     node, up = start_upstream()
     try:
         yield node, up
@@ -269,7 +269,7 @@ def _answer_404(self: BaseHTTPRequestHandler) -> None:
 
 
 @pytest.fixture
-def forked(upstream) -> Iterator[tuple[AnvilNode, Upstream]]:
+def forked(upstream) -> Iterator[tuple[AnvilNode, StandIn]]:
     node, up = upstream
     with AnvilNode(
         accounts=3, chain_id=None, fork_url=node.rpc_url, extra_args=("--hardfork", "cancun")
