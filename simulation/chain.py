@@ -20,6 +20,7 @@ from typing import Any
 import requests
 
 from simulation.paths import TOOLS_BIN
+from simulation.redact import redact, register
 
 ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
 """The standard development mnemonic; ape's test accounts use the same one."""
@@ -126,6 +127,8 @@ class AnvilNode:
         return " ".join("<fork-url>" if a == self.fork_url else a for a in self.command())
 
     def start(self, timeout_s: float = 30.0) -> AnvilNode:
+        if self.fork_url:
+            register(self.fork_url)  # never shown, whatever anvil or a message repeats of it
         if self.port is None:
             self.port = free_port()
         log = open(self.log_path, "wb") if self.log_path else subprocess.PIPE  # noqa: SIM115
@@ -161,9 +164,7 @@ class AnvilNode:
         for raw in stream:
             line = raw.decode(errors="replace").strip()
             if line:
-                if self.fork_url:
-                    line = line.replace(self.fork_url, "<fork-url>")
-                self._tail.append(line)
+                self._tail.append(redact(line))
 
     def is_alive(self) -> bool:
         try:

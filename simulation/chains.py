@@ -62,9 +62,17 @@ class ChainInfo(_Model):
         for symbol, f in self.feeds.items():
             if f.asset not in self.tokens:
                 raise ValueError(f"feeds.{symbol}.asset: {f.asset!r} is not one of the tokens")
-        for need in ("ETH", "BTC"):
-            if need not in self.feeds:
-                raise ValueError(f"feeds: a {need} feed is needed (the simulation's markets)")
+        # What the simulation wires: the quote (6 decimals, as the vault's USD accounting) and the
+        # two markets' base tokens with their feeds.
+        if self.quote != "USDC":
+            raise ValueError(f"quote: the simulation's quote token is USDC, not {self.quote!r}")
+        if self.tokens[self.quote].decimals != 6:
+            raise ValueError(f"tokens.{self.quote}.decimals: the quote token must have 6 decimals")
+        for feed, token in (("ETH", "WETH"), ("BTC", "WBTC")):
+            if token not in self.tokens:
+                raise ValueError(f"tokens: {token} is needed (the {feed}-USD market's collateral)")
+            if feed not in self.feeds or self.feeds[feed].asset != token:
+                raise ValueError(f"feeds: a {feed} feed pricing {token} is needed")
         return self
 
     def feed_for(self, token: str) -> str:

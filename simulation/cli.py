@@ -66,7 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     upstream.add_argument("--port", type=int, default=8546)
     upstream.add_argument(
-        "--chain-file", type=Path, default=Path("chains/mainnet.yaml"), help="chain data file"
+        "--chain-file",
+        type=Path,
+        help="chain data file (default: the project's chains/mainnet.yaml)",
     )
 
     demo = sub.add_parser(
@@ -96,9 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "upstream":
         if not 1 <= args.port <= 65535:
             parser.error(f"--port {args.port}: must be between 1 and 65535")
+        from simulation.chains import CHAINS_DIR
         from simulation.upstream import run_upstream
 
-        return run_upstream(args.port, args.chain_file)
+        return run_upstream(args.port, args.chain_file or CHAINS_DIR / "mainnet.yaml")
     from simulation.runner import run_command
 
     return run_command(args)

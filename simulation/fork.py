@@ -32,6 +32,7 @@ from web3 import Web3
 from simulation.build import Artifact
 from simulation.chains import ChainFileError, ChainInfo, FeedInfo, chain_for
 from simulation.deploy import send_and_wait
+from simulation.redact import register
 from simulation.rpc import Rpc, RpcError
 
 FORK_URL_ENV = "MARGINSIM_FORK_URL"
@@ -94,27 +95,31 @@ def _post(target: ForkTarget, payload: Any) -> Any:
         raise ForkInputError(f"{where}: the answer is not JSON, not a JSON-RPC endpoint") from None
 
 
+def _ask(target: ForkTarget, method: str, params: list[Any]) -> Any:
+    """One single (not batched: some providers refuse batches) JSON-RPC call to the upstream."""
+    got = _post(target, {"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+    if not isinstance(got, dict) or "result" not in got:
+        raise ForkInputError(f"the fork URL ({target.source}) did not answer {method}")
+    return got["result"]
+
+
 def probe_upstream(target: ForkTarget, chains_dir: Path | None = None) -> Upstream:
     """Check the upstream before anything starts: reachable, a known chain, the block exists."""
-    scheme = urlparse(target.url).scheme
+    try:
+        scheme = urlparse(target.url).scheme
+    except ValueError:
+        raise ForkInputError(f"the fork URL ({target.source}) is not a valid URL") from None
     if scheme not in ("http", "https"):
         shown = f"{scheme}://" if scheme else "no scheme"
         raise ForkInputError(
             f"the fork URL ({target.source}) must be http:// or https://, it has {shown}"
         )
-    answers = _post(
-        target,
-        [
-            {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
-            {"jsonrpc": "2.0", "id": 2, "method": "eth_blockNumber", "params": []},
-        ],
-    )
+    chain_hex, head_hex = _ask(target, "eth_chainId", []), _ask(target, "eth_blockNumber", [])
     try:
-        by_id = {a["id"]: a["result"] for a in answers}
-        chain_id, head = int(by_id[1], 16), int(by_id[2], 16)
-    except (TypeError, KeyError, ValueError):
+        chain_id, head = int(chain_hex, 16), int(head_hex, 16)
+    except (TypeError, ValueError):
         raise ForkInputError(
-            f"the fork URL ({target.source}) did not answer eth_chainId and eth_blockNumber"
+            f"the fork URL ({target.source}) answered eth_chainId or eth_blockNumber with no number"
         ) from None
     try:
         chain = chain_for(chain_id, chains_dir) if chains_dir else chain_for(chain_id)
@@ -125,19 +130,13 @@ def probe_upstream(target: ForkTarget, chains_dir: Path | None = None) -> Upstre
         raise ForkInputError(
             f"fork block {block} is beyond the upstream's head ({head}) on {chain.name}"
         )
-    got = _post(
-        target,
-        {
-            "jsonrpc": "2.0",
-            "id": 3,
-            "method": "eth_getBlockByNumber",
-            "params": [hex(block), False],
-        },
-    )
-    header = got.get("result") if isinstance(got, dict) else None
-    if not header:
-        raise ForkInputError(f"the upstream has no block {block} (pruned or not synced)")
-    return Upstream(chain, block, header["hash"], int(header["timestamp"], 16), head)
+    header = _ask(target, "eth_getBlockByNumber", [hex(block), False])
+    try:
+        return Upstream(chain, block, str(header["hash"]), int(header["timestamp"], 16), head)
+    except (TypeError, KeyError, ValueError):
+        raise ForkInputError(
+            f"the upstream has no usable header for block {block} (pruned or not synced?)"
+        ) from None
 
 
 def cache_home(target: ForkTarget, up: Upstream) -> Path:
@@ -179,7 +178,12 @@ def check_assets(rpc: Rpc, chain: ChainInfo, block: int) -> dict[str, int]:
     res = rpc.batch(calls)
     for i, (what, address, decimals) in enumerate(items):
         code, dec = res[2 * i], res[2 * i + 1]
-        if isinstance(code, RpcError) or code in ("0x", "0x0", None):
+        if isinstance(code, RpcError):
+            raise ForkInputError(
+                f"{what}: the upstream cannot serve state at block {block} "
+                f"(an archive node is needed for old blocks): {code.message}"
+            )
+        if code in ("0x", "0x0", None):
             raise ForkInputError(
                 f"{what}: no contract at {address} on {chain.name} at block {block} "
                 "(wrong chain data file or a block before it was deployed)"
@@ -213,12 +217,16 @@ def _balance_calls(token: str, holders: Sequence[str]) -> list[tuple[str, list[A
 def fund_token(rpc: Rpc, chain: ChainInfo, symbol: str, grants: Sequence[tuple[str, int]]) -> str:
     """Add `amount` (token units) to each recipient's balance. Returns the method that worked."""
     token = chain.tokens[symbol].address
-    if not grants:
+    merged: dict[str, int] = {}
+    for who, amount in grants:  # one write per account, however many grants name it
+        merged[who.lower()] = merged.get(who.lower(), 0) + amount
+    wanted = [(w, a) for w, a in merged.items() if a > 0]
+    if not wanted:
         return "none"
-    why = _fund_by_storage(rpc, token, grants)
+    why = _fund_by_storage(rpc, token, wanted)
     if why is None:
         return "storage"
-    shortfall = _fund_by_impersonation(rpc, token, chain.tokens[symbol].holders, grants)
+    shortfall = _fund_by_impersonation(rpc, token, chain.tokens[symbol].holders, wanted)
     if shortfall is None:
         return "impersonation"
     raise FundingError(
@@ -227,9 +235,14 @@ def fund_token(rpc: Rpc, chain: ChainInfo, symbol: str, grants: Sequence[tuple[s
     )
 
 
+def _balances(rpc: Rpc, token: str, accounts: Sequence[str]) -> list[int]:
+    return [_word(x) for x in rpc.batch(_balance_calls(token, accounts))]
+
+
 def _fund_by_storage(rpc: Rpc, token: str, grants: Sequence[tuple[str, int]]) -> str | None:
-    """Write balance + amount into the slot balanceOf(recipient) reads; None when every balance
-    came out exact, else why not (the writes are then undone)."""
+    """Add each amount to the raw slot balanceOf(recipient) reads (flags packed in its high bits, as
+    USDC's blacklist bit, stay as they were); None when every balance came out exact, else why not
+    (the writes are then undone)."""
     who = [w for w, _ in grants]
     sel = _selector("balanceOf(address)")
     # A reference account's reads tell the token's fixed slots (proxy implementation, pause flags) from
@@ -237,10 +250,7 @@ def _fund_by_storage(rpc: Rpc, token: str, grants: Sequence[tuple[str, int]]) ->
     reference = "0x" + "5a" * 20
     lists = rpc.batch(
         [
-            (
-                "eth_createAccessList",
-                [{"to": token, "data": sel + a.lower()[2:].zfill(64)}, "latest"],
-            )
+            ("eth_createAccessList", [{"to": token, "data": sel + a[2:].zfill(64)}, "latest"])
             for a in [reference, *who]
         ]
     )
@@ -261,14 +271,17 @@ def _fund_by_storage(rpc: Rpc, token: str, grants: Sequence[tuple[str, int]]) ->
         if len(own) != 1:
             return f"is ambiguous: balanceOf({a}) reads {len(own)} account-specific slots"
         slots.append(own.pop())
-    before = [_word(x) for x in rpc.batch(_balance_calls(token, who))]
+    before = _balances(rpc, token, who)
     olds = rpc.batch([("eth_getStorageAt", [addr, key, "latest"]) for addr, key in slots])
-    writes = [
-        ("anvil_setStorageAt", [addr, key, "0x" + format(b + amount, "064x")])
-        for (addr, key), b, (_, amount) in zip(slots, before, grants, strict=True)
-    ]
-    rpc.batch(writes)
-    after = [_word(x) for x in rpc.batch(_balance_calls(token, who))]
+    if any(isinstance(o, RpcError) for o in olds):
+        return "is impossible here (eth_getStorageAt failed)"
+    rpc.batch(
+        [
+            ("anvil_setStorageAt", [addr, key, "0x" + format(int(old, 16) + amount, "064x")])
+            for (addr, key), old, (_, amount) in zip(slots, olds, grants, strict=True)
+        ]
+    )
+    after = _balances(rpc, token, who)
     if all(a == b + g for a, b, (_, g) in zip(after, before, grants, strict=True)):
         return None
     rpc.batch(
@@ -283,70 +296,99 @@ def _fund_by_storage(rpc: Rpc, token: str, grants: Sequence[tuple[str, int]]) ->
 def _fund_by_impersonation(
     rpc: Rpc, token: str, holders: Sequence[str], grants: Sequence[tuple[str, int]]
 ) -> str | None:
-    """Transfer from the listed holders, richest first. None on success, else what was missing."""
-    need = sum(a for _, a in grants)
+    """Transfer from the listed holders, richest first, until every recipient has at least what it
+    was granted (share-based tokens deliver a wei or two less: the shortfall is sent again).
+    None on success, else what was missing."""
     if not holders:
         return "the chain data file lists no holders for it"
-    balances = [_word(x) for x in rpc.batch(_balance_calls(token, holders))]
-    have = sum(max(0, b) for b in balances)
+    holders = [h.lower() for h in holders]
+    need = sum(a for _, a in grants)
+    have = sum(max(0, b) for b in _balances(rpc, token, holders))
     if have < need:
         return f"the {len(holders)} listed holder(s) own {have} units, the agents need {need}"
-    sel = _selector("transfer(address,uint256)")
+    who = [w for w, _ in grants]
+    target = [b + a for b, (_, a) in zip(_balances(rpc, token, who), grants, strict=True)]
+    _impersonate(rpc, holders)
+    try:
+        for attempt in range(3):
+            # A retry sends twice the shortfall and 2 wei more: a share-based token rounds a
+            # transfer of a wei or two down to nothing.
+            short = [
+                (w, t - b if attempt == 0 else 2 * (t - b) + 2)
+                for w, t, b in zip(who, target, _balances(rpc, token, who), strict=True)
+                if b < t
+            ]
+            if not short:
+                return None
+            failed = _transfer_from(rpc, token, holders, short)
+            if failed:
+                return failed
+    finally:
+        rpc.batch([("anvil_stopImpersonatingAccount", [h]) for h in holders])
+    return "the recipients still received less than granted after three rounds of transfers"
+
+
+def _impersonate(rpc: Rpc, holders: Sequence[str]) -> None:
+    """Let the holders send: impersonated, enough ETH for gas (never less than they had), and an
+    EIP-7702 delegation (code 0xef0100...) removed so a transfer is a plain one; a contract holder
+    (a Safe, a bridge) keeps its code."""
+    rpc.batch([("anvil_impersonateAccount", [h]) for h in holders])
+    info = rpc.batch(
+        [("eth_getBalance", [h, "latest"]) for h in holders]
+        + [("eth_getCode", [h, "latest"]) for h in holders]
+    )
+    n = len(holders)
+    gas_money = 10**20
+    rpc.batch(
+        [
+            ("anvil_setBalance", [h, hex(gas_money)])
+            for h, b in zip(holders, info[:n], strict=True)
+            if _word(b) < gas_money
+        ]
+    )
+    rpc.batch(
+        [
+            ("anvil_setCode", [h, "0x"])
+            for h, c in zip(holders, info[n:], strict=True)
+            if isinstance(c, str) and c.startswith("0xef0100")
+        ]
+    )
+
+
+def _transfer_from(
+    rpc: Rpc, token: str, holders: Sequence[str], grants: Sequence[tuple[str, int]]
+) -> str | None:
+    """One block of transfers covering `grants` from the holders' current balances, richest first."""
+    balances = _balances(rpc, token, holders)
     queue = sorted(zip(holders, balances, strict=True), key=lambda hb: -hb[1])
+    sel = _selector("transfer(address,uint256)")
     txs: list[tuple[str, str]] = []  # (holder, calldata)
     hi, left = 0, queue[0][1]
     for recipient, amount in grants:
-        while amount > 0:
+        while amount > 0 and left > 0:
             take = min(amount, left)
-            if take > 0:
-                data = sel + recipient.lower()[2:].zfill(64) + format(take, "064x")
-                txs.append((queue[hi][0], data))
-            amount -= take
-            left -= take
+            txs.append((queue[hi][0], sel + recipient[2:].zfill(64) + format(take, "064x")))
+            amount, left = amount - take, left - take
             if left == 0 and hi + 1 < len(queue):
                 hi += 1
                 left = queue[hi][1]
+        if amount > 0:
+            return "the listed holders ran out before every agent was funded"
     used = sorted({h for h, _ in txs})
-    rpc.batch([("anvil_impersonateAccount", [h]) for h in used])
-    rpc.batch([("anvil_setBalance", [h, hex(10**20)]) for h in used])
-    rpc.batch(
-        [("anvil_setCode", [h, "0x"]) for h in used]
-    )  # an EIP-7702 delegation would run on transfer
-    nonces = {
-        h: int(n, 16)
-        for h, n in zip(
-            used,
-            rpc.batch([("eth_getTransactionCount", [h, "pending"]) for h in used]),
-            strict=True,
-        )
-    }
-    calls = []
+    counts = rpc.batch([("eth_getTransactionCount", [h, "pending"]) for h in used])
+    nonces = {h: int(c, 16) for h, c in zip(used, counts, strict=True)}
+    calls: list[tuple[str, list[Any]]] = []
     for h, data in txs:
-        calls.append(
-            (
-                "eth_sendTransaction",
-                [
-                    {
-                        "from": h,
-                        "to": token,
-                        "data": data,
-                        "gas": hex(200_000),
-                        "nonce": hex(nonces[h]),
-                    }
-                ],
-            )
-        )
+        tx = {"from": h, "to": token, "data": data, "gas": hex(300_000), "nonce": hex(nonces[h])}
+        calls.append(("eth_sendTransaction", [tx]))
         nonces[h] += 1
     hashes = rpc.batch(calls)
     rpc.call("evm_mine", [])
     receipts = rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes if isinstance(h, str)])
-    rpc.batch([("anvil_stopImpersonatingAccount", [h]) for h in used])
     failed = sum(1 for h in hashes if not isinstance(h, str)) + sum(
         1 for r in receipts if not isinstance(r, dict) or r.get("status") != "0x1"
     )
-    if failed:
-        return f"{failed} of {len(txs)} transfers from the holders failed"
-    return None
+    return f"{failed} of {len(txs)} transfers from the holders failed" if failed else None
 
 
 def clear_account_code(rpc: Rpc, accounts: Iterable[str]) -> None:
@@ -430,7 +472,12 @@ def install_feeds(
                 _call(p, _selector("version()")),
             ]
         )
-        if isinstance(agg, RpcError) or isinstance(latest, RpcError):
+        if (
+            isinstance(agg, RpcError)
+            or isinstance(latest, RpcError)
+            or len(agg) < 42
+            or len(latest) < 2 + 5 * 64
+        ):
             raise ForkInputError(
                 f"feed {symbol} at {p}: not a Chainlink proxy (aggregator() or latestRoundData() failed)"
             )
@@ -456,11 +503,10 @@ def install_feeds(
                 break
             history.append((agg_round - k, a, ts))
         history.reverse()
-        description = (
-            eth_abi.decode(["string"], bytes.fromhex(desc[2:]))[0]
-            if isinstance(desc, str) and len(desc) > 2
-            else f"{symbol} / USD"
-        )
+        try:
+            description = str(eth_abi.decode(["string"], bytes.fromhex(desc[2:]))[0])
+        except Exception:  # no description(), or not a string: the data file's name will do
+            description = f"{symbol} / USD"
         ver = _word(version) if isinstance(version, str) else 4
         template = w3.eth.contract(
             abi=artifacts["SimAggregator"].abi, bytecode=artifacts["SimAggregator"].bytecode
@@ -521,6 +567,7 @@ def fork_target(
         block = sf.block
     if block is not None and block < 0:
         raise ForkInputError(f"--fork-block {block}: must be a block number (>= 0)")
+    register(url.strip())
     env_cache = os.environ.get(FORK_CACHE_ENV)
     root = cache or (Path(env_cache) if env_cache else DEFAULT_CACHE)
     return ForkTarget(url.strip(), source, block, root)

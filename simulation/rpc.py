@@ -8,6 +8,8 @@ from typing import Any
 
 import requests
 
+from simulation.redact import redact
+
 
 class ChainDown(RuntimeError):
     """The node stopped answering (process died, connection refused)."""
@@ -37,9 +39,11 @@ class Rpc:
         try:
             r = self._session.post(self.url, json=payload, timeout=self.timeout_s)
         except (requests.ConnectionError, requests.Timeout) as e:
-            raise ChainDown(f"node at {self.url} stopped answering: {e.__class__.__name__}") from e
+            raise ChainDown(
+                redact(f"node at {self.url} stopped answering: {e.__class__.__name__}")
+            ) from e
         if r.status_code != 200:
-            raise ChainDown(f"node at {self.url} answered HTTP {r.status_code}")
+            raise ChainDown(redact(f"node at {self.url} answered HTTP {r.status_code}"))
         return r.json()
 
     def call(self, method: str, params: list[Any] | None = None) -> Any:
@@ -48,7 +52,7 @@ class Rpc:
             {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params or []}
         )
         if "error" in answer:
-            raise RuntimeError(f"{method} failed: {answer['error']}")
+            raise RuntimeError(redact(f"{method} failed: {answer['error']}"))
         return answer["result"]
 
     def batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
@@ -64,7 +68,7 @@ class Rpc:
             next(self._ids)
         answers = self._post(payload)
         if isinstance(answers, dict):  # the whole batch was refused
-            raise RuntimeError(f"batch refused: {answers.get('error')}")
+            raise RuntimeError(redact(f"batch refused: {answers.get('error')}"))
         by_id = {a["id"]: a for a in answers}
         out: list[Any] = []
         for i in range(len(calls)):
@@ -72,7 +76,9 @@ class Rpc:
             if "error" in a:
                 e = a["error"]
                 out.append(
-                    RpcError(int(e.get("code", 0)), str(e.get("message", "")), e.get("data"))
+                    RpcError(
+                        int(e.get("code", 0)), redact(str(e.get("message", ""))), e.get("data")
+                    )
                 )
             else:
                 out.append(a["result"])

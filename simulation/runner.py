@@ -37,6 +37,7 @@ from simulation.fork import (
 )
 from simulation.market import price_path
 from simulation.metrics import Recorder
+from simulation.redact import redact
 from simulation.rpc import ChainDown, Rpc
 from simulation.scenario import Scenario, ScenarioError, load_scenario
 
@@ -45,7 +46,7 @@ WALL_CLOCK_FIELDS = ("wall_s", "tx_per_s", "setup_s")
 
 
 def _say(msg: str) -> None:
-    print(f"marginsim: {msg}", file=sys.stderr)
+    print(f"marginsim: {redact(msg)}", file=sys.stderr)
 
 
 def load_with_overrides(path: Path, seed: int | None, blocks: int | None) -> Scenario:
@@ -124,11 +125,12 @@ def _wire_fork(
     for symbol in ("ETH", "BTC"):
         start[symbol] = feeds[symbol].answer / 10 ** feeds[symbol].info.decimals
     sc = sc.model_copy(update={"market": sc.market.model_copy(update={"start": start})})
-    funding: dict[str, str] = {}
+    funding: dict[str, list[str]] = {}
 
     def fund(symbol: str, grants: list[tuple[str, int]]) -> object:
+        """Every call's method is recorded: the pool and insurance fund's, then the agents'."""
         method = fund_token(rpc, chain, symbol, grants)
-        funding.setdefault(symbol, method)
+        funding.setdefault(symbol, []).append(method)
         return method
 
     base = {t.symbol: t for t in DEFAULT_TOKENS}
@@ -234,10 +236,6 @@ def run_scenario(
                 "start_s": round(start_s, 3),
                 "cache": "hit" if cached else "miss",
             }
-            _say(
-                f"forked {up.chain.name} at block {up.block} in {start_s:.2f} s "
-                f"(fork cache {'hit' if cached else 'miss'}; URL from {fork.source})"
-            )
         # a fork's anvil is already up; otherwise the given node, or a fresh anvil
         url = node.rpc_url if fork else (rpc_url or node.start().rpc_url)  # type: ignore[union-attr]
         w3 = Web3(Web3.HTTPProvider(url))
@@ -254,12 +252,18 @@ def run_scenario(
             sc, spec, fork_ctx, funder = _wire_fork(
                 w3, url, up, artifacts, accounts[:n_agents], sc, fork_info
             )
-        prices = price_path(sc.market, sc.seed, sc.blocks, sc.block_time_s)
-        if fork_ctx is not None:  # the quote's feed: held at its first answer
-            q = fork_ctx.quote_symbol
-            prices[q] = np.full(
-                sc.blocks + 1, fork_ctx.feeds[q].answer / 10 ** fork_ctx.decimals[q]
+            _say(
+                f"forked {up.chain.name} at block {up.block} in {fork_info['start_s']:.2f} s "
+                f"(fork cache {fork_info['cache']}; URL from {fork.source})"
             )
+        prices = price_path(sc.market, sc.seed, sc.blocks, sc.block_time_s)
+        if fork_ctx is not None:
+            for symbol in ("ETH", "BTC"):  # a replayed CSV: its moves, from the fork's prices
+                prices[symbol] *= sc.market.start[symbol] / prices[symbol][0]
+            q = fork_ctx.quote_symbol
+            if q in fork_ctx.feeds:  # the quote's feed: held at its first answer
+                first = fork_ctx.feeds[q].answer / 10 ** fork_ctx.decimals[q]
+                prices[q] = np.full(sc.blocks + 1, first)
         deployment = deploy_system(w3, artifacts, accounts[0], spec, rpc_url=url, fund=funder)
         recorder = Recorder(out, [k.name for k in sc.keepers])
         engine = Engine(sc, Rpc(url), deployment, accounts, prices, recorder, fork=fork_ctx)

@@ -23,7 +23,7 @@ from web3 import Web3
 
 from simulation.build import Artifact, compile_contracts
 from simulation.chain import AnvilNode, ChainError
-from simulation.chains import CHAINS_DIR, ChainInfo, load_chain_file
+from simulation.chains import CHAINS_DIR, ChainFileError, ChainInfo, load_chain_file
 from simulation.deploy import DEFAULT_TOKENS, send_and_wait
 
 UPSTREAM_PRICES = {"ETH": 3456.78, "BTC": 98765.43, "USDC": 0.99991}
@@ -89,6 +89,12 @@ def build_upstream(
     prices: Mapping[str, float] = UPSTREAM_PRICES,
 ) -> StandIn:
     """Put the chain's tokens and feeds at their real addresses on the (chain id 1) node behind `w3`."""
+    missing = sorted(set(chain.feeds) - set(prices))
+    if missing:
+        raise ChainFileError(
+            f"{chain.name}: the stand-in has no price for feed(s) {', '.join(missing)} "
+            f"(it knows {', '.join(prices)})"
+        )
     if w3.eth.chain_id != chain.chain_id:
         raise ChainError(
             f"the upstream node has chain id {w3.eth.chain_id}, {chain.name} is {chain.chain_id}"
@@ -180,7 +186,6 @@ def run_upstream(port: int, chain_file: Path) -> int:
     """The CLI: build, print where it is, stay up until SIGINT/SIGTERM."""
     import signal
 
-    from simulation.chains import ChainFileError
     from simulation.node import _port_problem, _until_signal
 
     if problem := _port_problem(port):

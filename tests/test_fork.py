@@ -32,7 +32,8 @@ from simulation.fork import (
     probe_upstream,
 )
 from simulation.node import dev_accounts
-from simulation.rpc import Rpc
+from simulation.redact import redact, register
+from simulation.rpc import Rpc, RpcError
 from simulation.upstream import StandIn, place, start_upstream
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -170,7 +171,7 @@ def test_crash_on_a_fork_runs_on_the_upstreams_prices_and_tokens(tmp_path, upstr
     assert {t: v["address"] for t, v in s["fork"]["tokens"].items()} == {
         t: i.address for t, i in up.chain.tokens.items()
     }
-    assert s["fork"]["funding"] == {"USDC": "storage"}
+    assert s["fork"]["funding"] == {"USDC": ["storage", "storage"]}  # pool and insurance; agents
     assert {t: v["total_supply_at_fork"] for t, v in s["fork"]["tokens"].items()} == up.total_supply
     assert s["fork"]["block"] == up.block and s["fork"]["chain_id"] == 1
     assert s["fork"]["cache"] == "miss" and s["fork"]["start_s"] > 0
@@ -357,3 +358,30 @@ def test_probe_reads_the_chain_file_for_the_upstreams_chain_id(upstream):
     got = probe_upstream(ForkTarget(node.rpc_url, "test"))
     assert got.chain == chain_for(1) and got.block == up.block and got.head == up.block
     assert got.block_hash.startswith("0x") and got.timestamp > 1_729_000_000
+
+
+def test_the_url_stays_secret_in_errors_when_the_upstream_is_gone(upstream):
+    """anvil repeats the upstream URL in the errors it answers with once a fetch fails; what the
+    tool reads from a fork node (and so every message and event it writes) has it redacted."""
+    node, _ = upstream
+    relay = CountingProxy(node.rpc_url)
+    with AnvilNode(
+        accounts=2, chain_id=None, fork_url=relay.url, extra_args=("--hardfork", "cancun")
+    ) as fork:
+        relay.close()  # the upstream goes away; an account the fork has not seen must be fetched
+        rpc = Rpc(fork.rpc_url)
+        [answer] = rpc.batch([("eth_getBalance", ["0x" + "77" * 20, "latest"])])
+        assert isinstance(answer, RpcError), answer
+        assert SECRET not in answer.message and "<fork-url>" in answer.message
+        with pytest.raises(RuntimeError) as e:
+            rpc.call("eth_getCode", ["0x" + "78" * 20, "latest"])
+        assert SECRET not in str(e.value)
+
+
+def test_redact_removes_the_url_and_its_secret_parts_in_any_case():
+    url = f"https://Eth-Mainnet.example.com/v2/{SECRET}?tier=pro"
+    register(url)
+    said = f"error sending request for url (https://eth-mainnet.example.com/v2/{SECRET.upper()}?tier=pro)"
+    assert SECRET.upper() not in redact(said) and SECRET not in redact(f"key {SECRET}")
+    assert "tier=pro" not in redact("?tier=pro")
+    assert redact("nothing secret here") == "nothing secret here"

@@ -59,10 +59,10 @@ contract MockShareToken is IERC20 {
         return true;
     }
 
-    /// @dev Shares moved round up, so the recipient never gets less than `amount` worth and the
-    /// sender pays for the rounding.
+    /// @dev Shares moved round down, as stETH's do: the recipient may get a wei or two less than
+    /// `amount` (stETH's documented 1-2 wei corner case), never more than the sender had.
     function _move(address from, address to, uint256 amount) internal {
-        uint256 shares = Math.mulDiv(amount, totalShares, totalSupply, Math.Rounding.Ceil);
+        uint256 shares = Math.mulDiv(amount, totalShares, totalSupply);
         sharesOf[from] -= shares;
         sharesOf[to] += shares;
         emit Transfer(from, to, amount);
