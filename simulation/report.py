@@ -578,6 +578,46 @@ def invariants_table(invariants: object) -> str:
     return '<table class="invariants">' + "".join(rows) + "</table>" + details
 
 
+def fork_html(fork: object) -> str:
+    """Where a fork run forked and what it wired (empty for a run on a fresh chain)."""
+    if not isinstance(fork, Mapping):
+        return ""
+    rows = [
+        _row("chain", f"{fork.get('chain')} (chain id {fork.get('chain_id')})"),
+        _row("fork block", fork.get("block")),
+        _row("fork start", f"{fork.get('start_s')} s, cache {fork.get('cache')}"),
+        _row("URL from", fork.get("url_from")),
+    ]
+    tokens = fork.get("tokens") or {}
+    feeds = fork.get("feeds") or {}
+    token_rows = "".join(
+        f"<tr><th>{_esc(sym)}</th><td>{_esc(t.get('address'))}</td>"
+        f'<td class="num">{_esc(t.get("decimals"))}</td>'
+        f'<td class="num">{_esc(fmt(t.get("total_supply_at_fork")))}</td></tr>'
+        for sym, t in tokens.items()
+    )
+    feed_rows = "".join(
+        f"<tr><th>{_esc(sym)}</th><td>{_esc(f.get('proxy'))}</td>"
+        f'<td class="num">{_esc(f.get("phase"))}</td>'
+        f'<td class="num">{_esc(f.get("first_round_id"))}</td>'
+        f'<td class="num">{_esc(f.get("rounds_written"))}</td></tr>'
+        for sym, f in feeds.items()
+    )
+    return (
+        "<h2>Fork</h2>"
+        + '<table class="fork">'
+        + "".join(rows)
+        + "</table>"
+        + "<table><tr><th>token</th><th>address</th><th>decimals</th><th>supply at fork</th></tr>"
+        + token_rows
+        + "</table>"
+        + "<table><tr><th>feed</th><th>proxy</th><th>phase</th><th>first round id</th>"
+        + "<th>rounds written</th></tr>"
+        + feed_rows
+        + "</table>"
+    )
+
+
 def _figure_html(plot: Plot) -> str:
     return (
         f'<figure><img src="data:image/png;base64,{plot.png_base64}" alt="{_esc(plot.title)}">'
@@ -610,6 +650,7 @@ def render_html(
         keeper_table(summary.get("keepers")),
         "<h2>Invariants</h2>",
         invariants_table(summary.get("invariants")),
+        fork_html(summary.get("fork")),
         "<h2>Plots</h2>",
         *(_figure_html(plot) for plot in plots),
         "</body></html>",
