@@ -246,6 +246,10 @@ def test_bad_fork_urls_end_with_one_message_and_exit_code_2(tmp_path, upstream):
     assert "nothing answers there" in msg and "--fork-url" in msg
     msg = _one_message(marginsim(*base, "--fork", env={"MARGINSIM_FORK_URL": ""}))
     assert "MARGINSIM_FORK_URL is not set" in msg
+    msg = _one_message(marginsim(*base, "--fork-block", "5"))
+    assert "--fork-block needs a fork" in msg
+    msg = _one_message(marginsim(*base, "--fork-url", node.rpc_url, "--rpc-url", node.rpc_url))
+    assert "exclude each other" in msg
     msg = _one_message(
         marginsim(*base, "--fork-url", f"{node.rpc_url}/?k={SECRET}", "--fork-block", "99999999")
     )
