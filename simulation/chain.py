@@ -9,6 +9,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections import deque
@@ -83,6 +84,7 @@ class AnvilNode:
     env: dict[str, str] | None = None
     """Extra environment for anvil (a fork run sets HOME to place anvil's fork cache)."""
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    _state_dir: str | None = field(default=None, init=False, repr=False)
 
     @property
     def rpc_url(self) -> str:
@@ -120,6 +122,8 @@ class AnvilNode:
             cmd += ["--fork-url", self.fork_url]
             if self.fork_block is not None:
                 cmd += ["--fork-block-number", str(self.fork_block)]
+        if self._state_dir:  # old states anvil moves out of memory: ours, removed on stop
+            cmd += ["--cache-path", self._state_dir]
         return cmd + list(self.extra_args)
 
     def shown_command(self) -> str:
@@ -131,6 +135,8 @@ class AnvilNode:
             register(self.fork_url)  # never shown, whatever anvil or a message repeats of it
         if self.port is None:
             self.port = free_port()
+        # anvil otherwise leaves these under ~/.foundry/anvil/tmp when it is stopped by a signal
+        self._state_dir = tempfile.mkdtemp(prefix="marginsim-anvil-")
         log = open(self.log_path, "wb") if self.log_path else subprocess.PIPE  # noqa: SIM115
         self._proc = subprocess.Popen(
             self.command(),
@@ -148,12 +154,14 @@ class AnvilNode:
             if self._proc.poll() is not None:
                 time.sleep(0.1)  # let the reader catch the last lines
                 said = " / ".join(self._tail)
-                raise ChainError(
+                why = (
                     f"anvil exited at start with code {self._proc.returncode}"
                     + (f" ({said})" if said else "")
                     + ": "
                     + self.shown_command()
                 )
+                self.stop()
+                raise ChainError(why)
             if self.is_alive():
                 return self
             time.sleep(0.05)
@@ -179,6 +187,14 @@ class AnvilNode:
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
+        try:
+            self._stop(proc)
+        finally:
+            if self._state_dir:
+                shutil.rmtree(self._state_dir, ignore_errors=True)
+                self._state_dir = None
+
+    def _stop(self, proc: subprocess.Popen[bytes] | None) -> None:
         if proc is None or proc.poll() is not None:
             return
         try:
