@@ -58,9 +58,24 @@ def cast_call(m: dict[str, Any], to: str, sig: str, *args: str) -> Any:
 
 
 def cast_send(m: dict[str, Any], key: str, to: str, sig: str, *args: str) -> dict[str, Any]:
-    out = cast("send", to, sig, *args, "--rpc-url", m["rpc_url"], "--private-key", key, "--json")
+    # An explicit gas limit: cast's estimate is exact for the block it estimates on, and under load
+    # the transaction can land a second later, where a time-dependent path costs a little more.
+    out = cast(
+        "send", to, sig, *args, "--rpc-url", m["rpc_url"], "--private-key", key, "--json",
+        "--gas-limit", "2000000",
+    )  # fmt: skip
     receipt: dict[str, Any] = json.loads(out)
-    assert receipt["status"] == "0x1", f"{sig} reverted: {receipt}"
+    if receipt["status"] != "0x1":  # say why: replay the call on the block before, with its revert
+        block = str(int(receipt["blockNumber"], 16) - 1)
+        data = cast("calldata", sig, *args).strip()
+        replay = ["call", to, data, "--from", receipt["from"], "--block", block]
+        why = subprocess.run(
+            [_binary("cast", TOOLS_BIN), *replay, "--rpc-url", m["rpc_url"]],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        raise AssertionError(f"{sig} reverted: {why.stderr.strip() or why.stdout.strip()}")
     return receipt
 
 
