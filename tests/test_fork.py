@@ -9,15 +9,12 @@ import json
 import os
 import subprocess
 import sys
-import threading
-from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 import yaml
 from web3 import Web3
 
@@ -33,20 +30,12 @@ from simulation.fork import (
 )
 from simulation.node import dev_accounts
 from simulation.redact import redact, register
+from simulation.relay import CountingRelay
 from simulation.rpc import Rpc, RpcError
 from simulation.upstream import StandIn, place, start_upstream
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "k3y-do-not-leak-4f9a"
-STATE_METHODS = {
-    "eth_getStorageAt",
-    "eth_getCode",
-    "eth_getBalance",
-    "eth_getTransactionCount",
-    "eth_getAccount",
-    "eth_getProof",
-}
-"""What a fork fetches per account and slot (block headers and the chain id are always asked)."""
 
 
 @pytest.fixture(scope="module")
@@ -88,45 +77,8 @@ def fingerprint(url: str, chain: ChainInfo, watch: list[str]) -> dict[str, Any]:
     return out
 
 
-class CountingProxy:
-    """An HTTP JSON-RPC relay that counts the methods passing through it (what a fork fetched)."""
-
-    def __init__(self, upstream_url: str):
-        self.counts: Counter[str] = Counter()
-        counts, target = self.counts, upstream_url
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as JSON-RPC clients expect
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                payload = json.loads(body)
-                for call in payload if isinstance(payload, list) else [payload]:
-                    counts[call["method"]] += 1
-                r = requests.post(target, data=body, headers={"Content-Type": "application/json"})
-                self.send_response(r.status_code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(r.content)))
-                self.end_headers()
-                self.wfile.write(r.content)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        class Server(ThreadingHTTPServer):
-            request_queue_size = 256  # anvil opens many connections at once when it starts a fork
-            daemon_threads = True
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/?apikey={SECRET}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def fetched(self) -> int:
-        return sum(n for m, n in self.counts.items() if m in STATE_METHODS)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+def secret_relay(upstream_url: str) -> CountingRelay:
+    return CountingRelay(upstream_url, suffix=f"/?apikey={SECRET}")
 
 
 def test_crash_on_a_fork_runs_on_the_upstreams_prices_and_tokens(tmp_path, upstream):
@@ -135,7 +87,7 @@ def test_crash_on_a_fork_runs_on_the_upstreams_prices_and_tokens(tmp_path, upstr
     # the fork's agents are the standard mnemonic's accounts: watch their balances on the upstream
     watch = [a["address"] for a in dev_accounts(8)]
     before = fingerprint(node.rpc_url, up.chain, watch)
-    relay = CountingProxy(node.rpc_url)
+    relay = secret_relay(node.rpc_url)
     try:
         r = marginsim(
             "run",
@@ -206,7 +158,7 @@ def test_a_second_run_at_the_same_block_reads_the_fork_cache(tmp_path, upstream)
     ]
     runs = []
     for i, (args, var) in enumerate(ways):
-        relay = CountingProxy(node.rpc_url)
+        relay = secret_relay(node.rpc_url)
         out = tmp_path / f"run{i}"
         try:
             r = marginsim(
@@ -257,7 +209,7 @@ def test_bad_fork_urls_end_with_one_message_and_exit_code_2(tmp_path, upstream):
     with AnvilNode(chain_id=31337) as other:
         msg = _one_message(marginsim(*base, "--fork-url", f"{other.rpc_url}/?k={SECRET}"))
     assert "chain id 31337" in msg and "no chain data file" in msg
-    relay = CountingProxy("http://127.0.0.1:9/")  # answers, but not with JSON-RPC
+    relay = secret_relay("http://127.0.0.1:9/")  # answers, but not with JSON-RPC
     relay.server.RequestHandlerClass.do_POST = _answer_404
     try:
         msg = _one_message(marginsim(*base, "--fork-url", relay.url))
@@ -369,7 +321,7 @@ def test_the_url_stays_secret_in_errors_when_the_upstream_is_gone(upstream):
     """anvil repeats the upstream URL in the errors it answers with once a fetch fails; what the
     tool reads from a fork node (and so every message and event it writes) has it redacted."""
     node, _ = upstream
-    relay = CountingProxy(node.rpc_url)
+    relay = secret_relay(node.rpc_url)
     with AnvilNode(
         accounts=2, chain_id=None, fork_url=relay.url, extra_args=("--hardfork", "cancun")
     ) as fork:
