@@ -10,6 +10,27 @@ import sys
 from pathlib import Path
 
 
+def _fork_arguments(p: argparse.ArgumentParser) -> None:
+    """--fork-url, --fork, --fork-block, --fork-cache (run and compare)."""
+    p.add_argument(
+        "--fork-url",
+        metavar="URL",
+        help="fork this chain (real tokens and Chainlink feeds, see chains/); never printed",
+    )
+    p.add_argument(
+        "--fork",
+        action="store_true",
+        help="fork the chain at $MARGINSIM_FORK_URL (the scenario's fork.url_env if it has one)",
+    )
+    p.add_argument("--fork-block", type=int, metavar="N", help="block to fork at (default: head)")
+    p.add_argument(
+        "--fork-cache",
+        type=Path,
+        metavar="DIR",
+        help="where fork state is cached ($MARGINSIM_FORK_CACHE, default ~/.cache/marginsim/fork)",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="marginsim", description="Margin vaults on a local EVM, driven by agents."
@@ -24,23 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, help="override the scenario's seed")
     run.add_argument("--blocks", type=int, help="override the scenario's number of blocks")
     run.add_argument("--rpc-url", help="use this node instead of starting anvil")
-    run.add_argument(
-        "--fork-url",
-        metavar="URL",
-        help="fork this chain (real tokens and Chainlink feeds, see chains/); never printed",
-    )
-    run.add_argument(
-        "--fork",
-        action="store_true",
-        help="fork the chain at $MARGINSIM_FORK_URL (the scenario's fork.url_env if it has one)",
-    )
-    run.add_argument("--fork-block", type=int, metavar="N", help="block to fork at (default: head)")
-    run.add_argument(
-        "--fork-cache",
-        type=Path,
-        metavar="DIR",
-        help="where fork state is cached ($MARGINSIM_FORK_CACHE, default ~/.cache/marginsim/fork)",
-    )
+    _fork_arguments(run)
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     compare = sub.add_parser(
@@ -51,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--seed", type=int)
     compare.add_argument("--blocks", type=int)
     compare.add_argument("--no-progress", action="store_true")
+    _fork_arguments(compare)
 
     node = sub.add_parser(
         "node", help="start anvil, deploy, seed positions, write a manifest, stay up"

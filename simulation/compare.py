@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from simulation.fork import ForkTarget
 from simulation.runner import run_scenario
 from simulation.scenario import Scenario
 
@@ -71,10 +72,13 @@ def format_table(result: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def run_compare(sc: Scenario, out: Path, progress: bool = True) -> int:
+def run_compare(
+    sc: Scenario, out: Path, progress: bool = True, fork: ForkTarget | None = None
+) -> int:
+    """Both runs on fresh chains, or both on a fork of the same block (the second from the cache)."""
     result: dict[str, Any] = {}
     for mode in ("isolated", "cross"):
-        code, summary = run_scenario(with_mode(sc, mode), out / mode, progress=progress)
+        code, summary = run_scenario(with_mode(sc, mode), out / mode, progress=progress, fork=fork)
         if code != 0:
             return code
         result[mode] = measure(out / mode, summary)

@@ -70,10 +70,6 @@ def run_command(args: argparse.Namespace) -> int:
     except ScenarioError as e:
         _say(str(e))
         return 2
-    if args.command == "compare":
-        from simulation.compare import run_compare
-
-        return run_compare(sc, args.out, progress=not args.no_progress)
     try:
         fork = fork_target(
             getattr(args, "fork_url", None),
@@ -85,9 +81,21 @@ def run_command(args: argparse.Namespace) -> int:
     except ForkInputError as e:
         _say(str(e))
         return 2
-    if fork is not None and args.rpc_url:
+    if fork is not None and getattr(args, "rpc_url", None):
         _say("--rpc-url and a fork exclude each other: a fork starts its own anvil")
         return 2
+    if args.command == "compare":
+        from simulation.compare import run_compare
+
+        if (
+            fork is not None and fork.block is None
+        ):  # both runs at one block, however the head moves
+            try:
+                fork = replace(fork, block=probe_upstream(fork).block)
+            except ForkInputError as e:
+                _say(str(e))
+                return 2
+        return run_compare(sc, args.out, progress=not args.no_progress, fork=fork)
     code, _ = run_scenario(
         sc, args.out, rpc_url=args.rpc_url, progress=not args.no_progress, fork=fork
     )

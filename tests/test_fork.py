@@ -342,3 +342,23 @@ def test_redact_removes_the_url_and_its_secret_parts_in_any_case():
     assert SECRET.upper() not in redact(said) and SECRET not in redact(f"key {SECRET}")
     assert "tier=pro" not in redact("?tier=pro")
     assert redact("nothing secret here") == "nothing secret here"
+
+
+def test_compare_on_a_fork_runs_both_modes_at_one_block(tmp_path, upstream):
+    node, up = upstream
+    out = tmp_path / "cmp"
+    r = marginsim(
+        "compare", "scenarios/crash.yaml", "--fork", "--blocks", "40", "--out", str(out),
+        "--no-progress", env={"MARGINSIM_FORK_URL": node.rpc_url,
+                              "MARGINSIM_FORK_CACHE": str(tmp_path / "c")},
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    runs = [json.loads((out / m / "summary.json").read_text()) for m in ("isolated", "cross")]
+    assert [s["fork"]["block"] for s in runs] == [up.block, up.block]
+    assert [s["fork"]["cache"] for s in runs] == ["miss", "hit"]
+    assert (
+        runs[0]["market_start"]
+        == runs[1]["market_start"]
+        == {s: up.answers[s] / 10**8 for s in ("ETH", "BTC")}
+    )
+    assert set(json.loads((out / "compare.json").read_text())) >= {"isolated", "cross"}
