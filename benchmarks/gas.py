@@ -24,9 +24,8 @@ from simulation.build import compile_contracts
 from simulation.chain import AnvilNode
 from simulation.deploy import deploy_system
 from simulation.errors import ErrorDecoder
+from simulation.units import USDC, WAD
 
-WAD = 10**18
-USDC = 10**6
 PUBLISHED = {
     "aave_v3_liquidationCall": 340_000,
     "aave_v3_borrow": 245_000,

@@ -31,9 +31,9 @@ from simulation.deploy import SystemSpec, deploy_system
 from simulation.rpc import Rpc, RpcError
 from simulation.runner import run_scenario
 from simulation.scenario import load_scenario
+from simulation.units import USDC, WAD
 
 HERE = Path(__file__).resolve().parent
-WAD, USDC = 10**18, 10**6
 
 
 def _rss_mb(pid: int | str) -> float:

@@ -13,9 +13,7 @@ from web3.logs import DISCARD
 from simulation.build import compile_contracts
 from simulation.chain import AnvilNode
 from simulation.deploy import Deployment, deploy_system, send_and_wait
-
-WAD = 10**18
-USDC = 10**6
+from simulation.units import USDC, WAD
 
 
 @dataclass(frozen=True)

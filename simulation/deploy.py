@@ -16,8 +16,7 @@ from web3 import Web3
 from web3.contract import Contract
 
 from simulation.build import Artifact
-
-WAD = 10**18
+from simulation.units import WAD
 
 
 def wad(x: float | int | str) -> int:

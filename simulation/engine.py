@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from simulation.abi import ContractAbi, EventDecoder
-from simulation.agents.base import GWEI, WAD, Snapshot, Tx
+from simulation.agents.base import Snapshot, Tx
 from simulation.agents.keepers import Keeper, KeeperContext
 from simulation.agents.lps import LiquidityProvider
 from simulation.agents.oracle import OracleAgent
@@ -23,14 +23,14 @@ from simulation.agents.traders import Trader, TraderContext
 from simulation.deploy import Deployment
 from simulation.errors import ErrorDecoder
 from simulation.invariants import check_invariants
-from simulation.metrics import USDC, Counters, KeeperStats, Recorder, block_row
+from simulation.metrics import Counters, KeeperStats, Recorder, block_row
 from simulation.rpc import Rpc, RpcError
 from simulation.scenario import Scenario
 from simulation.state import Addresses, ChainReader
+from simulation.units import GWEI, MAX_UINT, USDC, WAD
 
 SYMBOL_TOKEN = {"ETH": "WETH", "BTC": "WBTC"}
 """Feed symbol -> token it prices, for the feeds that have a market."""
-MAX_UINT = 2**256 - 1
 KEEPER_USDC = 5_000_000
 """Quote tokens each keeper holds to buy collateral in cross liquidations."""
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-WAD = 10**18
+from simulation.units import WAD
+
 USD_DECIMALS = 18
 LIQUIDATION_TARGET_HEALTH = 125 * 10**16  # 1.25e18
 SECONDS_PER_HOUR = 3600

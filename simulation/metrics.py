@@ -13,9 +13,8 @@ from typing import IO, Any
 import numpy as np
 
 from simulation import margin_math as mm
-from simulation.agents.base import WAD, Snapshot
-
-USDC = 10**6
+from simulation.agents.base import Snapshot
+from simulation.units import USDC, WAD
 
 
 @dataclass

@@ -17,13 +17,22 @@ USDC_UNIT = 10**6
 WAD = 10**18
 
 
+def _network(config: pytest.Config) -> str:
+    """ape test's --network choice ("" when not given)."""
+    return str(config.getoption("network", default="") or "")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "contract: a contract test (uses the deployed system); ./scripts/test.sh runs these a second "
         "time on ethereum:mainnet-fork:foundry",
     )
-    network = str(config.getoption("network", default="") or "")
+    config.addinivalue_line(
+        "markers",
+        "fork_network: checks the upstream of ethereum:mainnet-fork (collected only there)",
+    )
+    network = _network(config)
     if "fork" in network and not os.environ.get("MARGINSIM_FORK_URL", "").strip():
         # ape would otherwise fall back to a public RPC (empty variable) or fail on the literal
         # ${MARGINSIM_FORK_URL} (unset one): say what is missing instead.
@@ -34,11 +43,18 @@ def pytest_configure(config: pytest.Config) -> None:
         )
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test on the deployed system is a contract test."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test on the deployed system is a contract test. Tests marked `fork_network` check a
+    fork's upstream: they are only collected on a fork network (./scripts/test.sh runs them there)."""
+    on_fork = "fork" in _network(config)
+    kept, dropped = [], []
     for item in items:
         if "system" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.contract)
+        (dropped if item.get_closest_marker("fork_network") and not on_fork else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 @pytest.fixture(scope="session")

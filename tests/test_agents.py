@@ -14,7 +14,7 @@ from eth_abi import decode
 
 from simulation import margin_math as mm
 from simulation.abi import ContractAbi
-from simulation.agents.base import GWEI, WAD, CrossView, IsolatedView, MarketView, Snapshot, Tx
+from simulation.agents.base import CrossView, IsolatedView, MarketView, Snapshot, Tx
 from simulation.agents.keepers import GAS_CROSS, GAS_ISOLATED, Keeper, KeeperContext
 from simulation.agents.lps import LiquidityProvider
 from simulation.agents.oracle import OracleAgent
@@ -28,6 +28,7 @@ from simulation.scenario import (
     TraderGroup,
     Window,
 )
+from simulation.units import GWEI, WAD
 
 ETH, BTC = 0, 1
 USDC_UNIT = 10**6

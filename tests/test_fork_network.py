@@ -20,10 +20,12 @@ ERC20_DECIMALS = [
 ]
 
 
+pytestmark = pytest.mark.fork_network  # collected only on a fork network (tests/conftest.py)
+
+
 @pytest.fixture
 def on_fork():
-    if "fork" not in ape.chain.provider.network.name:
-        pytest.skip("checks the upstream of ethereum:mainnet-fork; ./scripts/test.sh runs it there")
+    assert "fork" in ape.chain.provider.network.name
     return chain_for(ape.chain.chain_id)
 
 

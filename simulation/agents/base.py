@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-GWEI = 10**9
-WAD = 10**18
+from simulation.units import GWEI
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from simulation import margin_math as mm
 from simulation.abi import ContractAbi
-from simulation.agents.base import GWEI, WAD, Snapshot, Tx
+from simulation.agents.base import Snapshot, Tx
 from simulation.scenario import KeeperConfig
+from simulation.units import GWEI, WAD
 
 GAS_ISOLATED = 200_000
 """Gas a keeper budgets for an isolated liquidation (measured: 146k-164k, benchmarks/gas.py)."""

@@ -6,8 +6,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from simulation.abi import ContractAbi
-from simulation.agents.base import GWEI, Snapshot, Tx
+from simulation.agents.base import Snapshot, Tx
 from simulation.scenario import OracleConfig
+from simulation.units import GWEI
 
 
 class DrivenFeed(Protocol):
