@@ -21,9 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from simulation.build import load_settings
-from simulation.chain import AnvilNode
-from simulation.fork import ForkTarget, cache_file, cache_home, probe_upstream
+from simulation.fork import ForkTarget, fork_node
 from simulation.relay import CountingRelay
 from simulation.runner import run_scenario
 from simulation.scenario import load_scenario
@@ -36,17 +34,7 @@ def fork_start(upstream_url: str, cache_root: Path) -> dict[str, Any]:
     relay = CountingRelay(upstream_url)
     try:
         target = ForkTarget(relay.url, "benchmark", None, cache_root)
-        up = probe_upstream(target)
-        home = cache_home(target, up)
-        hit = cache_file(home) is not None
-        node = AnvilNode(
-            accounts=47,  # the crash scenario's agents
-            chain_id=None,
-            fork_url=relay.url,
-            fork_block=up.block,
-            env={"HOME": str(home)},
-            extra_args=("--hardfork", load_settings().evm_version),
-        )
+        node, _, hit = fork_node(target, accounts=47)  # the crash scenario's agents
         t = time.monotonic()
         node.start(timeout_s=300)
         start_s = time.monotonic() - t

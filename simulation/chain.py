@@ -14,7 +14,6 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -78,9 +77,6 @@ class AnvilNode:
     fork_url: str | None = None
     fork_block: int | None = None
     extra_args: tuple[str, ...] = ()
-    log_path: Path | None = None
-    genesis_number: int | None = None
-    """Number of the genesis block (a mainnet stand-in starts at a realistic height)."""
     env: dict[str, str] | None = None
     """Extra environment for anvil (a fork run sets HOME to place anvil's fork cache)."""
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
@@ -112,8 +108,6 @@ class AnvilNode:
         ]
         if self.chain_id is not None:
             cmd += ["--chain-id", str(self.chain_id)]
-        if self.genesis_number is not None:
-            cmd += ["--number", str(self.genesis_number)]
         if self.timestamp is not None and self.fork_url is None:
             cmd += ["--timestamp", str(self.timestamp)]
         if not self.automine:
@@ -137,10 +131,9 @@ class AnvilNode:
             self.port = free_port()
         # anvil otherwise leaves these under ~/.foundry/anvil/tmp when it is stopped by a signal
         self._state_dir = tempfile.mkdtemp(prefix="marginsim-anvil-")
-        log = open(self.log_path, "wb") if self.log_path else subprocess.PIPE  # noqa: SIM115
         self._proc = subprocess.Popen(
             self.command(),
-            stdout=log,
+            stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env={**os.environ, **self.env} if self.env else None,
             start_new_session=True,

@@ -75,10 +75,6 @@ class ChainInfo(_Model):
                 raise ValueError(f"feeds: a {feed} feed pricing {token} is needed")
         return self
 
-    def feed_for(self, token: str) -> str:
-        """The feed symbol pricing `token`."""
-        return next(s for s, f in self.feeds.items() if f.asset == token)
-
 
 class ChainFileError(ValueError):
     """A chain data file is missing or invalid, or no file matches a chain id."""

@@ -32,18 +32,23 @@ class Row:
 def push_rounds(w3: Web3, d: Deployment, prices: dict[str, float], step_s: int = 60) -> None:
     """New oracle rounds (as the oracle agent does), then the volatility cache refreshed."""
     w3.provider.make_request("evm_increaseTime", [step_s])  # type: ignore[arg-type]
+    oracle = d.contract("OracleAdapter")
     for symbol, usd in prices.items():
         feed = d.contract(f"FEED_{symbol}")
-        send_and_wait(
-            w3,
-            feed.functions.updateAnswer(round(usd * 10 ** feed.functions.decimals().call())),
-            d.deployer,
-        )
-        send_and_wait(
-            w3,
-            d.contract("OracleAdapter").functions.cacheVolatility(d.addresses[symbol]),
-            d.deployer,
-        )
+        decimals = feed.functions.decimals().call()
+        send_and_wait(w3, feed.functions.updateAnswer(round(usd * 10**decimals)), d.deployer)
+        send_and_wait(w3, oracle.functions.cacheVolatility(d.addresses[symbol]), d.deployer)
+
+
+CALM_ROUNDS = 9
+"""Oracle rounds of a calm window: one more than the oracle's volatility window."""
+
+
+def calm_window(w3: Web3, d: Deployment) -> None:
+    """A minute apart, +-0.1 %: enough rounds for a (low) volatility reading."""
+    for i in range(CALM_ROUNDS):
+        wiggle = 0.001 * (-1) ** i
+        push_rounds(w3, d, {"WETH": 3000 * (1 + wiggle), "WBTC": 60000 * (1 - wiggle)})
 
 
 def seed_positions(w3: Web3, d: Deployment) -> None:
@@ -135,12 +140,7 @@ def run_demo(eth_move: float = -0.06) -> int:
             f"deployed {len(d.addresses)} contracts to anvil at {node.rpc_url}"
             f" (chain id {d.chain_id})"
         )
-        for i in range(9):  # a calm volatility window: +-0.1 % a minute
-            push_rounds(
-                w3,
-                d,
-                {"WETH": 3000 * (1 + 0.001 * (-1) ** i), "WBTC": 60000 * (1 - 0.001 * (-1) ** i)},
-            )
+        calm_window(w3, d)
         seed_positions(w3, d)
         print("\nhealth at ETH $3,000, BTC $60,000:")
         print(format_table(health_table(w3, d)))

@@ -178,6 +178,12 @@ def send_and_wait(w3: Web3, fn: Any, sender: str) -> Any:
     return receipt
 
 
+def deploy_contract(w3: Web3, art: Artifact, sender: str, *args: Any) -> str:
+    """Deploy one contract from `sender` on an automining node; its address."""
+    factory = w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
+    return str(send_and_wait(w3, factory.constructor(*args), sender)["contractAddress"])
+
+
 def deploy_system(
     w3: Web3,
     artifacts: Mapping[str, Artifact],
@@ -196,11 +202,8 @@ def deploy_system(
     d = Deployment(w3, w3.eth.chain_id, rpc_url, deployer, {}, {}, {})
 
     def deploy(name: str, kind: str, *args: Any) -> Contract:
-        art = artifacts[kind]
-        factory = w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
-        receipt = send_and_wait(w3, factory.constructor(*args), deployer)
-        d.addresses[name] = receipt["contractAddress"]
-        d.abis[kind] = art.abi
+        d.addresses[name] = deploy_contract(w3, artifacts[kind], deployer, *args)
+        d.abis[kind] = artifacts[kind].abi
         d.kinds[name] = kind
         return d.contract(name)
 

@@ -41,11 +41,17 @@ class ForkContext:
 
     feeds: dict[str, Any]
     """Feed symbol -> simulation.fork.ForkFeed (ETH, BTC and the quote's)."""
-    decimals: dict[str, int]
-    rules: dict[str, tuple[float, int]]
-    """Feed symbol -> (deviation, heartbeat) from the chain data file."""
     fund: Callable[[str, list[tuple[str, int]]], object]
     quote_symbol: str = "USDC"
+
+    @property
+    def decimals(self) -> dict[str, int]:
+        return {s: f.info.decimals for s, f in self.feeds.items()}
+
+    @property
+    def rules(self) -> dict[str, tuple[float, int]]:
+        """Feed symbol -> (deviation, heartbeat) from the chain data file."""
+        return {s: (f.info.deviation, f.info.heartbeat_s) for s, f in self.feeds.items()}
 
 
 @dataclass
@@ -92,6 +98,8 @@ class Engine:
             rpc, self.addr, self.abis, markets, self.token_kind, deployment.kinds["FEED_WETH"]
         )
         self.agents = self._make_agents(accounts)
+        # a keeper that reverts within this many blocks of another's liquidation lost the race
+        self._race_window = 1 + max((k.cfg.latency_blocks for k in self.agents.keepers), default=0)
         self.counters = Counters(keepers={k.name: KeeperStats() for k in self.agents.keepers})
         self.history: list[dict[str, float]] = [self._price(0)]
         self._liquidated_at: dict[str, int] = {}
@@ -271,7 +279,6 @@ class Engine:
                 self.history[-1],
                 self.counters,
                 stats,
-                [k.name for k in self.agents.keepers],
             )
         )
         # The block is mined and its row written: it counts as done even if the chain dies during
@@ -416,9 +423,7 @@ class Engine:
         )
         for tx, keeper, gas in reverted_liquidations:
             won = self._liquidated_at.get(tx.target)
-            if won is not None and block - won <= 1 + max(
-                k.cfg.latency_blocks for k in self.agents.keepers
-            ):
+            if won is not None and block - won <= self._race_window:
                 keeper.lost_races += 1
                 keeper.wasted_gas += gas
         return stats

@@ -29,9 +29,10 @@ import requests
 from eth_utils import keccak
 from web3 import Web3
 
-from simulation.build import Artifact
+from simulation.build import Artifact, load_settings
+from simulation.chain import AnvilNode
 from simulation.chains import ChainFileError, ChainInfo, FeedInfo, chain_for
-from simulation.deploy import send_and_wait
+from simulation.deploy import deploy_contract
 from simulation.redact import register
 from simulation.rpc import Rpc, RpcError
 
@@ -145,6 +146,23 @@ def cache_home(target: ForkTarget, up: Upstream) -> Path:
     return target.cache_root / f"{up.chain.chain_id}-{up.block}-{up.block_hash[2:14]}"
 
 
+def fork_node(target: ForkTarget, accounts: int) -> tuple[AnvilNode, Upstream, bool]:
+    """The anvil of a fork run, not started: the probed upstream's block pinned (so the cache
+    applies), its cache home, the hardfork the contracts are compiled for (as ape-foundry's
+    mainnet-fork does). Returns the node, the upstream and whether the cache is warm."""
+    up = probe_upstream(target)
+    home = cache_home(target, up)
+    node = AnvilNode(
+        accounts=accounts,
+        chain_id=None,
+        fork_url=target.url,
+        fork_block=up.block,
+        env={"HOME": str(home)},
+        extra_args=("--hardfork", load_settings().evm_version),
+    )
+    return node, up, cache_file(home) is not None
+
+
 def cache_file(home: Path) -> Path | None:
     found = sorted(home.glob(".foundry/cache/rpc/*/*/storage.json"))
     return found[0] if found else None
@@ -200,13 +218,6 @@ def check_assets(rpc: Rpc, chain: ChainInfo, block: int) -> dict[str, int]:
 
 
 # --------------------------------------------------------------------------------------- funding
-
-
-@dataclass
-class Funding:
-    """How each token was funded: "storage" or "impersonation"."""
-
-    method: dict[str, str] = field(default_factory=dict)
 
 
 def _balance_calls(token: str, holders: Sequence[str]) -> list[tuple[str, list[Any]]]:
@@ -302,25 +313,27 @@ def _fund_by_impersonation(
     if not holders:
         return "the chain data file lists no holders for it"
     holders = [h.lower() for h in holders]
-    need = sum(a for _, a in grants)
-    have = sum(max(0, b) for b in _balances(rpc, token, holders))
+    who = [w for w, _ in grants]
+    holding, now = _balances(rpc, token, holders), _balances(rpc, token, who)
+    need, have = sum(a for _, a in grants), sum(max(0, b) for b in holding)
     if have < need:
         return f"the {len(holders)} listed holder(s) own {have} units, the agents need {need}"
-    who = [w for w, _ in grants]
-    target = [b + a for b, (_, a) in zip(_balances(rpc, token, who), grants, strict=True)]
+    target = [b + a for b, (_, a) in zip(now, grants, strict=True)]
     _impersonate(rpc, holders)
     try:
         for attempt in range(3):
+            if attempt:  # what the last round of transfers really delivered
+                now, holding = _balances(rpc, token, who), _balances(rpc, token, holders)
             # A retry sends twice the shortfall and 2 wei more: a share-based token rounds a
             # transfer of a wei or two down to nothing.
             short = [
                 (w, t - b if attempt == 0 else 2 * (t - b) + 2)
-                for w, t, b in zip(who, target, _balances(rpc, token, who), strict=True)
+                for w, t, b in zip(who, target, now, strict=True)
                 if b < t
             ]
             if not short:
                 return None
-            failed = _transfer_from(rpc, token, holders, short)
+            failed = _transfer_from(rpc, token, list(zip(holders, holding, strict=True)), short)
             if failed:
                 return failed
     finally:
@@ -356,11 +369,11 @@ def _impersonate(rpc: Rpc, holders: Sequence[str]) -> None:
 
 
 def _transfer_from(
-    rpc: Rpc, token: str, holders: Sequence[str], grants: Sequence[tuple[str, int]]
+    rpc: Rpc, token: str, holders: Sequence[tuple[str, int]], grants: Sequence[tuple[str, int]]
 ) -> str | None:
-    """One block of transfers covering `grants` from the holders' current balances, richest first."""
-    balances = _balances(rpc, token, holders)
-    queue = sorted(zip(holders, balances, strict=True), key=lambda hb: -hb[1])
+    """One block of transfers covering `grants` from the holders (with their current balances),
+    richest first."""
+    queue = sorted(holders, key=lambda hb: -hb[1])
     sel = _selector("transfer(address,uint256)")
     txs: list[tuple[str, str]] = []  # (holder, calldata)
     hi, left = 0, queue[0][1]
@@ -411,7 +424,6 @@ class ForkFeed:
     round: int
     """The aggregator's latest round id (without the phase)."""
     answer: int
-    updated_at: int
     history: list[tuple[int, int, int]] = field(default_factory=list)
     """(aggregator round id, answer, updatedAt) copied from the real feed, oldest first."""
 
@@ -422,7 +434,7 @@ class ForkFeed:
     def round_writes(self, answer: int, timestamp: int) -> list[tuple[str, list[Any]]]:
         """The storage writes that make `answer` the next round, stamped `timestamp`."""
         self.round += 1
-        self.answer, self.updated_at = answer, timestamp
+        self.answer = answer
         return self._writes([(self.round, answer, timestamp)])
 
     def _writes(self, rounds: Sequence[tuple[int, int, int]]) -> list[tuple[str, list[Any]]]:
@@ -508,15 +520,12 @@ def install_feeds(
         except Exception:  # no description(), or not a string: the data file's name will do
             description = f"{symbol} / USD"
         ver = _word(version) if isinstance(version, str) else 4
-        template = w3.eth.contract(
-            abi=artifacts["SimAggregator"].abi, bytecode=artifacts["SimAggregator"].bytecode
+        template = deploy_contract(
+            w3, artifacts["SimAggregator"], deployer, info.decimals, description[:32], ver
         )
-        receipt = send_and_wait(
-            w3, template.constructor(info.decimals, description[:32], ver), deployer
-        )
-        code = rpc.call("eth_getCode", [receipt["contractAddress"], "latest"])
+        code = rpc.call("eth_getCode", [template, "latest"])
         rpc.call("anvil_setCode", [aggregator, code])
-        feed = ForkFeed(symbol, info, aggregator, phase, agg_round, answer, updated, history)
+        feed = ForkFeed(symbol, info, aggregator, phase, agg_round, answer, history)
         rpc.batch(feed._writes(history))
         again = rpc.call(*_call(p, _selector("latestRoundData()")))
         if _decode_round(again) != (round_id, answer, updated):

@@ -60,10 +60,9 @@ def _json_default(x: Any) -> Any:
 class Recorder:
     """Streams rows and events to disk as they happen, so a run that stops keeps everything so far."""
 
-    def __init__(self, out_dir: Path, keeper_names: list[str]):
+    def __init__(self, out_dir: Path):
         out_dir.mkdir(parents=True, exist_ok=True)
         self.out_dir = out_dir
-        self.keeper_names = keeper_names
         self._events: IO[str] = open(out_dir / "events.jsonl", "w")  # noqa: SIM115
         self._csv_file: IO[str] = open(out_dir / "timeseries.csv", "w", newline="")  # noqa: SIM115
         self._csv: csv.DictWriter[str] | None = None
@@ -134,7 +133,6 @@ def block_row(
     prices: dict[str, float],
     counters: Counters,
     block_stats: dict[str, float],
-    keeper_names: list[str],
 ) -> dict[str, float]:
     ratios, capital_isolated, capital_netted = health_and_capital(snap)
     counters.peak_capital_isolated_usd = max(counters.peak_capital_isolated_usd, capital_isolated)
@@ -178,8 +176,7 @@ def block_row(
             "tx_reverted": block_stats["tx_reverted"],
         }
     )
-    for name in keeper_names:
-        k = counters.keepers[name]
+    for name, k in counters.keepers.items():
         row[f"keeper_{name}_rewards_usd"] = k.rewards_usd
         row[f"keeper_{name}_gas"] = k.gas_used
     return row

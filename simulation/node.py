@@ -25,12 +25,10 @@ from web3 import Web3
 
 from simulation.build import Artifact, compile_contracts
 from simulation.chain import ANVIL_MNEMONIC, AnvilNode, ChainError
-from simulation.demo import push_rounds, seed_positions
+from simulation.demo import calm_window, seed_positions
 from simulation.deploy import Deployment, deploy_system
 
 DEV_ACCOUNTS = 10
-CALM_ROUNDS = 9
-"""Oracle rounds pushed before seeding: one more than the oracle's volatility window."""
 
 
 class _Stop(Exception):
@@ -62,7 +60,7 @@ def _serve(node: AnvilNode, artifacts: Mapping[str, Artifact], manifest: Path) -
     """Deploy, seed, write the manifest, print the summary, then sleep until a signal."""
     w3 = Web3(Web3.HTTPProvider(node.rpc_url))
     d = deploy_system(w3, artifacts, rpc_url=node.rpc_url)
-    _calm_window(w3, d)
+    calm_window(w3, d)
     seed_positions(w3, d)
     _write_manifest(_manifest(w3, d), manifest)
     print(_summary(d, manifest), flush=True)
@@ -102,13 +100,6 @@ def _until_signal() -> Iterator[None]:
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
-
-
-def _calm_window(w3: Web3, d: Deployment) -> None:
-    """A minute apart, +-0.1 %: enough rounds for a (low) volatility reading."""
-    for i in range(CALM_ROUNDS):
-        wiggle = 0.001 * (-1) ** i
-        push_rounds(w3, d, {"WETH": 3000 * (1 + wiggle), "WBTC": 60000 * (1 - wiggle)})
 
 
 def dev_accounts(n: int = DEV_ACCOUNTS) -> list[dict[str, str]]:

@@ -41,8 +41,3 @@ def redact(text: str) -> str:
     for p in _patterns:
         text = p.sub(MARK, text)
     return text
-
-
-def clear() -> None:
-    _patterns.clear()
-    _known.clear()

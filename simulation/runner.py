@@ -17,7 +17,7 @@ import pandas as pd
 from tqdm import tqdm
 from web3 import Web3
 
-from simulation.build import Artifact, compile_contracts, load_settings
+from simulation.build import Artifact, compile_contracts
 from simulation.chain import AnvilNode, ChainError
 from simulation.deploy import DEFAULT_TOKENS, FeedSpec, SystemSpec, TokenSpec, deploy_system
 from simulation.engine import SYMBOL_TOKEN, Engine, ForkContext
@@ -25,10 +25,9 @@ from simulation.fork import (
     ForkInputError,
     ForkTarget,
     Upstream,
-    cache_file,
-    cache_home,
     check_assets,
     clear_account_code,
+    fork_node,
     fork_target,
     fund_token,
     install_feeds,
@@ -122,7 +121,7 @@ def _wire_fork(
     agents: Sequence[str],
     sc: Scenario,
     info: dict[str, Any],
-) -> tuple[Scenario, SystemSpec, ForkContext, Callable[[str, list[tuple[str, int]]], object]]:
+) -> tuple[Scenario, SystemSpec, ForkContext]:
     """Check the chain's assets, put the simulated aggregators behind its proxies and start the
     markets at the fork block's real prices. Fills `info` (the summary's `fork` section)."""
     chain, rpc = up.chain, Rpc(url)
@@ -165,8 +164,6 @@ def _wire_fork(
     )
     ctx = ForkContext(
         feeds=dict(feeds),
-        decimals={s: f.info.decimals for s, f in feeds.items()},
-        rules={s: (f.info.deviation, f.info.heartbeat_s) for s, f in feeds.items()},
         fund=fund,
         quote_symbol=chain.quote,
     )
@@ -191,7 +188,7 @@ def _wire_fork(
         }
         for s, f in feeds.items()
     }
-    return sc, spec, ctx, fund
+    return sc, spec, ctx
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
@@ -219,20 +216,9 @@ def run_scenario(
     fork_info: dict[str, Any] | None = None
     status, code, t_run, setup_s = "completed", 0, time.monotonic(), 0.0
     try:
-        spec, fork_ctx, funder = _system_spec(sc), None, None
+        spec, fork_ctx = _system_spec(sc), None
         if fork is not None:
-            up = probe_upstream(fork)
-            home = cache_home(fork, up)
-            cached = cache_file(home) is not None
-            node = AnvilNode(
-                accounts=n_agents,
-                chain_id=None,
-                fork_url=fork.url,
-                fork_block=up.block,
-                env={"HOME": str(home)},
-                # The EVM rules the contracts are compiled for, as ape-foundry's mainnet-fork does.
-                extra_args=("--hardfork", load_settings().evm_version),
-            )
+            node, up, cached = fork_node(fork, n_agents)
             _, start_s = timed(node.start, timeout_s=300)
             fork_info = {
                 "chain": up.chain.name,
@@ -257,7 +243,7 @@ def run_scenario(
             )
         if fork is not None:
             assert fork_info is not None
-            sc, spec, fork_ctx, funder = _wire_fork(
+            sc, spec, fork_ctx = _wire_fork(
                 w3, url, up, artifacts, accounts[:n_agents], sc, fork_info
             )
             _say(
@@ -272,8 +258,9 @@ def run_scenario(
             if q in fork_ctx.feeds:  # the quote's feed: held at its first answer
                 first = fork_ctx.feeds[q].answer / 10 ** fork_ctx.decimals[q]
                 prices[q] = np.full(sc.blocks + 1, first)
+        funder = fork_ctx.fund if fork_ctx else None
         deployment = deploy_system(w3, artifacts, accounts[0], spec, rpc_url=url, fund=funder)
-        recorder = Recorder(out, [k.name for k in sc.keepers])
+        recorder = Recorder(out)
         engine = Engine(sc, Rpc(url), deployment, accounts, prices, recorder, fork=fork_ctx)
         engine.fund()
         setup_s = time.monotonic() - t_setup

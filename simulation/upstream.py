@@ -17,14 +17,14 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from web3 import Web3
 
 from simulation.build import Artifact, compile_contracts
 from simulation.chain import AnvilNode, ChainError
 from simulation.chains import CHAINS_DIR, ChainFileError, ChainInfo, load_chain_file
-from simulation.deploy import DEFAULT_TOKENS, send_and_wait
+from simulation.deploy import DEFAULT_TOKENS, deploy_contract, send_and_wait
+from simulation.rpc import Rpc, RpcError
 
 UPSTREAM_PRICES = {"ETH": 3456.78, "BTC": 98765.43, "USDC": 0.99991}
 """Latest answers of the upstream's feeds: not the scenarios' start prices, so a test can tell them apart."""
@@ -61,19 +61,23 @@ class StandIn:
 
 
 def place(w3: Web3, source: str, target: str) -> None:
-    """Copy the runtime code and the plain storage of the contract at `source` to `target`."""
-    rpc = w3.provider.make_request
-    rpc("anvil_setCode", [target, w3.eth.get_code(Web3.to_checksum_address(source)).to_0x_hex()])  # type: ignore[arg-type]
-    for slot in range(
-        PLAIN_SLOTS
-    ):  # zeros too: whatever was at `target` before must not show through
-        value = w3.eth.get_storage_at(Web3.to_checksum_address(source), slot)
-        rpc("anvil_setStorageAt", [target, hex(slot), "0x" + value.hex().zfill(64)])  # type: ignore[arg-type]
-
-
-def _deploy(w3: Web3, art: Artifact, sender: str, *args: Any) -> str:
-    factory = w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
-    return str(send_and_wait(w3, factory.constructor(*args), sender)["contractAddress"])
+    """Copy the runtime code and the plain storage of the contract at `source` to `target`: one
+    batch to read, one to write the code, one to write the slots."""
+    rpc = Rpc(str(getattr(w3.provider, "endpoint_uri", "")))
+    slots = range(PLAIN_SLOTS)  # zeros too: whatever was at `target` before must not show through
+    got = rpc.batch(
+        [("eth_getCode", [source, "latest"])]
+        + [("eth_getStorageAt", [source, hex(s), "latest"]) for s in slots]
+    )
+    if any(isinstance(x, RpcError) for x in got):
+        raise ChainError(f"cannot read the contract at {source} to place it at {target}")
+    rpc.call("anvil_setCode", [target, got[0]])
+    rpc.batch(
+        [
+            ("anvil_setStorageAt", [target, hex(s), "0x" + v[2:].zfill(64)])
+            for s, v in zip(slots, got[1:], strict=True)
+        ]
+    )
 
 
 def _history(final: float, n: int, symbol: str) -> list[float]:
@@ -105,9 +109,12 @@ def build_upstream(
     # hashes on every start, so a fork of it can reuse its cache.
     rpc("anvil_setBlockTimestampInterval", [1])  # type: ignore[arg-type]
     t = w3.eth.get_block("latest")["timestamp"] + 3600
+    supply: dict[str, int] = {}
     for symbol, info in chain.tokens.items():
         name = TOKEN_NAMES.get(symbol, symbol)
-        fresh = _deploy(w3, artifacts["MockERC20"], owner, name, symbol, info.decimals, owner)
+        fresh = deploy_contract(
+            w3, artifacts["MockERC20"], owner, name, symbol, info.decimals, owner
+        )
         place(w3, fresh, info.address)
         token = w3.eth.contract(
             address=Web3.to_checksum_address(info.address), abi=artifacts["MockERC20"].abi
@@ -115,13 +122,14 @@ def build_upstream(
         for holder in info.holders:
             amount = HOLDER_BALANCES.get(symbol, 1_000_000) * 10**info.decimals
             send_and_wait(w3, token.functions.mint(Web3.to_checksum_address(holder), amount), owner)
+        supply[symbol] = int(token.functions.totalSupply().call())
     answers, rounds = {}, {}
     for symbol, feed in chain.feeds.items():
         path = [
             round(p * 10**feed.decimals) for p in _history(prices[symbol], HISTORY_ROUNDS, symbol)
         ]
         description = f"{symbol} / USD"
-        agg_address = _deploy(
+        agg_address = deploy_contract(
             w3, artifacts["MockAggregator"], owner, feed.decimals, description, path[0], owner
         )
         agg = w3.eth.contract(
@@ -131,7 +139,7 @@ def build_upstream(
             t += ROUND_SPACING_S // len(chain.feeds)
             rpc("evm_setNextBlockTimestamp", [t])  # type: ignore[arg-type]
             send_and_wait(w3, agg.functions.updateAnswer(answer), owner)
-        fresh = _deploy(w3, artifacts["MockFeedProxy"], owner, agg_address, owner)
+        fresh = deploy_contract(w3, artifacts["MockFeedProxy"], owner, agg_address, owner)
         place(w3, fresh, feed.proxy)
         proxy = w3.eth.contract(
             address=Web3.to_checksum_address(feed.proxy), abi=artifacts["MockFeedProxy"].abi
@@ -147,16 +155,6 @@ def build_upstream(
                 f"upstream feed {symbol}: the proxy answers {latest[1]}, expected {path[-1]}"
             )
     rpc("evm_mine", [])  # type: ignore[arg-type]
-    supply = {
-        s: int(
-            w3.eth.contract(
-                address=Web3.to_checksum_address(i.address), abi=artifacts["MockERC20"].abi
-            )
-            .functions.totalSupply()
-            .call()
-        )
-        for s, i in chain.tokens.items()
-    }
     url = str(getattr(w3.provider, "endpoint_uri", ""))
     return StandIn(url, chain, w3.eth.block_number, answers, rounds, supply)
 

@@ -47,7 +47,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Every test on the deployed system is a contract test. Tests marked `fork_network` check a
     fork's upstream: they are only collected on a fork network (./scripts/test.sh runs them there)."""
     on_fork = "fork" in _network(config)
-    kept, dropped = [], []
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
     for item in items:
         if "system" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.contract)

@@ -3,34 +3,22 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
+from marginsim_cli import marginsim
 
 from simulation.compare import ROWS
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def test_compare_runs_both_modes_on_the_same_path(tmp_path):
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "simulation.cli",
-            "compare",
-            "scenarios/crash.yaml",
-            "--out",
-            str(tmp_path),
-            "--blocks",
-            "250",
-            "--no-progress",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    r = marginsim(
+        "compare",
+        "scenarios/crash.yaml",
+        "--out",
+        str(tmp_path),
+        "--blocks",
+        "250",
+        "--no-progress",
         timeout=600,
     )
     assert r.returncode == 0, r.stderr

@@ -11,17 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
+from marginsim_cli import MARGINSIM, ROOT, marginsim
 
 from simulation.runner import WALL_CLOCK_FIELDS
-
-ROOT = Path(__file__).resolve().parent.parent
-MARGINSIM = [sys.executable, "-m", "simulation.cli"]
-
-
-def run(*args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*MARGINSIM, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
-    )
 
 
 def summary(out: Path) -> dict:
@@ -35,7 +27,7 @@ def comparable(s: dict) -> dict:
 def test_same_seed_gives_identical_summary(tmp_path):
     outs = [tmp_path / n for n in ("a", "b", "c")]
     for out, seed in zip(outs, ("3", "3", "4"), strict=True):
-        r = run(
+        r = marginsim(
             "run",
             "scenarios/crash.yaml",
             "--out",
@@ -72,7 +64,7 @@ def test_bad_scenario_is_refused_with_exit_2(tmp_path, patch, field):
     path.write_text(
         _merge((ROOT / "scenarios" / "calm.yaml").read_text(), patch)
     )  # a valid file, then the patch
-    r = run("run", str(path), "--out", str(tmp_path / "out"), "--no-progress", timeout=60)
+    r = marginsim("run", str(path), "--out", str(tmp_path / "out"), "--no-progress", timeout=60)
     assert r.returncode == 2, r.stderr
     assert r.stderr.count("\n") == 1, f"one message expected, got: {r.stderr}"
     assert field in r.stderr and str(path) in r.stderr
@@ -88,9 +80,11 @@ def _merge(base: str, patch: str) -> str:
 
 
 def test_missing_file_and_bad_override_exit_2(tmp_path):
-    r = run("run", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "o"), timeout=60)
+    r = marginsim("run", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "o"), timeout=60)
     assert r.returncode == 2 and "no such scenario file" in r.stderr
-    r = run("run", "scenarios/calm.yaml", "--out", str(tmp_path / "o"), "--blocks", "0", timeout=60)
+    r = marginsim(
+        "run", "scenarios/calm.yaml", "--out", str(tmp_path / "o"), "--blocks", "0", timeout=60
+    )
     assert r.returncode == 2 and "blocks" in r.stderr
 
 
@@ -214,7 +208,7 @@ def test_run_against_a_given_rpc_url(tmp_path):
     from simulation.chain import AnvilNode
 
     with AnvilNode(accounts=40) as node:
-        r = run(
+        r = marginsim(
             "run",
             "scenarios/calm.yaml",
             "--out",
@@ -230,7 +224,7 @@ def test_run_against_a_given_rpc_url(tmp_path):
     s = summary(tmp_path)
     assert s["blocks"] == 15 and s["status"] == "completed"
     with AnvilNode(accounts=3) as small:  # too few unlocked accounts for the scenario's agents
-        r = run(
+        r = marginsim(
             "run",
             "scenarios/calm.yaml",
             "--out",

@@ -6,21 +6,20 @@ there with anvil_setCode / anvil_setStorageAt by `marginsim upstream`'s builder)
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from marginsim_cli import ROOT, marginsim
 from web3 import Web3
 
-from simulation.build import compile_contracts
+from simulation.build import Artifact
 from simulation.chain import AnvilNode, free_port
 from simulation.chains import ChainInfo, chain_for
+from simulation.deploy import deploy_contract, send_and_wait
 from simulation.fork import (
     ForkTarget,
     FundingError,
@@ -34,7 +33,6 @@ from simulation.relay import CountingRelay
 from simulation.rpc import Rpc, RpcError
 from simulation.upstream import StandIn, place, start_upstream
 
-ROOT = Path(__file__).resolve().parent.parent
 SECRET = "k3y-do-not-leak-4f9a"
 
 
@@ -47,24 +45,14 @@ def upstream() -> Iterator[tuple[AnvilNode, StandIn]]:
         node.stop()
 
 
-def marginsim(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "simulation.cli", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env={**os.environ, **(env or {})},
-    )
-
-
-def fingerprint(url: str, chain: ChainInfo, watch: list[str]) -> dict[str, Any]:
+def fingerprint(
+    url: str, chain: ChainInfo, watch: list[str], artifacts: Mapping[str, Artifact]
+) -> dict[str, Any]:
     """Everything a fork run writes on its own chain, read on the upstream: block, proxies' answers,
     aggregators' code, token supplies and the balances of the accounts the run funds."""
     w3 = Web3(Web3.HTTPProvider(url))
     out: dict[str, Any] = {"block": w3.eth.block_number, "hash": w3.eth.get_block("latest")["hash"]}
-    proxy_abi = compile_contracts()["MockFeedProxy"].abi
-    token_abi = compile_contracts()["MockERC20"].abi
+    proxy_abi, token_abi = artifacts["MockFeedProxy"].abi, artifacts["MockERC20"].abi
     for s, f in chain.feeds.items():
         proxy = w3.eth.contract(address=Web3.to_checksum_address(f.proxy), abi=proxy_abi)
         out[f"{s}.round"] = proxy.functions.latestRoundData().call()
@@ -81,12 +69,12 @@ def secret_relay(upstream_url: str) -> CountingRelay:
     return CountingRelay(upstream_url, suffix=f"/?apikey={SECRET}")
 
 
-def test_crash_on_a_fork_runs_on_the_upstreams_prices_and_tokens(tmp_path, upstream):
+def test_crash_on_a_fork_runs_on_the_upstreams_prices_and_tokens(tmp_path, upstream, artifacts):
     node, up = upstream
     agents = Web3(Web3.HTTPProvider(node.rpc_url))
     # the fork's agents are the standard mnemonic's accounts: watch their balances on the upstream
     watch = [a["address"] for a in dev_accounts(8)]
-    before = fingerprint(node.rpc_url, up.chain, watch)
+    before = fingerprint(node.rpc_url, up.chain, watch, artifacts)
     relay = secret_relay(node.rpc_url)
     try:
         r = marginsim(
@@ -136,7 +124,7 @@ def test_crash_on_a_fork_runs_on_the_upstreams_prices_and_tokens(tmp_path, upstr
     assert relay.fetched() > 0
     writes = [m for m in relay.counts if m.startswith(("anvil_", "evm_", "eth_send", "hardhat_"))]
     assert writes == []
-    assert fingerprint(node.rpc_url, up.chain, watch) == before
+    assert fingerprint(node.rpc_url, up.chain, watch, artifacts) == before
     assert agents.eth.block_number == up.block
     # and the URL (its API key) appears nowhere
     everything = r.stdout + r.stderr + "".join(p.read_text(errors="replace") for p in out.iterdir())
@@ -235,11 +223,10 @@ def forked(upstream) -> Iterator[tuple[AnvilNode, StandIn]]:
         yield fork, up
 
 
-def test_the_real_proxy_returns_the_simulated_round_under_the_feeds_own_ids(forked):
+def test_the_real_proxy_returns_the_simulated_round_under_the_feeds_own_ids(forked, artifacts):
     fork, up = forked
     w3 = Web3(Web3.HTTPProvider(fork.rpc_url))
     rpc = Rpc(fork.rpc_url)
-    artifacts = compile_contracts()
     feeds = install_feeds(w3, rpc, up.chain, artifacts, w3.eth.accounts[0])
     proxy = w3.eth.contract(
         address=Web3.to_checksum_address(up.chain.feeds["ETH"].proxy),
@@ -259,12 +246,12 @@ def test_the_real_proxy_returns_the_simulated_round_under_the_feeds_own_ids(fork
     assert proxy.functions.getRoundData(real[0] - 5).call()[1] == feeds["ETH"].history[-6][1]
 
 
-def test_funding_writes_balances_or_impersonates_holders_and_names_the_token(forked):
+def test_funding_writes_balances_or_impersonates_holders_and_names_the_token(forked, artifacts):
     fork, up = forked
     rpc = Rpc(fork.rpc_url)
     w3 = Web3(Web3.HTTPProvider(fork.rpc_url))
     a, b = w3.eth.accounts[1], w3.eth.accounts[2]
-    erc20 = compile_contracts()["MockERC20"].abi
+    erc20 = artifacts["MockERC20"].abi
     usdc = w3.eth.contract(address=up.chain.tokens["USDC"].address, abi=erc20)
     # The holder's balance on the fork is the upstream's; funding adds to it, it does not overwrite.
     holder = up.chain.tokens["USDC"].holders[0]
@@ -279,22 +266,15 @@ def test_funding_writes_balances_or_impersonates_holders_and_names_the_token(for
     assert usdc.functions.balanceOf(holder).call() == on_upstream + 42
     assert upstream_usdc.functions.balanceOf(holder).call() == on_upstream  # upstream untouched
     # A share-based token at WBTC's address: a written balance is off, so holders are impersonated.
-    art = compile_contracts()["MockShareToken"]
+    art = artifacts["MockShareToken"]
     owner = w3.eth.accounts[0]
-    factory = w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
-    fresh = w3.eth.wait_for_transaction_receipt(
-        factory.constructor("Share BTC", "sBTC", 8).transact({"from": owner})
-    )["contractAddress"]
+    fresh = deploy_contract(w3, art, owner, "Share BTC", "sBTC", 8)
     wbtc = up.chain.tokens["WBTC"]
     place(w3, fresh, wbtc.address)
     token = w3.eth.contract(address=wbtc.address, abi=art.abi)
     holder = wbtc.holders[0]
-    w3.eth.wait_for_transaction_receipt(
-        token.functions.mint(holder, 500 * 10**8).transact({"from": owner})
-    )
-    w3.eth.wait_for_transaction_receipt(
-        token.functions.rebase(517 * 10**8).transact({"from": owner})
-    )
+    send_and_wait(w3, token.functions.mint(holder, 500 * 10**8), owner)
+    send_and_wait(w3, token.functions.rebase(517 * 10**8), owner)
     assert fund_token(rpc, up.chain, "WBTC", [(a, 3 * 10**8), (b, 10**8)]) == "impersonation"
     assert token.functions.balanceOf(a).call() >= 3 * 10**8
     assert token.functions.balanceOf(b).call() >= 10**8
