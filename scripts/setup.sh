@@ -40,21 +40,20 @@ else
   echo "$py_hash" > "$STAMPS/venv"
 fi
 
-# 2. Node: exactly package-lock.json. Not `npm ci`: the registry serves only some of the
-#    foundry platform packages, so the lock cannot list them all and `npm ci` calls it out of
-#    sync; `npm install` installs the locked tree, and we fail if it had to change the lock.
-#    --ignore-scripts: the foundry postinstall would download a binary if its platform
-#    package were missing; nothing here may download a binary.
+# 2. Node: exactly package-lock.json, with `npm ci`, which never writes the lock. The lock lists
+#    every platform package of anvil and cast (darwin, linux, win32: optional dependencies, each
+#    with its os/cpu), so npm fetches only this machine's and never needs to add one, whichever
+#    platforms the registry serves. --ignore-scripts: the foundry postinstall would download a
+#    binary if its platform package were missing; nothing here may download a binary.
 npm_hash=$(EXTRA="$(node --version)" fingerprint package.json package-lock.json)
 if is_fresh npm "$npm_hash" && [[ -d node_modules ]]; then
   say "node_modules up to date"
 else
   say "installing node_modules from package-lock.json"
   rm -f "$STAMPS/npm" "$STAMPS/check"
-  lock_before=$(fingerprint package-lock.json)
-  npm install --ignore-scripts --no-audit --no-fund --loglevel=error
-  [[ "$(fingerprint package-lock.json)" == "$lock_before" ]] \
-    || die "npm changed package-lock.json: it disagrees with package.json; review, then commit it."
+  npm ci --ignore-scripts --no-audit --no-fund --loglevel=error \
+    || die "npm ci failed: package-lock.json must match package.json (regenerate it with \
+'npm install --package-lock-only --ignore-scripts' and commit it)."
   echo "$npm_hash" > "$STAMPS/npm"
 fi
 
