@@ -6,6 +6,7 @@ import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IER
 import {ERC4626} from "@openzeppelin/contracts/token/ERC20/extensions/ERC4626.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {ILPPool, IMarginVaultForPool} from "./interfaces/IProtocol.sol";
 import {ErrorsLib} from "./libraries/ErrorsLib.sol";
@@ -16,19 +17,41 @@ import {MarginMath} from "./libraries/MarginMath.sol";
 /// its cash minus what it owes traders on paper, so the share price moves against traders' PnL.
 /// @dev Virtual shares (decimals offset 6) defeat first-depositor inflation. Withdrawals are limited to
 /// the value that open interest does not need under the markets' caps.
-contract LPPool is ILPPool, ERC4626, Ownable {
+/// Just-in-time liquidity defence, one parameter, `depositCooldown` (seconds, 0 turns it off):
+/// - shares minted by a deposit cannot be redeemed, withdrawn or transferred for the cooldown, so a deposit
+///   cannot leave in the block it came (and take its share of the fee a trade just paid);
+/// - trades are priced and capped against `tradingLiquidity`: cash less the deposits of the current and the
+///   previous cooldown-long epoch, so a fresh deposit never lowers what a trade pays.
+contract LPPool is ILPPool, ERC4626, Ownable2Step {
     using SafeERC20 for IERC20;
 
+    /// @dev Deposits made in one epoch (`block.timestamp / depositCooldown`).
+    struct EpochDeposits {
+        uint64 epoch;
+        uint192 assets;
+    }
+
     uint8 internal immutable _quoteDecimals;
+    /// @notice Seconds a deposit's shares stay locked, and its assets out of `tradingLiquidity`.
+    uint256 public immutable depositCooldown;
     IMarginVaultForPool public vault;
+    /// @notice When each holder's shares unlock (their latest deposit plus the cooldown).
+    mapping(address holder => uint256) public lockedUntil;
+    EpochDeposits internal _current;
+    EpochDeposits internal _previous;
 
     /// @notice Emitted when the vault is linked (once).
     event VaultSet(address vault);
     /// @notice Emitted when the pool pays the vault: trader profit or bad debt the LPs absorb.
     event PaidVault(uint256 amount);
 
-    constructor(IERC20 quote, address owner_) ERC20("Margin LP", "mLP") ERC4626(quote) Ownable(owner_) {
+    constructor(IERC20 quote, address owner_, uint256 depositCooldown_)
+        ERC20("Margin LP", "mLP")
+        ERC4626(quote)
+        Ownable(owner_)
+    {
         _quoteDecimals = IERC20Metadata(address(quote)).decimals();
+        depositCooldown = depositCooldown_;
     }
 
     function setVault(address vault_) external onlyOwner {
@@ -66,11 +89,50 @@ contract LPPool is ILPPool, ERC4626, Ownable {
         return cash > required ? cash - required : 0;
     }
 
+    /// @inheritdoc ILPPool
+    function tradingLiquidity() external view returns (uint256) {
+        uint256 cash = IERC20(asset()).balanceOf(address(this));
+        uint256 young = _youngDeposits();
+        return cash > young ? cash - young : 0;
+    }
+
+    /// @dev Deposits of the current and the previous epoch: every deposit younger than the cooldown (and
+    /// some up to twice as old).
+    function _youngDeposits() internal view returns (uint256 young) {
+        if (depositCooldown == 0) return 0;
+        uint256 epoch = block.timestamp / depositCooldown;
+        if (_current.epoch == epoch) young = _current.assets + (_previous.epoch + 1 == epoch ? _previous.assets : 0);
+        else if (_current.epoch + 1 == epoch) young = _current.assets;
+    }
+
+    function _deposit(address caller, address receiver, uint256 assets, uint256 shares) internal override {
+        if (depositCooldown > 0) {
+            // Locking someone else's shares would let anyone freeze any holder: deposits are for oneself.
+            if (receiver != caller) revert ErrorsLib.DepositForOther(caller, receiver);
+            lockedUntil[receiver] = block.timestamp + depositCooldown;
+            uint64 epoch = uint64(block.timestamp / depositCooldown);
+            if (_current.epoch != epoch) {
+                _previous = _current.epoch + 1 == epoch ? _current : EpochDeposits(0, 0);
+                _current = EpochDeposits(epoch, 0);
+            }
+            _current.assets += uint192(assets);
+        }
+        super._deposit(caller, receiver, assets, shares);
+    }
+
+    /// @dev Locked shares move nowhere: no redeem, withdraw or transfer before the cooldown ends.
+    function _update(address from, address to, uint256 value) internal override {
+        if (from != address(0) && lockedUntil[from] > block.timestamp) revert ErrorsLib.SharesLocked(from, lockedUntil[from]);
+        super._update(from, to, value);
+    }
+
     function maxWithdraw(address owner) public view override returns (uint256) {
+        if (lockedUntil[owner] > block.timestamp) return 0;
         return Math.min(super.maxWithdraw(owner), freeLiquidity());
     }
 
     function maxRedeem(address owner) public view override returns (uint256) {
+        if (lockedUntil[owner] > block.timestamp) return 0;
         return Math.min(super.maxRedeem(owner), convertToShares(freeLiquidity()));
     }
 

@@ -6,7 +6,7 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SignedMath} from "@openzeppelin/contracts/utils/math/SignedMath.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IOracleAdapter} from "./interfaces/IOracleAdapter.sol";
-import {IMarginVaultForPool} from "./interfaces/IProtocol.sol";
+import {IMarginVaultForPool, ILPPool, IInsuranceFund} from "./interfaces/IProtocol.sol";
 import {
     IMarginVault,
     MarketParams,
@@ -19,17 +19,22 @@ import {
 import {MarginMath, Health} from "./libraries/MarginMath.sol";
 import {ConstantsLib} from "./libraries/ConstantsLib.sol";
 import {ErrorsLib} from "./libraries/ErrorsLib.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 
 /// @title MarginBooks
-/// @notice The vault's storage, its bookkeeping helpers and every read-only view. Health is computed
-/// here once, with MarginMath, for the vault's checks and for outside callers alike.
+/// @notice The vault's storage (all of it: the liquidation module runs on it by delegatecall), its
+/// bookkeeping helpers, health and fill pricing (computed here once, with MarginMath, for the vault and
+/// the module alike) and the raw views. Views that only compute live in `MarginLens`.
 abstract contract MarginBooks is IMarginVault, IMarginVaultForPool {
     using SafeCast for uint256;
     using SafeCast for int256;
+    using SafeERC20 for IERC20;
 
     IERC20 internal immutable _quote;
     uint8 public immutable quoteDecimals;
     IOracleAdapter public immutable oracle;
+    ILPPool public immutable pool;
+    IInsuranceFund public immutable insuranceFund;
 
     Market[] internal _markets;
 
@@ -54,10 +59,33 @@ abstract contract MarginBooks is IMarginVault, IMarginVaultForPool {
     address[] internal _collateralTokens;
     mapping(address token => CollateralConfig) internal _collateralConfig;
 
-    constructor(IERC20 quote, uint8 quoteDecimals_, IOracleAdapter oracle_) {
+    /// @inheritdoc IMarginVault
+    mapping(address owner => uint256) public claimableQuote;
+    /// @inheritdoc IMarginVault
+    uint256 public totalClaimableQuote;
+
+    /// @dev A queued change of a market's parameters and when it may be applied.
+    struct PendingParams {
+        MarketParams params;
+        uint256 readyAt;
+    }
+
+    /// @dev A queued re-weighting of an enabled collateral token.
+    struct PendingCollateral {
+        uint64 weightWad;
+        uint64 liquidationDiscountWad;
+        uint64 readyAt;
+    }
+
+    mapping(uint256 marketId => PendingParams) internal _pendingParams;
+    mapping(address token => PendingCollateral) internal _pendingCollateral;
+
+    constructor(IERC20 quote, uint8 quoteDecimals_, IOracleAdapter oracle_, ILPPool pool_, IInsuranceFund insurance_) {
         _quote = quote;
         quoteDecimals = quoteDecimals_;
         oracle = oracle_;
+        pool = pool_;
+        insuranceFund = insurance_;
     }
 
     // ================================================================================== views
@@ -80,23 +108,6 @@ abstract contract MarginBooks is IMarginVault, IMarginVaultForPool {
 
     function position(uint256 positionId) external view returns (IsolatedPosition memory) {
         return _positions[positionId];
-    }
-
-    function isolatedHealth(uint256 positionId) external view returns (Health memory) {
-        IsolatedPosition storage p = _openPosition(positionId);
-        return _isolatedHealth(p, _marketState(p.marketId));
-    }
-
-    function accountHealth(address account) external view returns (Health memory) {
-        return _accountHealth(account);
-    }
-
-    function accountHealthAt(address account, MarketState[] memory states, uint256[] memory collateralPricesWad)
-        external
-        view
-        returns (Health memory)
-    {
-        return _accountHealthAt(account, states, collateralPricesWad);
     }
 
     function crossPosition(address account, uint256 marketId) external view returns (CrossPosition memory) {
@@ -236,12 +247,39 @@ abstract contract MarginBooks is IMarginVault, IMarginVaultForPool {
         }
     }
 
-    /// @dev Oracle prices of the collateral tokens `account` holds (0 for those it does not).
+    /// @dev Oracle prices of the collateral tokens `account` holds (0 for those it does not). A token whose
+    /// price cannot be read (stale feed) is priced 0: worth nothing to margin, so it can neither block a
+    /// liquidation nor back a withdrawal or a trade.
     function _collateralPrices(address account) internal view returns (uint256[] memory prices) {
         prices = new uint256[](_collateralTokens.length);
         for (uint256 i = 0; i < prices.length; ++i) {
-            if (_collateral[account][_collateralTokens[i]] > 0) prices[i] = oracle.priceWad(_collateralTokens[i]);
+            if (_collateral[account][_collateralTokens[i]] > 0) prices[i] = oracle.priceWadOrZero(_collateralTokens[i]);
         }
+    }
+
+    // ================================================================================== fills
+
+    /// @dev Pool liquidity that trades are priced and capped against, USD wad: cash that has stayed
+    /// (see `LPPool.tradingLiquidity`), so liquidity that can leave at once never lowers what a trade pays.
+    function _tradingLiquidityUsd() internal view returns (uint256) {
+        return MarginMath.quoteToUsd(pool.tradingLiquidity(), quoteDecimals);
+    }
+
+    /// @dev Spread plus impact (floored at the market's minimum fee) for trading `sizeDelta`.
+    function _feeFraction(MarketParams storage mp, uint256 priceWad, int256 sizeDelta, uint256 liquidityUsd)
+        internal
+        view
+        returns (uint256)
+    {
+        return MarginMath.tradeFeeFractionUp(
+            mp.spreadWad, mp.minFeeWad, mp.impactCoefficientWad, MarginMath.notionalUsdUp(sizeDelta, priceWad), liquidityUsd
+        );
+    }
+
+    /// @dev Move realised PnL between the vault and the pool: positive, the pool pays; negative, it receives.
+    function _settleRealizedWithPool(int256 traderPnl) internal {
+        if (traderPnl > 0) pool.payVault(uint256(traderPnl));
+        else if (traderPnl < 0) _quote.safeTransfer(address(pool), uint256(-traderPnl));
     }
 
     // ================================================================================== books

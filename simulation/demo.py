@@ -94,11 +94,11 @@ def health_table(w3: Web3, d: Deployment) -> list[Row]:
     ids, positions = vault.functions.openPositions(0, 1000).call()
     for pid, p in zip(ids, positions, strict=True):
         owner, market_id, _, size, _, _ = p
-        health = vault.functions.isolatedHealth(pid).call()
+        health = lens.functions.isolatedHealth(pid).call()
         liq = lens.functions.isolatedLiquidationPrice(pid).call()
         rows.append(_row(f"#{pid} {owner[:8]}", "isolated", names[market_id], size, health, liq))
     for account in vault.functions.crossAccounts(0, 1000).call():
-        health = vault.functions.accountHealth(account).call()
+        health = lens.functions.accountHealth(account).call()
         for market_id, name in names.items():
             size = vault.functions.crossPosition(account, market_id).call()[0]
             if size:

@@ -46,6 +46,9 @@ class MarketSpec:
     """Hourly volatility under which there is no maintenance buffer."""
     vol_slope: float = 1.0
     max_buffer: float = 0.05
+    min_fee: float = 0.003
+    """Per-side floor of spread + impact: above half the oracle's deviation threshold (0.5 % by default),
+    so that trading ahead of a round costs more than the round moves the price (0 turns it off)."""
 
     def params(self) -> tuple[int, ...]:
         """The on-chain MarketParams tuple, in field order."""
@@ -62,6 +65,7 @@ class MarketSpec:
             "vol_floor",
             "vol_slope",
             "max_buffer",
+            "min_fee",
         )
         return tuple(wad(getattr(self, f)) for f in fields)
 
@@ -127,6 +131,9 @@ class SystemSpec:
     vol_window_rounds: int = 8
     lp_liquidity_usd: float = 10_000_000
     insurance_usd: float = 100_000
+    lp_cooldown_s: int = 600
+    """LP deposit cooldown: shares locked, and the deposit out of the liquidity trades are priced against,
+    for this long (0 turns the just-in-time liquidity defence off)."""
     existing_tokens: Mapping[str, str] | None = None
     """Symbol -> address of tokens already on the chain (a fork): used instead of deploying mocks."""
     existing_feeds: Mapping[str, FeedSpec] | None = None
@@ -221,6 +228,7 @@ def deploy_system(
     quote = spec.tokens[0]
     oracle = deploy("OracleAdapter", "OracleAdapter", deployer)
     feeds: dict[str, tuple[str, int, float, float]] = {}
+    feed_abi = artifacts["MockAggregator"].abi
     if spec.existing_feeds is not None:
         d.abis["EACAggregatorProxy"] = artifacts["MockFeedProxy"].abi
         for symbol, f in spec.existing_feeds.items():
@@ -244,14 +252,22 @@ def deploy_system(
             )
             feeds[t.symbol] = (feed.address, spec.heartbeat_s, 0.01, 10_000_000)
     for symbol, (address, heartbeat, lo, hi) in feeds.items():
+        # The adapter checks the feed answers with the decimals it is told: the feed's own, read here.
+        decimals = w3.eth.contract(address=address, abi=feed_abi).functions.decimals().call()
         send_and_wait(
             w3,
             oracle.functions.setFeed(
-                tokens[symbol].address, address, heartbeat, spec.vol_window_rounds, wad(lo), wad(hi)
+                tokens[symbol].address,
+                address,
+                decimals,
+                heartbeat,
+                spec.vol_window_rounds,
+                wad(lo),
+                wad(hi),
             ),
             deployer,
         )
-    pool = deploy("LPPool", "LPPool", tokens[quote.symbol].address, deployer)
+    pool = deploy("LPPool", "LPPool", tokens[quote.symbol].address, deployer, spec.lp_cooldown_s)
     insurance = deploy("InsuranceFund", "InsuranceFund", tokens[quote.symbol].address, deployer)
     vault = deploy(
         "MarginVault",
@@ -292,4 +308,15 @@ def deploy_system(
         send_and_wait(w3, pool.functions.deposit(lp, deployer), deployer)
     if ins and fund is None:
         send_and_wait(w3, usdc.functions.mint(insurance.address, ins), deployer)
+    settle_lp_deposits(w3, spec.lp_cooldown_s)
     return d
+
+
+def settle_lp_deposits(w3: Web3, cooldown_s: int) -> None:
+    """Mine an empty block two deposit cooldowns later, so every deposit made so far counts in the pool's
+    trading liquidity (a deposit younger than the cooldown does not; see LPPool.tradingLiquidity). Two
+    cooldowns stay within the feeds' one-hour heartbeat for the default 600 s."""
+    if cooldown_s == 0:
+        return
+    latest = w3.eth.get_block("latest")["timestamp"]
+    w3.provider.make_request("evm_mine", [latest + 2 * cooldown_s])  # type: ignore[arg-type]

@@ -141,6 +141,7 @@ class Engine:
             {i: p[3] for i, p in market_params.items()},
             {i: p[4] for i, p in market_params.items()},
             self.market_ids["ETH-USD"],
+            {i: max(p[5], p[12]) for i, p in market_params.items()},
         )
         keepers = [Keeper(cfg, next(it), kctx) for cfg in sc.keepers]
         fork = self.fork
@@ -202,6 +203,15 @@ class Engine:
                 for lp in self.agents.lps
             ]
         )
+        fn = pool["depositCooldown"]
+        cooldown_s = fn.decode_output(
+            self.rpc.call("eth_call", [{"to": a["LPPool"], "data": fn.calldata()}, "latest"])
+        )[0]
+        if self.agents.lps and cooldown_s:
+            # The LPs' deposits settle before trading starts (they count in the pool's trading liquidity
+            # only after the deposit cooldown): one empty block two cooldowns later.
+            latest = int(self.rpc.call("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+            self.rpc.call("evm_mine", [latest + 2 * cooldown_s])
         self.start = self.last = self.reader.snapshot()
         self.t0 = self.start.timestamp
 

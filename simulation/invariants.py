@@ -16,8 +16,11 @@ TOKENS = ("USDC", "WETH", "WBTC")
 def _balances(
     rpc: Rpc, reader: ChainReader, addresses: dict[str, str], abis: dict[str, ContractAbi]
 ) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
-    """The vault's token balances and every agent cross account's book balances, one batch."""
+    """The vault's token balances and its books, one batch: every agent cross account's balances, the
+    insurance fund's (collateral forfeited to it), and the remainders owners have yet to claim (as the
+    pseudo-account "claimable", in USDC)."""
     vault, token = abis["MarginVault"], reader.token
+    accounts = [*reader.cross_accounts, addresses["InsuranceFund"]]
     calls: list[tuple[str, list[Any]]] = []
     for t in TOKENS:
         calls.append(
@@ -32,10 +35,12 @@ def _balances(
                 ],
             )
         )
-    for acct in reader.cross_accounts:
+    for acct in accounts:
         for t in TOKENS:
             data = vault["collateralBalance"].calldata(acct, addresses[t])
             calls.append(("eth_call", [{"to": addresses["MarginVault"], "data": data}, "latest"]))
+    data = vault["totalClaimableQuote"].calldata()
+    calls.append(("eth_call", [{"to": addresses["MarginVault"], "data": data}, "latest"]))
     res = rpc.batch(calls)
     if any(isinstance(r, RpcError) for r in res):
         raise RuntimeError("balance read failed during the invariant check")
@@ -43,8 +48,9 @@ def _balances(
     held = dict(zip(TOKENS, ints[:3], strict=True))
     books = {
         acct: dict(zip(TOKENS, ints[3 + 3 * i : 6 + 3 * i], strict=True))
-        for i, acct in enumerate(reader.cross_accounts)
+        for i, acct in enumerate(accounts)
     }
+    books["claimable"] = {"USDC": ints[-1], "WETH": 0, "WBTC": 0}
     return held, books
 
 

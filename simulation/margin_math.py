@@ -14,6 +14,7 @@ from simulation.units import WAD
 USD_DECIMALS = 18
 LIQUIDATION_TARGET_HEALTH = 125 * 10**16  # 1.25e18
 SECONDS_PER_HOUR = 3600
+MAX_IMPACT_FRACTION = 5 * 10**16  # impact never exceeds 5 % of price (ConstantsLib)
 
 
 def mul_div_down(x: int, y: int, d: int) -> int:
@@ -116,6 +117,16 @@ def position_health(
         requirement_usd_up(notional, initial_ratio_wad),
         requirement_usd_up(notional, maintenance_ratio_wad),
     )
+
+
+def trade_fee_fraction_up(
+    spread_wad: int, min_fee_wad: int, impact_coefficient_wad: int, notional_usd: int, liquidity_usd: int
+) -> int:
+    """Spread plus impact (coefficient * notional / liquidity, capped at 5 %), floored at min_fee_wad."""
+    impact = MAX_IMPACT_FRACTION
+    if liquidity_usd > 0:
+        impact = min(impact, mul_div_up(mul_wad_up(notional_usd, impact_coefficient_wad), WAD, liquidity_usd))
+    return max(spread_wad + impact, min_fee_wad)
 
 
 def fill_price_against_trader(price_wad: int, size_delta: int, fee_fraction_wad: int) -> int:

@@ -150,7 +150,7 @@ def _summary(d: Deployment, manifest: Path) -> str:
             f"  markets      {', '.join(f'{k}={v}' for k, v in d.markets.items())}",
             "  dev accounts: anvil's standard mnemonic; keys are in the manifest",
             "health of isolated position #1 (equity, initial, maintenance; USD wad):",
-            f'  cast call {a["MarginVault"]} "isolatedHealth(uint256)((int256,uint256,uint256))" 1'
+            f'  cast call {a["MarginLens"]} "isolatedHealth(uint256)((int256,uint256,uint256))" 1'
             f" --rpc-url {d.rpc_url}",
             "Ctrl-C (or SIGTERM) stops anvil.",
         ]

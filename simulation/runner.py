@@ -19,7 +19,14 @@ from web3 import Web3
 
 from simulation.build import Artifact, compile_contracts
 from simulation.chain import AnvilNode, ChainError
-from simulation.deploy import DEFAULT_TOKENS, FeedSpec, SystemSpec, TokenSpec, deploy_system
+from simulation.deploy import (
+    DEFAULT_MARKETS,
+    DEFAULT_TOKENS,
+    FeedSpec,
+    SystemSpec,
+    TokenSpec,
+    deploy_system,
+)
 from simulation.engine import SYMBOL_TOKEN, Engine, ForkContext
 from simulation.fork import (
     ForkInputError,
@@ -106,11 +113,18 @@ def _system_spec(sc: Scenario) -> SystemSpec:
     tokens = tuple(
         replace(t, price_usd=start[t.symbol]) if t.symbol in start else t for t in DEFAULT_TOKENS
     )
-    return SystemSpec(
-        tokens=tokens,
-        lp_liquidity_usd=sc.protocol.lp_liquidity_usd,
-        insurance_usd=sc.protocol.insurance_usd,
-    )
+    return SystemSpec(tokens=tokens, **_protocol_spec(sc))
+
+
+def _protocol_spec(sc: Scenario) -> dict[str, Any]:
+    """The SystemSpec fields a scenario's `protocol:` section sets (liquidity, insurance, defences)."""
+    p = sc.protocol
+    return {
+        "lp_liquidity_usd": p.lp_liquidity_usd,
+        "insurance_usd": p.insurance_usd,
+        "lp_cooldown_s": p.lp_cooldown_s,
+        "markets": tuple(replace(m, min_fee=p.min_fee) for m in DEFAULT_MARKETS),
+    }
 
 
 def _wire_fork(
@@ -154,8 +168,7 @@ def _wire_fork(
     )
     spec = SystemSpec(
         tokens=tokens,
-        lp_liquidity_usd=sc.protocol.lp_liquidity_usd,
-        insurance_usd=sc.protocol.insurance_usd,
+        **_protocol_spec(sc),
         existing_tokens={s: chain.tokens[s].address for s in ("USDC", "WETH", "WBTC")},
         existing_feeds={
             f.asset: FeedSpec(f.proxy, f.heartbeat_s, f.min_usd, f.max_usd)

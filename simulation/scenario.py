@@ -131,6 +131,14 @@ class ProtocolConfig(_Model):
     lp_liquidity_usd: float = Field(0, ge=0)
     """Seed liquidity the deployer puts in the pool (besides the LP agents)."""
     insurance_usd: float = Field(100_000, ge=0)
+    lp_cooldown_s: int = Field(600, ge=0, le=1800)
+    """Defence against just-in-time liquidity: an LP deposit's shares are locked, and the deposit is left
+    out of the liquidity trades are priced against, for this many seconds. 0 turns it off. At most half
+    the feeds' one-hour heartbeat (the run lets the initial deposits settle for two cooldowns)."""
+    min_fee: float = Field(0.003, ge=0, le=0.02)
+    """Defence against trading ahead of oracle rounds: the per-side floor of spread + impact, as a fraction
+    of price, in every market. Above half the oracle's deviation threshold, a round trip costs more than a
+    round moves the price. 0 turns it off."""
 
 
 class ForkConfig(_Model):

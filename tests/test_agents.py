@@ -600,10 +600,11 @@ def test_trader_draws_consumed_whatever_the_branch(abis, first):
 
 PENALTY = {ETH: wad("0.02"), BTC: wad("0.03")}
 SHARE = {ETH: wad("0.5"), BTC: wad("0.4")}
+CLOSE_FEE = {ETH: wad("0.003"), BTC: wad("0.004")}
 
 
 def make_keeper(abis, **cfg: Any) -> Keeper:
-    ctx = KeeperContext(VAULT, abis["MarginVault"], PENALTY, SHARE, ETH)
+    ctx = KeeperContext(VAULT, abis["MarginVault"], PENALTY, SHARE, ETH, CLOSE_FEE)
     return Keeper(KeeperConfig(**{"name": "k", **cfg}), KEEPER, ctx)
 
 
@@ -631,7 +632,9 @@ def liq_snap(**kw: Any) -> Snapshot:
 
 def expected_reward(mid: int, notional: int, equity: int, maintenance: int) -> float:
     penalty = mm.mul_wad_up(notional, PENALTY[mid])
-    fraction = mm.liquidation_fraction_up(equity, maintenance, penalty)
+    # the vault sizes a partial liquidation leaving room for the penalty and the close's fill
+    cost = penalty + mm.mul_wad_up(notional, CLOSE_FEE[mid])
+    fraction = mm.liquidation_fraction_up(equity, maintenance, cost)
     return mm.mul_wad_down(mm.mul_wad_down(penalty, fraction), SHARE[mid]) / WAD
 
 
@@ -745,14 +748,15 @@ def test_keeper_profit_threshold_uses_now_base_fee(abis):
 
 def test_keeper_profit_threshold_cross(abis):
     seen = liq_snap(liq_iso=[], base_fee_gwei=20)
-    # as MarginVault.liquidateCross: ONE fraction for the account, from the penalty of closing everything
-    penalties = {
-        mid: mm.mul_wad_up(mm.notional_usd_up(size, seen.market(mid).price_wad), PENALTY[mid])
+    # as MarginLiquidator.liquidateCross: ONE fraction for the account, from the cost (penalty and
+    # close fill) of closing everything
+    notionals = {
+        mid: mm.notional_usd_up(size, seen.market(mid).price_wad)
         for mid, (size, _) in CROSS.positions.items()
     }
-    fraction = mm.liquidation_fraction_up(
-        CROSS.equity_usd, CROSS.maintenance_usd, sum(penalties.values())
-    )
+    penalties = {mid: mm.mul_wad_up(n, PENALTY[mid]) for mid, n in notionals.items()}
+    costs = sum(penalties[mid] + mm.mul_wad_up(n, CLOSE_FEE[mid]) for mid, n in notionals.items())
+    fraction = mm.liquidation_fraction_up(CROSS.equity_usd, CROSS.maintenance_usd, costs)
     assert 0 < fraction < WAD  # a partial liquidation, where per-market fractions would differ
     reward = (
         sum(mm.mul_wad_down(mm.mul_wad_down(p, fraction), SHARE[m]) for m, p in penalties.items())

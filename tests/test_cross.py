@@ -72,6 +72,7 @@ def expected_health(vault, oracle, account, tokens):
 
 
 def test_two_markets_pnl_offsets(
+    lens,
     vault, oracle, usdc, weth, wbtc, alice, fund, eth_feed, btc_feed, set_price
 ):
     fund(usdc, alice, 500)
@@ -82,11 +83,11 @@ def test_two_markets_pnl_offsets(
     vault.tradeCross(BTC, -WAD // 10, sender=alice)
     assert vault.crossAccountCount() == 1 and vault.crossAccounts(0, 5) == [alice.address]
     tokens = [weth, wbtc]
-    h0 = vault.accountHealth(alice)
+    h0 = lens.accountHealth(alice)
     assert tuple(h0) == tuple(vars(expected_health(vault, oracle, alice, tokens)).values())
     set_price(eth_feed, 3300)
     set_price(btc_feed, 66_000)  # both +10 %: ETH long gains ~$600, BTC short loses ~$600
-    h1 = vault.accountHealth(alice)
+    h1 = lens.accountHealth(alice)
     exp = expected_health(vault, oracle, alice, tokens)
     assert (h1.equityUsd, h1.initialUsd, h1.maintenanceUsd) == (
         exp.equity_usd,

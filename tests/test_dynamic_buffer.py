@@ -67,18 +67,19 @@ def test_buffer_tracks_every_round(vault, owner, eth_feed):
 
 
 def test_buffer_alone_makes_position_liquidatable(
+    lens,
     vault, usdc, alice, keeper, owner, fund, eth_feed
 ):
     push(eth_feed, owner, CALM, 300)
     fund(usdc, alice, 200)
     pid = vault.openIsolated(ETH, WAD, 200 * USDC_UNIT, sender=alice).return_value  # 15x
-    h = vault.isolatedHealth(pid)
+    h = lens.isolatedHealth(pid)
     assert h.maintenanceUsd <= h.equityUsd
     with ape.reverts(vault.NotLiquidatable):
         vault.liquidateIsolated(pid, sender=keeper)
     push(eth_feed, owner, VOLATILE, 180)
     assert vault.marketState(ETH).priceWad == 3000 * WAD  # same price as before
-    h2 = vault.isolatedHealth(pid)
+    h2 = lens.isolatedHealth(pid)
     assert h2.equityUsd == h.equityUsd
     notional = mm.notional_usd_up(WAD, 3000 * WAD)
     assert h2.maintenanceUsd == mm.requirement_usd_up(notional, BASE_MM + MAX) > h2.equityUsd

@@ -40,6 +40,7 @@ def test_the_fork_reads_the_upstreams_tokens_and_feeds(on_fork, system, oracle, 
     round_id, answer, _, updated_at, _ = proxy.latestRoundData()
     assert answer > 0 and updated_at > 0 and round_id >> 64 >= 1, "phase-encoded round id"
     # Wire the protocol's adapter to the real proxy (a long heartbeat: the fork's clock runs on).
-    weth = system.addresses["WETH"]
-    oracle.setFeed(weth, eth.proxy, 2**32 - 1, 8, 10**18, 10**24, sender=owner)
-    assert oracle.priceWad(weth) == answer * 10 ** (18 - eth.decimals)
+    # A fresh asset key: its first feed applies at once (replacing WETH's would wait the timelock).
+    asset = ape.project.MockERC20.deploy("Fork ETH", "FETH", 18, owner, sender=owner)
+    oracle.setFeed(asset, eth.proxy, eth.decimals, 2**32 - 1, 8, 10**18, 10**24, sender=owner)
+    assert oracle.priceWad(asset) == answer * 10 ** (18 - eth.decimals)

@@ -395,7 +395,7 @@ class MarginMachine(RuleBasedStateMachine):
         model_iso = set()
         for pid, p in ps.items():
             model = h.model_isolated_health(p, states)
-            chain = mm.Health(*h.vault.functions.isolatedHealth(pid).call())
+            chain = mm.Health(*h.lens.functions.isolatedHealth(pid).call())
             if chain != model:
                 errors.append(f"position {pid}: isolatedHealth {chain} != model {model}")
             if model.liquidatable:
@@ -408,7 +408,7 @@ class MarginMachine(RuleBasedStateMachine):
         model_cross, with_positions = set(), set()
         for a in h.traders:
             model = h.model_account_health(a, states)
-            chain = mm.Health(*h.vault.functions.accountHealth(a).call())
+            chain = mm.Health(*h.lens.functions.accountHealth(a).call())
             if chain != model:
                 errors.append(f"account {a}: accountHealth {chain} != model {model}")
             if any(h.vault.functions.crossPosition(a, m).call()[0] for m in range(h.n_markets)):

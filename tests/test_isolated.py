@@ -2,7 +2,7 @@
 
 import ape
 import pytest
-from conftest import BTC, ETH, USDC_UNIT, WAD
+from conftest import BTC, ETH, USDC_UNIT, WAD, set_params_now
 
 from simulation import margin_math as mm
 
@@ -11,9 +11,10 @@ SIZE = WAD  # 1 ETH at $3000
 
 def fee_fraction(vault, usdc, pool, market_id, price, size):
     p = vault.market(market_id).params
-    pool_usd = mm.quote_to_usd(usdc.balanceOf(pool), 6)
-    scaled = mm.mul_wad_up(mm.notional_usd_up(size, price), p.impactCoefficientWad)
-    return p.spreadWad + min(5 * 10**16, mm.mul_div_up(scaled, WAD, pool_usd))
+    liquidity_usd = mm.quote_to_usd(pool.tradingLiquidity(), 6)
+    return mm.trade_fee_fraction_up(
+        p.spreadWad, p.minFeeWad, p.impactCoefficientWad, mm.notional_usd_up(size, price), liquidity_usd
+    )
 
 
 def expected_fill(vault, usdc, pool, market_id, size):
@@ -33,8 +34,9 @@ def opened(vault, usdc, alice, fund):
 def test_open_fill_price_event_and_margin_pulled(vault, usdc, pool, alice, fund):
     fund(usdc, alice, 1_000)
     fill = expected_fill(vault, usdc, pool, ETH, SIZE)
-    # independent check of the formula: 3000 * (1 + 0.0005 + 0.1 * 3000 / 10M)
-    assert fill == mm.mul_wad_up(3000 * WAD, WAD + 5 * 10**14 + 3 * 10**13)
+    # independent check of the formula: spread + impact = 0.0005 + 0.1 * 3000 / 10M = 0.053 %, under
+    # the 0.3 % fee floor, so 3000 * 1.003
+    assert fill == mm.mul_wad_up(3000 * WAD, WAD + 3 * 10**15)
     before = usdc.balanceOf(alice)
     tx = vault.openIsolated(ETH, SIZE, 300 * USDC_UNIT, sender=alice)
     pid = tx.return_value
@@ -84,7 +86,7 @@ def test_below_initial_margin_on_open(vault, usdc, alice, owner, fund):
     # leverage cap 100x lets the initial-margin check be the binding one
     p = list(vault.market(ETH).params)
     p[2] = 100 * WAD
-    vault.setMarketParams(ETH, p, sender=owner)
+    set_params_now(vault, owner, ETH, p)
     fund(usdc, alice, 1_000)
     with ape.reverts(vault.BelowInitialMargin):
         vault.openIsolated(ETH, SIZE, 100 * USDC_UNIT, sender=alice)  # 3.3 % < 5 %
@@ -93,7 +95,7 @@ def test_below_initial_margin_on_open(vault, usdc, alice, owner, fund):
 def test_open_interest_cap(vault, usdc, alice, owner, fund):
     p = list(vault.market(ETH).params)
     p[7] = 10**12  # cap = 1e-6 of $10M = $10
-    vault.setMarketParams(ETH, p, sender=owner)
+    set_params_now(vault, owner, ETH, p)
     fund(usdc, alice, 1_000)
     with ape.reverts(vault.OpenInterestCapExceeded):
         vault.openIsolated(ETH, SIZE // 100, 100 * USDC_UNIT, sender=alice)

@@ -15,7 +15,9 @@ def open_long(vault, usdc, who, fund, size, margin_usd, market=ETH):
     return vault.openIsolated(market, size, margin_usd * USDC_UNIT, sender=who).return_value
 
 
-def expected_isolated(vault, pid, price):
+def expected_isolated(vault, pool, pid, price):
+    """The reference model of MarginLiquidator's isolated plan: the fraction leaves room for the penalty
+    and the fill of a full close; the closed part fills as an owner's reduce of that size would."""
     p, mp = vault.position(pid), vault.market(vault.position(pid).marketId).params
     h = mm.position_health(
         mm.quote_to_usd(p.margin, 6),
@@ -25,13 +27,24 @@ def expected_isolated(vault, pid, price):
         mp.initialMarginWad,
         mp.maintenanceMarginWad,
     )
-    full_pen = mm.mul_wad_up(mm.notional_usd_up(p.size, price), mp.liquidationPenaltyWad)
-    frac = mm.liquidation_fraction_up(h.equity_usd, h.maintenance_usd, full_pen)
+    liquidity = mm.quote_to_usd(pool.tradingLiquidity(), 6)
+
+    def fee(size):
+        notional = mm.notional_usd_up(size, price)
+        return mm.trade_fee_fraction_up(
+            mp.spreadWad, mp.minFeeWad, mp.impactCoefficientWad, notional, liquidity
+        )
+
+    full_cost = mm.mul_wad_up(
+        mm.notional_usd_up(p.size, price), mp.liquidationPenaltyWad + fee(p.size)
+    )
+    frac = mm.liquidation_fraction_up(h.equity_usd, h.maintenance_usd, full_cost)
     close = mm.scale_size_up(p.size, frac)
+    fill = mm.fill_price_against_trader(price, -close, fee(close))
     pen_usd = mm.mul_wad_up(mm.notional_usd_up(close, price), mp.liquidationPenaltyWad)
     penalty = mm.usd_to_quote_up(pen_usd, 6)
     keeper = min(penalty, mm.usd_to_quote_down(mm.mul_wad_down(pen_usd, mp.keeperShareWad), 6))
-    pnl = mm.signed_usd_to_quote_floor(mm.pnl_usd_floor(close, p.entryPriceWad, price), 6)
+    pnl = mm.signed_usd_to_quote_floor(mm.pnl_usd_floor(close, p.entryPriceWad, fill), 6)
     return h, close, keeper, penalty - keeper, pnl
 
 
@@ -56,11 +69,13 @@ def test_cross_not_liquidatable_and_self(vault, usdc, alice, keeper, fund):
         vault.liquidateCross(alice, sender=alice)
 
 
-def test_partial_isolated(vault, usdc, alice, keeper, insurance, fund, eth_feed, set_price):
+def test_partial_isolated(
+    lens, vault, pool, usdc, alice, keeper, insurance, fund, eth_feed, set_price
+):
     pid = open_long(vault, usdc, alice, fund, WAD, 600)
     set_price(eth_feed, 2470)
     price = 2470 * WAD
-    h, close, keeper_q, fee, pnl = expected_isolated(vault, pid, price)
+    h, close, keeper_q, fee, pnl = expected_isolated(vault, pool, pid, price)
     assert h.liquidatable and 0 < close < WAD
     # keeper = floor(1% * closed notional * 50%) in quote units
     assert keeper_q == mm.usd_to_quote_down(
@@ -82,7 +97,7 @@ def test_partial_isolated(vault, usdc, alice, keeper, insurance, fund, eth_feed,
     assert p.margin == margin0 + pnl - keeper_q - fee == ev.remaining
     assert usdc.balanceOf(keeper) == keeper_q
     assert usdc.balanceOf(insurance) == ins0 + fee
-    after = vault.isolatedHealth(pid)
+    after = lens.isolatedHealth(pid)
     assert after.equityUsd >= after.maintenanceUsd
 
 
@@ -91,7 +106,7 @@ def test_full_liquidation_bad_debt_from_insurance(
 ):
     pid = open_long(vault, usdc, alice, fund, WAD, 600)
     set_price(eth_feed, 2000)
-    _, close, keeper_q, _, pnl = expected_isolated(vault, pid, 2000 * WAD)
+    _, close, keeper_q, _, pnl = expected_isolated(vault, pool, pid, 2000 * WAD)
     assert close == WAD
     bad = keeper_q - (600 * USDC_UNIT + pnl)
     ins0, pool0 = usdc.balanceOf(insurance), usdc.balanceOf(pool)
@@ -115,7 +130,7 @@ def test_bad_debt_beyond_insurance_hits_pool(
 ):
     pid = open_long(vault, usdc, alice, fund, 500 * WAD, 100_000)
     set_price(eth_feed, 1500)
-    _, _close, keeper_q, _, pnl = expected_isolated(vault, pid, 1500 * WAD)
+    _, _close, keeper_q, _, pnl = expected_isolated(vault, pool, pid, 1500 * WAD)
     bad = keeper_q - (100_000 * USDC_UNIT + pnl)
     ins0, pool0 = usdc.balanceOf(insurance), usdc.balanceOf(pool)
     assert bad > ins0
@@ -132,6 +147,7 @@ def balances(token, accounts):
 
 
 def test_cross_liquidation_sells_weth(
+    lens,
     vault, usdc, weth, alice, keeper, insurance, pool, fund, btc_feed, set_price
 ):
     fund(weth, alice, 1)
@@ -141,7 +157,7 @@ def test_cross_liquidation_sells_weth(
     vault.tradeCross(BTC, WAD // 2, sender=alice)
     fund(usdc, keeper, 10_000)
     set_price(btc_feed, 56_000)
-    h = vault.accountHealth(alice)
+    h = lens.accountHealth(alice)
     assert h.equityUsd < h.maintenanceUsd
     parties = [alice, keeper, vault, pool, insurance]
     usdc0, weth0 = sum(balances(usdc, parties)), sum(balances(weth, parties))

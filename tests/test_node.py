@@ -138,8 +138,10 @@ def test_node_serves_cast_and_stops_on_sigint(tmp_path):
         # reads: cast and web3 through the manifest's ABI agree
         assert cast_call(m, vault_addr, "marketCount()(uint256)") == [2]
         assert vault.functions.marketCount().call() == 2
-        [health] = cast_call(m, vault_addr, HEALTH_SIG, "1")
-        equity, initial, maintenance = vault.functions.isolatedHealth(1).call()
+        lens_addr = m["addresses"]["MarginLens"]
+        lens = w3.eth.contract(address=lens_addr, abi=m["abis"]["MarginLens"])
+        [health] = cast_call(m, lens_addr, HEALTH_SIG, "1")
+        equity, initial, maintenance = lens.functions.isolatedHealth(1).call()
         assert [int(x) for x in health] == [equity, initial, maintenance]
         assert equity > initial > maintenance > 0  # seeded position 1 is healthy
 

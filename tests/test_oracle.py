@@ -16,11 +16,17 @@ def test_price_normalised_from_8_decimals(oracle, weth, wbtc, eth_feed, set_pric
     assert oracle.priceWad(weth) == 12345678901 * 10**10
 
 
-def test_price_from_18_decimal_feed(oracle, owner, weth):
+@pytest.fixture
+def asset(owner):
+    """A token with no feed yet: its first feed applies at once (a replacement waits a timelock)."""
+    return ape.project.MockERC20.deploy("New", "NEW", 18, owner, sender=owner)
+
+
+def test_price_from_18_decimal_feed(oracle, owner, asset):
     feed = ape.project.MockAggregator.deploy(18, "X", 2500 * WAD + 7, owner, sender=owner)
-    oracle.setFeed(weth, feed, 3600, 8, *BOUNDS, sender=owner)
-    assert oracle.priceWad(weth) == 2500 * WAD + 7
-    cfg = oracle.feedConfig(weth)
+    oracle.setFeed(asset, feed, 18, 3600, 8, *BOUNDS, sender=owner)
+    assert oracle.priceWad(asset) == 2500 * WAD + 7
+    cfg = oracle.feedConfig(asset)
     assert (cfg.feed, cfg.decimals, cfg.heartbeat, cfg.volWindowRounds) == (
         feed.address,
         18,
@@ -81,21 +87,23 @@ def test_feed_not_set(oracle, usdc):
         (8, 3600, 8, WAD, WAD - 1),
     ],
 )
-def test_set_feed_param_bounds(oracle, owner, weth, decimals, heartbeat, window, lo, hi):
+def test_set_feed_param_bounds(oracle, owner, asset, decimals, heartbeat, window, lo, hi):
     feed = ape.project.MockAggregator.deploy(decimals, "X", 10**decimals, owner, sender=owner)
     with ape.reverts(oracle.ParamOutOfBounds):
-        oracle.setFeed(weth, feed, heartbeat, window, lo, hi, sender=owner)
+        oracle.setFeed(asset, feed, decimals, heartbeat, window, lo, hi, sender=owner)
 
 
-def test_set_feed_edges_accepted(oracle, owner, weth):
+@pytest.mark.parametrize("window", [2, 32])
+def test_set_feed_edges_accepted(oracle, owner, asset, window):
+    # the feed answers $1 = 1e18 wad: bounds [1, 1e18] hold it at the upper edge
     feed = ape.project.MockAggregator.deploy(8, "X", 10**8, owner, sender=owner)
-    oracle.setFeed(weth, feed, 1, 2, 1, 2, sender=owner)
-    oracle.setFeed(weth, feed, 1, 32, 1, 2, sender=owner)
+    oracle.setFeed(asset, feed, 8, 3600, window, 1, WAD, sender=owner)
+    assert oracle.feedConfig(asset).volWindowRounds == window and oracle.priceWad(asset) == WAD
 
 
 def test_set_feed_only_owner(oracle, alice, weth, eth_feed):
     with ape.reverts(oracle.OwnableUnauthorizedAccount, account=alice.address):
-        oracle.setFeed(weth, eth_feed, 3600, 8, *BOUNDS, sender=alice)
+        oracle.setFeed(weth, eth_feed, 8, 3600, 8, *BOUNDS, sender=alice)
 
 
 def push_rounds(feed, owner, answers, gap_s):
@@ -130,10 +138,10 @@ def test_volatility_matches_model(oracle, owner, weth, eth_feed, gap_s):
     assert oracle.hourlyVolatilityWad(weth) == expected
 
 
-def test_volatility_single_round_is_zero(oracle, owner, weth):
+def test_volatility_single_round_is_zero(oracle, owner, asset):
     feed = ape.project.MockAggregator.deploy(8, "X", 10**8, owner, sender=owner)
-    oracle.setFeed(weth, feed, 3600, 8, *BOUNDS, sender=owner)
-    assert oracle.hourlyVolatilityWad(weth) == 0
+    oracle.setFeed(asset, feed, 8, 3600, 8, *BOUNDS, sender=owner)
+    assert oracle.hourlyVolatilityWad(asset) == 0
 
 
 def test_cache_is_per_round(oracle, owner, weth, eth_feed):

@@ -2,10 +2,24 @@
 
 import ape
 import pytest
-from conftest import ETH, WAD
+from conftest import ETH, PARAMS_TIMELOCK_S, WAD
 
 P = 10**16  # 1 %
-DEFAULT = [5 * P, 3 * P, 20 * WAD, P, 50 * P, 5 * 10**14, 10 * P, 80 * P, 10 * WAD, P, WAD, 5 * P]
+DEFAULT = [
+    5 * P,
+    3 * P,
+    20 * WAD,
+    P,
+    50 * P,
+    5 * 10**14,
+    10 * P,
+    80 * P,
+    10 * WAD,
+    P,
+    WAD,
+    5 * P,
+    3 * 10**15,
+]
 BAD = [  # (field index, value, bound name)
     (0, 3 * P, b"initialMargin"),  # must exceed maintenance
     (0, WAD + 1, b"initialMargin"),
@@ -23,6 +37,7 @@ BAD = [  # (field index, value, bound name)
     (9, WAD + 1, b"volFloor"),
     (10, 10 * WAD + 1, b"volSlope"),
     (11, 25 * P + 1, b"maxBuffer"),
+    (12, 2 * P + 1, b"minFee"),
 ]
 
 
@@ -48,7 +63,7 @@ def test_set_market_params_rejects(vault, owner, i, value, name):
         vault.setMarketParams(ETH, bad_params(i, value), sender=owner)
 
 
-def test_edges_accepted(vault, owner):
+def test_edges_accepted(vault, owner, weth):
     edge = [
         WAD,
         50 * P,
@@ -62,12 +77,13 @@ def test_edges_accepted(vault, owner):
         WAD,
         10 * WAD,
         25 * P,
+        2 * P,
     ]
-    vault.setMarketParams(ETH, edge, sender=owner)
-    assert list(vault.market(ETH).params) == edge
-    low = [P // 2 + 1, P // 2, WAD, 0, 0, 0, 0, 1, 0, 0, 0, 0]
-    vault.setMarketParams(ETH, low, sender=owner)
-    assert list(vault.market(ETH).params) == low
+    n = vault.createMarket(weth, edge, sender=owner).return_value
+    assert list(vault.market(n).params) == edge
+    low = [P // 2 + 1, P // 2, WAD, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0]
+    m = vault.createMarket(weth, low, sender=owner).return_value
+    assert list(vault.market(m).params) == low
 
 
 def test_unknown_market(vault, owner):
@@ -96,12 +112,22 @@ def test_create_market_events(vault, owner, wbtc):
     assert vault.market(n).asset == wbtc.address and list(vault.market(n).params) == params
 
 
-def test_set_market_params_event(vault, owner):
+def test_set_market_params_queued_then_applied(vault, owner, alice):
     params = bad_params(1, 4 * P)
     tx = vault.setMarketParams(ETH, params, sender=owner)
+    queued = vault.MarketParamsQueued.from_receipt(tx)[0]
+    assert queued.marketId == ETH and list(queued.params) == params
+    assert queued.readyAt == tx.timestamp + PARAMS_TIMELOCK_S
+    assert list(vault.market(ETH).params) == DEFAULT  # nothing changes yet
+    with ape.reverts(vault.TimelockNotReady):
+        vault.applyMarketParams(ETH, sender=alice)
+    ape.chain.pending_timestamp = queued.readyAt
+    tx = vault.applyMarketParams(ETH, sender=alice)  # anyone applies it once ready
     ev = vault.MarketParamsSet.from_receipt(tx)[0]
     assert ev.marketId == ETH and list(ev.params) == params
     assert list(vault.market(ETH).params) == params
+    with ape.reverts(vault.TimelockNotReady, readyAt=0):
+        vault.applyMarketParams(ETH, sender=alice)  # applied once
 
 
 @pytest.mark.parametrize(
@@ -129,6 +155,15 @@ def test_set_collateral_decimals_and_quote(vault, owner, usdc):
 def test_set_collateral_event_and_reweight(vault, owner, weth):
     n = len(vault.collateralTokens())
     tx = vault.setCollateral(weth, 95 * P, 5 * P, sender=owner)
+    queued = vault.CollateralQueued.from_receipt(tx)[0]
+    assert (queued.token, queued.weightWad, queued.liquidationDiscountWad) == (
+        weth.address,
+        95 * P,
+        5 * P,
+    )
+    assert vault.collateralConfig(weth).weightWad == 80 * P  # a re-weighting waits
+    ape.chain.pending_timestamp = queued.readyAt
+    tx = vault.applyCollateral(weth, sender=owner)
     ev = vault.CollateralConfigured.from_receipt(tx)[0]
     assert (ev.token, ev.weightWad, ev.liquidationDiscountWad) == (weth.address, 95 * P, 5 * P)
     c = vault.collateralConfig(weth)

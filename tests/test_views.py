@@ -2,7 +2,7 @@
 
 import ape
 import pytest
-from conftest import BTC, ETH, USDC_UNIT, WAD, disable_buffer
+from conftest import BTC, ETH, USDC_UNIT, WAD, disable_buffer, replace_feed
 
 BOUNDS = (10**16, 10_000_000 * WAD)
 
@@ -10,13 +10,13 @@ BOUNDS = (10**16, 10_000_000 * WAD)
 @pytest.fixture
 def feed18(oracle, owner, weth, vault):
     feed = ape.project.MockAggregator.deploy(18, "ETH18", 3000 * WAD, owner, sender=owner)
-    oracle.setFeed(weth, feed, 3600, 8, *BOUNDS, sender=owner)
+    replace_feed(oracle, owner, weth, feed, 18, *BOUNDS)
     disable_buffer(vault, owner)
     return feed
 
 
-def liquidatable(vault, pid):
-    h = vault.isolatedHealth(pid)
+def liquidatable(lens, pid):
+    h = lens.isolatedHealth(pid)
     return h.equityUsd < h.maintenanceUsd
 
 
@@ -26,13 +26,13 @@ def open_at_leverage(vault, usdc, alice, fund, size, lev):
     return vault.openIsolated(ETH, size, margin, sender=alice).return_value
 
 
-def check_flip(vault, keeper, owner, feed, pid, at, safe):
+def check_flip(vault, lens, keeper, owner, feed, pid, at, safe):
     feed.updateAnswer(safe, sender=owner)
-    assert not liquidatable(vault, pid)
+    assert not liquidatable(lens, pid)
     with ape.reverts(vault.NotLiquidatable):
         vault.liquidateIsolated(pid, sender=keeper)
     feed.updateAnswer(at, sender=owner)
-    assert liquidatable(vault, pid)
+    assert liquidatable(lens, pid)
     snap = ape.chain.snapshot()
     vault.liquidateIsolated(pid, sender=keeper)
     ape.chain.restore(snap)
@@ -46,7 +46,7 @@ def test_isolated_liquidation_price_exact_wad(
     pid = open_at_leverage(vault, usdc, alice, fund, side * WAD, lev)
     L = lens.isolatedLiquidationPrice(pid)
     assert L > 0
-    check_flip(vault, keeper, owner, feed18, pid, L, L + 1 if side > 0 else L - 1)
+    check_flip(vault, lens, keeper, owner, feed18, pid, L, L + 1 if side > 0 else L - 1)
 
 
 @pytest.mark.parametrize("lev", [2, 10, 18])
@@ -59,7 +59,7 @@ def test_isolated_liquidation_price_feed_units(
     L = lens.isolatedLiquidationPrice(pid)
     unit = 10**10
     at = L // unit if side > 0 else -(-L // unit)  # floor (long) / ceil (short) to a feed unit
-    check_flip(vault, keeper, owner, eth_feed, pid, at, at + 1 if side > 0 else at - 1)
+    check_flip(vault, lens, keeper, owner, eth_feed, pid, at, at + 1 if side > 0 else at - 1)
 
 
 def test_scan_isolated_paged(vault, lens, usdc, alice, bob, fund, eth_feed, set_price, owner):
@@ -77,7 +77,7 @@ def test_scan_isolated_paged(vault, lens, usdc, alice, bob, fund, eth_feed, set_
         fund(usdc, who, margin)
         ids.append(vault.openIsolated(ETH, size, margin * USDC_UNIT, sender=who).return_value)
     set_price(eth_feed, 2850)
-    truth = {i for i in ids if liquidatable(vault, i)}
+    truth = {i for i in ids if liquidatable(lens, i)}
     assert 0 < len(truth) < len(ids)
     found, scanned = lens.scanIsolated(0, 100)
     assert set(found) == truth and scanned == len(ids)
@@ -100,7 +100,7 @@ def test_scan_cross_paged(vault, lens, usdc, alice, bob, carol, fund, eth_feed, 
     set_price(eth_feed, 2800)
     truth = set()
     for who in (alice, bob, carol):
-        h = vault.accountHealth(who)
+        h = lens.accountHealth(who)
         if h.equityUsd < h.maintenanceUsd:
             truth.add(who.address)
     assert truth == {alice.address, carol.address}
@@ -124,10 +124,10 @@ def test_cross_liquidation_price_estimate(
     assert 2000 < est < 4000
     beyond, before = (0.995, 1.005) if size > 0 else (1.005, 0.995)
     set_price(eth_feed, est * before)
-    h = vault.accountHealth(bob)
+    h = lens.accountHealth(bob)
     assert h.equityUsd >= h.maintenanceUsd
     set_price(eth_feed, est * beyond)
-    h = vault.accountHealth(bob)
+    h = lens.accountHealth(bob)
     assert h.equityUsd < h.maintenanceUsd
 
 

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-import {Health} from "../libraries/MarginMath.sol";
 import {IOracleAdapter} from "./IOracleAdapter.sol";
 
 /// @notice Parameters of one perpetual market. Ratios are wad fractions of notional (0.05e18 = 5 %).
@@ -17,6 +16,9 @@ import {IOracleAdapter} from "./IOracleAdapter.sol";
 /// @param volFloorWad hourly volatility below which there is no buffer.
 /// @param volSlopeWad buffer added per unit of hourly volatility above the floor.
 /// @param maxBufferWad ceiling of the buffer; 0 disables it (and skips the volatility read).
+/// @param minFeeWad floor of spread + impact, per side. Set it above half the feed's deviation threshold:
+/// a trader who sees the market move before the oracle's round lands wins about one threshold per round,
+/// and a round trip then costs more than that (0 disables the floor).
 struct MarketParams {
     uint256 initialMarginWad;
     uint256 maintenanceMarginWad;
@@ -30,6 +32,7 @@ struct MarketParams {
     uint256 volFloorWad;
     uint256 volSlopeWad;
     uint256 maxBufferWad;
+    uint256 minFeeWad;
 }
 
 /// @notice A market's book: its oracle asset, parameters and aggregate open interest.
@@ -90,19 +93,13 @@ interface IMarginVault {
     /// @notice Oracle price and effective ratios (base + volatility buffer) of a market now.
     function marketState(uint256 marketId) external view returns (MarketState memory);
     function position(uint256 positionId) external view returns (IsolatedPosition memory);
-    /// @notice Health of an isolated position now: equity = margin + PnL at the oracle price.
-    function isolatedHealth(uint256 positionId) external view returns (Health memory);
-    /// @notice Health of a cross account now: equity = quote + sum(weighted collateral) + sum(PnL).
-    function accountHealth(address account) external view returns (Health memory);
-    /// @notice Health of a cross account under given market states and collateral prices (index-aligned
-    /// with `collateralTokens()`), so a scan reads each price once.
-    function accountHealthAt(address account, MarketState[] memory states, uint256[] memory collateralPricesWad)
-        external
-        view
-        returns (Health memory);
     function crossPosition(address account, uint256 marketId) external view returns (CrossPosition memory);
     function collateralBalance(address account, address token) external view returns (uint256);
     function collateralTokens() external view returns (address[] memory);
+    /// @notice Quote tokens full liquidations left `owner`, waiting for `claimRemainder`.
+    function claimableQuote(address owner) external view returns (uint256);
+    /// @notice Sum of `claimableQuote` over every owner (part of what the vault's balance backs).
+    function totalClaimableQuote() external view returns (uint256);
     function collateralConfig(address token) external view returns (CollateralConfig memory);
     function openPositionCount() external view returns (uint256);
     /// @notice Open isolated positions `[start, start + count)` of the open list, with their data.

@@ -31,6 +31,10 @@ interface IOracleAdapter {
     /// @notice Latest price, checked for staleness, sign and bounds; reverts with a named error otherwise.
     function priceWad(address asset) external view returns (uint256);
 
+    /// @notice `priceWad`, or 0 where it would revert (no feed, stale, non-positive, out of bounds): for
+    /// decisions that must go on without the price, valuing what it prices at nothing.
+    function priceWadOrZero(address asset) external view returns (uint256);
+
     /// @notice Realised volatility per hour, wad (0.01e18 = 1 %/h), from the feed's last rounds:
     /// `sqrt( sum_i ((p_i - p_{i-1}) / p_{i-1})^2 * 3600 / (t_last - t_first) )` over up to
     /// `volWindowRounds` returns ending at the latest round. Time-normalised, so a feed that updates

@@ -17,6 +17,11 @@ interface ILPPool {
     function payVault(uint256 amount) external;
 
     function totalAssets() external view returns (uint256);
+
+    /// @notice Quote tokens that trades are priced and capped against: the pool's cash less deposits
+    /// younger than the deposit cooldown (liquidity that could still leave, or that just arrived to
+    /// lower one trade's impact).
+    function tradingLiquidity() external view returns (uint256);
 }
 
 /// @notice The insurance fund, as the vault uses it.

@@ -26,6 +26,15 @@ library ConstantsLib {
     uint256 internal constant MAX_VOL_FLOOR = 1e18; // hourly volatility, 100 %
     uint256 internal constant MAX_VOL_SLOPE = 10e18;
     uint256 internal constant MAX_MAINTENANCE_BUFFER = 0.25e18; // added to the ratios, 25 %
+    uint256 internal constant MAX_MIN_FEE = 0.02e18; // per-side fee floor, 2 % of price
+
+    // --- owner powers --------------------------------------------------------------------------
+    /// @dev A risk-parameter change waits this long between being queued and taking effect, so that
+    /// traders and LPs see it coming and can leave.
+    uint256 internal constant PARAMS_TIMELOCK = 1 days;
+    /// @dev One change moves each parameter by at most half its current value, or by this much (in its
+    /// own unit) when half is smaller: 1 percentage point for ratios.
+    uint256 internal constant MIN_PARAM_STEP = 0.01e18;
 
     // --- collateral bounds ---------------------------------------------------------------------
     uint256 internal constant MAX_COLLATERAL_WEIGHT = 0.95e18;
@@ -36,5 +45,7 @@ library ConstantsLib {
 
     // --- oracle ------------------------------------------------------------------------------
     uint8 internal constant MAX_FEED_DECIMALS = 18;
+    /// @dev A feed replacing another takes effect this long after it is proposed.
+    uint256 internal constant FEED_TIMELOCK = 1 days;
     uint256 internal constant MAX_VOL_WINDOW_ROUNDS = 32;
 }

@@ -14,10 +14,6 @@ library ErrorsLib {
     error UnknownPosition(uint256 positionId);
     /// @notice Thrown when someone other than the owner acts on an owner-only path.
     error NotPositionOwner(address caller, address owner);
-    /// @notice Thrown when an owner tries to liquidate their own position or account.
-    error SelfLiquidation(address owner);
-    /// @notice Thrown when a liquidation targets a position or account whose equity is at or above maintenance.
-    error NotLiquidatable(int256 equityUsd, uint256 maintenanceUsd);
     /// @notice Thrown when notional / margin would exceed the market's maximum leverage.
     error LeverageTooHigh(uint256 leverageWad, uint256 maxLeverageWad);
     /// @notice Thrown when an action would leave equity under the initial margin requirement.
@@ -44,6 +40,18 @@ library ErrorsLib {
     error AlreadySet();
     /// @notice Thrown when an LP withdrawal would leave less pool value than open interest requires.
     error InsufficientFreeLiquidity(uint256 requestedTokens, uint256 freeTokens);
+    /// @notice Thrown when LP shares move (redeem, withdraw, transfer) before the deposit cooldown ends.
+    error SharesLocked(address owner, uint256 lockedUntil);
+    /// @notice Thrown when a deposit would mint locked shares to someone other than the caller.
+    error DepositForOther(address caller, address receiver);
+    /// @notice Thrown when a queued change is applied before its time, or none is queued.
+    error TimelockNotReady(uint256 readyAt, uint256 nowTimestamp);
+    /// @notice Thrown when one change moves parameter number `index` (field order) further than one step.
+    error ParamStepTooLarge(uint256 index, uint256 current, uint256 proposed);
+    /// @notice Thrown when a feed does not answer as configured (decimals) or has no live positive price.
+    error FeedCheckFailed(address feed, bytes32 reason);
+    /// @notice Thrown when there is nothing to claim.
+    error NothingToClaim(address account);
 
     // --- oracle ------------------------------------------------------------------------------
     /// @notice Thrown when no feed is configured for an asset.

@@ -135,6 +135,23 @@ library MarginMath {
         return mulWadDown(priceWad, WAD - feeFractionWad);
     }
 
+    /// @notice Fee of a trade as a fraction of price: spread plus size-dependent impact
+    /// (`coefficient * notional / liquidity`, capped at 5 %; the cap when there is no liquidity), floored at
+    /// `minFeeWad`. Rounded up.
+    function tradeFeeFractionUp(
+        uint256 spreadWad,
+        uint256 minFeeWad,
+        uint256 impactCoefficientWad,
+        uint256 notionalUsd,
+        uint256 liquidityUsd
+    ) internal pure returns (uint256) {
+        uint256 impact = ConstantsLib.MAX_IMPACT_FRACTION;
+        if (liquidityUsd > 0) {
+            impact = Math.min(impact, mulDivUp(mulWadUp(notionalUsd, impactCoefficientWad), WAD, liquidityUsd));
+        }
+        return Math.max(spreadWad + impact, minFeeWad);
+    }
+
     /// @notice Size-weighted entry price after growing a position, rounded against the trader
     /// (up for a long, down for a short).
     function averageEntryAgainstTrader(int256 size, uint256 entryPriceWad, int256 sizeDelta, uint256 fillPriceWad)

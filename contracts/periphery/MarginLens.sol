@@ -8,11 +8,15 @@ import {
 } from "../interfaces/IMarginVault.sol";
 import {MarginMath, Health} from "../libraries/MarginMath.sol";
 import {IOracleAdapter} from "../interfaces/IOracleAdapter.sol";
+import {ErrorsLib} from "../libraries/ErrorsLib.sol";
 
 /// @title MarginLens
 /// @notice Read-only conveniences for keepers and outside tools: a paged scan of what is liquidatable now,
-/// the exact liquidation price of an isolated position and an estimate for a cross position. Each reads
-/// every oracle price once per call and computes health with the vault's own MarginMath.
+/// the exact liquidation price of an isolated position and an estimate for a cross position, and the health
+/// of positions and accounts (moved out of the vault, which keeps only raw reads). Each reads every oracle
+/// price once per call and computes health with the vault's own MarginMath, as the vault does. A feed that
+/// cannot be read hides nothing: its collateral counts as 0 (as in the vault) and only positions in its own
+/// market are skipped by the scans (the vault cannot price their close).
 contract MarginLens {
     IMarginVault public immutable vault;
 
@@ -55,17 +59,59 @@ contract MarginLens {
         }
     }
 
-    /// @notice Cross accounts `[start, start + count)` of the open list that are liquidatable now.
+    /// @notice Health of an isolated position now: equity = margin + PnL at the oracle price.
+    function isolatedHealth(uint256 positionId) external view returns (Health memory) {
+        IsolatedPosition memory p = _position(positionId);
+        return _health(p, vault.marketState(p.marketId), vault.quoteDecimals());
+    }
+
+    /// @notice Health of a cross account now: equity = quote + sum(weighted collateral) + sum(PnL), collateral
+    /// whose feed cannot be read counted as 0.
+    function accountHealth(address account) external view returns (Health memory h) {
+        (h,) = accountHealthAt(account, _marketStatesOrZero(), _collateralPrices());
+    }
+
+    /// @notice Health of a cross account under given market states and collateral prices (index-aligned with
+    /// `vault.collateralTokens()`), as the vault computes it; `priced` is false when the account has a
+    /// position in a market whose state is zero (no price now).
+    function accountHealthAt(address account, MarketState[] memory states, uint256[] memory prices)
+        public
+        view
+        returns (Health memory h, bool priced)
+    {
+        address[] memory tokens = vault.collateralTokens();
+        h.equityUsd = int256(MarginMath.quoteToUsd(vault.collateralBalance(account, vault.quoteToken()), vault.quoteDecimals()));
+        for (uint256 i = 0; i < tokens.length; ++i) {
+            uint256 amount = vault.collateralBalance(account, tokens[i]);
+            if (amount == 0) continue;
+            CollateralConfig memory c = vault.collateralConfig(tokens[i]);
+            h.equityUsd += int256(MarginMath.mulWadDown(MarginMath.valueUsdDown(amount, c.decimals, prices[i]), c.weightWad));
+        }
+        priced = true;
+        for (uint256 m = 0; m < states.length; ++m) {
+            CrossPosition memory cp = vault.crossPosition(account, m);
+            if (cp.size == 0) continue;
+            if (states[m].priceWad == 0) priced = false;
+            Health memory ph = MarginMath.positionHealth(
+                0, cp.size, cp.entryPriceWad, states[m].priceWad, states[m].initialRatioWad, states[m].maintenanceRatioWad
+            );
+            h.equityUsd += ph.equityUsd;
+            h.initialUsd += ph.initialUsd;
+            h.maintenanceUsd += ph.maintenanceUsd;
+        }
+    }
+
+    /// @notice Cross accounts `[start, start + count)` of the open list that are liquidatable now. An account
+    /// with a position in a market whose feed cannot be read is skipped (the vault could not close it).
     function scanCross(uint256 start, uint256 count) external view returns (address[] memory liquidatable, uint256 scanned) {
         address[] memory accounts = vault.crossAccounts(start, count);
-        MarketState[] memory states = _marketStates();
+        MarketState[] memory states = _marketStatesOrZero();
         uint256[] memory prices = _collateralPrices();
         liquidatable = new address[](accounts.length);
         uint256 found;
         for (uint256 i = 0; i < accounts.length; ++i) {
-            if (MarginMath.isLiquidatable(vault.accountHealthAt(accounts[i], states, prices))) {
-                liquidatable[found++] = accounts[i];
-            }
+            (Health memory h, bool priced) = accountHealthAt(accounts[i], states, prices);
+            if (priced && MarginMath.isLiquidatable(h)) liquidatable[found++] = accounts[i];
         }
         assembly ("memory-safe") {
             mstore(liquidatable, found)
@@ -80,7 +126,7 @@ contract MarginLens {
         view
         returns (Health[] memory healths, int256[] memory sizes, uint256[] memory entries, uint256[] memory quotes)
     {
-        MarketState[] memory states = _marketStates();
+        MarketState[] memory states = _marketStatesOrZero();
         uint256[] memory prices = _collateralPrices();
         uint256 n = states.length;
         address quote = vault.quoteToken();
@@ -89,7 +135,7 @@ contract MarginLens {
         entries = new uint256[](accounts.length * n);
         quotes = new uint256[](accounts.length);
         for (uint256 i = 0; i < accounts.length; ++i) {
-            healths[i] = vault.accountHealthAt(accounts[i], states, prices);
+            (healths[i],) = accountHealthAt(accounts[i], states, prices);
             quotes[i] = vault.collateralBalance(accounts[i], quote);
             for (uint256 m = 0; m < n; ++m) {
                 CrossPosition memory cp = vault.crossPosition(accounts[i], m);
@@ -103,7 +149,7 @@ contract MarginLens {
     /// price >= the answer and none below. Fees are in the entry price already. 0 for a long that no
     /// positive price liquidates.
     function isolatedLiquidationPrice(uint256 positionId) external view returns (uint256) {
-        IsolatedPosition memory p = vault.position(positionId);
+        IsolatedPosition memory p = _position(positionId);
         MarketState memory s = vault.marketState(p.marketId);
         uint256 absSize = SignedMath.abs(p.size);
         int256 marginUsd = int256(MarginMath.quoteToUsd(p.margin, vault.quoteDecimals()));
@@ -125,7 +171,7 @@ contract MarginLens {
     /// held, collateral in the same asset moving with it; rounding ignored. 0 if no positive price does.
     function crossLiquidationPrice(address account, uint256 marketId) external view returns (uint256) {
         MarketState[] memory states = _marketStates();
-        Health memory h = vault.accountHealthAt(account, states, _collateralPrices());
+        (Health memory h,) = accountHealthAt(account, states, _collateralPrices());
         MarketState memory s = states[marketId];
         int256 size = vault.crossPosition(account, marketId).size;
         // d(equity)/d(price) and d(maintenance)/d(price), in base wad
@@ -239,13 +285,20 @@ contract MarginLens {
         }
     }
 
+    /// @dev Every collateral token's price, 0 where its feed cannot be read now (as the vault values it).
     function _collateralPrices() internal view returns (uint256[] memory prices) {
         address[] memory tokens = vault.collateralTokens();
         IOracleAdapter oracle = vault.oracle();
         prices = new uint256[](tokens.length);
         for (uint256 i = 0; i < tokens.length; ++i) {
-            prices[i] = oracle.priceWad(tokens[i]);
+            prices[i] = oracle.priceWadOrZero(tokens[i]);
         }
+    }
+
+    /// @dev An open position, or the vault's `UnknownPosition` for an id that is not (never was, or closed).
+    function _position(uint256 positionId) internal view returns (IsolatedPosition memory p) {
+        p = vault.position(positionId);
+        if (p.owner == address(0)) revert ErrorsLib.UnknownPosition(positionId);
     }
 
     function _sameAssetCollateral(address account, address asset) internal view returns (int256) {

@@ -24,6 +24,9 @@ class KeeperContext:
     """Liquidation penalty per market id."""
     keeper_share_wad: dict[int, int]
     eth_market: int
+    close_fee_wad: dict[int, int]
+    """Per market, what a close pays as a fraction of price, impact left out: max(spread, fee floor). A
+    liquidation closes at that fill, so the vault leaves room for it when it sizes a partial liquidation."""
 
 
 class Keeper:
@@ -106,15 +109,12 @@ class Keeper:
         acct = snap.cross.get(account)
         if acct is None:
             return 0.0
-        penalties = {}
+        penalties, costs = {}, 0
         for mid, (size, _) in acct.positions.items():
-            price = snap.market(mid).price_wad or 0
-            penalties[mid] = mm.mul_wad_up(
-                mm.notional_usd_up(size, price), self.ctx.penalty_wad[mid]
-            )
-        fraction = mm.liquidation_fraction_up(
-            acct.equity_usd, acct.maintenance_usd, sum(penalties.values())
-        )
+            notional = mm.notional_usd_up(size, snap.market(mid).price_wad or 0)
+            penalties[mid] = mm.mul_wad_up(notional, self.ctx.penalty_wad[mid])
+            costs += penalties[mid] + mm.mul_wad_up(notional, self.ctx.close_fee_wad[mid])
+        fraction = mm.liquidation_fraction_up(acct.equity_usd, acct.maintenance_usd, costs)
         reward = sum(
             mm.mul_wad_down(mm.mul_wad_down(p, fraction), self.ctx.keeper_share_wad[m])
             for m, p in penalties.items()
@@ -123,6 +123,7 @@ class Keeper:
 
     def _reward(self, mid: int, notional_usd: int, equity_usd: int, maintenance_usd: int) -> float:
         penalty = mm.mul_wad_up(notional_usd, self.ctx.penalty_wad[mid])
-        fraction = mm.liquidation_fraction_up(equity_usd, maintenance_usd, penalty)
+        cost = penalty + mm.mul_wad_up(notional_usd, self.ctx.close_fee_wad[mid])
+        fraction = mm.liquidation_fraction_up(equity_usd, maintenance_usd, cost)
         reward = mm.mul_wad_down(mm.mul_wad_down(penalty, fraction), self.ctx.keeper_share_wad[mid])
         return reward / WAD

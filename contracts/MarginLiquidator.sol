@@ -1,0 +1,348 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {IOracleAdapter} from "./interfaces/IOracleAdapter.sol";
+import {ILPPool, IInsuranceFund} from "./interfaces/IProtocol.sol";
+import {IMarginLiquidation} from "./interfaces/IMarginLiquidation.sol";
+import {MarketParams, Market, IsolatedPosition, CrossPosition, CollateralConfig, MarketState} from
+    "./interfaces/IMarginVault.sol";
+import {MarginMath, Health} from "./libraries/MarginMath.sol";
+import {ConstantsLib} from "./libraries/ConstantsLib.sol";
+import {MarginBooks} from "./MarginBooks.sol";
+
+/// @title MarginLiquidator
+/// @notice The vault's liquidation module. It holds no state and is only ever run by the vault, by
+/// delegatecall, on the vault's storage (the layout is MarginBooks', shared by both); its immutables are the
+/// vault's, set by the vault that deploys it. Called directly it would act on its own empty storage.
+/// @dev A liquidation closes at the fill price a trade of that size gets (spread, impact and fee floor, as an
+/// owner's close), and the penalty comes on top; the keeper's reward is a share of the penalty. So liquidating
+/// a position, from any address, never leaves the owner's side more than closing it would.
+contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+    using SafeCast for uint256;
+    using SafeCast for int256;
+
+    /// @dev What a liquidation owes and pays, in quote tokens.
+    struct Settlement {
+        int256 pnl;
+        uint256 keeperReward;
+        uint256 insuranceFee;
+        uint256 remaining;
+        uint256 badDebt;
+        uint256 fromInsurance;
+        uint256 fromPool;
+        uint256 shortfall;
+    }
+
+    /// @dev Sum of a liquidation's closes across markets.
+    struct CloseTotals {
+        int256 pnlUsd;
+        uint256 penaltyUsd;
+        uint256 keeperUsd;
+        bool full;
+    }
+
+    constructor(IERC20 quote, IOracleAdapter oracle_, ILPPool pool_, IInsuranceFund insurance_)
+        MarginBooks(quote, IERC20Metadata(address(quote)).decimals(), oracle_, pool_, insurance_)
+    {}
+
+    // ================================================================================== isolated
+
+    /// @inheritdoc IMarginLiquidation
+    function liquidateIsolated(uint256 positionId) external nonReentrant {
+        IsolatedPosition storage p = _openPosition(positionId);
+        address owner = p.owner;
+        if (msg.sender == owner) revert SelfLiquidation(owner);
+        (CloseTotals memory t, int256 closeSize, uint256 priceWad) = _planIsolated(p);
+        Settlement memory st = _settlementTerms(p.margin, t);
+
+        Market storage m = _markets[p.marketId];
+        (int256 size, uint256 entry) = (p.size, p.entryPriceWad);
+        _removeExposure(m, size, entry);
+        if (t.full) {
+            _untrackOpen(p.openIndex);
+            delete _positions[positionId];
+            // Credited, not pushed: an owner that cannot receive the token must not block its liquidation.
+            if (st.remaining > 0) {
+                claimableQuote[owner] += st.remaining;
+                totalClaimableQuote += st.remaining;
+            }
+        } else {
+            _addExposure(m, size - closeSize, entry);
+            (p.size, p.margin) = ((size - closeSize).toInt128(), st.remaining.toUint128());
+        }
+        _emitIsolatedLiquidated(positionId, owner, closeSize, priceWad, st, t.full);
+        _coverBadDebt(st, positionId, true);
+        _executeSettlement(st);
+    }
+
+    function _emitIsolatedLiquidated(
+        uint256 positionId,
+        address owner,
+        int256 closeSize,
+        uint256 priceWad,
+        Settlement memory st,
+        bool full
+    ) internal {
+        emit IsolatedLiquidated(
+            positionId, owner, msg.sender, closeSize, priceWad, st.pnl, st.keeperReward, st.insuranceFee, st.remaining, full
+        );
+    }
+
+    /// @dev Check an isolated position is liquidatable and plan the close: the fraction that restores
+    /// health, or all of it when the margin could not pay a partial close's costs.
+    function _planIsolated(IsolatedPosition storage p)
+        internal
+        view
+        returns (CloseTotals memory t, int256 closeSize, uint256 priceWad)
+    {
+        MarketState memory s = _marketState(p.marketId);
+        priceWad = s.priceWad;
+        Health memory h = _isolatedHealth(p, s);
+        if (!MarginMath.isLiquidatable(h)) revert NotLiquidatable(h.equityUsd, h.maintenanceUsd);
+        MarketParams storage mp = _markets[p.marketId].params;
+        uint256 liquidityUsd = _tradingLiquidityUsd();
+        uint256 fraction =
+            MarginMath.liquidationFractionUp(h.equityUsd, h.maintenanceUsd, _fullCloseCostUsd(mp, p.size, priceWad, liquidityUsd));
+        (closeSize,) = _planClose(t, mp, p.size, p.entryPriceWad, priceWad, fraction, liquidityUsd);
+        if (!t.full && _settlementTerms(p.margin, t).shortfall > 0) {
+            t = CloseTotals(0, 0, 0, false);
+            (closeSize,) = _planClose(t, mp, p.size, p.entryPriceWad, priceWad, ConstantsLib.WAD, liquidityUsd);
+        }
+    }
+
+    // ================================================================================== cross
+
+    /// @inheritdoc IMarginLiquidation
+    function liquidateCross(address account) external nonReentrant {
+        if (msg.sender == account) revert SelfLiquidation(account);
+        (MarketState[] memory states, Health memory h, uint256 fullCostUsd, uint256 liquidityUsd) = _crossRisk(account);
+        if (!MarginMath.isLiquidatable(h)) revert NotLiquidatable(h.equityUsd, h.maintenanceUsd);
+
+        uint256 fraction = MarginMath.liquidationFractionUp(h.equityUsd, h.maintenanceUsd, fullCostUsd);
+        uint256 quoteBalance = _collateral[account][address(_quote)];
+        (CloseTotals memory t, int256[] memory closes, uint256[] memory fills) =
+            _planCross(account, states, fraction, liquidityUsd);
+        Settlement memory st = _settlementTerms(quoteBalance + _collateralSaleValue(account), t);
+        if (!t.full && st.shortfall > 0) (t, closes, fills) = _planCross(account, states, ConstantsLib.WAD, liquidityUsd);
+
+        _applyCrossCloses(account, states, closes, fills);
+        st = _settlementTerms(quoteBalance, t);
+        uint256 proceeds;
+        if (st.shortfall > 0) {
+            proceeds = _seizeCollateral(account, st.shortfall);
+            st = _settlementTerms(quoteBalance + proceeds, t);
+        }
+        _collateral[account][address(_quote)] = st.remaining;
+        emit CrossLiquidated(account, msg.sender, fraction, st.pnl, st.keeperReward, st.insuranceFee, st.remaining, t.full);
+        _coverBadDebt(st, uint256(uint160(account)), false);
+        if (st.badDebt > 0) _forfeitUnpricedCollateral(account);
+        _executeSettlement(st);
+    }
+
+    /// @dev Market states, health, the cost (penalty plus fill) of closing everything, and the liquidity
+    /// fills are priced against, for a cross account.
+    function _crossRisk(address account)
+        internal
+        view
+        returns (MarketState[] memory states, Health memory h, uint256 fullCostUsd, uint256 liquidityUsd)
+    {
+        uint256 n = _markets.length;
+        states = new MarketState[](n);
+        liquidityUsd = _tradingLiquidityUsd();
+        for (uint256 i = 0; i < n; ++i) {
+            int256 size = _crossPositions[account][i].size;
+            if (size == 0) continue;
+            states[i] = _marketState(i);
+            fullCostUsd += _fullCloseCostUsd(_markets[i].params, size, states[i].priceWad, liquidityUsd);
+        }
+        h = _accountHealthAt(account, states, _collateralPrices(account));
+    }
+
+    function _planCross(address account, MarketState[] memory states, uint256 fraction, uint256 liquidityUsd)
+        internal
+        view
+        returns (CloseTotals memory t, int256[] memory closes, uint256[] memory fills)
+    {
+        closes = new int256[](states.length);
+        fills = new uint256[](states.length);
+        t.full = true;
+        for (uint256 i = 0; i < states.length; ++i) {
+            CrossPosition storage cp = _crossPositions[account][i];
+            if (cp.size == 0) continue;
+            bool allSoFar = t.full;
+            (closes[i], fills[i]) =
+                _planClose(t, _markets[i].params, cp.size, cp.entryPriceWad, states[i].priceWad, fraction, liquidityUsd);
+            t.full = allSoFar && t.full;
+        }
+    }
+
+    function _applyCrossCloses(address account, MarketState[] memory states, int256[] memory closes, uint256[] memory fills)
+        internal
+    {
+        for (uint256 i = 0; i < closes.length; ++i) {
+            if (closes[i] == 0) continue;
+            CrossPosition storage cp = _crossPositions[account][i];
+            (int256 size, uint256 entry) = (cp.size, cp.entryPriceWad);
+            Market storage m = _markets[i];
+            _removeExposure(m, size, entry);
+            int256 left = size - closes[i];
+            _addExposure(m, left, entry);
+            cp.size = left.toInt128();
+            if (left == 0) {
+                cp.entryPriceWad = 0;
+                _crossPositionClosed(account);
+            }
+            emit CrossPositionLiquidated(
+                account, i, closes[i], states[i].priceWad, MarginMath.pnlUsdFloor(closes[i], entry, fills[i])
+            );
+        }
+    }
+
+    // ================================================================================== shared
+
+    /// @dev Penalty plus fill cost of closing all of `size`, USD: the cost a liquidation must leave room for.
+    function _fullCloseCostUsd(MarketParams storage mp, int256 size, uint256 priceWad, uint256 liquidityUsd)
+        internal
+        view
+        returns (uint256)
+    {
+        uint256 notional = MarginMath.notionalUsdUp(size, priceWad);
+        return MarginMath.mulWadUp(notional, mp.liquidationPenaltyWad + _feeFraction(mp, priceWad, size, liquidityUsd));
+    }
+
+    /// @dev Plan closing `fraction` of one position at the fill price a trade of that size gets, adding to `t`.
+    /// Closes it all when the fraction is WAD or the rest would fall under the minimum notional. Sets t.full to
+    /// whether it did.
+    function _planClose(
+        CloseTotals memory t,
+        MarketParams storage mp,
+        int256 size,
+        uint256 entry,
+        uint256 priceWad,
+        uint256 fraction,
+        uint256 liquidityUsd
+    ) internal view returns (int256 closeSize, uint256 fillPriceWad) {
+        closeSize = fraction >= ConstantsLib.WAD ? size : MarginMath.scaleSizeUp(size, fraction);
+        if (closeSize != size && MarginMath.notionalUsdDown(size - closeSize, priceWad) < mp.minNotionalUsd) {
+            closeSize = size;
+        }
+        fillPriceWad =
+            MarginMath.fillPriceAgainstTrader(priceWad, -closeSize, _feeFraction(mp, priceWad, closeSize, liquidityUsd));
+        uint256 penaltyUsd = MarginMath.mulWadUp(MarginMath.notionalUsdUp(closeSize, priceWad), mp.liquidationPenaltyWad);
+        t.pnlUsd += MarginMath.pnlUsdFloor(closeSize, entry, fillPriceWad);
+        t.penaltyUsd += penaltyUsd;
+        t.keeperUsd += MarginMath.mulWadDown(penaltyUsd, mp.keeperShareWad);
+        t.full = closeSize == size;
+    }
+
+    /// @dev Split what the account can pay: the realised loss, then the keeper reward, then the insurance
+    /// fee out of what is left. The keeper reward is capped at the equity left after the close (what
+    /// closing would have paid the owner), so liquidating one's own position from a second address never
+    /// beats closing it; only an underwater account (nothing to lose by closing, which it cannot) gets its
+    /// keeper paid by the waterfall, so it still gets liquidated. `badDebt` is what the account cannot pay.
+    function _settlementTerms(uint256 available, CloseTotals memory t) internal view returns (Settlement memory st) {
+        st.pnl = MarginMath.signedUsdToQuoteFloor(t.pnlUsd, quoteDecimals);
+        uint256 penalty = MarginMath.usdToQuoteUp(t.penaltyUsd, quoteDecimals);
+        st.keeperReward = Math.min(penalty, MarginMath.usdToQuoteDown(t.keeperUsd, quoteDecimals));
+        uint256 fee = penalty - st.keeperReward;
+        int256 equity = int256(available) + st.pnl;
+        if (equity >= 0 && uint256(equity) < st.keeperReward) st.keeperReward = uint256(equity);
+        if (equity >= int256(st.keeperReward + fee)) {
+            st.insuranceFee = fee;
+            st.remaining = uint256(equity) - st.keeperReward - fee;
+            return st;
+        }
+        st.shortfall = uint256(int256(st.keeperReward + fee) - equity);
+        if (equity >= int256(st.keeperReward)) st.insuranceFee = uint256(equity) - st.keeperReward;
+        else st.badDebt = uint256(int256(st.keeperReward) - equity);
+    }
+
+    /// @dev Waterfall steps 2 and 3: the insurance fund pays what it can, the LP pool absorbs the rest.
+    function _coverBadDebt(Settlement memory st, uint256 subject, bool isolated) internal {
+        if (st.badDebt == 0) return;
+        st.fromInsurance = Math.min(st.badDebt, _quote.balanceOf(address(insuranceFund)));
+        st.fromPool = st.badDebt - st.fromInsurance;
+        emit BadDebtCovered(subject, isolated, st.badDebt, st.fromInsurance, st.fromPool);
+    }
+
+    /// @dev Token movements of a liquidation. Cash in: the account's funds, the pool's side of the PnL,
+    /// the insurance cover. Cash out: keeper reward, insurance fee, and `remaining` (kept in the books).
+    function _executeSettlement(Settlement memory st) internal {
+        // Cash in before cash out: the insurance cover first, so that paying the pool a loss larger
+        // than the account's funds never borrows, even for one call, other users' balances.
+        if (st.fromInsurance > 0) insuranceFund.cover(st.fromInsurance);
+        // The pool pays profits and the bad debt it absorbs; it receives realised losses.
+        _settleRealizedWithPool(st.pnl + int256(st.fromPool));
+        if (st.keeperReward > 0) _quote.safeTransfer(msg.sender, st.keeperReward);
+        if (st.insuranceFee > 0) _quote.safeTransfer(address(insuranceFund), st.insuranceFee);
+    }
+
+    // ================================================================================== collateral
+
+    /// @dev Sell the account's priced non-quote collateral, in list order, to the keeper until `neededQuote`
+    /// is raised or it runs out (waterfall step 1). The keeper pays quote tokens; no value leaves the books.
+    /// A token whose feed cannot be read now is skipped: it can be neither valued nor sold.
+    function _seizeCollateral(address account, uint256 neededQuote) internal returns (uint256 proceeds) {
+        uint256 n = _collateralTokens.length;
+        for (uint256 i = 0; i < n && proceeds < neededQuote; ++i) {
+            address token = _collateralTokens[i];
+            uint256 balance = _collateral[account][token];
+            uint256 unitPrice = _salePrice(token, balance);
+            if (unitPrice == 0) continue;
+            uint8 decimals = _collateralConfig[token].decimals;
+            uint256 stillNeededUsd = MarginMath.quoteToUsd(neededQuote - proceeds, quoteDecimals);
+            uint256 amount = Math.min(balance, MarginMath.mulDivUp(stillNeededUsd, 10 ** decimals, unitPrice));
+            uint256 paid = MarginMath.usdToQuoteDown(MarginMath.valueUsdDown(amount, decimals, unitPrice), quoteDecimals);
+            if (paid + proceeds < neededQuote && amount < balance) {
+                amount += 1; // rounding left it a unit short
+                paid = MarginMath.usdToQuoteDown(MarginMath.valueUsdDown(amount, decimals, unitPrice), quoteDecimals);
+            }
+            _collateral[account][token] = balance - amount;
+            proceeds += paid;
+            emit CollateralSeized(account, token, msg.sender, amount, paid);
+            _quote.safeTransferFrom(msg.sender, address(this), paid);
+            IERC20(token).safeTransfer(msg.sender, amount);
+        }
+    }
+
+    /// @dev What selling all of an account's priced non-quote collateral would raise, quote tokens.
+    function _collateralSaleValue(address account) internal view returns (uint256 total) {
+        for (uint256 i = 0; i < _collateralTokens.length; ++i) {
+            address token = _collateralTokens[i];
+            uint256 balance = _collateral[account][token];
+            uint256 unitPrice = _salePrice(token, balance);
+            if (unitPrice == 0) continue;
+            uint8 decimals = _collateralConfig[token].decimals;
+            total += MarginMath.usdToQuoteDown(MarginMath.valueUsdDown(balance, decimals, unitPrice), quoteDecimals);
+        }
+    }
+
+    /// @dev Oracle price less the token's liquidation discount; 0 when there is nothing to sell or no price.
+    function _salePrice(address token, uint256 balance) internal view returns (uint256) {
+        if (balance == 0) return 0;
+        uint256 price = oracle.priceWadOrZero(token);
+        return MarginMath.mulWadDown(price, ConstantsLib.WAD - _collateralConfig[token].liquidationDiscountWad);
+    }
+
+    /// @dev After a cross liquidation that left bad debt, collateral that could not be priced (and so could
+    /// not be sold) goes to the insurance fund, which paid first for the debt: an owner never walks away
+    /// with collateral while others cover its debt. It stays in the books, as the fund's cross balance.
+    function _forfeitUnpricedCollateral(address account) internal {
+        address fund = address(insuranceFund);
+        for (uint256 i = 0; i < _collateralTokens.length; ++i) {
+            address token = _collateralTokens[i];
+            uint256 balance = _collateral[account][token];
+            if (balance == 0) continue;
+            _collateral[account][token] = 0;
+            _collateral[fund][token] += balance;
+            emit CollateralSeized(account, token, fund, balance, 0);
+        }
+    }
+}
