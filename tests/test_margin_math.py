@@ -152,7 +152,8 @@ class Reverted:
 
 
 class Harness:
-    """MarginMathHarness through raw eth_call (no web3 contract layer: about 3x faster than ape)."""
+    """MarginMathHarness through raw eth_call: ~1.5 ms a call, against ~3 ms for a web3 contract call
+    and ~5.5 ms for ape's."""
 
     def __init__(self, w3: Web3, address: str, abi: list[dict[str, Any]]):
         self.w3, self.address = w3, address
