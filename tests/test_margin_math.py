@@ -136,6 +136,7 @@ def snake(name: str) -> str:
 
 def margin_math_functions(source: str) -> dict[str, str]:
     """Every `function name(...)` in a Solidity source -> its visibility."""
+    source = re.sub(r"//[^\n]*|/\*.*?\*/", "", source, flags=re.DOTALL)  # comments
     found: dict[str, str] = {}
     for m in re.finditer(r"\bfunction\s+(\w+)\s*\(([^{;]*)[{;]", source):
         words = set(re.findall(r"\b\w+\b", m.group(2).split(")", 1)[-1]))
@@ -221,6 +222,7 @@ def test_every_function_is_compared(artifacts: dict[str, Artifact]) -> None:
 
 def test_function_parser() -> None:
     source = (
+        "/// @notice unlike function z(uint256) below\n"
         "function a(uint256 x) internal pure returns (uint256) {}\n"
         "function _b(uint8 d) private pure returns (uint256) {}\n"
         "function c(\n  int256 x,\n  uint256 y\n) internal pure returns (Health memory h) {}"
