@@ -1,7 +1,11 @@
 """Python reference model of contracts/libraries/MarginMath.sol: same functions, names, roundings.
 
 Integers only (wad = 1e18), so results match the contract to the unit. The property-based tests
-check the chain against this model after every step.
+check the chain against this model after every step, and tests/test_margin_math.py checks every
+function against the library itself (through contracts/harness/MarginMathHarness.sol).
+
+Where the contract reverts (checked uint256/int256 arithmetic, division by zero) the model raises
+OverflowError or ZeroDivisionError.
 """
 
 from __future__ import annotations
@@ -15,14 +19,42 @@ USD_DECIMALS = 18
 LIQUIDATION_TARGET_HEALTH = 125 * 10**16  # 1.25e18
 SECONDS_PER_HOUR = 3600
 MAX_IMPACT_FRACTION = 5 * 10**16  # impact never exceeds 5 % of price (ConstantsLib)
+UINT256_MAX = 2**256 - 1
+INT256_MIN, INT256_MAX = -(2**255), 2**255 - 1
+
+
+class Int256CastOverflow(OverflowError):
+    """A uint256 too large for int256. MarginMath converts with a plain `int256(x)`, which does not
+    revert but wraps to a wrong (negative) value; the model raises, as a checked cast would."""
+
+
+def _uint256(x: int) -> int:
+    """Checked uint256 arithmetic: a result outside the type reverts (Panic 0x11)."""
+    if not 0 <= x <= UINT256_MAX:
+        raise OverflowError(f"{x} is not a uint256")
+    return x
+
+
+def _int256(x: int) -> int:
+    """Checked int256 arithmetic: a result outside the type reverts (Panic 0x11)."""
+    if not INT256_MIN <= x <= INT256_MAX:
+        raise OverflowError(f"{x} is not an int256")
+    return x
+
+
+def _to_int256(x: int) -> int:
+    """`int256(x)` of a uint256 (see Int256CastOverflow)."""
+    if x > INT256_MAX:
+        raise Int256CastOverflow(f"int256({x}) wraps")
+    return x
 
 
 def mul_div_down(x: int, y: int, d: int) -> int:
-    return (x * y) // d
+    return _uint256((x * y) // d)
 
 
 def mul_div_up(x: int, y: int, d: int) -> int:
-    return -((-x * y) // d)
+    return _uint256(-((-x * y) // d))
 
 
 def mul_wad_down(x: int, y: int) -> int:
@@ -34,11 +66,13 @@ def mul_wad_up(x: int, y: int) -> int:
 
 
 def _unit(decimals: int) -> int:
+    if decimals > USD_DECIMALS:
+        raise OverflowError(f"{decimals} decimals: more than {USD_DECIMALS}")  # uint8 underflow
     return 10 ** (USD_DECIMALS - decimals)
 
 
 def quote_to_usd(amount: int, decimals: int) -> int:
-    return amount * _unit(decimals)
+    return _uint256(amount * _unit(decimals))
 
 
 def usd_to_quote_down(usd: int, decimals: int) -> int:
@@ -50,11 +84,13 @@ def usd_to_quote_up(usd: int, decimals: int) -> int:
 
 
 def signed_usd_to_quote_floor(usd: int, decimals: int) -> int:
+    if usd == INT256_MIN:
+        raise OverflowError("-usd of type(int256).min")  # the contract negates a negative usd
     return usd // _unit(decimals)  # Python's // already floors toward minus infinity
 
 
 def value_usd_down(amount: int, decimals: int, price_wad: int) -> int:
-    return mul_div_down(amount, price_wad, 10**decimals)
+    return mul_div_down(amount, price_wad, _uint256(10**decimals))
 
 
 def notional_usd_up(size: int, price_wad: int) -> int:
@@ -67,11 +103,13 @@ def notional_usd_down(size: int, price_wad: int) -> int:
 
 def pnl_usd_floor(size: int, entry_price_wad: int, price_wad: int) -> int:
     """size * (price - entry) / 1e18, rounded toward minus infinity."""
-    return (size * (price_wad - entry_price_wad)) // WAD
+    pnl = (size * (price_wad - entry_price_wad)) // WAD
+    _to_int256(_uint256(abs(pnl)))  # the contract computes |pnl| as a uint256, then casts it
+    return pnl
 
 
 def entry_notional_signed(size: int, entry_price_wad: int) -> int:
-    n = mul_wad_down(abs(size), entry_price_wad)
+    n = _to_int256(mul_wad_down(abs(size), entry_price_wad))
     return n if size >= 0 else -n
 
 
@@ -89,11 +127,11 @@ class Health:
 
     @property
     def liquidatable(self) -> bool:
-        return self.equity_usd < self.maintenance_usd
+        return is_liquidatable(self)
 
     @property
     def meets_initial(self) -> bool:
-        return self.equity_usd >= self.initial_usd
+        return meets_initial(self)
 
     def __add__(self, other: Health) -> Health:
         return Health(
@@ -113,7 +151,7 @@ def position_health(
 ) -> Health:
     notional = notional_usd_up(size, price_wad)
     return Health(
-        margin_usd + pnl_usd_floor(size, entry_price_wad, price_wad),
+        _int256(margin_usd + pnl_usd_floor(size, entry_price_wad, price_wad)),
         requirement_usd_up(notional, initial_ratio_wad),
         requirement_usd_up(notional, maintenance_ratio_wad),
     )
@@ -126,21 +164,31 @@ def trade_fee_fraction_up(
     impact = MAX_IMPACT_FRACTION
     if liquidity_usd > 0:
         impact = min(impact, mul_div_up(mul_wad_up(notional_usd, impact_coefficient_wad), WAD, liquidity_usd))
-    return max(spread_wad + impact, min_fee_wad)
+    return max(_uint256(spread_wad + impact), min_fee_wad)
+
+
+def is_liquidatable(h: Health) -> bool:
+    return h.equity_usd < _to_int256(h.maintenance_usd)
+
+
+def meets_initial(h: Health) -> bool:
+    return h.equity_usd >= _to_int256(h.initial_usd)
 
 
 def fill_price_against_trader(price_wad: int, size_delta: int, fee_fraction_wad: int) -> int:
     if size_delta > 0:
-        return mul_wad_up(price_wad, WAD + fee_fraction_wad)
-    return mul_wad_down(price_wad, WAD - fee_fraction_wad)
+        return mul_wad_up(price_wad, _uint256(WAD + fee_fraction_wad))
+    return mul_wad_down(price_wad, _uint256(WAD - fee_fraction_wad))
 
 
 def average_entry_against_trader(
     size: int, entry_price_wad: int, size_delta: int, fill_price_wad: int
 ) -> int:
     a, b = abs(size), abs(size_delta)
-    weighted = a * entry_price_wad + b * fill_price_wad
-    return -(-weighted // (a + b)) if size + size_delta > 0 else weighted // (a + b)
+    weighted = _uint256(a * entry_price_wad + b * fill_price_wad)
+    long = _int256(size + size_delta) > 0
+    total = _uint256(a + b)
+    return -(-weighted // total) if long else weighted // total
 
 
 def volatility_buffer_up(
@@ -153,15 +201,15 @@ def volatility_buffer_up(
 
 def liquidation_fraction_up(equity_usd: int, maintenance_usd: int, penalty_usd: int) -> int:
     target = mul_wad_up(maintenance_usd, LIQUIDATION_TARGET_HEALTH)
-    if equity_usd <= 0 or target <= penalty_usd or equity_usd <= penalty_usd:
+    if equity_usd <= 0 or target <= penalty_usd or equity_usd <= _to_int256(penalty_usd):
         return WAD
-    if equity_usd >= target:
+    if equity_usd >= _to_int256(target):
         return 0
     return min(WAD, mul_div_up(target - equity_usd, WAD, target - penalty_usd))
 
 
 def scale_size_up(size: int, fraction_wad: int) -> int:
-    scaled = min(abs(size), mul_wad_up(abs(size), fraction_wad))
+    scaled = _to_int256(min(abs(size), mul_wad_up(abs(size), fraction_wad)))
     return scaled if size > 0 else -scaled
 
 

@@ -3,6 +3,7 @@ pragma solidity 0.8.28;
 
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SignedMath} from "@openzeppelin/contracts/utils/math/SignedMath.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {ConstantsLib} from "./ConstantsLib.sol";
 
 /// @notice Equity and requirements of a position or account, all in USD wad.
@@ -84,14 +85,14 @@ library MarginMath {
         uint256 absSize = SignedMath.abs(size);
         bool priceUp = priceWad >= entryPriceWad;
         uint256 diff = priceUp ? priceWad - entryPriceWad : entryPriceWad - priceWad;
-        if ((size > 0) == priceUp || diff == 0) return int256(mulWadDown(absSize, diff));
-        return -int256(mulWadUp(absSize, diff));
+        if ((size > 0) == priceUp || diff == 0) return SafeCast.toInt256(mulWadDown(absSize, diff));
+        return -SafeCast.toInt256(mulWadUp(absSize, diff));
     }
 
     /// @notice The signed USD amount `size * entryPrice`, used for aggregate open-interest PnL.
     /// @dev Rounded down in magnitude; the vault removes exactly what it added, so nothing drifts.
     function entryNotionalSigned(int256 size, uint256 entryPriceWad) internal pure returns (int256) {
-        int256 n = int256(mulWadDown(SignedMath.abs(size), entryPriceWad));
+        int256 n = SafeCast.toInt256(mulWadDown(SignedMath.abs(size), entryPriceWad));
         return size >= 0 ? n : -n;
     }
 
@@ -115,11 +116,11 @@ library MarginMath {
     }
 
     function isLiquidatable(Health memory h) internal pure returns (bool) {
-        return h.equityUsd < int256(h.maintenanceUsd);
+        return h.equityUsd < SafeCast.toInt256(h.maintenanceUsd);
     }
 
     function meetsInitial(Health memory h) internal pure returns (bool) {
-        return h.equityUsd >= int256(h.initialUsd);
+        return h.equityUsd >= SafeCast.toInt256(h.initialUsd);
     }
 
     // --- trading --------------------------------------------------------------------------------
@@ -187,8 +188,8 @@ library MarginMath {
         returns (uint256)
     {
         uint256 target = mulWadUp(maintenanceUsd, ConstantsLib.LIQUIDATION_TARGET_HEALTH);
-        if (equityUsd <= 0 || target <= penaltyUsd || equityUsd <= int256(penaltyUsd)) return WAD;
-        if (equityUsd >= int256(target)) return 0;
+        if (equityUsd <= 0 || target <= penaltyUsd || equityUsd <= SafeCast.toInt256(penaltyUsd)) return WAD;
+        if (equityUsd >= SafeCast.toInt256(target)) return 0;
         return Math.min(WAD, mulDivUp(target - uint256(equityUsd), WAD, target - penaltyUsd));
     }
 
