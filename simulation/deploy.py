@@ -85,6 +85,11 @@ DEFAULT_TOKENS = (
 DEFAULT_MARKETS = (MarketSpec("ETH-USD", "WETH"), MarketSpec("BTC-USD", "WBTC", vol_floor=0.008))
 
 
+MOCK_FEED_BOUNDS_USD = (0.01, 10_000_000)
+"""(min, max) price the oracle adapter accepts from each mock feed of the local system; a scenario's
+prices are checked against these before anything starts (simulation.checks)."""
+
+
 @dataclass(frozen=True)
 class FeedSpec:
     """A price feed already on the chain (a real Chainlink proxy on a fork)."""
@@ -242,7 +247,7 @@ def deploy_system(
                 answer,
                 deployer,
             )
-            feeds[t.symbol] = (feed.address, spec.heartbeat_s, 0.01, 10_000_000)
+            feeds[t.symbol] = (feed.address, spec.heartbeat_s, *MOCK_FEED_BOUNDS_USD)
     for symbol, (address, heartbeat, lo, hi) in feeds.items():
         send_and_wait(
             w3,

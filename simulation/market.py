@@ -35,7 +35,8 @@ INDEX_COLUMNS = ("block", "timestamp")
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    # inf and NaN are refused in every float field (in dicts too), with the field's path
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False)
 
 
 class JumpConfig(_Model):
