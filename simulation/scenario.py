@@ -78,7 +78,7 @@ class Range(_Model):
 class RebalanceConfig(_Model):
     """Automated margin top-ups of isolated positions (what traders use to avoid liquidation)."""
 
-    below_health: float = Field(1.5, gt=1)
+    below_health: float = Field(1.5, gt=1, le=1000)
     """Top up when equity / maintenance falls under this."""
     top_up_fraction: float = Field(0.25, gt=0, le=2)
     """Each top-up adds this fraction of the position's current margin."""
@@ -104,9 +104,9 @@ class TraderGroup(_Model):
     trade_probability: float = Field(0.02, gt=0, le=1)
     """Chance per block and market that the trader considers a trade."""
     lookback_blocks: int = Field(20, gt=0)
-    stop_loss: float | None = Field(0.6, gt=0)
+    stop_loss: float | None = Field(0.6, gt=0, le=100)
     """Close when the loss reaches this fraction of the margin; null disables."""
-    take_profit: float | None = Field(1.0, gt=0)
+    take_profit: float | None = Field(1.0, gt=0, le=1000)
     """Close when the profit reaches this fraction of the margin; null disables."""
     wallet_usd: float = Field(100_000, gt=0)
     """USDC minted to each trader at the start."""
@@ -137,7 +137,7 @@ class KeeperConfig(_Model):
     priority_fee_gwei: float = Field(1.0, ge=0, le=MAX_PRIORITY_FEE_GWEI)
     """Priority fee bid: higher goes first in the block (at most 10,000 gwei: a keeper's dev account
     holds 10,000 ETH, which pays for a few liquidations at that price)."""
-    min_profit_usd: float = Field(0.0)
+    min_profit_usd: float = Field(0.0, ge=-1e9, le=1e9)
     """Liquidates only when the expected reward minus gas cost exceeds this."""
     outages: tuple[Window, ...] = ()
 
