@@ -101,35 +101,36 @@ REPORT_RENDERING = "not written: the process stopped while it was rendered"
 """What summary.json says while report.html renders, so a run killed meanwhile says so on disk."""
 
 
-def render_report(out: Path, summary: dict[str, Any]) -> str:
-    """Render report.html (written to a temporary file, then renamed) and say how it went, in the
-    words summary.json records: "written" or "not written: <reason>"."""
+def render_report(out: Path, summary: dict[str, Any]) -> tuple[str, int]:
+    """Render report.html (written to a temporary file, then renamed). Returns how it went, in the
+    words summary.json records ("written" or "not written: <reason>"), and the exit code that
+    outcome calls for: 0, 130 (a signal while it rendered) or 1 (it could not be written)."""
     series = out / "timeseries.csv"
     try:
         if not series.exists() or series.stat().st_size == 0:
-            return "not written: no block was mined"
+            return "not written: no block was mined", 0
         from simulation.report import write_report
 
         write_report(out, summary, pd.read_csv(series))
-        return "written"
+        return "written", 0
     except KeyboardInterrupt:  # a second Ctrl-C, or SIGTERM, while it rendered
-        return "not written: interrupted while it was rendered"
-    except OSError as e:
-        return f"not written: {e.strerror or e}"
+        return "not written: interrupted while it was rendered", 130
+    except OSError as e:  # a full disk
+        return f"not written: {e.strerror or e}", 1
     except Exception as e:
-        return f"not written: {e.__class__.__name__}: {e}"
+        return f"not written: {e.__class__.__name__}: {e}", 1
 
 
-def write_outputs(out: Path, summary: dict[str, Any]) -> bool:
+def write_outputs(out: Path, summary: dict[str, Any]) -> int:
     """summary.json, then report.html, then summary.json again with the report's status in
-    `summary["report"]`. True if a signal cut the report short. Raises OSError if summary.json
-    cannot be written (a full disk); it then keeps its previous content, or stays absent."""
+    `summary["report"]`. Returns render_report's exit code. Raises OSError if summary.json cannot
+    be written (a full disk); it then keeps its previous content, or stays absent."""
     with contextlib.suppress(FileNotFoundError):
         (out / "report.html").unlink()  # a stale one (--force) must not pass for this run's
     summary["report"] = REPORT_RENDERING
     with signals_ignored():
         write_json_atomic(out / "summary.json", summary)
-    summary["report"] = render_report(out, summary)
+    summary["report"], code = render_report(out, summary)
     with signals_ignored():
         write_json_atomic(out / "summary.json", summary)
-    return summary["report"].startswith("not written: interrupted")
+    return code

@@ -324,9 +324,11 @@ def run_scenario(
         _say(str(e))
     except Exception as e:
         status, code = ("disk_full" if _disk_full(e) else "failed"), 1
-        _say(
-            f"failed after block {engine.blocks_done if engine else 0}: {e.__class__.__name__}: {e}"
-        )
+        done = engine.blocks_done if engine else 0
+        if isinstance(e, OSError) and _disk_full(e):
+            _say(f"{out}: disk full after block {done}: {e.strerror}")
+        else:
+            _say(f"failed after block {done}: {e.__class__.__name__}: {e}")
     finally:
         with signals_ignored():  # a further Ctrl-C must not leave anvil running
             if node is not None:
@@ -364,8 +366,8 @@ def _finish(
             summary = build_summary(sc, engine, wall_s, status, setup_s)
             if fork_info is not None:
                 summary["fork"] = fork_summary(fork_info, engine)
-            if write_outputs(out, summary) and code == 0:
-                code = 130  # a signal while the report rendered: the summary says it is not there
+            # a signal while the report rendered (130) or a full disk (1): the summary says so
+            code = code or write_outputs(out, summary)
             if summary["report"] == "written":
                 print(f"report: {out / 'report.html'}")
             else:
