@@ -367,7 +367,8 @@ def _finish(
             if fork_info is not None:
                 summary["fork"] = fork_summary(fork_info, engine)
             # a signal while the report rendered (130) or a full disk (1): the summary says so
-            code = code or write_outputs(out, summary)
+            written = write_outputs(out, summary)
+            code = code or written
             if summary["report"] == "written":
                 print(f"report: {out / 'report.html'}")
             else:
