@@ -10,7 +10,8 @@ from pathlib import Path
 import click
 
 from simulation.fork import ForkInputError, fork_target
-from simulation.runner import load_with_overrides, run_scenario
+from simulation.outputs import clear_earlier_run, out_problem
+from simulation.runner import check_deployment, load_with_overrides, run_scenario
 from simulation.scenario import ScenarioError
 
 
@@ -22,6 +23,7 @@ from simulation.scenario import ScenarioError
 @click.option("--fork-url", default=None, help="fork this chain (never printed)")
 @click.option("--fork", "from_env", is_flag=True, help="fork the chain at $MARGINSIM_FORK_URL")
 @click.option("--fork-block", type=int, default=None, help="block to fork at (default: head)")
+@click.option("--force", is_flag=True, help="replace an earlier run in --out (refused otherwise)")
 def cli(
     scenario: Path,
     out: Path,
@@ -30,13 +32,20 @@ def cli(
     fork_url: str | None,
     from_env: bool,
     fork_block: int | None,
+    force: bool,
 ) -> None:
     """Run a scenario and write summary.json, timeseries.csv, events.jsonl and report.html."""
     try:
         sc = load_with_overrides(scenario, seed, blocks)
         fork = fork_target(fork_url, fork_block, sc.fork, None, from_env=from_env)
+        check_deployment(scenario, sc, fork is not None)
+        problem = out_problem(out, compare=False, force=force)
+        if problem:
+            raise ScenarioError(problem)
     except (ScenarioError, ForkInputError) as e:
         click.echo(f"marginsim: {e}", err=True)
         raise SystemExit(2) from None
+    if force:
+        clear_earlier_run(out, compare=False)
     code, _ = run_scenario(sc, out, fork=fork)
     raise SystemExit(code)

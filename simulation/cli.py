@@ -7,7 +7,51 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: `marginsim run: argument --blocks: ...`, exit code 2 (no
+    usage block; --help has it). Subcommand parsers are of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {' '.join(message.split())}\n")
+
+
+def _scenario_int(field: str) -> Callable[[str], int]:
+    """An argparse type for a flag that overrides the scenario's `field`: a whole number within the
+    field's own constraints (read from simulation.scenario, imported only when the flag is given)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text, 10)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        from simulation.scenario import field_problem
+
+        problem = field_problem(field, value)
+        if problem:
+            raise argparse.ArgumentTypeError(f"{value}: {problem} (the scenario's {field})")
+        return value
+
+    parse.__name__ = field  # argparse names the type in its messages
+    return parse
+
+
+def _scenario_arguments(p: argparse.ArgumentParser) -> None:
+    """SCENARIO, --out, --force, --seed, --blocks, --no-progress (run and compare)."""
+    p.add_argument("scenario", type=Path, help="scenario YAML file")
+    p.add_argument("--out", type=Path, required=True, help="output directory")
+    p.add_argument(
+        "--force", action="store_true", help="replace an earlier run in --out (refused otherwise)"
+    )
+    p.add_argument("--seed", type=_scenario_int("seed"), help="override the scenario's seed")
+    p.add_argument(
+        "--blocks", type=_scenario_int("blocks"), help="override the scenario's number of blocks"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _fork_arguments(p: argparse.ArgumentParser) -> None:
@@ -32,7 +76,7 @@ def _fork_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="marginsim", description="Margin vaults on a local EVM, driven by agents."
     )
     sub = parser.add_subparsers(dest="command", required=True)
@@ -40,22 +84,14 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "run", help="run a scenario and write summary, time series, events and report"
     )
-    run.add_argument("scenario", type=Path, help="scenario YAML file")
-    run.add_argument("--out", type=Path, required=True, help="output directory")
-    run.add_argument("--seed", type=int, help="override the scenario's seed")
-    run.add_argument("--blocks", type=int, help="override the scenario's number of blocks")
+    _scenario_arguments(run)
     run.add_argument("--rpc-url", help="use this node instead of starting anvil")
     _fork_arguments(run)
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     compare = sub.add_parser(
         "compare", help="run a scenario all-isolated and all-cross, side by side"
     )
-    compare.add_argument("scenario", type=Path)
-    compare.add_argument("--out", type=Path, required=True)
-    compare.add_argument("--seed", type=int)
-    compare.add_argument("--blocks", type=int)
-    compare.add_argument("--no-progress", action="store_true")
+    _scenario_arguments(compare)
     _fork_arguments(compare)
 
     node = sub.add_parser(

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from simulation.fork import ForkTarget
+from simulation.outputs import write_json_atomic
 from simulation.runner import run_scenario
 from simulation.scenario import Scenario
 
@@ -84,7 +85,7 @@ def run_compare(
         result[mode] = measure(out / mode, summary)
     out.mkdir(parents=True, exist_ok=True)
     doc = {"scenario": sc.name, "seed": sc.seed, "blocks": sc.blocks, **result}
-    (out / "compare.json").write_text(json.dumps(doc, indent=2) + "\n")
+    write_json_atomic(out / "compare.json", doc)
     print(format_table(result))
     print(f"compare: {out / 'compare.json'}")
     return 0

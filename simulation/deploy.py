@@ -89,6 +89,11 @@ DEFAULT_TOKENS = (
 DEFAULT_MARKETS = (MarketSpec("ETH-USD", "WETH"), MarketSpec("BTC-USD", "WBTC", vol_floor=0.008))
 
 
+MOCK_FEED_BOUNDS_USD = (0.01, 10_000_000)
+"""(min, max) price the oracle adapter accepts from each mock feed of the local system; a scenario's
+prices are checked against these before anything starts (simulation.checks)."""
+
+
 @dataclass(frozen=True)
 class FeedSpec:
     """A price feed already on the chain (a real Chainlink proxy on a fork)."""
@@ -250,10 +255,11 @@ def deploy_system(
                 answer,
                 deployer,
             )
-            feeds[t.symbol] = (feed.address, spec.heartbeat_s, 0.01, 10_000_000)
+            feeds[t.symbol] = (feed.address, spec.heartbeat_s, *MOCK_FEED_BOUNDS_USD)
     for symbol, (address, heartbeat, lo, hi) in feeds.items():
         # The adapter checks the feed answers with the decimals it is told: the feed's own, read here.
-        decimals = w3.eth.contract(address=address, abi=feed_abi).functions.decimals().call()
+        feed_reader = w3.eth.contract(address=Web3.to_checksum_address(address), abi=feed_abi)
+        decimals = feed_reader.functions.decimals().call()
         send_and_wait(
             w3,
             oracle.functions.setFeed(

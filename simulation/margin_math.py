@@ -158,12 +158,18 @@ def position_health(
 
 
 def trade_fee_fraction_up(
-    spread_wad: int, min_fee_wad: int, impact_coefficient_wad: int, notional_usd: int, liquidity_usd: int
+    spread_wad: int,
+    min_fee_wad: int,
+    impact_coefficient_wad: int,
+    notional_usd: int,
+    liquidity_usd: int,
 ) -> int:
     """Spread plus impact (coefficient * notional / liquidity, capped at 5 %), floored at min_fee_wad."""
     impact = MAX_IMPACT_FRACTION
     if liquidity_usd > 0:
-        impact = min(impact, mul_div_up(mul_wad_up(notional_usd, impact_coefficient_wad), WAD, liquidity_usd))
+        impact = min(
+            impact, mul_div_up(mul_wad_up(notional_usd, impact_coefficient_wad), WAD, liquidity_usd)
+        )
     return max(_uint256(spread_wad + impact), min_fee_wad)
 
 

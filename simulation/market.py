@@ -30,22 +30,30 @@ FloatArray = npt.NDArray[np.float64]
 
 SECONDS_PER_YEAR = 365 * 24 * 3600
 SECONDS_PER_DAY = 24 * 3600
+MAX_VOL_ANNUAL = 100.0
+"""Sane bounds of the process's inputs (beyond them no price path stays within an oracle's bounds):
+annualised volatility and |drift| up to 10,000 %, log jumps up to 10 (x22,000), a jump every 9 s."""
+MAX_DRIFT_ANNUAL = 100.0
+MAX_LOG_JUMP = 10.0
+MAX_JUMPS_PER_DAY = 10_000.0
+MAX_VOL_MULTIPLIER = 1_000.0
 INDEX_COLUMNS = ("block", "timestamp")
 """A replay CSV needs one of these (the first present wins); row i is block i."""
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    # inf and NaN are refused in every float field (in dicts too), with the field's path
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False)
 
 
 class JumpConfig(_Model):
     """Merton jumps, independent per asset: log-price jumps by N(mean, std) at Poisson times."""
 
-    per_day: float = Field(ge=0, allow_inf_nan=False)
+    per_day: float = Field(ge=0, le=MAX_JUMPS_PER_DAY, allow_inf_nan=False)
     """Poisson intensity: expected number of jumps per asset per day."""
-    mean: float = Field(allow_inf_nan=False)
+    mean: float = Field(ge=-MAX_LOG_JUMP, le=MAX_LOG_JUMP, allow_inf_nan=False)
     """Mean of the log jump size (-0.05 is a jump of about -4.9 %). Not drift-compensated."""
-    std: float = Field(ge=0, allow_inf_nan=False)
+    std: float = Field(ge=0, le=MAX_LOG_JUMP, allow_inf_nan=False)
     """Standard deviation of the log jump size."""
 
 
@@ -54,7 +62,7 @@ class RegimeConfig(_Model):
 
     from_block: int = Field(ge=0)
     """First block whose step (block -> block + 1) uses this multiplier."""
-    vol_multiplier: float = Field(gt=0, allow_inf_nan=False)
+    vol_multiplier: float = Field(gt=0, le=MAX_VOL_MULTIPLIER, allow_inf_nan=False)
     """Factor on `vol_annual` while this regime is in force (until the next regime starts)."""
 
 
@@ -126,18 +134,22 @@ class MarketConfig(_Model):
             missing = [a for a in start if a not in vol]
             if missing:
                 raise ValueError(f"no volatility for {', '.join(missing)} (and no csv replay)")
-        bad = [f"{a}={v}" for a, v in vol.items() if not (math.isfinite(v) and v >= 0)]
+        bad = [f"{a}={v}" for a, v in vol.items() if not 0 <= v <= MAX_VOL_ANNUAL]
         if bad:
-            raise ValueError(f"volatilities must be finite and >= 0: {', '.join(bad)}")
+            raise ValueError(
+                f"volatilities must be finite and >= 0, at most {MAX_VOL_ANNUAL:g}: {', '.join(bad)}"
+            )
         return vol
 
     @field_validator("drift_annual")
     @classmethod
     def _check_drift(cls, drift: dict[str, float], info: ValidationInfo) -> dict[str, float]:
         _known_assets(drift, info)
-        bad = [f"{a}={v}" for a, v in drift.items() if not math.isfinite(v)]
+        bad = [f"{a}={v}" for a, v in drift.items() if not abs(v) <= MAX_DRIFT_ANNUAL]
         if bad:
-            raise ValueError(f"drifts must be finite: {', '.join(bad)}")
+            raise ValueError(
+                f"drifts must be finite, at most {MAX_DRIFT_ANNUAL:g} in size: {', '.join(bad)}"
+            )
         return drift
 
     @field_validator("correlation")

@@ -29,6 +29,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from simulation.outputs import write_text_atomic
+
 REPORT_NAME = "report.html"
 MAX_PLOT_POINTS = 1500  # rows per plot after aggregation; keeps every PNG small
 DPI = 90
@@ -96,7 +98,7 @@ def write_report(out_dir: Path, summary: dict[str, Any], timeseries: pd.DataFram
     plots = build_plots(data, bin_size)
     document = render_html(summary, plots, rows=len(timeseries), bin_size=bin_size)
     path = out_dir / REPORT_NAME
-    path.write_text(document, encoding="utf-8")
+    write_text_atomic(path, document)  # a temporary file renamed: never a half-written report
     return path
 
 

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import json
+import errno
 import signal
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
+from pydantic import ValidationError
 from tqdm import tqdm
 from web3 import Web3
 
 from simulation.build import Artifact, compile_contracts
 from simulation.chain import AnvilNode, ChainError
+from simulation.checks import deployment_problem
 from simulation.deploy import (
     DEFAULT_MARKETS,
     DEFAULT_TOKENS,
@@ -43,53 +44,86 @@ from simulation.fork import (
 )
 from simulation.market import price_path
 from simulation.metrics import Recorder
+from simulation.outputs import (
+    clear_earlier_run,
+    out_problem,
+    signals_ignored,
+    write_json_atomic,
+    write_outputs,
+)
 from simulation.redact import redact
 from simulation.rpc import ChainDown, Rpc
-from simulation.scenario import Scenario, ScenarioError, load_scenario
-
-WALL_CLOCK_FIELDS = ("wall_s", "tx_per_s", "setup_s")
-"""Summary fields that depend on the machine, not on the scenario and seed."""
+from simulation.scenario import (
+    Scenario,
+    ScenarioError,
+    field_problem,
+    first_error,
+    load_scenario,
+    one_line,
+)
+from simulation.summary import WALL_CLOCK_FIELDS as WALL_CLOCK_FIELDS  # re-exported
+from simulation.summary import build_summary, fork_summary
 
 
 def _say(msg: str) -> None:
-    print(f"marginsim: {redact(msg)}", file=sys.stderr)
+    print(f"marginsim: {one_line(redact(msg))}", file=sys.stderr)
 
 
 def load_with_overrides(path: Path, seed: int | None, blocks: int | None) -> Scenario:
+    """The scenario file with --seed and --blocks applied; ScenarioError (one line naming the file
+    or the flag, the field and the reason) if either is bad."""
     sc = load_scenario(path)
     update: dict[str, Any] = {}
-    if seed is not None:
-        update["seed"] = seed
-    if blocks is not None:
-        update["blocks"] = blocks
+    for flag, field, value in (("--seed", "seed", seed), ("--blocks", "blocks", blocks)):
+        if value is not None:
+            problem = field_problem(field, value)
+            if problem:
+                raise ScenarioError(f"{flag} {value}: {problem} (the scenario's {field})")
+            update[field] = value
     if not update:
         return sc
     try:
         return Scenario.model_validate({**sc.model_dump(), **update})
-    except Exception as e:  # a bad --seed or --blocks: same contract as a bad file
-        raise ScenarioError(f"{path}: override {update}: {e}") from None
+    except ValidationError as e:  # valid on its own, not with the rest of the scenario
+        flags = " ".join(f"--{k} {v}" for k, v in update.items())
+        raise ScenarioError(f"{path} with {flags}: {first_error(e)}") from None
+
+
+def check_deployment(path: Path, sc: Scenario, fork: bool) -> None:
+    """ScenarioError if `sc` cannot run on the system the run deploys (simulation.checks)."""
+    problem = deployment_problem(sc, fork)
+    if problem:
+        raise ScenarioError(f"{path}: {problem}")
+
+
+def _prepare(args: argparse.Namespace) -> tuple[Scenario, ForkTarget | None]:
+    """Everything checked before anything starts: the scenario, the flags, the fork, --out."""
+    sc = load_with_overrides(args.scenario, args.seed, args.blocks)
+    fork = fork_target(
+        getattr(args, "fork_url", None),
+        getattr(args, "fork_block", None),
+        sc.fork,
+        getattr(args, "fork_cache", None),
+        from_env=getattr(args, "fork", False),
+    )
+    check_deployment(args.scenario, sc, fork is not None)
+    if fork is not None and getattr(args, "rpc_url", None):
+        raise ForkInputError("--rpc-url and a fork exclude each other: a fork starts its own anvil")
+    compare = args.command == "compare"
+    problem = out_problem(args.out, compare, getattr(args, "force", False))
+    if problem:
+        raise ScenarioError(problem)
+    return sc, fork
 
 
 def run_command(args: argparse.Namespace) -> int:
     try:
-        sc = load_with_overrides(args.scenario, args.seed, args.blocks)
-    except ScenarioError as e:
+        sc, fork = _prepare(args)
+    except (ScenarioError, ForkInputError) as e:
         _say(str(e))
         return 2
-    try:
-        fork = fork_target(
-            getattr(args, "fork_url", None),
-            getattr(args, "fork_block", None),
-            sc.fork,
-            getattr(args, "fork_cache", None),
-            from_env=getattr(args, "fork", False),
-        )
-    except ForkInputError as e:
-        _say(str(e))
-        return 2
-    if fork is not None and getattr(args, "rpc_url", None):
-        _say("--rpc-url and a fork exclude each other: a fork starts its own anvil")
-        return 2
+    if getattr(args, "force", False):
+        clear_earlier_run(args.out, compare=args.command == "compare")
     if args.command == "compare":
         from simulation.compare import run_compare
 
@@ -302,100 +336,65 @@ def run_scenario(
         status, code = "chain_error", 1
         _say(str(e))
     except Exception as e:
-        status, code = "failed", 1
-        _say(
-            f"failed after block {engine.blocks_done if engine else 0}: {e.__class__.__name__}: {e}"
-        )
+        status, code = ("disk_full" if _disk_full(e) else "failed"), 1
+        done = engine.blocks_done if engine else 0
+        if isinstance(e, OSError) and _disk_full(e):
+            _say(f"{out}: disk full after block {done}: {e.strerror}")
+        else:
+            _say(f"failed after block {done}: {e.__class__.__name__}: {e}")
+    finally:
+        with signals_ignored():  # a further Ctrl-C must not leave anvil running
+            if node is not None:
+                node.stop()
+    wall_s = time.monotonic() - t_run
+    try:
+        return _finish(out, sc, engine, recorder, fork_info, (status, code), wall_s, setup_s)
     finally:
         signal.signal(signal.SIGTERM, previous)
-        if node is not None:
-            node.stop()
-    wall_s = time.monotonic() - t_run
+
+
+def _disk_full(e: BaseException) -> bool:
+    return isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _finish(
+    out: Path,
+    sc: Scenario,
+    engine: Engine | None,
+    recorder: Recorder | None,
+    fork_info: dict[str, Any] | None,
+    outcome: tuple[str, int],
+    wall_s: float,
+    setup_s: float,
+) -> tuple[int, dict[str, Any]]:
+    """Write what the run measured: summary.json (atomically) and report.html, or only the
+    summary when it failed in set-up. A full disk here: one line, exit code 1 (said once)."""
+    status, code = outcome
     summary: dict[str, Any] = {"scenario": sc.name, "seed": sc.seed, "status": status}
-    if recorder is not None:
-        recorder.close()
-    if fork_info is not None:
-        summary["fork"] = fork_info
-        for symbol, f in (engine.fork.feeds if engine and engine.fork else {}).items():
-            entry = fork_info["feeds"][symbol]
-            entry["last_round_id"] = (f.phase << 64) | f.round
-            entry["rounds_written"] = entry["last_round_id"] - entry["first_round_id"]
-    if engine is not None and engine.start is not None:
-        summary = build_summary(sc, engine, wall_s, status, setup_s)
-        if fork_info is not None:
-            summary["fork"] = fork_info
-        write_outputs(out, summary)
-        print(f"report: {out / 'report.html'}")
-    elif recorder is not None or fork_info is not None:  # failed in set-up: still say so on disk
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    try:
+        with signals_ignored():
+            if recorder is not None:
+                recorder.close()
+        if engine is not None and engine.start is not None:
+            summary = build_summary(sc, engine, wall_s, status, setup_s)
+            if fork_info is not None:
+                summary["fork"] = fork_summary(fork_info, engine)
+            # a signal while the report rendered (130) or a full disk (1): the summary says so
+            written = write_outputs(out, summary)
+            code = code or written
+            if summary["report"] == "written":
+                print(f"report: {out / 'report.html'}")
+            else:
+                _say(f"{out / 'report.html'}: {summary['report']}")
+        elif recorder is not None or fork_info is not None:  # failed in set-up: say so on disk
+            if fork_info is not None:
+                summary["fork"] = fork_summary(fork_info, engine)
+            summary["report"] = "not written: the run stopped before its first block"
+            out.mkdir(parents=True, exist_ok=True)
+            with signals_ignored():
+                write_json_atomic(out / "summary.json", summary)
+    except OSError as e:
+        if status != "disk_full":  # a full disk during the run was said already
+            _say(f"cannot write the outputs in {out}: {e.strerror or e}")
+        code = code or 1
     return code, summary
-
-
-def build_summary(
-    sc: Scenario, e: Engine, wall_s: float, status: str, setup_s: float
-) -> dict[str, Any]:
-    c, start, end = e.counters, e.start, e.last
-    assert start is not None and end is not None
-    from simulation.metrics import share_price
-
-    return {
-        "scenario": sc.name,
-        "seed": sc.seed,
-        "status": status,
-        "blocks": e.blocks_done,
-        "blocks_planned": sc.blocks,
-        "market_start": dict(sc.market.start),
-        "setup_s": round(setup_s, 3),
-        "wall_s": round(wall_s, 3),
-        "tx_sent": c.tx_sent,
-        "tx_reverted": c.tx_reverted,
-        "tx_rejected": c.tx_rejected,
-        "tx_per_s": round(c.tx_sent / wall_s, 1) if wall_s > 0 else 0.0,
-        "reverts_by_kind": dict(sorted(c.reverts_by_kind.items())),
-        "oracle_rounds": c.oracle_rounds,
-        "liquidations": {
-            "count": c.liquidations,
-            "isolated": c.liquidations_isolated,
-            "cross": c.liquidations_cross,
-            "notional_usd": round(c.liquidated_notional_usd, 2),
-        },
-        "profitable_positions_liquidated": c.profitable_positions_liquidated,
-        "collateral_lost_usd": round(c.collateral_lost_usd, 2),
-        "bad_debt_usd": round(c.bad_debt_usd, 6),
-        "bad_debt_covered": {
-            "insurance_usd": round(c.bad_debt_from_insurance_usd, 6),
-            "lp_pool_usd": round(c.bad_debt_from_pool_usd, 6),
-        },
-        "insurance_fund_usd": {
-            "start": start.insurance_balance / 1e6,
-            "end": end.insurance_balance / 1e6,
-        },
-        "lp_share_price": {
-            "start": round(share_price(start), 8),
-            "end": round(share_price(end), 8),
-        },
-        "collateral_needed_usd": {
-            "isolated_margining": round(c.peak_capital_isolated_usd, 2),
-            "cross_margining": round(c.peak_capital_netted_usd, 2),
-        },
-        "keepers": {
-            name: {**asdict(k), "rewards_usd": round(k.rewards_usd, 6)}
-            for name, k in c.keepers.items()
-        },
-        "invariants": {"blocks_checked": c.invariant_blocks, "violations": c.invariant_violations},
-        "rpc_round_trips": e.rpc.round_trips,
-        "rpc_round_trips_per_block": round(e.rpc.round_trips / e.blocks_done, 3)
-        if e.blocks_done
-        else 0.0,
-    }
-
-
-def write_outputs(out: Path, summary: dict[str, Any]) -> None:
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    series = out / "timeseries.csv"
-    if series.stat().st_size == 0:
-        return
-    from simulation.report import write_report
-
-    write_report(out, summary, pd.read_csv(series))

@@ -3,17 +3,30 @@ naming the file, the field and the reason."""
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 from simulation.market import MarketConfig
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    # allow_inf_nan=False: inf and NaN (`.inf`, `.nan`, `1e999`, "nan") are refused in every float
+    # field with the field's path; magnitudes are bounded per field (and against the deployment in
+    # simulation.checks).
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, use_attribute_docstrings=True, allow_inf_nan=False
+    )
 
 
 class Window(_Model):
@@ -65,7 +78,7 @@ class Range(_Model):
 class RebalanceConfig(_Model):
     """Automated margin top-ups of isolated positions (what traders use to avoid liquidation)."""
 
-    below_health: float = Field(1.5, gt=1)
+    below_health: float = Field(1.5, gt=1, le=1000)
     """Top up when equity / maintenance falls under this."""
     top_up_fraction: float = Field(0.25, gt=0, le=2)
     """Each top-up adds this fraction of the position's current margin."""
@@ -91,9 +104,9 @@ class TraderGroup(_Model):
     trade_probability: float = Field(0.02, gt=0, le=1)
     """Chance per block and market that the trader considers a trade."""
     lookback_blocks: int = Field(20, gt=0)
-    stop_loss: float | None = Field(0.6, gt=0)
+    stop_loss: float | None = Field(0.6, gt=0, le=100)
     """Close when the loss reaches this fraction of the margin; null disables."""
-    take_profit: float | None = Field(1.0, gt=0)
+    take_profit: float | None = Field(1.0, gt=0, le=1000)
     """Close when the profit reaches this fraction of the margin; null disables."""
     wallet_usd: float = Field(100_000, gt=0)
     """USDC minted to each trader at the start."""
@@ -112,15 +125,19 @@ class LpGroup(_Model):
     withdraw_fraction: float = Field(0.5, gt=0, le=1)
 
 
+MAX_PRIORITY_FEE_GWEI = 10_000
+
+
 class KeeperConfig(_Model):
     """A liquidation bot competing with the others."""
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
     latency_blocks: int = Field(0, ge=0, le=100)
     """Acts on what it saw this many blocks ago."""
-    priority_fee_gwei: float = Field(1.0, ge=0)
-    """Priority fee bid: higher goes first in the block."""
-    min_profit_usd: float = Field(0.0)
+    priority_fee_gwei: float = Field(1.0, ge=0, le=MAX_PRIORITY_FEE_GWEI)
+    """Priority fee bid: higher goes first in the block (at most 10,000 gwei: a keeper's dev account
+    holds 10,000 ETH, which pays for a few liquidations at that price)."""
+    min_profit_usd: float = Field(0.0, ge=-1e9, le=1e9)
     """Liquidates only when the expected reward minus gas cost exceeds this."""
     outages: tuple[Window, ...] = ()
 
@@ -192,13 +209,70 @@ class ScenarioError(ValueError):
     """A scenario file that cannot be used; the message names the file, the field and the reason."""
 
 
-def load_scenario(path: Path) -> Scenario:
-    if not path.is_file():
-        raise ScenarioError(f"{path}: no such scenario file")
+MAX_SCENARIO_BYTES = 1_000_000
+"""A scenario is a few kilobytes; a bigger file is not one (and is not read whole into memory)."""
+
+
+def _problem_with_file(path: Path) -> str | None:
+    """Why `path` cannot be a scenario file before reading it: missing, a directory, not a file."""
     try:
-        raw = yaml.safe_load(path.read_text())
+        st = path.stat()
+    except FileNotFoundError:
+        return "no such scenario file"
+    except OSError as e:
+        return f"cannot be read: {e.strerror or e}"
+    if stat.S_ISDIR(st.st_mode):
+        return "is a directory, not a scenario file"
+    if not stat.S_ISREG(st.st_mode):
+        return "is not a regular file (a scenario is a YAML file)"
+    if st.st_size > MAX_SCENARIO_BYTES:
+        return f"is {st.st_size:,} bytes, too big for a scenario (at most {MAX_SCENARIO_BYTES:,})"
+    return None
+
+
+def _decode(data: bytes) -> tuple[str | None, str | None]:
+    """(text, None) for UTF-8 text, else (None, the reason)."""
+    boms = {b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16", b"\x00\x00\xfe\xff": "UTF-32"}
+    for bom, name in sorted(boms.items(), key=lambda kv: -len(kv[0])):
+        if data.startswith(bom):
+            return None, f"is {name} text; save it as UTF-8"
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        return None, f"is a binary file (a NUL byte at offset {nul}), not YAML text"
+    try:
+        return data.decode("utf-8-sig"), None
+    except UnicodeDecodeError as e:
+        return None, f"is not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})"
+
+
+def read_scenario_text(path: Path) -> str:
+    """The file's text, or a ScenarioError naming the file and why it cannot be read."""
+    problem = _problem_with_file(path)
+    if problem is None:
+        try:
+            data = path.read_bytes()
+        except OSError as e:  # unreadable (permissions), or it vanished or changed kind meanwhile
+            problem = f"cannot be read: {e.strerror or e}"
+        else:
+            text, problem = _decode(data)
+            if text is not None:
+                return text
+    raise ScenarioError(f"{path}: {problem}")
+
+
+def one_line(message: str) -> str:
+    """A message on one line (YAML and pydantic messages span several)."""
+    return " ".join(message.split())
+
+
+def load_scenario(path: Path) -> Scenario:
+    text = read_scenario_text(path)
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise ScenarioError(f"{path}: not valid YAML: {e}") from None
+        raise ScenarioError(one_line(f"{path}: not valid YAML: {e}")) from None
+    except RecursionError:
+        raise ScenarioError(f"{path}: not valid YAML: nested too deeply") from None
     if not isinstance(raw, dict):
         raise ScenarioError(f"{path}: must be a mapping of fields, got {type(raw).__name__}")
     market = raw.get("market")
@@ -209,7 +283,25 @@ def load_scenario(path: Path) -> Scenario:
     try:
         return Scenario.model_validate(raw)
     except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
-        raise ScenarioError(f"{path}: {where}: {first['msg']}{more}") from None
+        raise ScenarioError(f"{path}: {first_error(e)}") from None
+
+
+def first_error(e: ValidationError) -> str:
+    """`field.path: reason (and N more)`, on one line."""
+    first = e.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
+    return one_line(f"{where}: {first['msg']}{more}")
+
+
+def field_problem(field: str, value: object) -> str | None:
+    """Why `value` cannot be the scenario's top-level `field` (its own constraints, read from the
+    model: --seed and --blocks are checked against them), or None."""
+    info = Scenario.model_fields[field]
+    constrained: Any = Annotated[tuple([info.annotation, *info.metadata])]
+    adapter: TypeAdapter[object] = TypeAdapter(constrained)
+    try:
+        adapter.validate_python(value, strict=True)
+    except ValidationError as e:
+        return one_line(str(e.errors()[0]["msg"]))
+    return None

@@ -158,7 +158,9 @@ MIN_PARAM_STEP = 10**16  # ConstantsLib.MIN_PARAM_STEP
 def _step_toward(current: int, target: int) -> int:
     """One step the vault accepts: at most max(current / 2, MIN_PARAM_STEP) in either direction."""
     step = max(current // 2, MIN_PARAM_STEP)
-    return target if abs(target - current) <= step else current + (step if target > current else -step)
+    return (
+        target if abs(target - current) <= step else current + (step if target > current else -step)
+    )
 
 
 def set_params_now(vault: Any, owner: Any, market: int, target: list[int]) -> None:
@@ -167,7 +169,8 @@ def set_params_now(vault: Any, owner: Any, market: int, target: list[int]) -> No
     round at its last answer, so nothing is stale after the jumps."""
     while list(vault.market(market).params) != list(target):
         current = list(vault.market(market).params)
-        vault.setMarketParams(market, [_step_toward(c, t) for c, t in zip(current, target)], sender=owner)
+        step = [_step_toward(c, t) for c, t in zip(current, target, strict=True)]
+        vault.setMarketParams(market, step, sender=owner)
         ape.chain.pending_timestamp += PARAMS_TIMELOCK_S
         vault.applyMarketParams(market, sender=owner)
     refresh_feeds(vault, owner)
@@ -176,13 +179,18 @@ def set_params_now(vault: Any, owner: Any, market: int, target: list[int]) -> No
 def refresh_feeds(vault: Any, owner: Any) -> None:
     """A new round at the last answer on every feed of the vault's oracle (after a jump of the clock)."""
     oracle = ape.project.OracleAdapter.at(vault.oracle())
-    assets = [ape.project.MarginVault.at(vault.address).market(i).asset for i in range(vault.marketCount())]
+    assets = [
+        ape.project.MarginVault.at(vault.address).market(i).asset
+        for i in range(vault.marketCount())
+    ]
     for asset in dict.fromkeys(list(assets) + list(vault.collateralTokens())):
         feed = ape.project.MockAggregator.at(oracle.feedConfig(asset).feed)
         feed.updateAnswer(feed.latestAnswer(), sender=owner)
 
 
-def replace_feed(oracle: Any, owner: Any, asset: Any, feed: Any, decimals: int, lo: int, hi: int) -> None:
+def replace_feed(
+    oracle: Any, owner: Any, asset: Any, feed: Any, decimals: int, lo: int, hi: int
+) -> None:
     """Replace an asset's feed the only way the owner can: proposed, then applied after the timelock;
     the replaced feeds' rounds go stale on the way, so the new feed gets a fresh round at its answer."""
     oracle.setFeed(asset, feed, decimals, 3600, 8, lo, hi, sender=owner)

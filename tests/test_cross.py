@@ -72,8 +72,7 @@ def expected_health(vault, oracle, account, tokens):
 
 
 def test_two_markets_pnl_offsets(
-    lens,
-    vault, oracle, usdc, weth, wbtc, alice, fund, eth_feed, btc_feed, set_price
+    lens, vault, oracle, usdc, weth, wbtc, alice, fund, eth_feed, btc_feed, set_price
 ):
     fund(usdc, alice, 500)
     fund(weth, alice, 1)

@@ -67,8 +67,7 @@ def test_buffer_tracks_every_round(vault, owner, eth_feed):
 
 
 def test_buffer_alone_makes_position_liquidatable(
-    lens,
-    vault, usdc, alice, keeper, owner, fund, eth_feed
+    lens, vault, usdc, alice, keeper, owner, fund, eth_feed
 ):
     push(eth_feed, owner, CALM, 300)
     fund(usdc, alice, 200)

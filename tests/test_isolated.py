@@ -13,7 +13,11 @@ def fee_fraction(vault, usdc, pool, market_id, price, size):
     p = vault.market(market_id).params
     liquidity_usd = mm.quote_to_usd(pool.tradingLiquidity(), 6)
     return mm.trade_fee_fraction_up(
-        p.spreadWad, p.minFeeWad, p.impactCoefficientWad, mm.notional_usd_up(size, price), liquidity_usd
+        p.spreadWad,
+        p.minFeeWad,
+        p.impactCoefficientWad,
+        mm.notional_usd_up(size, price),
+        liquidity_usd,
     )
 
 

@@ -7,8 +7,7 @@ from simulation import margin_math as mm
 
 
 def test_liquidating_one_isolated_position_leaves_others_untouched(
-    lens,
-    vault, usdc, alice, keeper, fund, eth_feed, set_price
+    lens, vault, usdc, alice, keeper, fund, eth_feed, set_price
 ):
     fund(usdc, alice, 10_000)
     btc_long = vault.openIsolated(BTC, WAD // 20, 500 * USDC_UNIT, sender=alice).return_value

@@ -147,8 +147,7 @@ def balances(token, accounts):
 
 
 def test_cross_liquidation_sells_weth(
-    lens,
-    vault, usdc, weth, alice, keeper, insurance, pool, fund, btc_feed, set_price
+    lens, vault, usdc, weth, alice, keeper, insurance, pool, fund, btc_feed, set_price
 ):
     fund(weth, alice, 1)
     fund(usdc, alice, 100)

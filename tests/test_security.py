@@ -195,7 +195,9 @@ def test_the_owner_cannot_raise_liquidation_terms_at_once(
     """Review: in one transaction the owner set maintenance to 50 %, the penalty to 20 % and the keeper
     share to 100 %, then liquidated a position at health 6.62 and took $20,000 on $100k notional."""
     fund(usdc, alice, 20_000)
-    pid = vault.openIsolated(ETH, 100_000 * WAD // 3000, 20_000 * USDC_UNIT, sender=alice).return_value
+    pid = vault.openIsolated(
+        ETH, 100_000 * WAD // 3000, 20_000 * USDC_UNIT, sender=alice
+    ).return_value
     p = list(vault.market(ETH).params)
     attack = list(p)
     attack[1], attack[3], attack[4] = 50 * P, 20 * P, WAD

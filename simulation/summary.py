@@ -1,0 +1,82 @@
+"""summary.json's content: what a run measured, from the engine's counters and snapshots."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from simulation.metrics import share_price
+
+if TYPE_CHECKING:
+    from simulation.engine import Engine
+    from simulation.scenario import Scenario
+
+WALL_CLOCK_FIELDS = ("wall_s", "tx_per_s", "setup_s")
+"""Summary fields that depend on the machine, not on the scenario and seed."""
+
+
+def build_summary(
+    sc: Scenario, e: Engine, wall_s: float, status: str, setup_s: float
+) -> dict[str, Any]:
+    c, start, end = e.counters, e.start, e.last
+    assert start is not None and end is not None
+
+    return {
+        "scenario": sc.name,
+        "seed": sc.seed,
+        "status": status,
+        "blocks": e.blocks_done,
+        "blocks_planned": sc.blocks,
+        "market_start": dict(sc.market.start),
+        "setup_s": round(setup_s, 3),
+        "wall_s": round(wall_s, 3),
+        "tx_sent": c.tx_sent,
+        "tx_reverted": c.tx_reverted,
+        "tx_rejected": c.tx_rejected,
+        "tx_per_s": round(c.tx_sent / wall_s, 1) if wall_s > 0 else 0.0,
+        "reverts_by_kind": dict(sorted(c.reverts_by_kind.items())),
+        "oracle_rounds": c.oracle_rounds,
+        "liquidations": {
+            "count": c.liquidations,
+            "isolated": c.liquidations_isolated,
+            "cross": c.liquidations_cross,
+            "notional_usd": round(c.liquidated_notional_usd, 2),
+        },
+        "profitable_positions_liquidated": c.profitable_positions_liquidated,
+        "collateral_lost_usd": round(c.collateral_lost_usd, 2),
+        "bad_debt_usd": round(c.bad_debt_usd, 6),
+        "bad_debt_covered": {
+            "insurance_usd": round(c.bad_debt_from_insurance_usd, 6),
+            "lp_pool_usd": round(c.bad_debt_from_pool_usd, 6),
+        },
+        "insurance_fund_usd": {
+            "start": start.insurance_balance / 1e6,
+            "end": end.insurance_balance / 1e6,
+        },
+        "lp_share_price": {
+            "start": round(share_price(start), 8),
+            "end": round(share_price(end), 8),
+        },
+        "collateral_needed_usd": {
+            "isolated_margining": round(c.peak_capital_isolated_usd, 2),
+            "cross_margining": round(c.peak_capital_netted_usd, 2),
+        },
+        "keepers": {
+            name: {**asdict(k), "rewards_usd": round(k.rewards_usd, 6)}
+            for name, k in c.keepers.items()
+        },
+        "invariants": {"blocks_checked": c.invariant_blocks, "violations": c.invariant_violations},
+        "rpc_round_trips": e.rpc.round_trips,
+        "rpc_round_trips_per_block": round(e.rpc.round_trips / e.blocks_done, 3)
+        if e.blocks_done
+        else 0.0,
+    }
+
+
+def fork_summary(fork_info: dict[str, Any], engine: Engine | None) -> dict[str, Any]:
+    """The summary's `fork` section: the set-up's, with the rounds the run wrote."""
+    for symbol, f in (engine.fork.feeds if engine and engine.fork else {}).items():
+        entry = fork_info["feeds"][symbol]
+        entry["last_round_id"] = (f.phase << 64) | f.round
+        entry["rounds_written"] = entry["last_round_id"] - entry["first_round_id"]
+    return fork_info
