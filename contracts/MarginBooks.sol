@@ -14,7 +14,8 @@ import {
     IsolatedPosition,
     CrossPosition,
     CollateralConfig,
-    MarketState
+    MarketState,
+    Defences
 } from "./interfaces/IMarginVault.sol";
 import {MarginMath, Health} from "./libraries/MarginMath.sol";
 import {ConstantsLib} from "./libraries/ConstantsLib.sol";
@@ -35,6 +36,10 @@ abstract contract MarginBooks is IMarginVault, IMarginVaultForPool {
     IOracleAdapter public immutable oracle;
     ILPPool public immutable pool;
     IInsuranceFund public immutable insuranceFund;
+    /// @notice See `Defences`.
+    bool public immutable liquidationAtFillPrice;
+    /// @notice See `Defences`.
+    bool public immutable staleCollateralAtZero;
 
     Market[] internal _markets;
 
@@ -80,7 +85,16 @@ abstract contract MarginBooks is IMarginVault, IMarginVaultForPool {
     mapping(uint256 marketId => PendingParams) internal _pendingParams;
     mapping(address token => PendingCollateral) internal _pendingCollateral;
 
-    constructor(IERC20 quote, uint8 quoteDecimals_, IOracleAdapter oracle_, ILPPool pool_, IInsuranceFund insurance_) {
+    constructor(
+        IERC20 quote,
+        uint8 quoteDecimals_,
+        IOracleAdapter oracle_,
+        ILPPool pool_,
+        IInsuranceFund insurance_,
+        Defences memory defences
+    ) {
+        liquidationAtFillPrice = defences.liquidationAtFillPrice;
+        staleCollateralAtZero = defences.staleCollateralAtZero;
         _quote = quote;
         quoteDecimals = quoteDecimals_;
         oracle = oracle_;
@@ -253,8 +267,14 @@ abstract contract MarginBooks is IMarginVault, IMarginVaultForPool {
     function _collateralPrices(address account) internal view returns (uint256[] memory prices) {
         prices = new uint256[](_collateralTokens.length);
         for (uint256 i = 0; i < prices.length; ++i) {
-            if (_collateral[account][_collateralTokens[i]] > 0) prices[i] = oracle.priceWadOrZero(_collateralTokens[i]);
+            if (_collateral[account][_collateralTokens[i]] > 0) prices[i] = _collateralPrice(_collateralTokens[i]);
         }
+    }
+
+    /// @dev A collateral token's oracle price: 0 when it cannot be read (or the feed's revert, with the
+    /// stale-collateral defence off).
+    function _collateralPrice(address token) internal view returns (uint256) {
+        return staleCollateralAtZero ? oracle.priceWadOrZero(token) : oracle.priceWad(token);
     }
 
     // ================================================================================== fills

@@ -10,8 +10,9 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {IOracleAdapter} from "./interfaces/IOracleAdapter.sol";
 import {ILPPool, IInsuranceFund} from "./interfaces/IProtocol.sol";
 import {IMarginLiquidation} from "./interfaces/IMarginLiquidation.sol";
-import {MarketParams, Market, IsolatedPosition, CrossPosition, CollateralConfig, MarketState} from
-    "./interfaces/IMarginVault.sol";
+import {
+    MarketParams, Market, IsolatedPosition, CrossPosition, CollateralConfig, MarketState, Defences
+} from "./interfaces/IMarginVault.sol";
 import {MarginMath, Health} from "./libraries/MarginMath.sol";
 import {ConstantsLib} from "./libraries/ConstantsLib.sol";
 import {MarginBooks} from "./MarginBooks.sol";
@@ -48,8 +49,8 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
         bool full;
     }
 
-    constructor(IERC20 quote, IOracleAdapter oracle_, ILPPool pool_, IInsuranceFund insurance_)
-        MarginBooks(quote, IERC20Metadata(address(quote)).decimals(), oracle_, pool_, insurance_)
+    constructor(IERC20 quote, IOracleAdapter oracle_, ILPPool pool_, IInsuranceFund insurance_, Defences memory defences)
+        MarginBooks(quote, IERC20Metadata(address(quote)).decimals(), oracle_, pool_, insurance_, defences)
     {}
 
     // ================================================================================== isolated
@@ -214,7 +215,8 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
         returns (uint256)
     {
         uint256 notional = MarginMath.notionalUsdUp(size, priceWad);
-        return MarginMath.mulWadUp(notional, mp.liquidationPenaltyWad + _feeFraction(mp, priceWad, size, liquidityUsd));
+        uint256 fee = liquidationAtFillPrice ? _feeFraction(mp, priceWad, size, liquidityUsd) : 0;
+        return MarginMath.mulWadUp(notional, mp.liquidationPenaltyWad + fee);
     }
 
     /// @dev Plan closing `fraction` of one position at the fill price a trade of that size gets, adding to `t`.
@@ -233,8 +235,9 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
         if (closeSize != size && MarginMath.notionalUsdDown(size - closeSize, priceWad) < mp.minNotionalUsd) {
             closeSize = size;
         }
-        fillPriceWad =
-            MarginMath.fillPriceAgainstTrader(priceWad, -closeSize, _feeFraction(mp, priceWad, closeSize, liquidityUsd));
+        fillPriceWad = liquidationAtFillPrice
+            ? MarginMath.fillPriceAgainstTrader(priceWad, -closeSize, _feeFraction(mp, priceWad, closeSize, liquidityUsd))
+            : priceWad;
         uint256 penaltyUsd = MarginMath.mulWadUp(MarginMath.notionalUsdUp(closeSize, priceWad), mp.liquidationPenaltyWad);
         t.pnlUsd += MarginMath.pnlUsdFloor(closeSize, entry, fillPriceWad);
         t.penaltyUsd += penaltyUsd;
@@ -253,7 +256,9 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
         st.keeperReward = Math.min(penalty, MarginMath.usdToQuoteDown(t.keeperUsd, quoteDecimals));
         uint256 fee = penalty - st.keeperReward;
         int256 equity = int256(available) + st.pnl;
-        if (equity >= 0 && uint256(equity) < st.keeperReward) st.keeperReward = uint256(equity);
+        if (liquidationAtFillPrice && equity >= 0 && uint256(equity) < st.keeperReward) {
+            st.keeperReward = uint256(equity);
+        }
         if (equity >= int256(st.keeperReward + fee)) {
             st.insuranceFee = fee;
             st.remaining = uint256(equity) - st.keeperReward - fee;
@@ -327,7 +332,7 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
     /// @dev Oracle price less the token's liquidation discount; 0 when there is nothing to sell or no price.
     function _salePrice(address token, uint256 balance) internal view returns (uint256) {
         if (balance == 0) return 0;
-        uint256 price = oracle.priceWadOrZero(token);
+        uint256 price = _collateralPrice(token);
         return MarginMath.mulWadDown(price, ConstantsLib.WAD - _collateralConfig[token].liquidationDiscountWad);
     }
 

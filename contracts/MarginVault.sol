@@ -18,7 +18,8 @@ import {
     IsolatedPosition,
     CrossPosition,
     CollateralConfig,
-    MarketState
+    MarketState,
+    Defences
 } from "./interfaces/IMarginVault.sol";
 import {MarginMath, Health} from "./libraries/MarginMath.sol";
 import {ConstantsLib} from "./libraries/ConstantsLib.sol";
@@ -54,11 +55,15 @@ contract MarginVault is MarginBooks, IMarginLiquidation, Ownable2Step, Reentranc
     /// @notice The liquidation module (same storage layout, no state of its own).
     address public immutable liquidator;
 
-    constructor(IERC20 quote, IOracleAdapter oracle_, ILPPool pool_, IInsuranceFund insurance_, address owner_)
-        MarginBooks(quote, IERC20Metadata(address(quote)).decimals(), oracle_, pool_, insurance_)
-        Ownable(owner_)
-    {
-        liquidator = address(new MarginLiquidator(quote, oracle_, pool_, insurance_));
+    constructor(
+        IERC20 quote,
+        IOracleAdapter oracle_,
+        ILPPool pool_,
+        IInsuranceFund insurance_,
+        address owner_,
+        Defences memory defences
+    ) MarginBooks(quote, IERC20Metadata(address(quote)).decimals(), oracle_, pool_, insurance_, defences) Ownable(owner_) {
+        liquidator = address(new MarginLiquidator(quote, oracle_, pool_, insurance_, defences));
     }
 
     // ================================================================================== admin

@@ -136,6 +136,11 @@ class SystemSpec:
     vol_window_rounds: int = 8
     lp_liquidity_usd: float = 10_000_000
     insurance_usd: float = 100_000
+    liquidation_at_fill_price: bool = True
+    """Self-liquidation defence (see Defences in IMarginVault.sol): off, liquidations fill at the oracle
+    price and the keeper reward is not capped at the equity a close leaves."""
+    stale_collateral_at_zero: bool = True
+    """Stale-collateral defence: off, collateral whose feed is stale makes the account's health revert."""
     lp_cooldown_s: int = 600
     """LP deposit cooldown: shares locked, and the deposit out of the liquidity trades are priced against,
     for this long (0 turns the just-in-time liquidity defence off)."""
@@ -283,6 +288,7 @@ def deploy_system(
         pool.address,
         insurance.address,
         deployer,
+        (spec.liquidation_at_fill_price, spec.stale_collateral_at_zero),
     )
     deploy("MarginLens", "MarginLens", vault.address)
     send_and_wait(w3, pool.functions.setVault(vault.address), deployer)

@@ -152,6 +152,13 @@ class ProtocolConfig(_Model):
     """Defence against just-in-time liquidity: an LP deposit's shares are locked, and the deposit is left
     out of the liquidity trades are priced against, for this many seconds. 0 turns it off. At most half
     the feeds' one-hour heartbeat (the run lets the initial deposits settle for two cooldowns)."""
+    liquidation_at_fill_price: bool = True
+    """Defence against self-liquidation through a second address: a liquidation closes at the fill price
+    an owner's close would get and the keeper's reward is capped at the equity the close leaves. false
+    turns it off (fills at the oracle price)."""
+    stale_collateral_at_zero: bool = True
+    """Defence against a stale collateral feed blocking liquidations: such collateral counts as 0. false
+    turns it off (the account's health reverts while the feed is stale)."""
     min_fee: float = Field(0.003, ge=0, le=0.02)
     """Defence against trading ahead of oracle rounds: the per-side floor of spread + impact, as a fraction
     of price, in every market. Above half the oracle's deviation threshold, a round trip costs more than a

@@ -75,6 +75,18 @@ struct CollateralConfig {
     uint64 liquidationDiscountWad;
 }
 
+/// @notice Defences of the vault that a deployment can turn off, so that a scenario shows what each one
+/// stops (scenarios/adversaries_unsafe.yaml). Both are on in every real deployment.
+/// @param liquidationAtFillPrice a liquidation closes at the fill price an owner's close of that size gets
+/// and the keeper's reward is capped at the equity the close leaves; off, it closes at the oracle price
+/// (liquidating one's own position from a second address can then beat closing it).
+/// @param staleCollateralAtZero collateral whose feed cannot be read counts as 0 and is not sold; off, it
+/// makes every health check of the account revert (a stale dust balance blocks its liquidation).
+struct Defences {
+    bool liquidationAtFillPrice;
+    bool staleCollateralAtZero;
+}
+
 /// @notice A market's risk at the current block: oracle price and the ratios with the buffer added.
 struct MarketState {
     uint256 priceWad;
