@@ -65,7 +65,7 @@ def seed_positions(w3: Web3, d: Deployment) -> None:
     send_and_wait(
         w3, vault.functions.openIsolated(btc, -WAD // 10, 1_500 * USDC), alice
     )  # ~4x short
-    send_and_wait(w3, vault.functions.openIsolated(eth, 6 * WAD, 1_050 * USDC), bob)  # ~17x long
+    send_and_wait(w3, vault.functions.openIsolated(eth, 6 * WAD, 1_100 * USDC), bob)  # ~16x long
     send_and_wait(w3, vault.functions.depositCollateral(usdc.address, 2_000 * USDC), carol)
     send_and_wait(w3, vault.functions.depositCollateral(weth.address, WAD), carol)
     send_and_wait(w3, vault.functions.tradeCross(eth, 4 * WAD), carol)

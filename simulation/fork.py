@@ -537,6 +537,22 @@ def install_feeds(
     return feeds
 
 
+def refresh_stale_rounds(rpc: Rpc, feeds: Mapping[str, ForkFeed]) -> list[str]:
+    """A heartbeat round (the same answer, stamped with the fork's clock) on every feed whose latest
+    round is older than its heartbeat at the fork's head: the round Chainlink itself writes when the
+    heartbeat elapses, without which the oracle adapter refuses the feed. The symbols refreshed."""
+    now = int(rpc.call("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+    writes: list[tuple[str, list[Any]]] = []
+    refreshed = []
+    for symbol, f in feeds.items():
+        if now - f.history[-1][2] > f.info.heartbeat_s:
+            writes += f.round_writes(f.answer, now)
+            refreshed.append(symbol)
+    if writes:
+        rpc.batch(writes)
+    return refreshed
+
+
 def timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
     t = time.monotonic()
     out = fn(*args, **kwargs)

@@ -39,6 +39,7 @@ from simulation.fork import (
     fork_target,
     fund_token,
     install_feeds,
+    refresh_stale_rounds,
     probe_upstream,
     timed,
 )
@@ -178,6 +179,7 @@ def _wire_fork(
     supply = check_assets(rpc, chain, up.block)
     clear_account_code(rpc, agents)
     feeds = install_feeds(w3, rpc, chain, artifacts, agents[0])
+    info["heartbeat_rounds"] = refresh_stale_rounds(rpc, feeds)
     start = dict(sc.market.start)
     for symbol in ("ETH", "BTC"):
         start[symbol] = feeds[symbol].answer / 10 ** feeds[symbol].info.decimals
