@@ -39,8 +39,8 @@ from simulation.fork import (
     fork_target,
     fund_token,
     install_feeds,
-    refresh_stale_rounds,
     probe_upstream,
+    refresh_stale_rounds,
     timed,
 )
 from simulation.market import price_path
