@@ -8,6 +8,7 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {ILPPool, IMarginVaultForPool} from "./interfaces/IProtocol.sol";
 import {ErrorsLib} from "./libraries/ErrorsLib.sol";
 import {MarginMath} from "./libraries/MarginMath.sol";
@@ -25,10 +26,12 @@ import {MarginMath} from "./libraries/MarginMath.sol";
 contract LPPool is ILPPool, ERC4626, Ownable2Step {
     using SafeERC20 for IERC20;
 
-    /// @dev Deposits made in one epoch (`block.timestamp / depositCooldown`).
-    struct EpochDeposits {
-        uint64 epoch;
-        uint192 assets;
+    /// @dev Deposits of the current and the previous epoch (`block.timestamp / depositCooldown`), one slot.
+    struct RecentDeposits {
+        uint32 currentEpoch;
+        uint96 current;
+        uint32 previousEpoch;
+        uint96 previous;
     }
 
     uint8 internal immutable _quoteDecimals;
@@ -37,8 +40,7 @@ contract LPPool is ILPPool, ERC4626, Ownable2Step {
     IMarginVaultForPool public vault;
     /// @notice When each holder's shares unlock (their latest deposit plus the cooldown).
     mapping(address holder => uint256) public lockedUntil;
-    EpochDeposits internal _current;
-    EpochDeposits internal _previous;
+    RecentDeposits internal _recent;
 
     /// @notice Emitted when the vault is linked (once).
     event VaultSet(address vault);
@@ -101,8 +103,9 @@ contract LPPool is ILPPool, ERC4626, Ownable2Step {
     function _youngDeposits() internal view returns (uint256 young) {
         if (depositCooldown == 0) return 0;
         uint256 epoch = block.timestamp / depositCooldown;
-        if (_current.epoch == epoch) young = _current.assets + (_previous.epoch + 1 == epoch ? _previous.assets : 0);
-        else if (_current.epoch + 1 == epoch) young = _current.assets;
+        RecentDeposits memory r = _recent;
+        if (r.currentEpoch == epoch) young = r.current + (uint256(r.previousEpoch) + 1 == epoch ? r.previous : 0);
+        else if (uint256(r.currentEpoch) + 1 == epoch) young = r.current;
     }
 
     function _deposit(address caller, address receiver, uint256 assets, uint256 shares) internal override {
@@ -110,12 +113,14 @@ contract LPPool is ILPPool, ERC4626, Ownable2Step {
             // Locking someone else's shares would let anyone freeze any holder: deposits are for oneself.
             if (receiver != caller) revert ErrorsLib.DepositForOther(caller, receiver);
             lockedUntil[receiver] = block.timestamp + depositCooldown;
-            uint64 epoch = uint64(block.timestamp / depositCooldown);
-            if (_current.epoch != epoch) {
-                _previous = _current.epoch + 1 == epoch ? _current : EpochDeposits(0, 0);
-                _current = EpochDeposits(epoch, 0);
+            uint32 epoch = SafeCast.toUint32(block.timestamp / depositCooldown);
+            RecentDeposits memory r = _recent;
+            if (r.currentEpoch != epoch) {
+                (r.previousEpoch, r.previous) = r.currentEpoch + 1 == epoch ? (r.currentEpoch, r.current) : (0, 0);
+                (r.currentEpoch, r.current) = (epoch, 0);
             }
-            _current.assets += uint192(assets);
+            r.current += SafeCast.toUint96(assets);
+            _recent = r;
         }
         super._deposit(caller, receiver, assets, shares);
     }
