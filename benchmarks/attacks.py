@@ -40,7 +40,8 @@ class Chain:
 
     def __init__(self, w3: Web3, d: Deployment):
         self.w3, self.d = w3, d
-        self.owner, self.alice, self.bob, self.keeper = w3.eth.accounts[:4]
+        accounts: list[str] = list(w3.eth.accounts)
+        self.owner, self.alice, self.bob, self.keeper = accounts[:4]
         self.vault, self.pool, self.usdc = (
             d.contract(n) for n in ("MarginVault", "LPPool", "USDC")
         )

@@ -18,6 +18,7 @@ from typing import Any
 
 from web3 import Web3
 from web3.exceptions import ContractCustomError
+from web3.types import RPCEndpoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -66,7 +67,8 @@ def main() -> int:
 
 
 def measure(w3: Web3, d: Any) -> dict[str, int]:
-    owner, alice, bob, carol, keeper = w3.eth.accounts[:5]
+    accounts: list[str] = list(w3.eth.accounts)
+    owner, alice, bob, carol, keeper = accounts[:5]
     vault, usdc, weth, wbtc = (d.contract(n) for n in ("MarginVault", "USDC", "WETH", "WBTC"))
     oracle = d.contract("OracleAdapter")
     feeds = [d.contract("FEED_WETH"), d.contract("FEED_WBTC")]
@@ -79,7 +81,7 @@ def measure(w3: Web3, d: Any) -> dict[str, int]:
             r = w3.eth.wait_for_transaction_receipt(fn.transact({"from": sender}))
         except ContractCustomError as e:
             raise RuntimeError(
-                f"{label or fn.fn_name} reverted: {decoder.decode(e.data)}"
+                f"{label or fn.fn_name} reverted: {decoder.decode(str(e.data))}"
             ) from None
         assert r["status"] == 1, label
         if label:
@@ -88,7 +90,7 @@ def measure(w3: Web3, d: Any) -> dict[str, int]:
 
     def rounds(eth: float, btc: float) -> None:
         """New rounds, then the volatility cache refreshed, as the oracle agent does."""
-        w3.provider.make_request("evm_increaseTime", [60])
+        w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [60])
         for feed, price, asset in ((feeds[0], eth, weth), (feeds[1], btc, wbtc)):
             send(feed.functions.updateAnswer(int(price * 1e8)), owner)
             send(oracle.functions.cacheVolatility(asset.address), owner, "cache_volatility")
@@ -130,7 +132,9 @@ def measure(w3: Web3, d: Any) -> dict[str, int]:
     send(vault.functions.liquidateIsolated(victim), keeper, "liquidate_isolated")
     send(vault.functions.liquidateIsolated(victim2), carol, "liquidate_isolated_again")
     send(vault.functions.liquidateCross(keeper), alice, "liquidate_cross")
-    owed = vault.functions.claimableQuote(alice).call() or vault.functions.claimableQuote(bob).call()
+    owed = (
+        vault.functions.claimableQuote(alice).call() or vault.functions.claimableQuote(bob).call()
+    )
     if owed:
         who = alice if vault.functions.claimableQuote(alice).call() else bob
         send(vault.functions.claimRemainder(), who, "claim_remainder")
@@ -142,8 +146,8 @@ def measure(w3: Web3, d: Any) -> dict[str, int]:
     params = list(vault.functions.market(0).call()[5])
     params[1] += params[1] // 4  # maintenance up a quarter: within one step
     send(vault.functions.setMarketParams(0, params), owner, "set_market_params_queue")
-    w3.provider.make_request("evm_increaseTime", [86_400])
-    w3.provider.make_request("evm_mine", [])
+    w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [86_400])
+    w3.provider.make_request(RPCEndpoint("evm_mine"), [])
     send(vault.functions.applyMarketParams(0), owner, "apply_market_params")
     return gas
 

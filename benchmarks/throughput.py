@@ -60,7 +60,9 @@ class Bench:
             usdc.functions.mint(s, 10**9 * USDC).transact({"from": self.d.deployer})
             usdc.functions.approve(v, 2**256 - 1).transact({"from": s})
         self.rpc.call("evm_setAutomine", [False])
-        self.nonces = {s: self.w3.eth.get_transaction_count(s) for s in self.senders}
+        self.nonces: dict[str, int] = {
+            s: int(self.w3.eth.get_transaction_count(s)) for s in self.senders
+        }
 
     def opens(self, n: int, size: int = WAD // 10) -> list[tuple[str, list[Any]]]:
         calls = []
