@@ -84,18 +84,23 @@ class Adversary:
         assert view.price_wad is not None
         return side * int(self.cfg.notional_usd * WAD) * WAD // view.price_wad
 
-    def _margin(self) -> int:
-        return int(self.cfg.notional_usd / self.cfg.leverage * USDC)
+    def _margin(self, view: MarketView | None = None) -> int:
+        """Margin of a new position: notional / leverage, but at least the initial requirement (with the
+        volatility buffer of the moment) plus 1 % of notional for the fill."""
+        fraction = 1 / self.cfg.leverage
+        if view is not None and view.initial_ratio_wad is not None:
+            fraction = max(fraction, view.initial_ratio_wad / WAD + 0.01)
+        return int(self.cfg.notional_usd * fraction * USDC)
+
+    def _own_positions(self, snap: Snapshot) -> list[IsolatedView]:
+        return [
+            p
+            for p in snap.positions.values()
+            if p.owner == self.address and p.market_id == self.market
+        ]
 
     def _own_position(self, snap: Snapshot) -> IsolatedView | None:
-        return next(
-            (
-                p
-                for p in snap.positions.values()
-                if p.owner == self.address and p.market_id == self.market
-            ),
-            None,
-        )
+        return next(iter(self._own_positions(snap)), None)
 
     def decide(self, block: int, snap: Snapshot, history: Sequence[dict[str, float]]) -> list[Tx]:
         raise NotImplementedError
@@ -142,6 +147,8 @@ class JitLp(Adversary):
             return [self._vault("adv_margin", "depositCollateral", usdc, self._margin())]
         if wallet.lp_shares > 0:
             return self._redeem(wallet.lp_shares, wallet.lp_redeemable)
+        if any(m.price_wad is None for m in snap.markets):
+            return []  # a stale feed freezes the pool (its totalAssets reads every market): no deposit
         view = snap.market(self.market)
         move = round_coming(self.ctx.oracle, block, history, snap, view.symbol)
         if view.price_wad is None or not move:
@@ -210,7 +217,8 @@ class SelfLiquidator(Adversary):
         pos = self._own_position(snap)
         if pos is None:
             size = self._size(view, 1)
-            return [self._vault("adv_open", "openIsolated", self.market, size, self._margin())]
+            margin = self._margin(view)
+            return [self._vault("adv_open", "openIsolated", self.market, size, margin)]
         if pos.position_id not in snap.liquidatable_isolated:
             return []
         terms, liquidity = self.ctx.terms[self.market], snap.trading_liquidity * 10**12
