@@ -101,6 +101,17 @@ def liquidation_value_usd(
         close, pnl, penalty = _plan(p, view, terms, liquidity_usd, at_fill, WAD)
         reward, remaining, short = _settle(p.margin, pnl, penalty, terms.keeper_share, at_fill)
     value = (reward + remaining) * USDC_TO_USD
+    if (
+        close != p.size
+    ):  # an owner could close in the same two pieces (impact grows with a trade's size)
+        first = close_value_usd(p, view, terms, liquidity_usd, close) - p.margin * USDC_TO_USD
+        pieces = IsolatedView(
+            p.position_id, p.owner, p.market_id, p.size - close, 0, p.entry_price_wad
+        )
+        self_close = (
+            p.margin * USDC_TO_USD + first + close_value_usd(pieces, view, terms, liquidity_usd)
+        )
+        value -= max(0, self_close - close_value_usd(p, view, terms, liquidity_usd))
     if close != p.size:  # the rest stays open with the remaining margin: value it at its close
         rest = IsolatedView(
             p.position_id, p.owner, p.market_id, p.size - close, remaining, p.entry_price_wad
