@@ -8,13 +8,21 @@ Nothing here goes through ape."""
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from simulation.abi import ContractAbi, EventDecoder
+from simulation.adversary_pnl import gas_usd, oracle_price_wad, pnl_usd
+from simulation.agents.adversaries import (
+    Adversary,
+    AdversaryContext,
+    MarketTerms,
+    addresses_needed,
+    make_adversary,
+)
 from simulation.agents.base import Snapshot, Tx
 from simulation.agents.keepers import Keeper, KeeperContext
 from simulation.agents.lps import LiquidityProvider
@@ -60,6 +68,7 @@ class Agents:
     traders: list[Trader]
     keepers: list[Keeper]
     lps: list[LiquidityProvider]
+    adversaries: list[Adversary] = field(default_factory=list)
 
 
 class Engine:
@@ -105,6 +114,8 @@ class Engine:
         self._liquidated_at: dict[str, int] = {}
         self._nonces: dict[str, int] = {}
         self.blocks_done = 0
+        self.adv_gas_usd: dict[str, float] = {a.name: 0.0 for a in self.agents.adversaries}
+        """Gas each adversary paid so far (all its addresses), USD at the ETH round of each block."""
         self.start: Snapshot | None = None
         self.last: Snapshot | None = None
 
@@ -159,7 +170,41 @@ class Engine:
         )
         self.reader.cross_accounts = [t.address for t in traders if t.cfg.margin_mode == "cross"]
         self.reader.lps = [lp.address for lp in lps]
-        return Agents(oracle, traders, keepers, lps)
+        adversaries = self._make_adversaries(it, market_params)
+        return Agents(oracle, traders, keepers, lps, adversaries)
+
+    def _make_adversaries(
+        self, it: Iterator[str], market_params: dict[int, tuple[int, ...]]
+    ) -> list[Adversary]:
+        """After every other agent, so that adding adversaries changes no other agent's address."""
+        if not self.sc.adversaries:
+            return []
+        a = self.d.addresses
+        fn = self.abis["MarginVault"]["liquidationAtFillPrice"]
+        at_fill = fn.decode_output(
+            self.rpc.call("eth_call", [{"to": a["MarginVault"], "data": fn.calldata()}, "latest"])
+        )[0]
+        ctx = AdversaryContext(
+            a["MarginVault"],
+            a["LPPool"],
+            {t: a[t] for t in ("USDC", "WETH", "WBTC")},
+            self.abis["MarginVault"],
+            self.abis["LPPool"],
+            self.market_ids,
+            {i: MarketTerms(p[5], p[12], p[6], p[3], p[4], p[8]) for i, p in market_params.items()},
+            self.sc.oracle,
+            bool(at_fill),
+        )
+        out = []
+        for cfg in self.sc.adversaries:
+            addresses = tuple(next(it) for _ in range(addresses_needed(cfg)))
+            out.append(make_adversary(cfg, addresses, ctx))
+        self.reader.wallets = [w for adv in out for w in adv.addresses]
+        self.reader.tokens = dict(ctx.tokens)
+        self.reader.cross_accounts += [
+            adv.address for adv in out if adv.cfg.kind in ("jit_lp", "griefer")
+        ]
+        return out
 
     def _params(self, market_id: int) -> tuple[int, ...]:
         fn = self.abis["MarginVault"]["market"]
@@ -178,19 +223,37 @@ class Engine:
         wallets = [(t.address, t.cfg.wallet_usd, a["MarginVault"]) for t in self.agents.traders]
         wallets += [(k.address, KEEPER_USDC, a["MarginVault"]) for k in self.agents.keepers]
         wallets += [(lp.address, lp.cfg.deposit_usd, a["LPPool"]) for lp in self.agents.lps]
+        for adv in self.agents.adversaries:
+            wallets += [
+                (
+                    w,
+                    adv.cfg.wallet_usd + adv.cfg.deposit_usd if w == adv.address else 0,
+                    a["MarginVault"],
+                )
+                for w in adv.addresses
+            ]
+            wallets.append((adv.address, 0, a["LPPool"]))
         if self.fork is not None:
-            self.fork.fund("USDC", [(who, int(usd * USDC)) for who, usd, _ in wallets])
+            self.fork.fund("USDC", [(who, int(usd * USDC)) for who, usd, _ in wallets if usd > 0])
         else:
             self._setup_phase(
                 [
                     (self.d.deployer, a["USDC"], token["mint"].calldata(who, int(usd * USDC)))
                     for who, usd, _ in wallets
+                    if usd > 0
                 ]
+                + self._dust_mints()
             )
         self._setup_phase(
             [
                 (who, a["USDC"], token["approve"].calldata(spender, MAX_UINT))
                 for who, _, spender in wallets
+            ]
+            + [
+                (adv.address, a[t], token["approve"].calldata(a["MarginVault"], MAX_UINT))
+                for adv in self.agents.adversaries
+                if adv.cfg.kind == "griefer"
+                for t in ("WETH", "WBTC")
             ]
         )
         self._setup_phase(
@@ -214,6 +277,17 @@ class Engine:
             self.rpc.call("evm_mine", [latest + 2 * cooldown_s])
         self.start = self.last = self.reader.snapshot()
         self.t0 = self.start.timestamp
+
+    def _dust_mints(self) -> list[tuple[str, str, str]]:
+        """The griefers' dust collateral (of the token of the market they do not trade)."""
+        a, token = self.d.addresses, self.abis[self.token_kind]
+        mints = []
+        for adv in self.agents.adversaries:
+            if adv.cfg.kind == "griefer":
+                dust = "WBTC" if adv.cfg.market == "ETH-USD" else "WETH"
+                units = adv.dust_units()  # type: ignore[attr-defined]
+                mints.append((self.d.deployer, a[dust], token["mint"].calldata(adv.address, units)))
+        return mints
 
     def _setup_phase(self, txs: list[tuple[str, str, str]]) -> None:
         if not txs:
@@ -254,7 +328,7 @@ class Engine:
 
     def step(self, block: int) -> None:
         assert self.last is not None
-        snap = self.last
+        snap = self._before = self.last
         self.history.append(self._price(block))
         timestamp = self.t0 + block * self.sc.block_time_s
         txs = self.agents.oracle.decide(block, timestamp, self.history, snap)
@@ -265,6 +339,8 @@ class Engine:
         for k in self.agents.keepers:
             seen = self._seen[max(0, len(self._seen) - 1 - k.cfg.latency_blocks)]
             txs += k.decide(block, seen, snap)
+        for adv in self.agents.adversaries:
+            txs += adv.decide(block, snap, self.history)
         # Equal fees would be ordered by arrival, which a concurrent batch does not fix: break ties by the
         # (seeded, fixed) decision order with a few wei, so the block's order is a function of the seed.
         txs = [
@@ -283,14 +359,10 @@ class Engine:
         stats = self._fold(block, sent, answers[: len(sent)])
         self.last = self.reader.parse(answers[len(sent) :])
         self._seen.append(self.last)
-        self.rec.row(
-            block_row(
-                self.last,
-                self.history[-1],
-                self.counters,
-                stats,
-            )
-        )
+        row = block_row(self.last, self.history[-1], self.counters, stats)
+        for name, pnl in self.adversary_pnl().items():
+            row[f"adv_{name}_pnl_usd"] = pnl
+        self.rec.row(row)
         # The block is mined and its row written: it counts as done even if the chain dies during
         # the invariant check below, so the summary's block count always equals the rows written.
         self.blocks_done = block
@@ -302,12 +374,21 @@ class Engine:
                 self.rec.event(block, "InvariantViolation", check=check, detail=detail)
             self.counters.invariant_blocks += 1
 
+    def adversary_pnl(self) -> dict[str, float]:
+        """Each adversary's PnL now (all its addresses, after gas), USD."""
+        assert self.start is not None and self.last is not None
+        return {
+            adv.name: pnl_usd(self.start, self.last, adv.addresses, self.adv_gas_usd[adv.name])
+            for adv in self.agents.adversaries
+        }
+
     def run(self, blocks: int, on_block: Callable[[int], None] | None = None) -> None:
         assert self.last is not None, "fund() first"
         everyone = [self.d.deployer] + [t.address for t in self.agents.traders]
         everyone += [k.address for k in self.agents.keepers] + [
             lp.address for lp in self.agents.lps
         ]
+        everyone += [w for adv in self.agents.adversaries for w in adv.addresses]
         self._sync_nonces(set(everyone))
         self.rpc.round_trips = 0  # count the loop's round trips, not the set-up's polling
         self._seen: deque[Snapshot] = deque([self.last], maxlen=101)
@@ -405,6 +486,8 @@ class Engine:
             keeper = c.keepers.get(tx.agent)
             if keeper is not None:
                 keeper.gas_used += gas
+            if tx.agent in self.adv_gas_usd and isinstance(r, dict):
+                self.adv_gas_usd[tx.agent] += gas_usd(r, oracle_price_wad(self._before, "ETH"))
             if tx.kind == "oracle_round" and ok:
                 c.oracle_rounds += 1
             if not ok:

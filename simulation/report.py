@@ -254,7 +254,28 @@ def build_plots(data: pd.DataFrame, bin_size: int = 1) -> list[Plot]:
         insurance_plot(data),
         lp_share_plot(data),
         keepers_plot(data),
+        *adversaries_plot(data),
     ]
+
+
+def adversary_names(timeseries: pd.DataFrame) -> list[str]:
+    """Adversary names found by the ``adv_<name>_pnl_usd`` columns."""
+    cols = [str(c) for c in timeseries.columns]
+    return [
+        c[len("adv_") : -len("_pnl_usd")]
+        for c in cols
+        if c.startswith("adv_") and c.endswith("_pnl_usd")
+    ]
+
+
+def adversaries_plot(data: pd.DataFrame) -> list[Plot]:
+    """PnL of each adversary over the run (none without adversaries)."""
+    names = adversary_names(data)
+    if not names:
+        return []
+    spec = [(f"adv_{n}_pnl_usd", n) for n in names]
+    caption = "Each adversary's PnL after gas, marked to market at the oracle price, every block."
+    return [_line_plot(data, "Adversaries: PnL", spec, "USD", caption)]
 
 
 def price_plots(data: pd.DataFrame) -> list[Plot]:
@@ -564,6 +585,19 @@ def keeper_table(keepers: object) -> str:
     return f'<table class="keepers">{head}{body}</table>'
 
 
+def adversaries_table(adversaries: object) -> str:
+    if not isinstance(adversaries, Mapping) or not adversaries:
+        return ""
+    head = "<tr><th>adversary</th><th>kind</th><th>PnL after gas (USD)</th><th>gas (USD)</th></tr>"
+    body = "".join(
+        f"<tr><th>{_esc(name)}</th><td>{_esc(_get(a, 'kind'))}</td>"
+        f'<td class="num">{_esc(fmt(_get(a, "pnl_usd")))}</td>'
+        f'<td class="num">{_esc(fmt(_get(a, "gas_usd")))}</td></tr>'
+        for name, a in adversaries.items()
+    )
+    return f'<h2>Adversaries</h2><table class="adversaries">{head}{body}</table>'
+
+
 def invariants_table(invariants: object) -> str:
     violations = _get(invariants, "violations")
     count = violation_count(violations)
@@ -650,6 +684,7 @@ def render_html(
         summary_table(summary),
         "<h2>Keepers</h2>",
         keeper_table(summary.get("keepers")),
+        adversaries_table(summary.get("adversaries")),
         "<h2>Invariants</h2>",
         invariants_table(summary.get("invariants")),
         fork_html(summary.get("fork")),

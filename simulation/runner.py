@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from tqdm import tqdm
 from web3 import Web3
 
+from simulation.agents.adversaries import addresses_needed
 from simulation.build import Artifact, compile_contracts
 from simulation.chain import AnvilNode, ChainError
 from simulation.checks import deployment_problem
@@ -260,6 +261,7 @@ def run_scenario(
     t_setup = time.monotonic()
     artifacts = compile_contracts()
     n_agents = 1 + sum(g.count for g in sc.traders) + sum(g.count for g in sc.lps) + len(sc.keepers)
+    n_agents += sum(addresses_needed(a) for a in sc.adversaries)
     node = None if rpc_url or fork else AnvilNode(accounts=n_agents)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     engine: Engine | None = None

@@ -49,6 +49,17 @@ class Window(_Model):
         return self.start_block <= block < self.end_block
 
 
+class Outage(Window):
+    """An oracle outage: no rounds in the window, of every feed or only of `assets`."""
+
+    assets: tuple[str, ...] = ()
+    """Feed symbols (ETH, BTC) that stop; empty: every feed."""
+
+    def stops(self, block: int, symbol: str) -> bool:
+        """Whether the feed of `symbol` gets no round in `block`."""
+        return self.contains(block) and (not self.assets or symbol in self.assets)
+
+
 class OracleConfig(_Model):
     """The oracle agent: Chainlink's update rule over the market price."""
 
@@ -58,8 +69,9 @@ class OracleConfig(_Model):
     """A new round when this many seconds passed since the last one."""
     delay_blocks: int = Field(0, ge=0)
     """The oracle reports the market price of this many blocks ago."""
-    outages: tuple[Window, ...] = ()
-    """Windows with no rounds at all (the on-chain price goes stale after the adapter's heartbeat)."""
+    outages: tuple[Outage, ...] = ()
+    """Windows with no rounds (the on-chain price goes stale after the adapter's heartbeat): of every
+    feed, or of the feeds an outage names in its `assets`."""
 
 
 class Range(_Model):
@@ -165,6 +177,36 @@ class ProtocolConfig(_Model):
     round moves the price. 0 turns it off."""
 
 
+AdversaryKind = Literal["jit_lp", "oracle_frontrunner", "self_liquidator", "griefer"]
+
+
+class AdversaryConfig(_Model):
+    """An agent that tries every block to extract value from the protocol (simulation.agents.adversaries).
+    Its PnL (mark-to-market, after gas, in USD) is in the summary's `adversaries` and the time series."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
+    """Name in the outputs (`adversaries.<name>`, column `adv_<name>_pnl_usd`)."""
+    kind: AdversaryKind
+    """jit_lp: deposits a large amount in the pool, trades ahead of an oracle round in the same block, closes
+    after it and redeems; oracle_frontrunner: trades ahead of each deviation round it sees coming and closes
+    after it; self_liquidator: a levered isolated position it liquidates from a second address when that beats
+    closing; griefer: a levered cross position with dust collateral whose feed may go stale."""
+    market: str = "ETH-USD"
+    """The market it trades."""
+    notional_usd: float = Field(100_000, gt=0, le=1e9)
+    """Notional of each position it opens."""
+    leverage: float = Field(10, gt=1, le=100)
+    """Notional / margin of each position it opens."""
+    deposit_usd: float = Field(0, ge=0, le=1e12)
+    """jit_lp: quote tokens deposited into the pool around each trade."""
+    dust_collateral: float = Field(1e-8, ge=0, le=1)
+    """griefer: units of the other market's token deposited as collateral (1e-8 WBTC: one satoshi)."""
+    priority_fee_gwei: float = Field(100, ge=0, le=MAX_PRIORITY_FEE_GWEI)
+    """Priority fee of the transactions that must land first (above the oracle's 50 gwei)."""
+    wallet_usd: float = Field(1_000_000, gt=0, le=1e12)
+    """USDC minted to it at the start (plus `deposit_usd` for a jit_lp)."""
+
+
 class ForkConfig(_Model):
     """Run on a fork of a real chain (see `chains/`): real tokens and Chainlink proxies."""
 
@@ -188,6 +230,8 @@ class Scenario(_Model):
     lps: tuple[LpGroup, ...] = ()
     keepers: tuple[KeeperConfig, ...] = Field(min_length=1)
     protocol: ProtocolConfig = ProtocolConfig()
+    adversaries: tuple[AdversaryConfig, ...] = ()
+    """Agents that try to extract value (none by default)."""
     invariants_every: int = Field(10, gt=0)
     """Check the protocol's invariants against the chain every this many blocks."""
     fork: ForkConfig | None = None
@@ -204,6 +248,12 @@ class Scenario(_Model):
                     )
         if not {"ETH", "BTC"} <= assets:
             raise ValueError(f"market.start must price ETH and BTC, got {sorted(assets)}")
+        for a in self.adversaries:
+            if a.market not in ("ETH-USD", "BTC-USD"):
+                raise ValueError(f"adversaries.{a.name}.market: unknown market {a.market!r}")
+        adversaries = [a.name for a in self.adversaries]
+        if len(set(adversaries)) != len(adversaries):
+            raise ValueError(f"adversaries: names must be unique, got {adversaries}")
         names = [k.name for k in self.keepers]
         if len(set(names)) != len(names):
             raise ValueError(f"keepers: names must be unique, got {names}")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from simulation.abi import ContractAbi, Function
-from simulation.agents.base import CrossView, IsolatedView, MarketView, Snapshot
+from simulation.agents.base import CrossView, IsolatedView, MarketView, Snapshot, WalletView
 from simulation.rpc import Rpc, RpcError
 
 SCAN_PAGE = 100_000
@@ -42,6 +42,10 @@ class ChainReader:
         self.pool, self.token, self.feed = abis["LPPool"], abis[token_kind], abis[feed_kind]
         self.cross_accounts: list[str] = []
         self.lps: list[str] = []
+        self.wallets: list[str] = []
+        """Adversary addresses whose holdings each snapshot reads (WalletView)."""
+        self.tokens: dict[str, str] = {}
+        """Token symbol -> address, for the wallets' balances (USDC, WETH, WBTC)."""
 
     def _call(self, to: str, fn: Function, *args: Any) -> tuple[str, list[Any]]:
         return "eth_call", [{"to": to, "data": fn.calldata(*args), "gas": CALL_GAS}, "latest"]
@@ -74,7 +78,44 @@ class ChainReader:
                 self._call(a.pool, self.pool["balanceOf"], lp),
                 self._call(a.pool, self.pool["maxRedeem"], lp),
             ]
+        calls += self._wallet_calls()
         return calls
+
+    def _wallet_calls(self) -> list[tuple[str, list[Any]]]:
+        if not self.wallets:
+            return []
+        a, v, bal = self.addr, self.vault, self.token["balanceOf"]
+        calls = [self._call(a.pool, self.pool["tradingLiquidity"])]
+        for w in self.wallets:
+            calls += [self._call(t, bal, w) for t in self.tokens.values()]
+            calls += [
+                self._call(a.vault, v["collateralBalance"], w, t) for t in self.tokens.values()
+            ]
+            calls += [
+                self._call(a.pool, self.pool["balanceOf"], w),
+                self._call(a.pool, self.pool["maxRedeem"], w),
+                self._call(a.vault, v["claimableQuote"], w),
+            ]
+        return calls
+
+    def _parse_wallets(self, res: list[Any]) -> tuple[int, dict[str, WalletView]]:
+        """(trading liquidity, wallets) from the answers of `_wallet_calls`."""
+        if not self.wallets:
+            return 0, {}
+
+        def uint(answer: Any) -> int:
+            return 0 if isinstance(answer, RpcError) else int(answer, 16)
+
+        liquidity, i, n = uint(res[0]), 1, len(self.tokens)
+        wallets = {}
+        for w in self.wallets:
+            tokens = {s: uint(res[i + k]) for k, s in enumerate(self.tokens)}
+            collateral = {s: uint(res[i + n + k]) for k, s in enumerate(self.tokens)}
+            i += 2 * n
+            shares, redeemable, claimable = (uint(x) for x in res[i : i + 3])
+            i += 3
+            wallets[w] = WalletView(tokens, collateral, shares, redeemable, claimable)
+        return liquidity, wallets
 
     def _out(self, fn: Function, answer: Any) -> tuple[Any, ...] | None:
         if isinstance(answer, RpcError):
@@ -149,6 +190,7 @@ class ChainReader:
             )
             lp_shares[lp] = (int(held[0]) if held else 0, int(redeemable[0]) if redeemable else 0)
             i += 2
+        liquidity, wallets = self._parse_wallets(res[i:])
         total_assets, supply, cash, insurance = (int(t[0]) if t else 0 for t in totals)
         return Snapshot(
             block=int(block["number"], 16),
@@ -165,4 +207,6 @@ class ChainReader:
             pool_cash=cash,
             insurance_balance=insurance,
             lp_shares=lp_shares,
+            wallets=wallets,
+            trading_liquidity=liquidity,
         )

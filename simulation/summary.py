@@ -21,7 +21,7 @@ def build_summary(
     c, start, end = e.counters, e.start, e.last
     assert start is not None and end is not None
 
-    return {
+    out = {
         "scenario": sc.name,
         "seed": sc.seed,
         "status": status,
@@ -70,6 +70,23 @@ def build_summary(
         "rpc_round_trips_per_block": round(e.rpc.round_trips / e.blocks_done, 3)
         if e.blocks_done
         else 0.0,
+    }
+    if e.agents.adversaries:
+        out["adversaries"] = adversaries_summary(e)
+    return out
+
+
+def adversaries_summary(e: Engine) -> dict[str, Any]:
+    """Per adversary: kind, addresses, PnL after gas and the gas it paid (USD)."""
+    pnl = e.adversary_pnl()
+    return {
+        a.name: {
+            "kind": a.cfg.kind,
+            "addresses": list(a.addresses),
+            "pnl_usd": round(pnl[a.name], 2),
+            "gas_usd": round(e.adv_gas_usd[a.name], 2),
+        }
+        for a in e.agents.adversaries
     }
 
 

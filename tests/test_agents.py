@@ -23,6 +23,7 @@ from simulation.scenario import (
     KeeperConfig,
     LpGroup,
     OracleConfig,
+    Outage,
     Range,
     RebalanceConfig,
     TraderGroup,
@@ -218,7 +219,7 @@ def test_oracle_delay_reports_price_of_three_blocks_back(abis):
 
 def test_oracle_silent_during_outage(abis):
     oracle = make_oracle(
-        abis, deviation=0.005, heartbeat_s=60, outages=(Window(start_block=5, end_block=8),)
+        abis, deviation=0.005, heartbeat_s=60, outages=(Outage(start_block=5, end_block=8),)
     )
     history = hist((2000.0, 60000.0), (3000.0, 90000.0))  # huge move and a stale heartbeat
     for block in (5, 6, 7):
@@ -226,7 +227,7 @@ def test_oracle_silent_during_outage(abis):
     assert len(oracle.decide(8, 100_000, history, oracle_snap())) == 4
     assert (
         len(
-            make_oracle(abis, outages=(Window(start_block=5, end_block=8),)).decide(
+            make_oracle(abis, outages=(Outage(start_block=5, end_block=8),)).decide(
                 4, 100_000, history, oracle_snap()
             )
         )

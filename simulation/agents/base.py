@@ -59,6 +59,20 @@ class CrossView:
 
 
 @dataclass(frozen=True)
+class WalletView:
+    """What an adversary's address holds after the block (read only for adversaries)."""
+
+    tokens: dict[str, int]
+    """Wallet balance per token symbol (USDC, WETH, WBTC), in the token's decimals."""
+    collateral: dict[str, int]
+    """Cross-account collateral in the vault per token symbol (USDC included)."""
+    lp_shares: int
+    lp_redeemable: int
+    claimable_quote: int
+    """Quote tokens full liquidations left it (`vault.claimableQuote`)."""
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Chain state after block `block`, read in one batched request."""
 
@@ -78,6 +92,10 @@ class Snapshot:
     insurance_balance: int
     lp_shares: dict[str, tuple[int, int]] = field(default_factory=dict)
     """Per LP address: (shares held, shares redeemable now)."""
+    wallets: dict[str, WalletView] = field(default_factory=dict)
+    """Per adversary address: what it holds (empty without adversaries)."""
+    trading_liquidity: int = 0
+    """`LPPool.tradingLiquidity()`, quote tokens (read only with adversaries)."""
 
     def market(self, market_id: int) -> MarketView:
         return self.markets[market_id]

@@ -55,11 +55,11 @@ class OracleAgent:
         self, block: int, timestamp: int, history: Sequence[dict[str, float]], snap: Snapshot
     ) -> list[Tx]:
         """`history[i]` is the market price at block i; `timestamp` is the coming block's."""
-        if any(w.contains(block) for w in self.cfg.outages):
-            return []
         seen = history[max(0, len(history) - 1 - self.cfg.delay_blocks)]
         txs: list[Tx] = []
         for symbol, feed in self.feeds.items():
+            if any(w.stops(block, symbol) for w in self.cfg.outages):
+                continue
             answer, updated_at = snap.oracle_rounds[symbol]
             deviation, heartbeat = self.rules[symbol]
             new = round(seen[symbol] * 10 ** self.decimals[symbol])

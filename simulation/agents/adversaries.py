@@ -1,0 +1,258 @@
+"""Adversaries: agents that try every block to extract value from the protocol. Each decides from the frozen
+snapshot (and the market price history, as the oracle agent sees it) and returns transactions; what each
+earns is measured apart, in simulation.adversary_pnl."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from simulation.abi import ContractAbi
+from simulation.agents.base import IsolatedView, MarketView, Snapshot, Tx
+from simulation.agents.self_liq import close_value_usd, liquidation_value_usd
+from simulation.scenario import AdversaryConfig, OracleConfig
+from simulation.units import GWEI, USDC, WAD
+
+LOW_FEE = GWEI // 2
+"""Priority fee of what must land after the oracle's round (the oracle bids 50 gwei, traders 1)."""
+
+
+@dataclass(frozen=True)
+class MarketTerms:
+    """A market's fee and liquidation parameters (wad), as the vault stores them."""
+
+    spread: int
+    min_fee: int
+    impact: int
+    penalty: int
+    keeper_share: int
+    min_notional: int
+
+
+@dataclass(frozen=True)
+class AdversaryContext:
+    vault: str
+    pool: str
+    tokens: dict[str, str]
+    """Token symbol -> address (USDC, WETH, WBTC)."""
+    vault_abi: ContractAbi
+    pool_abi: ContractAbi
+    market_ids: dict[str, int]
+    terms: dict[int, MarketTerms]
+    oracle: OracleConfig
+    liquidation_at_fill_price: bool
+    """The deployment's defence flag (a public immutable of the vault; what an attacker reads first)."""
+
+
+def round_coming(
+    oracle: OracleConfig,
+    block: int,
+    history: Sequence[dict[str, float]],
+    snap: Snapshot,
+    symbol: str,
+) -> int:
+    """+1 / -1 when the oracle agent will push a deviation round of `symbol` up / down in `block`, else 0:
+    Chainlink's rule over the market price, exactly as simulation.agents.oracle applies it."""
+    if any(w.stops(block, symbol) for w in oracle.outages):
+        return 0
+    seen = history[max(0, len(history) - 1 - oracle.delay_blocks)][symbol]
+    answer, _ = snap.oracle_rounds[symbol]
+    new = round(seen * 10**8)
+    if answer <= 0 or new <= 0 or abs(new - answer) / answer < oracle.deviation:
+        return 0
+    return 1 if new > answer else -1
+
+
+class Adversary:
+    """Shared plumbing: config, addresses, encoders."""
+
+    def __init__(self, cfg: AdversaryConfig, addresses: tuple[str, ...], ctx: AdversaryContext):
+        self.cfg, self.addresses, self.ctx = cfg, addresses, ctx
+        self.name, self.address = cfg.name, addresses[0]
+        self.market = ctx.market_ids[cfg.market]
+        self.fee = int(cfg.priority_fee_gwei * GWEI)
+
+    def _vault(self, kind: str, fn: str, *args: object, fee: int = GWEI, sender: str = "") -> Tx:
+        data = self.ctx.vault_abi[fn].calldata(*args)
+        return Tx(self.name, kind, sender or self.address, self.ctx.vault, data, 700_000, fee)
+
+    def _pool(self, kind: str, fn: str, *args: object, fee: int = GWEI) -> Tx:
+        data = self.ctx.pool_abi[fn].calldata(*args)
+        return Tx(self.name, kind, self.address, self.ctx.pool, data, 400_000, fee)
+
+    def _size(self, view: MarketView, side: int) -> int:
+        assert view.price_wad is not None
+        return side * int(self.cfg.notional_usd * WAD) * WAD // view.price_wad
+
+    def _margin(self, view: MarketView | None = None) -> int:
+        """Margin of a new position: notional / leverage, but at least the initial requirement (with the
+        volatility buffer of the moment) plus 1 % of notional for the fill."""
+        fraction = 1 / self.cfg.leverage
+        if view is not None and view.initial_ratio_wad is not None:
+            fraction = max(fraction, view.initial_ratio_wad / WAD + 0.01)
+        return int(self.cfg.notional_usd * fraction * USDC)
+
+    def _own_positions(self, snap: Snapshot) -> list[IsolatedView]:
+        return [
+            p
+            for p in snap.positions.values()
+            if p.owner == self.address and p.market_id == self.market
+        ]
+
+    def _own_position(self, snap: Snapshot) -> IsolatedView | None:
+        return next(iter(self._own_positions(snap)), None)
+
+    def decide(self, block: int, snap: Snapshot, history: Sequence[dict[str, float]]) -> list[Tx]:
+        raise NotImplementedError
+
+
+class OracleFrontrunner(Adversary):
+    """Opens an isolated position in the direction of the deviation round it sees coming, with a priority
+    fee above the oracle's (so it fills at the old price), and closes it in a later block once the round
+    landed (after that block's round when one comes the same way, before it when one comes the other way)."""
+
+    def decide(self, block: int, snap: Snapshot, history: Sequence[dict[str, float]]) -> list[Tx]:
+        view = snap.market(self.market)
+        if view.price_wad is None:
+            return []
+        move = round_coming(self.ctx.oracle, block, history, snap, view.symbol)
+        pos = self._own_position(snap)
+        if pos is not None:
+            fee = self.fee if move and (move > 0) != (pos.size > 0) else LOW_FEE
+            return [self._vault("adv_close", "closeIsolated", pos.position_id, fee=fee)]
+        if not move:
+            return []
+        size = self._size(view, move)
+        return [
+            self._vault("adv_open", "openIsolated", self.market, size, self._margin(), fee=self.fee)
+        ]
+
+
+class JitLp(Adversary):
+    """Just-in-time liquidity around its own large trade: in one block, ahead of a deviation round, it
+    deposits `deposit_usd` into the pool (to cut the trade's impact and take back most of its fee as an
+    LP), opens `notional_usd` in its cross account in the round's direction, and closes it after the round;
+    it redeems its shares in the next block, or as soon as the pool's cooldown lets it."""
+
+    def __init__(self, cfg: AdversaryConfig, addresses: tuple[str, ...], ctx: AdversaryContext):
+        super().__init__(cfg, addresses, ctx)
+        self.tried_redeem = False
+
+    def decide(self, block: int, snap: Snapshot, history: Sequence[dict[str, float]]) -> list[Tx]:
+        wallet = snap.wallets.get(self.address)
+        if wallet is None:
+            return []
+        if wallet.collateral.get("USDC", 0) == 0:  # first: the cross account's margin
+            usdc = self.ctx.tokens["USDC"]
+            return [self._vault("adv_margin", "depositCollateral", usdc, self._margin())]
+        if wallet.lp_shares > 0:
+            return self._redeem(wallet.lp_shares, wallet.lp_redeemable)
+        if any(m.price_wad is None for m in snap.markets):
+            return []  # a stale feed freezes the pool (its totalAssets reads every market): no deposit
+        view = snap.market(self.market)
+        move = round_coming(self.ctx.oracle, block, history, snap, view.symbol)
+        if view.price_wad is None or not move:
+            return []
+        size = self._size(view, move)
+        self.tried_redeem = False
+        deposit = int(self.cfg.deposit_usd * USDC)
+        return [
+            self._pool("adv_deposit", "deposit", deposit, self.address, fee=self.fee + 2 * GWEI),
+            self._vault("adv_open", "tradeCross", self.market, size, fee=self.fee + GWEI),
+            self._vault("adv_close", "tradeCross", self.market, -size, fee=LOW_FEE),
+        ]
+
+    def _redeem(self, shares: int, redeemable: int) -> list[Tx]:
+        if redeemable > 0:
+            amount = min(shares, redeemable)
+        elif (
+            not self.tried_redeem
+        ):  # locked (the cooldown): the attempt reverts, as the brief's attacker's
+            self.tried_redeem, amount = True, shares
+        else:
+            return []
+        return [self._pool("adv_redeem", "redeem", amount, self.address, self.address)]
+
+
+class Griefer(Adversary):
+    """A levered cross long with dust collateral of the other market's token (whose feed may go stale):
+    on a deployment that reverts on stale collateral, nobody can liquidate the account while the feed is
+    stale. It deposits the dust and the margin and opens in its first block, then holds."""
+
+    def __init__(self, cfg: AdversaryConfig, addresses: tuple[str, ...], ctx: AdversaryContext):
+        super().__init__(cfg, addresses, ctx)
+        self.opened = False
+
+    def dust_units(self) -> int:
+        token = "WBTC" if self.cfg.market == "ETH-USD" else "WETH"
+        return max(1, round(self.cfg.dust_collateral * 10 ** (8 if token == "WBTC" else 18)))
+
+    def decide(self, block: int, snap: Snapshot, history: Sequence[dict[str, float]]) -> list[Tx]:
+        view = snap.market(self.market)
+        if self.opened or view.price_wad is None:
+            return []
+        self.opened = True
+        dust = "WBTC" if self.cfg.market == "ETH-USD" else "WETH"
+        tokens = self.ctx.tokens
+        return [
+            self._vault(
+                "adv_dust", "depositCollateral", tokens[dust], self.dust_units(), fee=3 * GWEI
+            ),
+            self._vault(
+                "adv_margin", "depositCollateral", tokens["USDC"], self._margin(), fee=2 * GWEI
+            ),
+            self._vault("adv_open", "tradeCross", self.market, self._size(view, 1), fee=GWEI + 1),
+        ]
+
+
+class SelfLiquidator(Adversary):
+    """A levered isolated long from its first address. When the position is liquidatable it liquidates it
+    from its second address if that leaves the two more than closing would (simulation.agents.self_liq),
+    else closes it; when flat it opens again."""
+
+    def decide(self, block: int, snap: Snapshot, history: Sequence[dict[str, float]]) -> list[Tx]:
+        view = snap.market(self.market)
+        if view.price_wad is None or view.maintenance_ratio_wad is None:
+            return []
+        pos = self._own_position(snap)
+        if pos is None:
+            size = self._size(view, 1)
+            margin = self._margin(view)
+            return [self._vault("adv_open", "openIsolated", self.market, size, margin)]
+        if pos.position_id not in snap.liquidatable_isolated:
+            return []
+        terms, liquidity = self.ctx.terms[self.market], snap.trading_liquidity * 10**12
+        by_closing = close_value_usd(pos, view, terms, liquidity)
+        by_liquidating = liquidation_value_usd(
+            pos, view, terms, liquidity, self.ctx.liquidation_at_fill_price
+        )
+        if by_liquidating > by_closing:
+            return [
+                self._vault(
+                    "adv_self_liquidate",
+                    "liquidateIsolated",
+                    pos.position_id,
+                    fee=self.fee,
+                    sender=self.addresses[1],
+                )
+            ]
+        return [self._vault("adv_close", "closeIsolated", pos.position_id, fee=self.fee)]
+
+
+KINDS: dict[str, type[Adversary]] = {
+    "jit_lp": JitLp,
+    "oracle_frontrunner": OracleFrontrunner,
+    "self_liquidator": SelfLiquidator,
+    "griefer": Griefer,
+}
+
+
+def addresses_needed(cfg: AdversaryConfig) -> int:
+    """How many addresses an adversary acts from (its PnL counts them together)."""
+    return 2 if cfg.kind == "self_liquidator" else 1
+
+
+def make_adversary(
+    cfg: AdversaryConfig, addresses: tuple[str, ...], ctx: AdversaryContext
+) -> Adversary:
+    return KINDS[cfg.kind](cfg, addresses, ctx)

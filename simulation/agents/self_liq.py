@@ -1,0 +1,120 @@
+"""What closing an isolated position and liquidating it would leave its owner (with the liquidator's
+reward), computed as MarginVault / MarginLiquidator do, with the reference margin math: the self-liquidator
+compares the two. USD wad throughout; the liquidity is the pool's trading liquidity in USD wad."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from simulation import margin_math as mm
+from simulation.agents.base import IsolatedView, MarketView
+from simulation.units import WAD
+
+if TYPE_CHECKING:
+    from simulation.agents.adversaries import MarketTerms
+
+QUOTE_DECIMALS = 6
+USDC_TO_USD = 10**12
+
+
+def fee_fraction(terms: MarketTerms, price_wad: int, size: int, liquidity_usd: int) -> int:
+    notional = mm.notional_usd_up(size, price_wad)
+    return mm.trade_fee_fraction_up(
+        terms.spread, terms.min_fee, terms.impact, notional, liquidity_usd
+    )
+
+
+def close_value_usd(
+    p: IsolatedView, view: MarketView, terms: MarketTerms, liquidity_usd: int, size: int = 0
+) -> int:
+    """Margin plus PnL at the fill price of closing `size` (all of it by default): what a close pays."""
+    assert view.price_wad is not None
+    size = size or p.size
+    fill = mm.fill_price_against_trader(
+        view.price_wad, -size, fee_fraction(terms, view.price_wad, size, liquidity_usd)
+    )
+    return p.margin * USDC_TO_USD + mm.pnl_usd_floor(size, p.entry_price_wad, fill)
+
+
+def _plan(
+    p: IsolatedView,
+    view: MarketView,
+    terms: MarketTerms,
+    liquidity_usd: int,
+    at_fill: bool,
+    fraction: int,
+) -> tuple[int, int, int]:
+    """(close size, realised PnL USD, penalty USD) of closing `fraction` as `_planClose` does."""
+    assert view.price_wad is not None
+    price = view.price_wad
+    close = p.size if fraction >= WAD else mm.scale_size_up(p.size, fraction)
+    if close != p.size and mm.notional_usd_down(p.size - close, price) < terms.min_notional:
+        close = p.size
+    fill = (
+        mm.fill_price_against_trader(
+            price, -close, fee_fraction(terms, price, close, liquidity_usd)
+        )
+        if at_fill
+        else price
+    )
+    penalty = mm.mul_wad_up(mm.notional_usd_up(close, price), terms.penalty)
+    return close, mm.pnl_usd_floor(close, p.entry_price_wad, fill), penalty
+
+
+def _settle(
+    margin: int, pnl_usd: int, penalty_usd: int, share: int, at_fill: bool
+) -> tuple[int, int, bool]:
+    """(keeper reward, owner's remaining, shortfall?) in quote tokens, as `_settlementTerms`."""
+    pnl = mm.signed_usd_to_quote_floor(pnl_usd, QUOTE_DECIMALS)
+    penalty = mm.usd_to_quote_up(penalty_usd, QUOTE_DECIMALS)
+    reward = min(penalty, mm.usd_to_quote_down(mm.mul_wad_down(penalty_usd, share), QUOTE_DECIMALS))
+    fee = penalty - reward
+    equity = margin + pnl
+    if at_fill and 0 <= equity < reward:
+        reward = equity
+    if equity >= reward + fee:
+        return reward, equity - reward - fee, False
+    return reward, 0, True
+
+
+def liquidation_value_usd(
+    p: IsolatedView, view: MarketView, terms: MarketTerms, liquidity_usd: int, at_fill: bool
+) -> int:
+    """The keeper's reward plus what the owner keeps (the remainder, and a partial liquidation's rest
+    valued as if closed right after), USD wad."""
+    assert view.price_wad is not None and view.maintenance_ratio_wad is not None
+    h = mm.position_health(
+        p.margin * USDC_TO_USD,
+        p.size,
+        p.entry_price_wad,
+        view.price_wad,
+        0,
+        view.maintenance_ratio_wad,
+    )
+    notional = mm.notional_usd_up(p.size, view.price_wad)
+    fee = fee_fraction(terms, view.price_wad, p.size, liquidity_usd) if at_fill else 0
+    full_cost = mm.mul_wad_up(notional, terms.penalty + fee)
+    fraction = mm.liquidation_fraction_up(h.equity_usd, h.maintenance_usd, full_cost)
+    close, pnl, penalty = _plan(p, view, terms, liquidity_usd, at_fill, fraction)
+    reward, remaining, short = _settle(p.margin, pnl, penalty, terms.keeper_share, at_fill)
+    if close != p.size and short:
+        close, pnl, penalty = _plan(p, view, terms, liquidity_usd, at_fill, WAD)
+        reward, remaining, short = _settle(p.margin, pnl, penalty, terms.keeper_share, at_fill)
+    value = (reward + remaining) * USDC_TO_USD
+    if (
+        close != p.size
+    ):  # an owner could close in the same two pieces (impact grows with a trade's size)
+        first = close_value_usd(p, view, terms, liquidity_usd, close) - p.margin * USDC_TO_USD
+        pieces = IsolatedView(
+            p.position_id, p.owner, p.market_id, p.size - close, 0, p.entry_price_wad
+        )
+        self_close = (
+            p.margin * USDC_TO_USD + first + close_value_usd(pieces, view, terms, liquidity_usd)
+        )
+        value -= max(0, self_close - close_value_usd(p, view, terms, liquidity_usd))
+    if close != p.size:  # the rest stays open with the remaining margin: value it at its close
+        rest = IsolatedView(
+            p.position_id, p.owner, p.market_id, p.size - close, remaining, p.entry_price_wad
+        )
+        value = reward * USDC_TO_USD + close_value_usd(rest, view, terms, liquidity_usd)
+    return value
