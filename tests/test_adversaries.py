@@ -22,7 +22,7 @@ from simulation.agents.adversaries import (
     SelfLiquidator,
     round_coming,
 )
-from simulation.agents.base import IsolatedView, WalletView
+from simulation.agents.base import CrossView, IsolatedView, WalletView
 from simulation.runner import run_scenario
 from simulation.scenario import AdversaryConfig, OracleConfig, Outage, load_scenario
 from simulation.units import GWEI, WAD
@@ -90,29 +90,42 @@ def test_frontrunner_trades_ahead_of_the_round_and_closes_next_block(ctx):
     assert close.kind == "adv_close" and args(ctx.vault_abi, "closeIsolated", close) == (7,)
 
 
-def test_jit_deposits_opens_and_closes_around_the_round_then_redeems(ctx):
+def with_(snap: Any, **kw: Any) -> Any:
+    return snap.__class__(**{**snap.__dict__, **kw})
+
+
+def test_jit_wraps_its_trades_in_liquidity_ahead_of_the_round(ctx):
     jit = JitLp(
         cfg("jit_lp", notional_usd=2e6, deposit_usd=4e7, priority_fee_gwei=60), (TRADER,), ctx
     )
-    funded = {TRADER: wallet(collateral={"USDC": 1})}
     snap = make_snap()
-    empty = snap.__class__(**{**snap.__dict__, "wallets": {TRADER: wallet()}})
+    empty = with_(snap, wallets={TRADER: wallet()})
     assert [t.kind for t in jit.decide(5, empty, hist((2000.0, 6e4)))] == ["adv_margin"]
-    snap = snap.__class__(**{**snap.__dict__, "wallets": funded})
-    txs = jit.decide(10, snap, hist((2000.0, 6e4), (1980.0, 6e4)))
-    assert [t.kind for t in txs] == ["adv_deposit", "adv_open", "adv_close"]
+    funded = with_(snap, wallets={TRADER: wallet(collateral={"USDC": 1})})
+    assert jit.decide(10, funded, hist((2000.0, 6e4), (1995.0, 6e4))) == []  # no round coming
+    txs = jit.decide(10, funded, hist((2000.0, 6e4), (1980.0, 6e4)))
+    assert [t.kind for t in txs] == ["adv_deposit", "adv_trade", "adv_withdraw"]
     fees = [t.priority_fee_wei for t in txs]
-    assert fees[0] > fees[1] > 50 * GWEI > fees[2]  # deposit, open, the oracle's round, close
+    assert fees[0] > fees[1] > fees[2] > 50 * GWEI  # all three ahead of the oracle's round
     assert args(ctx.pool_abi, "deposit", txs[0]) == (40_000_000 * 10**6, TRADER)
-    (_, opened), (_, closed) = (args(ctx.vault_abi, "tradeCross", t) for t in txs[1:])
-    assert abs(opened + 1000 * WAD) < 10**6 and closed == -opened  # short $2M ahead of a down round
+    assert args(ctx.pool_abi, "withdraw", txs[2]) == (40_000_000 * 10**6, TRADER, TRADER)
+    _, opened = args(ctx.vault_abi, "tradeCross", txs[1])
+    assert abs(opened + 1000 * WAD) < 10**6  # short $2M at the on-chain 2000, ahead of a down round
+    # next block, the round landed: the close, wrapped again while the pool lets it leave at once
+    holding = with_(
+        funded,
+        cross={TRADER: CrossView(0, 0, 0, {ETH: (opened, wad(1999))}, 1)},
+    )
+    txs = jit.decide(11, holding, hist((1980.0, 6e4)))
+    assert [t.kind for t in txs] == ["adv_deposit", "adv_trade", "adv_withdraw"]
+    assert args(ctx.vault_abi, "tradeCross", txs[1]) == (ETH, -opened)
+    # where the shares are locked (the cooldown) it only closes, then waits, then redeems
     locked = {TRADER: wallet(collateral={"USDC": 1}, lp_shares=5, lp_redeemable=0)}
-    snap = snap.__class__(**{**snap.__dict__, "wallets": locked})
-    assert [t.kind for t in jit.decide(11, snap, hist((2000.0, 6e4)))] == ["adv_redeem"]
-    assert jit.decide(12, snap, hist((2000.0, 6e4))) == []  # waits for the cooldown
+    txs = jit.decide(11, with_(holding, wallets=locked), hist((1980.0, 6e4)))
+    assert [t.kind for t in txs] == ["adv_trade"]
+    assert jit.decide(12, with_(funded, wallets=locked), hist((1980.0, 6e4), (1950.0, 6e4))) == []
     free = {TRADER: wallet(collateral={"USDC": 1}, lp_shares=5, lp_redeemable=5)}
-    snap = snap.__class__(**{**snap.__dict__, "wallets": free})
-    (redeem,) = jit.decide(13, snap, hist((2000.0, 6e4)))
+    (redeem,) = jit.decide(13, with_(funded, wallets=free), hist((2000.0, 6e4)))
     assert args(ctx.pool_abi, "redeem", redeem) == (5, TRADER, TRADER)
 
 
@@ -135,9 +148,11 @@ def test_self_liquidator_closes_when_closing_pays_more(ctx):
     sl = SelfLiquidator(
         cfg("self_liquidator", notional_usd=1e6, leverage=15), (TRADER, SECOND), ctx
     )
-    snap = make_snap(eth=1950, maintenance=0.03, positions=[liquidatable_long(50_000)], liq_iso=[3])
+    # a full liquidation that leaves equity under the keeper's share: capped, the share is what a close
+    # pays, so liquidating does not pay more
+    snap = make_snap(eth=1950, maintenance=0.03, positions=[liquidatable_long(40_000)], liq_iso=[3])
     snap = snap.__class__(**{**snap.__dict__, "trading_liquidity": 10_000_000 * 10**6})
-    (tx,) = sl.decide(10, snap, hist((1950.0, 6e4)))  # at the fill price, a close always pays more
+    (tx,) = sl.decide(10, snap, hist((1950.0, 6e4)))
     assert tx.kind == "adv_close" and tx.sender == TRADER
 
 
@@ -146,9 +161,11 @@ def test_self_liquidator_liquidates_from_its_second_address_when_that_pays(ctx):
     sl = SelfLiquidator(
         cfg("self_liquidator", notional_usd=1e6, leverage=15), (TRADER, SECOND), unsafe
     )
-    snap = make_snap(eth=1950, maintenance=0.03, positions=[liquidatable_long(50_000)], liq_iso=[3])
+    # the same position: at the oracle price the liquidation skips a 1.05 % fill and pays the keeper's
+    # full share
+    snap = make_snap(eth=1950, maintenance=0.03, positions=[liquidatable_long(40_000)], liq_iso=[3])
     snap = snap.__class__(**{**snap.__dict__, "trading_liquidity": 10_000_000 * 10**6})
-    (tx,) = sl.decide(10, snap, hist((1950.0, 6e4)))  # at the oracle price it skips a 1.05 % fill
+    (tx,) = sl.decide(10, snap, hist((1950.0, 6e4)))
     assert tx.kind == "adv_self_liquidate" and tx.sender == SECOND
     assert args(unsafe.vault_abi, "liquidateIsolated", tx) == (3,)
     assert (
@@ -176,38 +193,31 @@ def test_holdings_mark_everything_at_the_oracle_round():
 # ------------------------------------------------------------------------------------ scenarios
 
 
-@cache
-def pnl(name: str) -> dict[str, float]:
-    code, summary = run_scenario(
-        load_scenario(ROOT / "scenarios" / f"{name}.yaml"),
-        Path("/tmp/marginsim-adv") / name,
-        progress=False,
-    )
-    assert code == 0 and summary["invariants"]["violations"] == 0
-    return {n: a["pnl_usd"] for n, a in summary["adversaries"].items()}
+@pytest.fixture(scope="module")
+def pnl(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Each shipped scenario run once (a real anvil), its adversaries' PnL by name."""
+
+    @cache
+    def run(name: str) -> dict[str, float]:
+        code, summary = run_scenario(
+            load_scenario(ROOT / "scenarios" / f"{name}.yaml"),
+            tmp_path_factory.mktemp(name),
+            progress=False,
+        )
+        assert code == 0 and summary["invariants"]["violations"] == 0
+        return {n: a["pnl_usd"] for n, a in summary["adversaries"].items()}
+
+    return run
 
 
 KINDS = ["jit", "frontrunner", "selfliq", "griefer"]
 
 
 @pytest.mark.parametrize("name", KINDS)
-def test_no_adversary_profits_on_the_hardened_protocol(name):
+def test_no_adversary_profits_on_the_hardened_protocol(pnl, name):
     assert pnl("adversaries")[name] <= 0
 
 
-UNSAFE_SHORT = {
-    "jit": "as LP it absorbs the other adversaries' gains and the pool freezes while BTC is stale",
-}
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(k, marks=pytest.mark.xfail(strict=True, reason=UNSAFE_SHORT[k]))
-        if k in UNSAFE_SHORT
-        else k
-        for k in KINDS
-    ],
-)
-def test_every_adversary_profits_with_the_defences_off(name):
+@pytest.mark.parametrize("name", KINDS)
+def test_every_adversary_profits_with_the_defences_off(pnl, name):
     assert pnl("adversaries_unsafe")[name] > 0

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from simulation.abi import ContractAbi
 from simulation.agents.base import IsolatedView, MarketView, Snapshot, Tx
-from simulation.agents.self_liq import close_value_usd, liquidation_value_usd
+from simulation.agents.self_liq import closing_value_usd, liquidation_value_usd
 from simulation.scenario import AdversaryConfig, OracleConfig
 from simulation.units import GWEI, USDC, WAD
 
@@ -129,14 +129,12 @@ class OracleFrontrunner(Adversary):
 
 
 class JitLp(Adversary):
-    """Just-in-time liquidity around its own large trade: in one block, ahead of a deviation round, it
-    deposits `deposit_usd` into the pool (to cut the trade's impact and take back most of its fee as an
-    LP), opens `notional_usd` in its cross account in the round's direction, and closes it after the round;
-    it redeems its shares in the next block, or as soon as the pool's cooldown lets it."""
-
-    def __init__(self, cfg: AdversaryConfig, addresses: tuple[str, ...], ctx: AdversaryContext):
-        super().__init__(cfg, addresses, ctx)
-        self.tried_redeem = False
+    """Just-in-time liquidity around its own trades, ahead of a deviation round: in one block it deposits
+    `deposit_usd` into the pool (to cut the trade's impact), opens `notional_usd` in its cross account in
+    the round's direction and withdraws the deposit, all before the round lands (priority fees above the
+    oracle's); in the next block it wraps the close the same way. Whatever shares are left (its part of
+    the fees it paid) it redeems as soon as the pool lets it. Where the deposit's shares are locked (the
+    cooldown) it is stuck as an LP until they unlock, and deposits no more meanwhile."""
 
     def decide(self, block: int, snap: Snapshot, history: Sequence[dict[str, float]]) -> list[Tx]:
         wallet = snap.wallets.get(self.address)
@@ -145,33 +143,36 @@ class JitLp(Adversary):
         if wallet.collateral.get("USDC", 0) == 0:  # first: the cross account's margin
             usdc = self.ctx.tokens["USDC"]
             return [self._vault("adv_margin", "depositCollateral", usdc, self._margin())]
-        if wallet.lp_shares > 0:
-            return self._redeem(wallet.lp_shares, wallet.lp_redeemable)
         if any(m.price_wad is None for m in snap.markets):
-            return []  # a stale feed freezes the pool (its totalAssets reads every market): no deposit
+            return []  # a stale feed freezes the pool (its totalAssets reads every market)
+        acct = snap.cross.get(self.address)
+        size = acct.positions.get(self.market, (0, 0))[0] if acct else 0
+        locked = wallet.lp_shares > 0 and wallet.lp_redeemable == 0
+        if size:  # the round landed: close, wrapped in liquidity when the pool allows
+            return self._wrapped(-size, locked)
         view = snap.market(self.market)
         move = round_coming(self.ctx.oracle, block, history, snap, view.symbol)
-        if view.price_wad is None or not move:
-            return []
-        size = self._size(view, move)
-        self.tried_redeem = False
+        if move and view.price_wad is not None and not locked:
+            return self._wrapped(self._size(view, move), locked)
+        if wallet.lp_redeemable > 0:
+            return [
+                self._pool("adv_redeem", "redeem", wallet.lp_redeemable, self.address, self.address)
+            ]
+        return []
+
+    def _wrapped(self, size_delta: int, locked: bool) -> list[Tx]:
+        """deposit -> trade -> withdraw the deposit, in this order in the block, all ahead of the oracle."""
+        trade = self._vault("adv_trade", "tradeCross", self.market, size_delta, fee=self.fee + GWEI)
+        if locked:
+            return [trade]
         deposit = int(self.cfg.deposit_usd * USDC)
         return [
             self._pool("adv_deposit", "deposit", deposit, self.address, fee=self.fee + 2 * GWEI),
-            self._vault("adv_open", "tradeCross", self.market, size, fee=self.fee + GWEI),
-            self._vault("adv_close", "tradeCross", self.market, -size, fee=LOW_FEE),
+            trade,
+            self._pool(
+                "adv_withdraw", "withdraw", deposit, self.address, self.address, fee=self.fee
+            ),
         ]
-
-    def _redeem(self, shares: int, redeemable: int) -> list[Tx]:
-        if redeemable > 0:
-            amount = min(shares, redeemable)
-        elif (
-            not self.tried_redeem
-        ):  # locked (the cooldown): the attempt reverts, as the brief's attacker's
-            self.tried_redeem, amount = True, shares
-        else:
-            return []
-        return [self._pool("adv_redeem", "redeem", amount, self.address, self.address)]
 
 
 class Griefer(Adversary):
@@ -222,10 +223,12 @@ class SelfLiquidator(Adversary):
         if pos.position_id not in snap.liquidatable_isolated:
             return []
         terms, liquidity = self.ctx.terms[self.market], snap.trading_liquidity * 10**12
-        by_closing = close_value_usd(pos, view, terms, liquidity)
-        by_liquidating = liquidation_value_usd(
+        by_liquidating, _ = liquidation_value_usd(
             pos, view, terms, liquidity, self.ctx.liquidation_at_fill_price
         )
+        by_closing = closing_value_usd(
+            pos, view, terms, liquidity
+        )  # at once, as the review compared
         if by_liquidating > by_closing:
             return [
                 self._vault(

@@ -77,11 +77,28 @@ def _settle(
     return reward, 0, True
 
 
+def closing_value_usd(
+    p: IsolatedView, view: MarketView, terms: MarketTerms, liquidity_usd: int, first: int = 0
+) -> int:
+    """The best an owner gets by closing: all at once, or in two pieces (`first`, then the rest) when a
+    liquidation would close `first` (impact grows with a trade's size, so two smaller fills can pay more
+    than one)."""
+    whole = close_value_usd(p, view, terms, liquidity_usd)
+    if not first or first == p.size:
+        return whole
+    first_pnl = close_value_usd(p, view, terms, liquidity_usd, first) - p.margin * USDC_TO_USD
+    rest = IsolatedView(p.position_id, p.owner, p.market_id, p.size - first, 0, p.entry_price_wad)
+    return max(
+        whole,
+        p.margin * USDC_TO_USD + first_pnl + close_value_usd(rest, view, terms, liquidity_usd),
+    )
+
+
 def liquidation_value_usd(
     p: IsolatedView, view: MarketView, terms: MarketTerms, liquidity_usd: int, at_fill: bool
-) -> int:
-    """The keeper's reward plus what the owner keeps (the remainder, and a partial liquidation's rest
-    valued as if closed right after), USD wad."""
+) -> tuple[int, int]:
+    """(the keeper's reward plus what the owner keeps, USD wad; the size the liquidation closes). A partial
+    liquidation's rest stays open with the remaining margin: it is valued at its close right after."""
     assert view.price_wad is not None and view.maintenance_ratio_wad is not None
     h = mm.position_health(
         p.margin * USDC_TO_USD,
@@ -100,21 +117,9 @@ def liquidation_value_usd(
     if close != p.size and short:
         close, pnl, penalty = _plan(p, view, terms, liquidity_usd, at_fill, WAD)
         reward, remaining, short = _settle(p.margin, pnl, penalty, terms.keeper_share, at_fill)
-    value = (reward + remaining) * USDC_TO_USD
-    if (
-        close != p.size
-    ):  # an owner could close in the same two pieces (impact grows with a trade's size)
-        first = close_value_usd(p, view, terms, liquidity_usd, close) - p.margin * USDC_TO_USD
-        pieces = IsolatedView(
-            p.position_id, p.owner, p.market_id, p.size - close, 0, p.entry_price_wad
-        )
-        self_close = (
-            p.margin * USDC_TO_USD + first + close_value_usd(pieces, view, terms, liquidity_usd)
-        )
-        value -= max(0, self_close - close_value_usd(p, view, terms, liquidity_usd))
-    if close != p.size:  # the rest stays open with the remaining margin: value it at its close
-        rest = IsolatedView(
-            p.position_id, p.owner, p.market_id, p.size - close, remaining, p.entry_price_wad
-        )
-        value = reward * USDC_TO_USD + close_value_usd(rest, view, terms, liquidity_usd)
-    return value
+    if close == p.size:
+        return (reward + remaining) * USDC_TO_USD, close
+    rest = IsolatedView(
+        p.position_id, p.owner, p.market_id, p.size - close, remaining, p.entry_price_wad
+    )
+    return reward * USDC_TO_USD + close_value_usd(rest, view, terms, liquidity_usd), close
