@@ -187,8 +187,8 @@ class AdversaryConfig(_Model):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
     """Name in the outputs (`adversaries.<name>`, column `adv_<name>_pnl_usd`)."""
     kind: AdversaryKind
-    """jit_lp: deposits a large amount in the pool, trades ahead of an oracle round in the same block, closes
-    after it and redeems; oracle_frontrunner: trades ahead of each deviation round it sees coming and closes
+    """jit_lp: ahead of an oracle round, deposits a large amount in the pool, trades and withdraws the
+    deposit in one block, and closes the same way after the round; oracle_frontrunner: trades ahead of each deviation round it sees coming and closes
     after it; self_liquidator: a levered isolated position it liquidates from a second address when that beats
     closing; griefer: a levered cross position with dust collateral whose feed may go stale."""
     market: str = "ETH-USD"
