@@ -153,6 +153,7 @@ class Engine:
             {i: p[4] for i, p in market_params.items()},
             self.market_ids["ETH-USD"],
             {i: max(p[5], p[12]) for i, p in market_params.items()},
+            self._min_collateral_discount(),
         )
         keepers = [Keeper(cfg, next(it), kctx) for cfg in sc.keepers]
         fork = self.fork
@@ -205,6 +206,19 @@ class Engine:
             adv.address for adv in out if adv.cfg.kind in ("jit_lp", "griefer")
         ]
         return out
+
+    def _min_collateral_discount(self) -> int:
+        """The smallest liquidation discount among the vault's cross collateral tokens (wad)."""
+        vault = self.abis["MarginVault"]
+
+        def call(fn: str, *args: object) -> tuple[Any, ...]:
+            data = vault[fn].calldata(*args)
+            return vault[fn].decode_output(
+                self.rpc.call("eth_call", [{"to": self.addr.vault, "data": data}, "latest"])
+            )
+
+        tokens = call("collateralTokens")[0]
+        return min((int(call("collateralConfig", t)[0][3]) for t in tokens), default=0)
 
     def _params(self, market_id: int) -> tuple[int, ...]:
         fn = self.abis["MarginVault"]["market"]

@@ -188,9 +188,10 @@ class AdversaryConfig(_Model):
     """Name in the outputs (`adversaries.<name>`, column `adv_<name>_pnl_usd`)."""
     kind: AdversaryKind
     """jit_lp: ahead of an oracle round, deposits a large amount in the pool, trades and withdraws the
-    deposit in one block, and closes the same way after the round; oracle_frontrunner: trades ahead of each deviation round it sees coming and closes
-    after it; self_liquidator: a levered isolated position it liquidates from a second address when that beats
-    closing; griefer: a levered cross position with dust collateral whose feed may go stale."""
+    deposit in one block, and closes the same way after the round; oracle_frontrunner: trades ahead of
+    each deviation round it sees coming and closes after it; self_liquidator: a levered isolated position
+    it liquidates from a second address when that beats closing; griefer: a levered cross position with
+    dust collateral whose feed may go stale."""
     market: str = "ETH-USD"
     """The market it trades."""
     notional_usd: float = Field(100_000, gt=0, le=1e9)

@@ -841,3 +841,27 @@ def test_lp_never_withdraws_without_limit(abis):
     lp = make_lp(abis, drawdown=None)
     for price in (1.0, 0.5, 0.1):
         assert lp.decide(pool(price)) == []
+
+
+def test_keeper_counts_the_collateral_sale_discount(abis):
+    """A cross liquidation that sells collateral to the keeper at 5 % under the oracle is worth more than
+    the penalty share: the keeper's model counts that gain (the review: $1,186 earned on a $945 penalty)."""
+    seen = liq_snap(liq_iso=[], base_fee_gwei=20)
+    plain = make_keeper(abis)
+    ctx = KeeperContext(VAULT, abis["MarginVault"], PENALTY, SHARE, ETH, CLOSE_FEE, wad("0.05"))
+    with_sale = Keeper(KeeperConfig(name="k"), KEEPER, ctx)
+    notionals = {
+        m: mm.notional_usd_up(s, seen.market(m).price_wad) for m, (s, _) in CROSS.positions.items()
+    }
+    penalty = sum(mm.mul_wad_up(n, PENALTY[m]) for m, n in notionals.items())
+    costs = penalty + sum(mm.mul_wad_up(n, CLOSE_FEE[m]) for m, n in notionals.items())
+    fraction = mm.liquidation_fraction_up(CROSS.equity_usd, CROSS.maintenance_usd, costs)
+    # ETH 2 long from 2100 at 1900: -$400; BTC flat: the account's $400 equity is $800 of weighted
+    # collateral less that loss, with no quote: everything owed is bought from the collateral
+    owed = mm.mul_wad_up(wad(400) + penalty, fraction)
+    needed = min(owed, wad(800))
+    gain = needed * wad("0.05") // wad("0.95")
+    assert gain > 0
+    assert with_sale._reward_cross(seen, CROSS_ACCT) == pytest.approx(
+        plain._reward_cross(seen, CROSS_ACCT) + gain / WAD
+    )

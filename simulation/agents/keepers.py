@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from simulation import margin_math as mm
 from simulation.abi import ContractAbi
-from simulation.agents.base import Snapshot, Tx
+from simulation.agents.base import CrossView, Snapshot, Tx
 from simulation.scenario import KeeperConfig
 from simulation.units import GWEI, WAD
 
@@ -27,6 +27,10 @@ class KeeperContext:
     close_fee_wad: dict[int, int]
     """Per market, what a close pays as a fraction of price, impact left out: max(spread, fee floor). A
     liquidation closes at that fill, so the vault leaves room for it when it sizes a partial liquidation."""
+    collateral_discount_wad: int = 0
+    """The smallest liquidation discount of the cross collateral tokens: a cross liquidation whose quote
+    balance cannot pay sells collateral to the keeper at the oracle price less it, a gain on top of the
+    reward (which may exceed the penalty); the model counts it (sale_gain_usd)."""
 
 
 class Keeper:
@@ -119,7 +123,27 @@ class Keeper:
             mm.mul_wad_down(mm.mul_wad_down(p, fraction), self.ctx.keeper_share_wad[m])
             for m, p in penalties.items()
         )
-        return reward / WAD
+        return (reward + self.sale_gain_usd(snap, acct, fraction, sum(penalties.values()))) / WAD
+
+    def sale_gain_usd(
+        self, snap: Snapshot, acct: CrossView, fraction: int, penalty_usd: int
+    ) -> int:
+        """What buying the account's collateral at the sale discount is worth to the keeper, USD wad: the
+        quote the liquidation lacks (the closed part's loss and penalty beyond the quote balance), bought
+        at `discount` under the oracle price, capped by the collateral's weighted value (equity less quote
+        and PnL: a lower bound of its value)."""
+        if not self.ctx.collateral_discount_wad:
+            return 0
+        pnl = sum(
+            mm.pnl_usd_floor(size, entry, snap.market(m).price_wad or 0)
+            for m, (size, entry) in acct.positions.items()
+        )
+        quote_usd = mm.quote_to_usd(acct.quote_balance, 6)
+        owed = mm.mul_wad_up(max(0, -pnl) + penalty_usd, fraction)
+        weighted = acct.equity_usd - quote_usd - pnl
+        needed = min(max(0, owed - quote_usd), max(0, weighted))
+        d = self.ctx.collateral_discount_wad
+        return mm.mul_div_down(needed, d, WAD - d)
 
     def _reward(self, mid: int, notional_usd: int, equity_usd: int, maintenance_usd: int) -> float:
         penalty = mm.mul_wad_up(notional_usd, self.ctx.penalty_wad[mid])
