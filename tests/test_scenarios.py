@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,8 @@ from simulation.runner import run_scenario
 from simulation.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = Path("/tmp/marginsim-scenario-tests")
+# A directory of this session's own: two test sessions at once (two checkouts) must not share outputs.
+OUT = Path(tempfile.mkdtemp(prefix="marginsim-scenario-tests-"))
 
 
 @cache
