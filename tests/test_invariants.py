@@ -61,15 +61,7 @@ def test_margin_invariants(
         keeper.address,
         lps,
     )
-    for who, amounts in [
-        *((t, {"USDC": 1_000_000, "WETH": 200, "WBTC": 10}) for t in traders),
-        (keeper.address, {"USDC": 50_000_000}),
-        *((lp, {"USDC": 10**9}) for lp in lps),
-    ]:
-        for symbol, whole in amounts.items():
-            h.must(symbol, "mint", (who, whole * 10 ** h.decimals[symbol]), owner.address)
-            spender = "LPPool" if who in lps else "MarginVault"
-            h.must(symbol, "approve", (h.addr[spender], 2**256 - 1), who)
+    h.fund_actors()
     BaseMachine.h = h
     BaseMachine.usdc_supply = h.call1("USDC", "totalSupply")
     BaseMachine.snapshot = h.snapshot()

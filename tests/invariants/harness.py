@@ -102,6 +102,18 @@ class Harness:
         """The checksummed form of an address the fast decoder returns in lower case."""
         return self._ck.get(address.lower()) or Web3.to_checksum_address(address)
 
+    def fund_actors(self) -> None:
+        """Tokens and approvals for every actor of the suite: traders, the keeper, the LPs."""
+        for who, amounts in [
+            *((t, {"USDC": 1_000_000, "WETH": 200, "WBTC": 10}) for t in self.traders),
+            (self.keeper, {"USDC": 50_000_000}),
+            *((lp, {"USDC": 10**9}) for lp in self.lps),
+        ]:
+            for symbol, whole in amounts.items():
+                self.must(symbol, "mint", (who, whole * 10 ** self.decimals[symbol]), self.owner)
+                spender = "LPPool" if who in self.lps else "MarginVault"
+                self.must(symbol, "approve", (self.addr[spender], 2**256 - 1), who)
+
     # ---------------------------------------------------------------- raw calls
 
     def fn(self, contract: str, name: str) -> Function:
@@ -280,10 +292,10 @@ class Harness:
         trades cannot be priced."""
         equity = mm.quote_to_usd(self.coll(st, account, "USDC"), USDC_DEC)
         for s in self.collateral:
-            amount = self.coll(st, account, s)
-            if amount and st.prices[s] is not None:
+            amount, price = self.coll(st, account, s), st.prices[s]
+            if amount and price is not None:
                 _, dec, weight, _ = self.collateral_cfg[s]
-                equity += mm.mul_wad_down(mm.value_usd_down(amount, dec, st.prices[s]), weight)
+                equity += mm.mul_wad_down(mm.value_usd_down(amount, dec, price), weight)
         h = mm.Health(equity, 0, 0)
         for m in range(self.n_markets):
             size, entry = st.cross[account][m]

@@ -228,10 +228,10 @@ class MarginMachine(BaseMachine):
     ) -> bool | None:
         """Open near the most leverage allowed; the side opened (True long), None if it did not open."""
         h = self.h
-        states = h.states(self.state())
-        if states[m] is None:
+        state = h.states(self.state())[m]
+        if state is None:
             return None
-        price, initial_ratio, _ = states[m]
+        price, initial_ratio, _ = state
         lev_wad = 9 * WAD // 10 * WAD // initial_ratio
         if cross:
             existing = self.state().cross[trader][m][0]
