@@ -22,7 +22,8 @@ WAD = 10**18
 
 
 @pytest.fixture(scope="module")
-def unsafe_system(artifacts: Any, owner: Any) -> Deployment:
+def unsafe_system(artifacts: Any, owner: Any, system: Deployment) -> Deployment:
+    """(After the session's hardened `system`, so ape's snapshots nest in fixture order.)"""
     return deploy_system(ape.chain.provider.web3, artifacts, owner.address, UNSAFE)
 
 
