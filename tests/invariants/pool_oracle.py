@@ -28,7 +28,27 @@ class FullMachine(MarginMachine):
         h, who = self.h, self.h.lps[lp]
         out = h.send("LPPool", "deposit", (amount * 10**USDC_DEC, who), who)
         STATS[f"lpDeposit:{'ok' if out.ok else out.error}"] += 1
+        STATS["lpCalls"] += 1
         self.dirty()
+
+    @rule(lp=lp_actor, pct=st.integers(1, 100))
+    def lp_redeem(self, lp: int, pct: int) -> None:
+        """An LP whose shares have unlocked takes some out."""
+        h, who = self.h, self.h.lps[lp]
+        others = [x for x in (h.owner, *h.lps) if x != who]
+        held, redeemable = h.calls([("LPPool", "balanceOf", who), ("LPPool", "maxRedeem", who)])
+        n = min(redeemable, held * pct // 100)
+        if n == 0:
+            STATS["lpRedeem:locked"] += 1
+            return
+        value, cash = h.calls([("LPPool", "convertToAssets", n), ("USDC", "balanceOf", who)])
+        before = sum(self._lp_values(others))
+        out = h.send("LPPool", "redeem", (n, who, who), who)
+        STATS[f"lpRedeem:{'ok' if out.ok else out.error}"] += 1
+        STATS["lpCalls"] += 1
+        self.dirty()
+        redeemed = h.call1("USDC", "balanceOf", who) - cash
+        self.violations += prop.check_lp_exit(redeemed, value, before, sum(self._lp_values(others)))
 
     @rule(
         lp=lp_actor,
@@ -66,6 +86,7 @@ class FullMachine(MarginMachine):
         redeemed = h.call1("USDC", "balanceOf", who) - cash_before
         after = self._lp_values([*others, who])
         STATS[f"lpRoundTrip:redeem:{'ok' if redeem.ok else redeem.error}"] += 1
+        STATS["lpCalls"] += 3 if notional else 2
         self.dirty()
         if ok != cf_ok:
             self.violations.append(

@@ -170,6 +170,18 @@ def check_lp_round_trip(rt: LpRoundTrip) -> list[str]:
     return errors
 
 
+def check_lp_exit(
+    redeemed: int, shares_value: int, others_before: int, others_after: int
+) -> list[str]:
+    """A redeem pays at most what the shares were worth, and moves no other LP's value (up to rounding)."""
+    errors, tol = [], LP_ROUNDING_TOLERANCE_QUOTE
+    if redeemed > shares_value:
+        errors.append(f"a redeem paid {redeemed} for shares worth {shares_value}")
+    if abs(others_after - others_before) > tol:
+        errors.append(f"a redeem moved the other LPs' value {others_before} -> {others_after}")
+    return errors
+
+
 # --------------------------------------------------------------------------- liquidation vs close
 
 
