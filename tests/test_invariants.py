@@ -65,6 +65,9 @@ def test_margin_invariants(
     h.fund_actors()
     BaseMachine.h = h
     BaseMachine.usdc_supply = h.call1("USDC", "totalSupply")
+    # Block times advance one second a block (and by the handlers' jumps), not with the wall clock, so a
+    # seed replays the same chain: volatility buffers and LP cooldown epochs depend on timestamps.
+    h.rpc1("anvil_setBlockTimestampInterval", [1])
     BaseMachine.snapshot = h.snapshot()
     STATS.clear()
     seed = int(os.environ.get("MARGINSIM_HYPOTHESIS_SEED") or int.from_bytes(os.urandom(8), "big"))
@@ -82,6 +85,7 @@ def test_margin_invariants(
         raise
     finally:
         h.revert(BaseMachine.snapshot)
+        h.rpc1("anvil_removeBlockTimestampInterval", [])
     elapsed = time.monotonic() - start
     print(
         f"invariant run: {actions()} actions (+{STATS['priceMoves']} price moves) in {elapsed:.0f} s "

@@ -172,6 +172,12 @@ class Harness:
         assert out.ok, f"{contract}.{name}{args} from {sender} reverted: {out.error}"
         return out
 
+    def advance(self, seconds: int) -> None:
+        """The next block comes `seconds` after the latest (the suite pins block times: see the test)."""
+        if seconds:
+            latest = int(self.rpc1("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+            self.rpc1("evm_setNextBlockTimestamp", [latest + seconds])
+
     def snapshot(self) -> str:
         return str(self.rpc1("evm_snapshot", []))
 

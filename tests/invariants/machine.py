@@ -194,7 +194,7 @@ class BaseMachine(RuleBasedStateMachine):
     def _move(self, symbol: str, move: int, seconds: int = 60) -> None:
         h = self.h
         answer = h.call1(f"FEED_{symbol}", "latestAnswer")
-        h.rpc1("evm_increaseTime", [seconds])
+        h.advance(seconds)
         h.must(f"FEED_{symbol}", "updateAnswer", (max(1, answer * (100 + move) // 100),), h.owner)
         h.must("OracleAdapter", "cacheVolatility", (h.addr[symbol],), h.owner)
         STATS["priceMoves"] += 1

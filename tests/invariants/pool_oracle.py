@@ -135,7 +135,7 @@ class FullMachine(MarginMachine):
         )
         side = self._open_levered(trader, m, long, margin, True)
         heartbeat = h.call1("OracleAdapter", "feedConfig", h.addr[stale])[1]
-        h.rpc1("evm_increaseTime", [heartbeat + 1])
+        h.advance(heartbeat + 1)
         for symbol in ASSETS:
             if symbol != stale:  # every other feed gets its round: the market's with the move
                 self._move(symbol, (-move if side else move) if side is not None else 0, seconds=0)
