@@ -15,8 +15,9 @@ TOKENS = ("USDC", "WETH", "WBTC")
 
 def _balances(
     rpc: Rpc, reader: ChainReader, addresses: dict[str, str], abis: dict[str, ContractAbi]
-) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
-    """The vault's token balances and its books, one batch: every agent cross account's balances, the
+) -> tuple[dict[str, int], dict[str, dict[str, int]], dict[str, bool]]:
+    """The vault's token balances and its books, one batch (with the lens's scans, and whether each
+    reverted): every agent cross account's balances, the
     insurance fund's (collateral forfeited to it), and the remainders owners have yet to claim (as the
     pseudo-account "claimable", in USDC)."""
     vault, token = abis["MarginVault"], reader.token
@@ -41,7 +42,8 @@ def _balances(
             calls.append(("eth_call", [{"to": addresses["MarginVault"], "data": data}, "latest"]))
     data = vault["totalClaimableQuote"].calldata()
     calls.append(("eth_call", [{"to": addresses["MarginVault"], "data": data}, "latest"]))
-    res = rpc.batch(calls)
+    res = rpc.batch(calls + _scan_calls(addresses, abis))
+    res, scans = res[: len(calls)], res[len(calls) :]
     if any(isinstance(r, RpcError) for r in res):
         raise RuntimeError("balance read failed during the invariant check")
     ints = [int(r, 16) for r in res]
@@ -51,7 +53,38 @@ def _balances(
         for i, acct in enumerate(accounts)
     }
     books["claimable"] = {"USDC": ints[-1], "WETH": 0, "WBTC": 0}
-    return held, books
+    reverted = {name: isinstance(r, RpcError) for name, r in zip(SCANS, scans, strict=True)}
+    return held, books, reverted
+
+
+SCANS = ("scanIsolated", "scanCross")
+"""The lens's paged scans, which keepers call every block: they must answer whatever a feed does."""
+SCAN_GAS = hex(2_000_000_000)
+
+
+def _scan_calls(
+    addresses: dict[str, str], abis: dict[str, ContractAbi]
+) -> list[tuple[str, list[Any]]]:
+    lens = abis["MarginLens"]
+    return [
+        (
+            "eth_call",
+            [
+                {
+                    "to": addresses["MarginLens"],
+                    "data": lens[s].calldata(0, 100_000),
+                    "gas": SCAN_GAS,
+                },
+                "latest",
+            ],
+        )
+        for s in SCANS
+    ]
+
+
+def check_scans_answer(reverted: dict[str, bool]) -> list[tuple[str, str]]:
+    """A stale or invalid feed never makes the lens's scans revert (a keeper would find nothing)."""
+    return [("scan_reverted", f"MarginLens.{name} reverted") for name, r in reverted.items() if r]
 
 
 def check_conservation(
@@ -67,14 +100,16 @@ def check_conservation(
 
 
 def check_scans(snap: Snapshot) -> list[tuple[str, str]]:
-    """The lens scan must list exactly what the reference model finds liquidatable."""
-    if any(m.price_wad is None for m in snap.markets):
-        return []  # stale oracle: nothing can be checked or liquidated
+    """The lens scan must list exactly what the reference model finds liquidatable. A stale feed hides only
+    what cannot be priced (positions in its market, accounts trading it): every other position, and every
+    account holding that asset as collateral only (valued 0), is checked as usual."""
     out = []
     model = set()
+    priced = {m.market_id for m in snap.markets if m.price_wad is not None}
     for p in snap.positions.values():
         v = snap.market(p.market_id)
-        assert v.price_wad is not None and v.maintenance_ratio_wad is not None
+        if v.price_wad is None or v.maintenance_ratio_wad is None:
+            continue
         h = mm.position_health(
             p.margin * 10**12, p.size, p.entry_price_wad, v.price_wad, 0, v.maintenance_ratio_wad
         )
@@ -84,7 +119,11 @@ def check_scans(snap: Snapshot) -> list[tuple[str, str]]:
         out.append(
             ("scan_isolated", f"model {sorted(model)} != lens {sorted(snap.liquidatable_isolated)}")
         )
-    cross = {a for a, c in snap.cross.items() if c.positions and c.equity_usd < c.maintenance_usd}
+    cross = {
+        a
+        for a, c in snap.cross.items()
+        if c.positions and set(c.positions) <= priced and c.equity_usd < c.maintenance_usd
+    }
     if cross != set(snap.liquidatable_cross):
         out.append(
             ("scan_cross", f"model {sorted(cross)} != lens {sorted(snap.liquidatable_cross)}")
@@ -99,5 +138,5 @@ def check_invariants(
     snap: Snapshot,
     abis: dict[str, ContractAbi],
 ) -> list[tuple[str, str]]:
-    held, books = _balances(rpc, reader, addresses, abis)
-    return check_conservation(held, books, snap) + check_scans(snap)
+    held, books, reverted = _balances(rpc, reader, addresses, abis)
+    return check_conservation(held, books, snap) + check_scans(snap) + check_scans_answer(reverted)

@@ -1,0 +1,166 @@
+"""The invariant suite's LP and oracle-failure handlers: LPs deposit, and try to leave in the block they came
+(around someone else's trade, against the counterfactual of that trade alone); a collateral feed goes stale
+while the other market moves. Properties in properties.py."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+from hypothesis.stateful import rule
+
+from . import properties as prop
+from .harness import ASSETS, USDC_DEC
+from .machine import STATS, WAD, actor, market
+from .risk import MarginMachine
+
+lp_actor = st.integers(0, 1)
+
+
+class FullMachine(MarginMachine):
+    # ------------------------------------------------------------------ LPs
+
+    def _lp_values(self, holders: list[str]) -> list[int]:
+        h = self.h
+        shares = h.calls([("LPPool", "balanceOf", x) for x in holders])
+        return h.calls([("LPPool", "convertToAssets", n) for n in shares])
+
+    @rule(lp=lp_actor, amount=st.integers(1_000, 5_000_000))
+    def lp_deposit(self, lp: int, amount: int) -> None:
+        h, who = self.h, self.h.lps[lp]
+        out = h.send("LPPool", "deposit", (amount * 10**USDC_DEC, who), who)
+        STATS[f"lpDeposit:{'ok' if out.ok else out.error}"] += 1
+        STATS["lpCalls"] += 1
+        self.dirty()
+
+    @rule(lp=lp_actor, pct=st.integers(1, 100))
+    def lp_redeem(self, lp: int, pct: int) -> None:
+        """An LP whose shares have unlocked takes some out."""
+        h, who = self.h, self.h.lps[lp]
+        others = [x for x in (h.owner, *h.lps) if x != who]
+        held, redeemable = h.calls([("LPPool", "balanceOf", who), ("LPPool", "maxRedeem", who)])
+        n = min(redeemable, held * pct // 100)
+        if n == 0:
+            STATS["lpRedeem:locked"] += 1
+            return
+        value, cash = h.calls([("LPPool", "convertToAssets", n), ("USDC", "balanceOf", who)])
+        before = sum(self._lp_values(others))
+        out = h.send("LPPool", "redeem", (n, who, who), who)
+        STATS[f"lpRedeem:{'ok' if out.ok else out.error}"] += 1
+        STATS["lpCalls"] += 1
+        self.dirty()
+        redeemed = h.call1("USDC", "balanceOf", who) - cash
+        self.violations += prop.check_lp_exit(redeemed, value, before, sum(self._lp_values(others)))
+
+    @rule(
+        lp=lp_actor,
+        amount=st.integers(10_000, 50_000_000),
+        a=actor,
+        m=market,
+        long=st.booleans(),
+        notional=st.integers(0, 3_000_000),
+    )
+    def lp_round_trip(
+        self, lp: int, amount: int, a: int, m: int, long: bool, notional: int
+    ) -> None:
+        """Deposit, someone else's trade (none when notional is 0), redeem everything at once."""
+        h, who, trader = self.h, self.h.lps[lp], self.h.traders[a]
+        others = [x for x in (h.owner, *h.lps) if x != who]
+        margin = max(notional // 10, 100) * 10**USDC_DEC
+        size = notional * WAD * WAD // self.price(m) * (1 if long else -1)
+        trade = ("MarginVault", "openIsolated", (m, size, margin), trader)
+
+        snap = h.snapshot()
+        cf_ok = h.send(*trade).ok if notional else True
+        others_cf = sum(self._lp_values(others))
+        h.revert(snap)
+
+        before = self._lp_values([*others, who])
+        deposit = amount * 10**USDC_DEC
+        if not h.send("LPPool", "deposit", (deposit, who), who).ok:
+            STATS["lpRoundTrip:depositReverted"] += 1
+            self.dirty()
+            return
+        held, supply = h.calls([("LPPool", "balanceOf", who), ("LPPool", "totalSupply")])
+        ok = h.send(*trade).ok if notional else True
+        cash_before = h.call1("USDC", "balanceOf", who)
+        redeem = h.send("LPPool", "redeem", (held, who, who), who)
+        redeemed = h.call1("USDC", "balanceOf", who) - cash_before
+        after = self._lp_values([*others, who])
+        STATS[f"lpRoundTrip:redeem:{'ok' if redeem.ok else redeem.error}"] += 1
+        STATS["lpCalls"] += 3 if notional else 2
+        self.dirty()
+        if ok != cf_ok:
+            self.violations.append(
+                f"a deposit of {deposit} changed whether a trade of {notional} USD went through"
+            )
+            return
+        self.violations += prop.check_lp_round_trip(
+            prop.LpRoundTrip(
+                deposit=deposit + before[-1],  # its earlier shares count as put in at their value
+                redeemed=redeemed,
+                still_held=after[-1],
+                share_wad=held * WAD // supply,
+                others_before=sum(before[:-1]),
+                others_after=sum(after[:-1]),
+                others_counterfactual=others_cf,
+            )
+        )
+
+    # ------------------------------------------------------------------ stale feeds
+
+    @rule(
+        a=actor,
+        stale=st.sampled_from(ASSETS),
+        dust=st.booleans(),
+        margin=st.integers(200, 5000),
+        long=st.booleans(),
+        move=st.integers(5, 30),
+    )
+    def stale_collateral_feed(
+        self, a: int, stale: str, dust: bool, margin: int, long: bool, move: int
+    ) -> None:
+        """A trader holding `stale` as collateral trades the other market near its leverage limit; then
+        `stale`'s feed misses its heartbeat (every other feed gets a round) while that market moves against
+        the trader. Every account the model finds liquidatable must be liquidatable, and the lens's scans
+        must answer."""
+        h, trader = self.h, self.h.traders[a]
+        m = next(i for i in range(h.n_markets) if h.market_symbol[i] != stale)
+        price = self.state().prices[stale]
+        if price is None:
+            return
+        raw = 1 if dust else margin * WAD * 10 ** h.decimals[stale] // price
+        h.must(stale, "mint", (trader, raw), h.owner)
+        h.must(stale, "approve", (h.vault_address, 2**256 - 1), trader)
+        self._act(
+            f"deposit{stale}", trader, "depositCollateral", (h.addr[stale], raw), accounts={trader}
+        )
+        side = self._open_levered(trader, m, long, margin, True)
+        heartbeat = h.call1("OracleAdapter", "feedConfig", h.addr[stale])[1]
+        h.advance(heartbeat + 1)
+        for symbol in ASSETS:
+            if symbol != stale:  # every other feed gets its round: the market's with the move
+                self._move(symbol, (-move if side else move) if side is not None else 0, seconds=0)
+        STATS[f"stale:{stale}"] += 1
+        s = self.state()
+        assert s.prices[stale] is None, f"{stale} should be stale"
+        states = h.states(s)
+        liquidatable = set()
+        for t in h.traders:
+            health = h.model_account_health(s, t, states)
+            if (
+                health is not None
+                and health.liquidatable
+                and any(s.cross[t][i][0] for i in range(h.n_markets))
+            ):
+                liquidatable.add(t)
+        lens = h.read_lens(s)
+        scans_answered = lens["scanIsolated"] is not None and lens["scanCross"] is not None
+        scan = {h.ck(x) for x in lens["scanCross"][0]} if lens["scanCross"] else None
+        outcomes = {}
+        for t in sorted(liquidatable):
+            out = self._liquidate("liquidateCross", h.keeper, "liquidateCross", (t,), (), {t})
+            outcomes[t] = None if out.ok else out.error
+            STATS["staleLiquidation:" + ("ok" if out.ok else str(out.error))] += 1
+        self.violations += prop.check_stale_feed_liquidation(
+            stale, liquidatable, outcomes, scan, scans_answered
+        )
+        self._move(stale, 0, seconds=0)  # the feed comes back
