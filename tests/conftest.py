@@ -32,6 +32,10 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "fork_network: checks the upstream of ethereum:mainnet-fork (collected only there)",
     )
+    config.addinivalue_line(
+        "markers",
+        "local_only: a long run over the contracts that stage one already does (not collected on a fork)",
+    )
     network = _network(config)
     if "fork" in network and not os.environ.get("MARGINSIM_FORK_URL", "").strip():
         # ape would otherwise fall back to a public RPC (empty variable) or fail on the literal
@@ -45,14 +49,18 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Every test on the deployed system is a contract test. Tests marked `fork_network` check a
-    fork's upstream: they are only collected on a fork network (./scripts/test.sh runs them there)."""
+    fork's upstream: they are only collected on a fork network (./scripts/test.sh runs them there);
+    tests marked `local_only` are collected everywhere else."""
     on_fork = "fork" in _network(config)
     kept: list[pytest.Item] = []
     dropped: list[pytest.Item] = []
     for item in items:
         if "system" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.contract)
-        (dropped if item.get_closest_marker("fork_network") and not on_fork else kept).append(item)
+        misplaced = (item.get_closest_marker("fork_network") and not on_fork) or (
+            item.get_closest_marker("local_only") and on_fork
+        )
+        (dropped if misplaced else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept

@@ -43,14 +43,9 @@ def actions() -> int:
     return STATS["steps"] + STATS["lpCalls"]
 
 
-@pytest.fixture
-def not_on_a_fork() -> None:
-    if "fork" in str(ape.chain.provider.network.name):
-        pytest.skip("the random run checks the contracts, not the fork: stage one runs it")
-
-
+@pytest.mark.local_only
 def test_margin_invariants(
-    system: Any, owner: Any, alice: Any, bob: Any, carol: Any, keeper: Any, not_on_a_fork: None
+    system: Any, owner: Any, alice: Any, bob: Any, carol: Any, keeper: Any
 ) -> None:
     traders = [alice.address, bob.address, carol.address]
     lps = [a.address for a in ape.accounts.test_accounts[5:7]]
