@@ -4,6 +4,7 @@ profit; with every defence off (adversaries_unsafe.yaml) each should."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -90,18 +91,14 @@ def test_frontrunner_trades_ahead_of_the_round_and_closes_next_block(ctx):
     assert close.kind == "adv_close" and args(ctx.vault_abi, "closeIsolated", close) == (7,)
 
 
-def with_(snap: Any, **kw: Any) -> Any:
-    return snap.__class__(**{**snap.__dict__, **kw})
-
-
 def test_jit_wraps_its_trades_in_liquidity_ahead_of_the_round(ctx):
     jit = JitLp(
         cfg("jit_lp", notional_usd=2e6, deposit_usd=4e7, priority_fee_gwei=60), (TRADER,), ctx
     )
     snap = make_snap()
-    empty = with_(snap, wallets={TRADER: wallet()})
+    empty = replace(snap, wallets={TRADER: wallet()})
     assert [t.kind for t in jit.decide(5, empty, hist((2000.0, 6e4)))] == ["adv_margin"]
-    funded = with_(snap, wallets={TRADER: wallet(collateral={"USDC": 1})})
+    funded = replace(snap, wallets={TRADER: wallet(collateral={"USDC": 1})})
     assert jit.decide(10, funded, hist((2000.0, 6e4), (1995.0, 6e4))) == []  # no round coming
     txs = jit.decide(10, funded, hist((2000.0, 6e4), (1980.0, 6e4)))
     assert [t.kind for t in txs] == ["adv_deposit", "adv_trade", "adv_withdraw"]
@@ -112,7 +109,7 @@ def test_jit_wraps_its_trades_in_liquidity_ahead_of_the_round(ctx):
     _, opened = args(ctx.vault_abi, "tradeCross", txs[1])
     assert abs(opened + 1000 * WAD) < 10**6  # short $2M at the on-chain 2000, ahead of a down round
     # next block, the round landed: the close, wrapped again while the pool lets it leave at once
-    holding = with_(
+    holding = replace(
         funded,
         cross={TRADER: CrossView(0, 0, 0, {ETH: (opened, wad(1999))}, 1)},
     )
@@ -121,11 +118,11 @@ def test_jit_wraps_its_trades_in_liquidity_ahead_of_the_round(ctx):
     assert args(ctx.vault_abi, "tradeCross", txs[1]) == (ETH, -opened)
     # where the shares are locked (the cooldown) it only closes, then waits, then redeems
     locked = {TRADER: wallet(collateral={"USDC": 1}, lp_shares=5, lp_redeemable=0)}
-    txs = jit.decide(11, with_(holding, wallets=locked), hist((1980.0, 6e4)))
+    txs = jit.decide(11, replace(holding, wallets=locked), hist((1980.0, 6e4)))
     assert [t.kind for t in txs] == ["adv_trade"]
-    assert jit.decide(12, with_(funded, wallets=locked), hist((1980.0, 6e4), (1950.0, 6e4))) == []
+    assert jit.decide(12, replace(funded, wallets=locked), hist((1980.0, 6e4), (1950.0, 6e4))) == []
     free = {TRADER: wallet(collateral={"USDC": 1}, lp_shares=5, lp_redeemable=5)}
-    (redeem,) = jit.decide(13, with_(funded, wallets=free), hist((2000.0, 6e4)))
+    (redeem,) = jit.decide(13, replace(funded, wallets=free), hist((2000.0, 6e4)))
     assert args(ctx.pool_abi, "redeem", redeem) == (5, TRADER, TRADER)
 
 
@@ -144,27 +141,28 @@ def liquidatable_long(margin_usd: int) -> IsolatedView:
     return IsolatedView(3, TRADER, ETH, 500 * WAD, margin_usd * 10**6, wad(2000))  # $1M long
 
 
-def test_self_liquidator_closes_when_closing_pays_more(ctx):
+def self_liquidator_at_1950(ctx: AdversaryContext) -> tuple[Any, Any]:
+    """A $1M long from 2000 on $40k at 1950 ($10M trading liquidity), and a self-liquidator owning it:
+    the liquidation is full, and at the fill price it leaves equity under the keeper's share."""
     sl = SelfLiquidator(
         cfg("self_liquidator", notional_usd=1e6, leverage=15), (TRADER, SECOND), ctx
     )
-    # a full liquidation that leaves equity under the keeper's share: capped, the share is what a close
-    # pays, so liquidating does not pay more
     snap = make_snap(eth=1950, maintenance=0.03, positions=[liquidatable_long(40_000)], liq_iso=[3])
-    snap = snap.__class__(**{**snap.__dict__, "trading_liquidity": 10_000_000 * 10**6})
-    (tx,) = sl.decide(10, snap, hist((1950.0, 6e4)))
+    return sl, replace(snap, trading_liquidity=10_000_000 * 10**6)
+
+
+def test_self_liquidator_closes_when_closing_pays_more(ctx):
+    sl, snap = self_liquidator_at_1950(ctx)
+    (tx,) = sl.decide(
+        10, snap, hist((1950.0, 6e4))
+    )  # capped, the keeper's share is what a close pays
     assert tx.kind == "adv_close" and tx.sender == TRADER
 
 
 def test_self_liquidator_liquidates_from_its_second_address_when_that_pays(ctx):
-    unsafe = AdversaryContext(**{**ctx.__dict__, "liquidation_at_fill_price": False})
-    sl = SelfLiquidator(
-        cfg("self_liquidator", notional_usd=1e6, leverage=15), (TRADER, SECOND), unsafe
-    )
-    # the same position: at the oracle price the liquidation skips a 1.05 % fill and pays the keeper's
-    # full share
-    snap = make_snap(eth=1950, maintenance=0.03, positions=[liquidatable_long(40_000)], liq_iso=[3])
-    snap = snap.__class__(**{**snap.__dict__, "trading_liquidity": 10_000_000 * 10**6})
+    unsafe = replace(ctx, liquidation_at_fill_price=False)
+    sl, snap = self_liquidator_at_1950(unsafe)
+    # at the oracle price the liquidation skips a 1.05 % fill and pays the keeper's full share
     (tx,) = sl.decide(10, snap, hist((1950.0, 6e4)))
     assert tx.kind == "adv_self_liquidate" and tx.sender == SECOND
     assert args(unsafe.vault_abi, "liquidateIsolated", tx) == (3,)
@@ -183,8 +181,7 @@ def test_holdings_mark_everything_at_the_oracle_round():
         collateral={"USDC": 10**6},
         claimable_quote=2 * 10**6,
     )
-    snap = make_snap(positions=[pos])
-    snap = snap.__class__(**{**snap.__dict__, "wallets": {TRADER: w}})
+    snap = replace(make_snap(positions=[pos]), wallets={TRADER: w})
     assert holdings_usd(snap, [TRADER]) == pytest.approx(500 + 60_000 + 1 + 2 + 1_000 + 1_000)
     receipt = {"gasUsed": hex(100_000), "effectiveGasPrice": hex(10 * GWEI)}
     assert gas_usd(receipt, wad(3000)) == pytest.approx(3.0)  # 0.001 ETH at $3,000
