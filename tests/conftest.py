@@ -175,10 +175,10 @@ def set_params_now(vault: Any, owner: Any, market: int, target: list[int]) -> No
     """Bring a market's parameters to `target` the only way the owner can: queued changes, each one
     bounded step, each applied after the timelock (the chain's clock jumps). Then every feed gets a fresh
     round at its last answer, so nothing is stale after the jumps."""
-    while list(vault.market(market).params) != list(target):
-        current = list(vault.market(market).params)
-        step = [_step_toward(c, t) for c, t in zip(current, target, strict=True)]
-        vault.setMarketParams(market, step, sender=owner)
+    current = list(vault.market(market).params)
+    while current != list(target):
+        current = [_step_toward(c, t) for c, t in zip(current, target, strict=True)]
+        vault.setMarketParams(market, current, sender=owner)
         ape.chain.pending_timestamp += PARAMS_TIMELOCK_S
         vault.applyMarketParams(market, sender=owner)
     refresh_feeds(vault, owner)
@@ -187,11 +187,8 @@ def set_params_now(vault: Any, owner: Any, market: int, target: list[int]) -> No
 def refresh_feeds(vault: Any, owner: Any) -> None:
     """A new round at the last answer on every feed of the vault's oracle (after a jump of the clock)."""
     oracle = ape.project.OracleAdapter.at(vault.oracle())
-    assets = [
-        ape.project.MarginVault.at(vault.address).market(i).asset
-        for i in range(vault.marketCount())
-    ]
-    for asset in dict.fromkeys(list(assets) + list(vault.collateralTokens())):
+    assets = [vault.market(i).asset for i in range(vault.marketCount())]
+    for asset in dict.fromkeys(assets + list(vault.collateralTokens())):
         feed = ape.project.MockAggregator.at(oracle.feedConfig(asset).feed)
         feed.updateAnswer(feed.latestAnswer(), sender=owner)
 
