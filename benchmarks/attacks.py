@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from simulation.build import compile_contracts
 from simulation.chain import AnvilNode
-from simulation.deploy import DEFAULT_MARKETS, Deployment, SystemSpec, deploy_system
-from simulation.units import USDC, WAD
+from simulation.deploy import DEFENCES_OFF, Deployment, SystemSpec, deploy_system, send_and_wait
+from simulation.units import MAX_UINT, USDC, WAD
 
 HARDENED = SystemSpec()
-UNSAFE = SystemSpec(
-    markets=tuple(replace(m, min_fee=0) for m in DEFAULT_MARKETS),
-    lp_cooldown_s=0,
-    liquidation_at_fill_price=False,
-    stale_collateral_at_zero=False,
-)
 
 
 class Chain:
@@ -51,11 +44,11 @@ class Chain:
         return self.w3.provider.make_request(method, params)["result"]  # type: ignore[arg-type]
 
     def send(self, fn: Any, sender: str) -> Any:
-        return self.w3.eth.wait_for_transaction_receipt(fn.transact({"from": sender}))
+        return send_and_wait(self.w3, fn, sender)
 
     def fund(self, token: Any, who: str, raw: int, spender: Any) -> None:
         self.send(token.functions.mint(who, raw), self.owner)
-        self.send(token.functions.approve(spender.address, 2**256 - 1), who)
+        self.send(token.functions.approve(spender.address, MAX_UINT), who)
 
     def price(self, usd: float) -> None:
         self.send(self.eth_feed.functions.updateAnswer(round(usd * 10**8)), self.owner)
@@ -184,7 +177,7 @@ def main() -> int:
     args = ap.parse_args()
     artifacts = compile_contracts()
     result: dict[str, dict[str, Any]] = {}
-    for label, spec in (("hardened", HARDENED), ("defences_off", UNSAFE)):
+    for label, spec in (("hardened", HARDENED), ("defences_off", DEFENCES_OFF)):
         with AnvilNode() as node:
             w3 = Web3(Web3.HTTPProvider(node.rpc_url))
             c = Chain(w3, deploy_system(w3, artifacts, rpc_url=node.rpc_url, spec=spec))

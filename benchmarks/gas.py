@@ -132,12 +132,9 @@ def measure(w3: Web3, d: Any) -> dict[str, int]:
     send(vault.functions.liquidateIsolated(victim), keeper, "liquidate_isolated")
     send(vault.functions.liquidateIsolated(victim2), carol, "liquidate_isolated_again")
     send(vault.functions.liquidateCross(keeper), alice, "liquidate_cross")
-    owed = (
-        vault.functions.claimableQuote(alice).call() or vault.functions.claimableQuote(bob).call()
-    )
+    owed = next((w for w in (alice, bob) if vault.functions.claimableQuote(w).call()), None)
     if owed:
-        who = alice if vault.functions.claimableQuote(alice).call() else bob
-        send(vault.functions.claimRemainder(), who, "claim_remainder")
+        send(vault.functions.claimRemainder(), owed, "claim_remainder")
 
     # LP deposit (locks the shares for the cooldown), and the owner's timelocked parameter change
     pool = d.contract("LPPool")

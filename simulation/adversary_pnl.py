@@ -72,6 +72,8 @@ def gas_usd(receipt: Mapping[str, Any], eth_price_wad: int) -> float:
     return wei * eth_price_wad / WAD / WAD
 
 
-def pnl_usd(start: Snapshot, now: Snapshot, addresses: Iterable[str], gas_paid_usd: float) -> float:
-    addresses = tuple(addresses)
-    return holdings_usd(now, addresses) - holdings_usd(start, addresses) - gas_paid_usd
+def pnl_usd(
+    start_usd: float, now: Snapshot, addresses: Iterable[str], gas_paid_usd: float
+) -> float:
+    """PnL after gas against what the addresses held at the start (`holdings_usd` of the start)."""
+    return holdings_usd(now, addresses) - start_usd - gas_paid_usd

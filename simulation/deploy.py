@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from web3 import Web3
 from web3.contract import Contract
+from web3.types import RPCEndpoint
 
 from simulation.build import Artifact
 from simulation.units import WAD
@@ -149,6 +150,17 @@ class SystemSpec:
     existing_feeds: Mapping[str, FeedSpec] | None = None
     """Token symbol -> feed already on the chain: wired into the oracle instead of mock aggregators.
     May price the quote token too (read by the adapter, not by the margin math)."""
+
+
+DEFENCES_OFF = SystemSpec(
+    markets=tuple(replace(m, min_fee=0) for m in DEFAULT_MARKETS),
+    lp_cooldown_s=0,
+    liquidation_at_fill_price=False,
+    stale_collateral_at_zero=False,
+)
+"""The local system with every defence of issue 7 off (what the review attacked, and what
+scenarios/adversaries_unsafe.yaml runs): no LP cooldown, no fee floor, liquidations at the oracle price,
+stale collateral reverting."""
 
 
 @dataclass
@@ -320,15 +332,19 @@ def deploy_system(
         send_and_wait(w3, pool.functions.deposit(lp, deployer), deployer)
     if ins and fund is None:
         send_and_wait(w3, usdc.functions.mint(insurance.address, ins), deployer)
-    settle_lp_deposits(w3, spec.lp_cooldown_s)
+    settle_lp_deposits(
+        lambda method, params: w3.provider.make_request(RPCEndpoint(method), params)["result"],
+        spec.lp_cooldown_s,
+    )
     return d
 
 
-def settle_lp_deposits(w3: Web3, cooldown_s: int) -> None:
+def settle_lp_deposits(call: Callable[[str, list[Any]], Any], cooldown_s: int) -> None:
     """Mine an empty block two deposit cooldowns later, so every deposit made so far counts in the pool's
     trading liquidity (a deposit younger than the cooldown does not; see LPPool.tradingLiquidity). Two
-    cooldowns stay within the feeds' one-hour heartbeat for the default 600 s."""
+    cooldowns stay within the feeds' one-hour heartbeat for the default 600 s. `call(method, params)`
+    is one JSON-RPC request (web3's or the engine's)."""
     if cooldown_s == 0:
         return
-    latest = w3.eth.get_block("latest")["timestamp"]
-    w3.provider.make_request("evm_mine", [latest + 2 * cooldown_s])  # type: ignore[arg-type]
+    latest = int(call("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+    call("evm_mine", [latest + 2 * cooldown_s])

@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 
 from simulation.abi import ContractAbi, EventDecoder
-from simulation.adversary_pnl import gas_usd, oracle_price_wad, pnl_usd
+from simulation.adversary_pnl import gas_usd, holdings_usd, oracle_price_wad, pnl_usd
 from simulation.agents.adversaries import (
     Adversary,
     AdversaryContext,
+    Griefer,
     MarketTerms,
     addresses_needed,
     make_adversary,
@@ -28,7 +29,7 @@ from simulation.agents.keepers import Keeper, KeeperContext
 from simulation.agents.lps import LiquidityProvider
 from simulation.agents.oracle import OracleAgent
 from simulation.agents.traders import Trader, TraderContext
-from simulation.deploy import Deployment
+from simulation.deploy import Deployment, settle_lp_deposits
 from simulation.errors import ErrorDecoder
 from simulation.invariants import check_invariants
 from simulation.metrics import Counters, KeeperStats, Recorder, block_row
@@ -60,6 +61,20 @@ class ForkContext:
     def rules(self) -> dict[str, tuple[float, int]]:
         """Feed symbol -> (deviation, heartbeat) from the chain data file."""
         return {s: (f.info.deviation, f.info.heartbeat_s) for s, f in self.feeds.items()}
+
+
+@dataclass(frozen=True)
+class ProtocolReads:
+    """What the agents need of the deployed protocol, read once at set-up."""
+
+    market_params: dict[int, tuple[int, ...]]
+    """Market id -> its MarketParams tuple."""
+    min_collateral_discount: int
+    """The smallest liquidation discount of the cross collateral tokens (wad)."""
+    liquidation_at_fill_price: bool
+    """The vault's self-liquidation defence flag."""
+    deposit_cooldown_s: int
+    """The LP pool's deposit cooldown."""
 
 
 @dataclass
@@ -106,6 +121,7 @@ class Engine:
         self.reader = ChainReader(
             rpc, self.addr, self.abis, markets, self.token_kind, deployment.kinds["FEED_WETH"]
         )
+        self.protocol = self._read_protocol()
         self.agents = self._make_agents(accounts)
         # a keeper that reverts within this many blocks of another's liquidation lost the race
         self._race_window = 1 + max((k.cfg.latency_blocks for k in self.agents.keepers), default=0)
@@ -117,6 +133,8 @@ class Engine:
         self.adv_gas_usd: dict[str, float] = {a.name: 0.0 for a in self.agents.adversaries}
         """Gas each adversary paid so far (all its addresses), USD at the ETH round of each block."""
         self.start: Snapshot | None = None
+        self.adv_start_usd: dict[str, float] = {}
+        """What each adversary held after set-up, USD (its PnL is measured against it)."""
         self.last: Snapshot | None = None
 
     # ------------------------------------------------------------------ set-up
@@ -145,15 +163,15 @@ class Engine:
             for k in range(g.count)
         ]
         vault = self.abis["MarginVault"]
-        market_params = {i: self._params(i) for i in self.market_ids.values()}
+        terms = self._market_terms()
         kctx = KeeperContext(
             a["MarginVault"],
             vault,
-            {i: p[3] for i, p in market_params.items()},
-            {i: p[4] for i, p in market_params.items()},
+            {i: t.penalty for i, t in terms.items()},
+            {i: t.keeper_share for i, t in terms.items()},
             self.market_ids["ETH-USD"],
-            {i: max(p[5], p[12]) for i, p in market_params.items()},
-            self._min_collateral_discount(),
+            {i: max(t.spread, t.min_fee) for i, t in terms.items()},
+            self.protocol.min_collateral_discount,
         )
         keepers = [Keeper(cfg, next(it), kctx) for cfg in sc.keepers]
         fork = self.fork
@@ -171,20 +189,16 @@ class Engine:
         )
         self.reader.cross_accounts = [t.address for t in traders if t.cfg.margin_mode == "cross"]
         self.reader.lps = [lp.address for lp in lps]
-        adversaries = self._make_adversaries(it, market_params)
+        adversaries = self._make_adversaries(it, terms)
         return Agents(oracle, traders, keepers, lps, adversaries)
 
     def _make_adversaries(
-        self, it: Iterator[str], market_params: dict[int, tuple[int, ...]]
+        self, it: Iterator[str], terms: dict[int, MarketTerms]
     ) -> list[Adversary]:
         """After every other agent, so that adding adversaries changes no other agent's address."""
         if not self.sc.adversaries:
             return []
         a = self.d.addresses
-        fn = self.abis["MarginVault"]["liquidationAtFillPrice"]
-        at_fill = fn.decode_output(
-            self.rpc.call("eth_call", [{"to": a["MarginVault"], "data": fn.calldata()}, "latest"])
-        )[0]
         ctx = AdversaryContext(
             a["MarginVault"],
             a["LPPool"],
@@ -192,9 +206,9 @@ class Engine:
             self.abis["MarginVault"],
             self.abis["LPPool"],
             self.market_ids,
-            {i: MarketTerms(p[5], p[12], p[6], p[3], p[4], p[8]) for i, p in market_params.items()},
+            terms,
             self.sc.oracle,
-            bool(at_fill),
+            self.protocol.liquidation_at_fill_price,
         )
         out = []
         for cfg in self.sc.adversaries:
@@ -207,27 +221,34 @@ class Engine:
         ]
         return out
 
-    def _min_collateral_discount(self) -> int:
-        """The smallest liquidation discount among the vault's cross collateral tokens (wad)."""
-        vault = self.abis["MarginVault"]
-
-        def call(fn: str, *args: object) -> tuple[Any, ...]:
-            data = vault[fn].calldata(*args)
-            return vault[fn].decode_output(
-                self.rpc.call("eth_call", [{"to": self.addr.vault, "data": data}, "latest"])
-            )
-
-        tokens = call("collateralTokens")[0]
-        return min((int(call("collateralConfig", t)[0][3]) for t in tokens), default=0)
-
-    def _params(self, market_id: int) -> tuple[int, ...]:
-        fn = self.abis["MarginVault"]["market"]
-        out = fn.decode_output(
-            self.rpc.call(
-                "eth_call", [{"to": self.addr.vault, "data": fn.calldata(market_id)}, "latest"]
-            )
+    def _read_protocol(self) -> ProtocolReads:
+        """What the agents need of the deployed protocol, read once: two batched requests."""
+        a, vault, pool = self.d.addresses, self.abis["MarginVault"], self.abis["LPPool"]
+        ids = sorted(self.market_ids.values())
+        *markets, tokens, at_fill, cooldown = self.reader.views(
+            [(a["MarginVault"], vault["market"], (i,)) for i in ids]
+            + [
+                (a["MarginVault"], vault["collateralTokens"], ()),
+                (a["MarginVault"], vault["liquidationAtFillPrice"], ()),
+                (a["LPPool"], pool["depositCooldown"], ()),
+            ]
         )
-        return tuple(out[0][5])
+        configs = self.reader.views(
+            [(a["MarginVault"], vault["collateralConfig"], (t,)) for t in tokens[0]]
+        )
+        return ProtocolReads(
+            {i: tuple(m[0][5]) for i, m in zip(ids, markets, strict=True)},
+            min((int(c[0][3]) for c in configs), default=0),
+            bool(at_fill[0]),
+            int(cooldown[0]),
+        )
+
+    def _market_terms(self) -> dict[int, MarketTerms]:
+        """Each market's fee and liquidation parameters, from its MarketParams tuple."""
+        return {
+            i: MarketTerms(p[5], p[12], p[6], p[3], p[4], p[8])
+            for i, p in self.protocol.market_params.items()
+        }
 
     def fund(self) -> None:
         """Mint, approve, deposit: three ordered phases, each one batch mined as one block.
@@ -280,16 +301,14 @@ class Engine:
                 for lp in self.agents.lps
             ]
         )
-        fn = pool["depositCooldown"]
-        cooldown_s = fn.decode_output(
-            self.rpc.call("eth_call", [{"to": a["LPPool"], "data": fn.calldata()}, "latest"])
-        )[0]
-        if self.agents.lps and cooldown_s:
-            # The LPs' deposits settle before trading starts (they count in the pool's trading liquidity
-            # only after the deposit cooldown): one empty block two cooldowns later.
-            latest = int(self.rpc.call("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
-            self.rpc.call("evm_mine", [latest + 2 * cooldown_s])
+        if self.agents.lps:
+            # The LPs' deposits settle before trading starts (they count in the pool's trading
+            # liquidity only after the deposit cooldown).
+            settle_lp_deposits(self.rpc.call, self.protocol.deposit_cooldown_s)
         self.start = self.last = self.reader.snapshot()
+        self.adv_start_usd = {
+            adv.name: holdings_usd(self.start, adv.addresses) for adv in self.agents.adversaries
+        }
         self.t0 = self.start.timestamp
 
     def _dust_mints(self) -> list[tuple[str, str, str]]:
@@ -297,10 +316,9 @@ class Engine:
         a, token = self.d.addresses, self.abis[self.token_kind]
         mints = []
         for adv in self.agents.adversaries:
-            if adv.cfg.kind == "griefer":
-                dust = "WBTC" if adv.cfg.market == "ETH-USD" else "WETH"
-                units = adv.dust_units()  # type: ignore[attr-defined]
-                mints.append((self.d.deployer, a[dust], token["mint"].calldata(adv.address, units)))
+            if isinstance(adv, Griefer):
+                data = token["mint"].calldata(adv.address, adv.dust_units)
+                mints.append((self.d.deployer, a[adv.dust_token], data))
         return mints
 
     def _setup_phase(self, txs: list[tuple[str, str, str]]) -> None:
@@ -392,7 +410,9 @@ class Engine:
         """Each adversary's PnL now (all its addresses, after gas), USD."""
         assert self.start is not None and self.last is not None
         return {
-            adv.name: pnl_usd(self.start, self.last, adv.addresses, self.adv_gas_usd[adv.name])
+            adv.name: pnl_usd(
+                self.adv_start_usd[adv.name], self.last, adv.addresses, self.adv_gas_usd[adv.name]
+            )
             for adv in self.agents.adversaries
         }
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from simulation import margin_math as mm
 from simulation.abi import ContractAbi
 from simulation.agents.base import Snapshot
 from simulation.rpc import Rpc, RpcError
-from simulation.state import ChainReader
+from simulation.state import SCAN_PAGE, ChainReader
 
 TOKENS = ("USDC", "WETH", "WBTC")
 
@@ -20,29 +18,18 @@ def _balances(
     reverted): every agent cross account's balances, the
     insurance fund's (collateral forfeited to it), and the remainders owners have yet to claim (as the
     pseudo-account "claimable", in USDC)."""
-    vault, token = abis["MarginVault"], reader.token
+    vault, token, v = abis["MarginVault"], reader.token, addresses["MarginVault"]
     accounts = [*reader.cross_accounts, addresses["InsuranceFund"]]
-    calls: list[tuple[str, list[Any]]] = []
-    for t in TOKENS:
-        calls.append(
-            (
-                "eth_call",
-                [
-                    {
-                        "to": addresses[t],
-                        "data": token["balanceOf"].calldata(addresses["MarginVault"]),
-                    },
-                    "latest",
-                ],
-            )
-        )
-    for acct in accounts:
-        for t in TOKENS:
-            data = vault["collateralBalance"].calldata(acct, addresses[t])
-            calls.append(("eth_call", [{"to": addresses["MarginVault"], "data": data}, "latest"]))
-    data = vault["totalClaimableQuote"].calldata()
-    calls.append(("eth_call", [{"to": addresses["MarginVault"], "data": data}, "latest"]))
-    res = rpc.batch(calls + _scan_calls(addresses, abis))
+    calls = [reader._call(addresses[t], token["balanceOf"], v) for t in TOKENS]
+    calls += [
+        reader._call(v, vault["collateralBalance"], acct, addresses[t])
+        for acct in accounts
+        for t in TOKENS
+    ]
+    calls.append(reader._call(v, vault["totalClaimableQuote"]))
+    lens = abis["MarginLens"]
+    scan_calls = [reader._call(addresses["MarginLens"], lens[s], 0, SCAN_PAGE) for s in SCANS]
+    res = rpc.batch(calls + scan_calls)
     res, scans = res[: len(calls)], res[len(calls) :]
     if any(isinstance(r, RpcError) for r in res):
         raise RuntimeError("balance read failed during the invariant check")
@@ -59,27 +46,6 @@ def _balances(
 
 SCANS = ("scanIsolated", "scanCross")
 """The lens's paged scans, which keepers call every block: they must answer whatever a feed does."""
-SCAN_GAS = hex(2_000_000_000)
-
-
-def _scan_calls(
-    addresses: dict[str, str], abis: dict[str, ContractAbi]
-) -> list[tuple[str, list[Any]]]:
-    lens = abis["MarginLens"]
-    return [
-        (
-            "eth_call",
-            [
-                {
-                    "to": addresses["MarginLens"],
-                    "data": lens[s].calldata(0, 100_000),
-                    "gas": SCAN_GAS,
-                },
-                "latest",
-            ],
-        )
-        for s in SCANS
-    ]
 
 
 def check_scans_answer(reverted: dict[str, bool]) -> list[tuple[str, str]]:

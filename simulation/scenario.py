@@ -252,12 +252,13 @@ class Scenario(_Model):
         for a in self.adversaries:
             if a.market not in ("ETH-USD", "BTC-USD"):
                 raise ValueError(f"adversaries.{a.name}.market: unknown market {a.market!r}")
-        adversaries = [a.name for a in self.adversaries]
-        if len(set(adversaries)) != len(adversaries):
-            raise ValueError(f"adversaries: names must be unique, got {adversaries}")
-        names = [k.name for k in self.keepers]
-        if len(set(names)) != len(names):
-            raise ValueError(f"keepers: names must be unique, got {names}")
+        keepers, adversaries = [k.name for k in self.keepers], [a.name for a in self.adversaries]
+        for field, names in (("keepers", keepers), ("adversaries", adversaries)):
+            if len(set(names)) != len(names):
+                raise ValueError(f"{field}: names must be unique, got {names}")
+        if shared := sorted(set(keepers) & set(adversaries)):
+            # gas and outcomes are counted by agent name
+            raise ValueError(f"adversaries: {shared} also named among the keepers")
         if not self.lps and self.protocol.lp_liquidity_usd == 0:
             raise ValueError("the pool has no liquidity: add lps or set protocol.lp_liquidity_usd")
         return self

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +50,19 @@ class ChainReader:
 
     def _call(self, to: str, fn: Function, *args: Any) -> tuple[str, list[Any]]:
         return "eth_call", [{"to": to, "data": fn.calldata(*args), "gas": CALL_GAS}, "latest"]
+
+    def views(
+        self, calls: Sequence[tuple[str, Function, tuple[Any, ...]]]
+    ) -> list[tuple[Any, ...]]:
+        """Read-only calls `(to, function, args)` in one batch, decoded; one that reverts raises (what
+        set-up reads must answer)."""
+        res = self.rpc.batch([self._call(to, fn, *args) for to, fn, args in calls])
+        out = []
+        for (_, fn, _), r in zip(calls, res, strict=True):
+            if isinstance(r, RpcError):
+                raise RuntimeError(f"{fn.name} reverted at set-up: {r.message}")
+            out.append(fn.decode_output(r))
+        return out
 
     def snapshot(self) -> Snapshot:
         calls = self.snapshot_calls()

@@ -11,7 +11,7 @@ import ape
 import pytest
 
 from simulation.build import compile_contracts
-from simulation.deploy import Deployment, SystemSpec, deploy_system
+from simulation.deploy import DEFENCES_OFF, Deployment, SystemSpec, deploy_system
 
 USDC_UNIT = 10**6
 WAD = 10**18
@@ -103,6 +103,38 @@ def system(artifacts, owner) -> Deployment:
 
 def _at(system: Deployment, name: str) -> Any:
     return getattr(ape.project, system.kinds[name]).at(system.addresses[name])
+
+
+@pytest.fixture(scope="module")
+def unsafe_system(artifacts: Any, owner: Any, system: Deployment) -> Deployment:
+    """The same system with every defence off (DEFENCES_OFF), one per module that asks (after the
+    session's hardened `system`, so ape's snapshots nest in fixture order)."""
+    return deploy_system(ape.chain.provider.web3, artifacts, owner.address, DEFENCES_OFF)
+
+
+def fill_of(vault: Any, tx: Any) -> int:
+    """The fill price of the IsolatedOpened event in `tx`."""
+    return int(vault.IsolatedOpened.from_receipt(tx)[0].fillPriceWad)
+
+
+def by_closing(vault: Any, usdc: Any, owner: Any, pid: int, ev: Any) -> int:
+    """What the owner gets by closing itself the part a liquidation (its event `ev`) closed: the payout of
+    a full close, or the margin left after reducing by that size. Run on a snapshot from before `ev`."""
+    if ev.full:
+        before = usdc.balanceOf(owner)
+        vault.closeIsolated(pid, sender=owner)
+        return int(usdc.balanceOf(owner) - before)
+    vault.modifyIsolated(pid, -ev.closedSize, sender=owner)
+    return int(vault.position(pid).margin)
+
+
+def dust_cross_account(vault: Any, usdc: Any, wbtc: Any, who: Any, fund: Any) -> None:
+    """One satoshi of WBTC and $1,000 in a cross account, long 5 ETH (the review's stale-dust account)."""
+    fund(wbtc, who, 1e-8, spender=vault)
+    vault.depositCollateral(wbtc, 1, sender=who)
+    fund(usdc, who, 1_000, spender=vault)
+    vault.depositCollateral(usdc, 1_000 * USDC_UNIT, sender=who)
+    vault.tradeCross(ETH, 5 * WAD, sender=who)
 
 
 @pytest.fixture(scope="session")

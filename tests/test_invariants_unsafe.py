@@ -1,6 +1,6 @@
 """The invariant suite's new properties can fail: each runs, through the suite's own handlers, a short fixed
 sequence that exploits the flaw it exists for, against a deployment with that defence off
-(tests/test_security_unsafe.py's UNSAFE spec: no LP cooldown, no fee floor, liquidations at the oracle
+(simulation.deploy.DEFENCES_OFF: no LP cooldown, no fee floor, liquidations at the oracle
 price, stale collateral reverting), and reports a violation there; the same sequence on the hardened
 system reports none."""
 
@@ -14,17 +14,9 @@ import pytest
 from invariants.harness import USDC_DEC, Harness
 from invariants.machine import BaseMachine
 from invariants.pool_oracle import FullMachine
-from test_security_unsafe import UNSAFE
 
-from simulation.deploy import Deployment, deploy_system
-
-WAD = 10**18
-
-
-@pytest.fixture(scope="module")
-def unsafe_system(artifacts: Any, owner: Any, system: Deployment) -> Deployment:
-    """(After the session's hardened `system`, so ape's snapshots nest in fixture order.)"""
-    return deploy_system(ape.chain.provider.web3, artifacts, owner.address, UNSAFE)
+from simulation.deploy import Deployment
+from simulation.units import WAD
 
 
 def machine_on(d: Deployment, owner: Any, keeper: Any) -> FullMachine:

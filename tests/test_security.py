@@ -3,15 +3,20 @@ the review measured on the contracts before the fixes (where the attack paid).""
 
 import ape
 import pytest
-from conftest import BTC, ETH, PARAMS_TIMELOCK_S, USDC_UNIT, WAD
+from conftest import (
+    BTC,
+    ETH,
+    PARAMS_TIMELOCK_S,
+    USDC_UNIT,
+    WAD,
+    by_closing,
+    dust_cross_account,
+    fill_of,
+)
 
 from simulation import margin_math as mm
 
 P = 10**16  # 1 %
-
-
-def fill_of(vault, tx):
-    return vault.IsolatedOpened.from_receipt(tx)[0].fillPriceWad
 
 
 # ---------------------------------------------------------------------------- 1. JIT liquidity
@@ -109,16 +114,11 @@ def test_liquidating_ones_own_position_from_a_second_address_never_beats_closing
     ev = vault.IsolatedLiquidated.from_receipt(tx)[0]
     owner_side = ev.remaining + ev.keeperReward
     ape.chain.restore(snap)
-    # the owner's alternative: close the same part itself
-    if ev.full:
-        before = usdc.balanceOf(alice)
-        vault.closeIsolated(pid, sender=alice)
-        by_closing = usdc.balanceOf(alice) - before
-    else:
-        vault.modifyIsolated(pid, -ev.closedSize, sender=alice)
-        by_closing = vault.position(pid).margin
+    closing = by_closing(
+        vault, usdc, alice, pid, ev
+    )  # the owner's alternative: close that part itself
     assert 0 < ev.closedSize <= size0 and margin0 > 0
-    assert owner_side <= by_closing
+    assert owner_side <= closing
 
 
 def test_a_liquidation_fills_as_a_close_of_the_same_size(
@@ -145,7 +145,7 @@ def test_a_liquidation_fills_as_a_close_of_the_same_size(
 # ---------------------------------------------------------------------------- 4. stale collateral feed
 
 
-def stale_btc(owner, eth_feed, set_price, eth_usd):
+def stale_btc(eth_feed, set_price, eth_usd):
     """Let the BTC feed go stale (past its one-hour heartbeat); ETH gets a fresh round at `eth_usd`."""
     ape.chain.pending_timestamp += 3601
     set_price(eth_feed, eth_usd)
@@ -156,12 +156,8 @@ def test_a_stale_collateral_feed_does_not_block_cross_liquidation(
 ):
     """Review: 1e-8 WBTC in an account while the BTC feed was stale made liquidateCross revert with
     StalePrice and MarginLens.scanCross revert for every account, while the owner could still close."""
-    fund(wbtc, alice, 1e-8)
-    vault.depositCollateral(wbtc, 1, sender=alice)
-    fund(usdc, alice, 1_000)
-    vault.depositCollateral(usdc, 1_000 * USDC_UNIT, sender=alice)
-    vault.tradeCross(ETH, 5 * WAD, sender=alice)
-    stale_btc(owner, eth_feed, set_price, 2880)
+    dust_cross_account(vault, usdc, wbtc, alice, fund)
+    stale_btc(eth_feed, set_price, 2880)
     with ape.reverts(oracle.StalePrice):
         oracle.priceWad(wbtc)
     assert list(lens.scanCross(0, 10)[0]) == [alice.address]
@@ -181,7 +177,7 @@ def test_stale_collateral_counts_for_nothing_in_a_withdrawal(
     snap = ape.chain.snapshot()
     vault.withdrawCollateral(usdc, 900 * USDC_UNIT, sender=alice)  # the WBTC backs it while priced
     ape.chain.restore(snap)
-    stale_btc(owner, eth_feed, set_price, 3000)
+    stale_btc(eth_feed, set_price, 3000)
     with ape.reverts(vault.BelowInitialMargin):
         vault.withdrawCollateral(usdc, 900 * USDC_UNIT, sender=alice)
 

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from simulation.abi import ContractAbi
+from simulation.adversary_pnl import DECIMALS
 from simulation.agents.base import IsolatedView, MarketView, Snapshot, Tx
-from simulation.agents.self_liq import closing_value_usd, liquidation_value_usd
+from simulation.agents.self_liq import close_value_usd, liquidation_value_usd
 from simulation.scenario import AdversaryConfig, OracleConfig
 from simulation.units import GWEI, USDC, WAD
 
@@ -152,8 +153,8 @@ class JitLp(Adversary):
             return self._wrapped(-size, locked)
         view = snap.market(self.market)
         move = round_coming(self.ctx.oracle, block, history, snap, view.symbol)
-        if move and view.price_wad is not None and not locked:
-            return self._wrapped(self._size(view, move), locked)
+        if move and not locked:
+            return self._wrapped(self._size(view, move), locked=False)
         if wallet.lp_redeemable > 0:
             return [
                 self._pool("adv_redeem", "redeem", wallet.lp_redeemable, self.address, self.address)
@@ -183,21 +184,23 @@ class Griefer(Adversary):
     def __init__(self, cfg: AdversaryConfig, addresses: tuple[str, ...], ctx: AdversaryContext):
         super().__init__(cfg, addresses, ctx)
         self.opened = False
-
-    def dust_units(self) -> int:
-        token = "WBTC" if self.cfg.market == "ETH-USD" else "WETH"
-        return max(1, round(self.cfg.dust_collateral * 10 ** (8 if token == "WBTC" else 18)))
+        self.dust_token = "WBTC" if cfg.market == "ETH-USD" else "WETH"
+        """The other market's token: its feed may go stale while this one's market trades."""
+        self.dust_units = max(1, round(cfg.dust_collateral * 10 ** DECIMALS[self.dust_token]))
 
     def decide(self, block: int, snap: Snapshot, history: Sequence[dict[str, float]]) -> list[Tx]:
         view = snap.market(self.market)
         if self.opened or view.price_wad is None:
             return []
         self.opened = True
-        dust = "WBTC" if self.cfg.market == "ETH-USD" else "WETH"
         tokens = self.ctx.tokens
         return [
             self._vault(
-                "adv_dust", "depositCollateral", tokens[dust], self.dust_units(), fee=3 * GWEI
+                "adv_dust",
+                "depositCollateral",
+                tokens[self.dust_token],
+                self.dust_units,
+                fee=3 * GWEI,
             ),
             self._vault(
                 "adv_margin", "depositCollateral", tokens["USDC"], self._margin(), fee=2 * GWEI
@@ -223,12 +226,10 @@ class SelfLiquidator(Adversary):
         if pos.position_id not in snap.liquidatable_isolated:
             return []
         terms, liquidity = self.ctx.terms[self.market], snap.trading_liquidity * 10**12
-        by_liquidating, _ = liquidation_value_usd(
+        by_liquidating = liquidation_value_usd(
             pos, view, terms, liquidity, self.ctx.liquidation_at_fill_price
         )
-        by_closing = closing_value_usd(
-            pos, view, terms, liquidity
-        )  # at once, as the review compared
+        by_closing = close_value_usd(pos, view, terms, liquidity)  # at once, as the review compared
         if by_liquidating > by_closing:
             return [
                 self._vault(

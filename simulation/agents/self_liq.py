@@ -25,15 +25,14 @@ def fee_fraction(terms: MarketTerms, price_wad: int, size: int, liquidity_usd: i
 
 
 def close_value_usd(
-    p: IsolatedView, view: MarketView, terms: MarketTerms, liquidity_usd: int, size: int = 0
+    p: IsolatedView, view: MarketView, terms: MarketTerms, liquidity_usd: int
 ) -> int:
-    """Margin plus PnL at the fill price of closing `size` (all of it by default): what a close pays."""
+    """Margin plus PnL at the fill price of closing the position at once: what a close pays."""
     assert view.price_wad is not None
-    size = size or p.size
     fill = mm.fill_price_against_trader(
-        view.price_wad, -size, fee_fraction(terms, view.price_wad, size, liquidity_usd)
+        view.price_wad, -p.size, fee_fraction(terms, view.price_wad, p.size, liquidity_usd)
     )
-    return p.margin * USDC_TO_USD + mm.pnl_usd_floor(size, p.entry_price_wad, fill)
+    return p.margin * USDC_TO_USD + mm.pnl_usd_floor(p.size, p.entry_price_wad, fill)
 
 
 def _plan(
@@ -77,28 +76,11 @@ def _settle(
     return reward, 0, True
 
 
-def closing_value_usd(
-    p: IsolatedView, view: MarketView, terms: MarketTerms, liquidity_usd: int, first: int = 0
-) -> int:
-    """The best an owner gets by closing: all at once, or in two pieces (`first`, then the rest) when a
-    liquidation would close `first` (impact grows with a trade's size, so two smaller fills can pay more
-    than one)."""
-    whole = close_value_usd(p, view, terms, liquidity_usd)
-    if not first or first == p.size:
-        return whole
-    first_pnl = close_value_usd(p, view, terms, liquidity_usd, first) - p.margin * USDC_TO_USD
-    rest = IsolatedView(p.position_id, p.owner, p.market_id, p.size - first, 0, p.entry_price_wad)
-    return max(
-        whole,
-        p.margin * USDC_TO_USD + first_pnl + close_value_usd(rest, view, terms, liquidity_usd),
-    )
-
-
 def liquidation_value_usd(
     p: IsolatedView, view: MarketView, terms: MarketTerms, liquidity_usd: int, at_fill: bool
-) -> tuple[int, int]:
-    """(the keeper's reward plus what the owner keeps, USD wad; the size the liquidation closes). A partial
-    liquidation's rest stays open with the remaining margin: it is valued at its close right after."""
+) -> int:
+    """The keeper's reward plus what the owner keeps, USD wad. A partial liquidation's rest stays open with
+    the remaining margin: it is valued at its close right after."""
     assert view.price_wad is not None and view.maintenance_ratio_wad is not None
     h = mm.position_health(
         p.margin * USDC_TO_USD,
@@ -118,8 +100,8 @@ def liquidation_value_usd(
         close, pnl, penalty = _plan(p, view, terms, liquidity_usd, at_fill, WAD)
         reward, remaining, short = _settle(p.margin, pnl, penalty, terms.keeper_share, at_fill)
     if close == p.size:
-        return (reward + remaining) * USDC_TO_USD, close
+        return (reward + remaining) * USDC_TO_USD
     rest = IsolatedView(
         p.position_id, p.owner, p.market_id, p.size - close, remaining, p.entry_price_wad
     )
-    return reward * USDC_TO_USD + close_value_usd(rest, view, terms, liquidity_usd), close
+    return reward * USDC_TO_USD + close_value_usd(rest, view, terms, liquidity_usd)
