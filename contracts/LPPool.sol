@@ -26,11 +26,11 @@ import {MarginMath} from "./libraries/MarginMath.sol";
 contract LPPool is ILPPool, ERC4626, Ownable2Step {
     using SafeERC20 for IERC20;
 
-    /// @dev Deposits of the current and the previous epoch (`block.timestamp / depositCooldown`), one slot.
+    /// @dev Deposits of the current epoch (`block.timestamp / depositCooldown`) and of the one before it
+    /// (0 when that epoch saw none), one slot.
     struct RecentDeposits {
         uint32 currentEpoch;
         uint96 current;
-        uint32 previousEpoch;
         uint96 previous;
     }
 
@@ -104,7 +104,7 @@ contract LPPool is ILPPool, ERC4626, Ownable2Step {
         if (depositCooldown == 0) return 0;
         uint256 epoch = block.timestamp / depositCooldown;
         RecentDeposits memory r = _recent;
-        if (r.currentEpoch == epoch) young = r.current + (uint256(r.previousEpoch) + 1 == epoch ? r.previous : 0);
+        if (r.currentEpoch == epoch) young = r.current + r.previous;
         else if (uint256(r.currentEpoch) + 1 == epoch) young = r.current;
     }
 
@@ -116,8 +116,7 @@ contract LPPool is ILPPool, ERC4626, Ownable2Step {
             uint32 epoch = SafeCast.toUint32(block.timestamp / depositCooldown);
             RecentDeposits memory r = _recent;
             if (r.currentEpoch != epoch) {
-                (r.previousEpoch, r.previous) = r.currentEpoch + 1 == epoch ? (r.currentEpoch, r.current) : (0, 0);
-                (r.currentEpoch, r.current) = (epoch, 0);
+                (r.currentEpoch, r.current, r.previous) = (epoch, 0, r.currentEpoch + 1 == epoch ? r.current : 0);
             }
             r.current += SafeCast.toUint96(assets);
             _recent = r;

@@ -124,6 +124,14 @@ abstract contract MarginBooks is IMarginVault, IMarginVaultForPool {
         return _positions[positionId];
     }
 
+    function accountHealthAt(address account, MarketState[] memory states, uint256[] memory collateralPricesWad)
+        external
+        view
+        returns (Health memory)
+    {
+        return _accountHealthAt(account, states, collateralPricesWad);
+    }
+
     function crossPosition(address account, uint256 marketId) external view returns (CrossPosition memory) {
         return _crossPositions[account][marketId];
     }
@@ -285,15 +293,13 @@ abstract contract MarginBooks is IMarginVault, IMarginVaultForPool {
         return MarginMath.quoteToUsd(pool.tradingLiquidity(), quoteDecimals);
     }
 
-    /// @dev Spread plus impact (floored at the market's minimum fee) for trading `sizeDelta`.
-    function _feeFraction(MarketParams storage mp, uint256 priceWad, int256 sizeDelta, uint256 liquidityUsd)
+    /// @dev Spread plus impact (floored at the market's minimum fee) for trading `notionalUsd`.
+    function _feeFraction(MarketParams storage mp, uint256 notionalUsd, uint256 liquidityUsd)
         internal
         view
         returns (uint256)
     {
-        return MarginMath.tradeFeeFractionUp(
-            mp.spreadWad, mp.minFeeWad, mp.impactCoefficientWad, MarginMath.notionalUsdUp(sizeDelta, priceWad), liquidityUsd
-        );
+        return MarginMath.tradeFeeFractionUp(mp.spreadWad, mp.minFeeWad, mp.impactCoefficientWad, notionalUsd, liquidityUsd);
     }
 
     /// @dev Move realised PnL between the vault and the pool: positive, the pool pays; negative, it receives.

@@ -10,9 +10,8 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {IOracleAdapter} from "./interfaces/IOracleAdapter.sol";
 import {ILPPool, IInsuranceFund} from "./interfaces/IProtocol.sol";
 import {IMarginLiquidation} from "./interfaces/IMarginLiquidation.sol";
-import {
-    MarketParams, Market, IsolatedPosition, CrossPosition, CollateralConfig, MarketState, Defences
-} from "./interfaces/IMarginVault.sol";
+import {MarketParams, Market, IsolatedPosition, CrossPosition, MarketState, Defences} from
+    "./interfaces/IMarginVault.sol";
 import {MarginMath, Health} from "./libraries/MarginMath.sol";
 import {ConstantsLib} from "./libraries/ConstantsLib.sol";
 import {MarginBooks} from "./MarginBooks.sol";
@@ -108,7 +107,7 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
         Health memory h = _isolatedHealth(p, s);
         if (!MarginMath.isLiquidatable(h)) revert NotLiquidatable(h.equityUsd, h.maintenanceUsd);
         MarketParams storage mp = _markets[p.marketId].params;
-        uint256 liquidityUsd = _tradingLiquidityUsd();
+        uint256 liquidityUsd = _liquidityUsd();
         uint256 fraction =
             MarginMath.liquidationFractionUp(h.equityUsd, h.maintenanceUsd, _fullCloseCostUsd(mp, p.size, priceWad, liquidityUsd));
         (closeSize,) = _planClose(t, mp, p.size, p.entryPriceWad, priceWad, fraction, liquidityUsd);
@@ -123,22 +122,19 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
     /// @inheritdoc IMarginLiquidation
     function liquidateCross(address account) external nonReentrant {
         if (msg.sender == account) revert SelfLiquidation(account);
-        (MarketState[] memory states, Health memory h, uint256 fullCostUsd, uint256 liquidityUsd) = _crossRisk(account);
-        if (!MarginMath.isLiquidatable(h)) revert NotLiquidatable(h.equityUsd, h.maintenanceUsd);
-
-        uint256 fraction = MarginMath.liquidationFractionUp(h.equityUsd, h.maintenanceUsd, fullCostUsd);
+        (MarketState[] memory states, uint256[] memory prices, uint256 fraction, uint256 liquidityUsd) =
+            _crossRisk(account);
         uint256 quoteBalance = _collateral[account][address(_quote)];
         (CloseTotals memory t, int256[] memory closes, uint256[] memory fills) =
             _planCross(account, states, fraction, liquidityUsd);
-        Settlement memory st = _settlementTerms(quoteBalance + _collateralSaleValue(account), t);
-        if (!t.full && st.shortfall > 0) (t, closes, fills) = _planCross(account, states, ConstantsLib.WAD, liquidityUsd);
+        if (!t.full && _settlementTerms(quoteBalance + _collateralSaleValue(account, prices), t).shortfall > 0) {
+            (t, closes, fills) = _planCross(account, states, ConstantsLib.WAD, liquidityUsd);
+        }
 
         _applyCrossCloses(account, states, closes, fills);
-        st = _settlementTerms(quoteBalance, t);
-        uint256 proceeds;
+        Settlement memory st = _settlementTerms(quoteBalance, t);
         if (st.shortfall > 0) {
-            proceeds = _seizeCollateral(account, st.shortfall);
-            st = _settlementTerms(quoteBalance + proceeds, t);
+            st = _settlementTerms(quoteBalance + _seizeCollateral(account, st.shortfall, prices), t);
         }
         _collateral[account][address(_quote)] = st.remaining;
         emit CrossLiquidated(account, msg.sender, fraction, st.pnl, st.keeperReward, st.insuranceFee, st.remaining, t.full);
@@ -147,23 +143,28 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
         _executeSettlement(st);
     }
 
-    /// @dev Market states, health, the cost (penalty plus fill) of closing everything, and the liquidity
-    /// fills are priced against, for a cross account.
+    /// @dev Check a cross account is liquidatable; its market states and collateral prices (each read
+    /// once), the fraction to close (leaving room for the cost, penalty plus fill, of closing everything),
+    /// and the liquidity fills are priced against.
     function _crossRisk(address account)
         internal
         view
-        returns (MarketState[] memory states, Health memory h, uint256 fullCostUsd, uint256 liquidityUsd)
+        returns (MarketState[] memory states, uint256[] memory prices, uint256 fraction, uint256 liquidityUsd)
     {
         uint256 n = _markets.length;
         states = new MarketState[](n);
-        liquidityUsd = _tradingLiquidityUsd();
+        liquidityUsd = _liquidityUsd();
+        uint256 fullCostUsd;
         for (uint256 i = 0; i < n; ++i) {
             int256 size = _crossPositions[account][i].size;
             if (size == 0) continue;
             states[i] = _marketState(i);
             fullCostUsd += _fullCloseCostUsd(_markets[i].params, size, states[i].priceWad, liquidityUsd);
         }
-        h = _accountHealthAt(account, states, _collateralPrices(account));
+        prices = _collateralPrices(account);
+        Health memory h = _accountHealthAt(account, states, prices);
+        if (!MarginMath.isLiquidatable(h)) revert NotLiquidatable(h.equityUsd, h.maintenanceUsd);
+        fraction = MarginMath.liquidationFractionUp(h.equityUsd, h.maintenanceUsd, fullCostUsd);
     }
 
     function _planCross(address account, MarketState[] memory states, uint256 fraction, uint256 liquidityUsd)
@@ -208,6 +209,21 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
 
     // ================================================================================== shared
 
+    /// @dev The liquidity a liquidation's fill is priced against (not read with the defence off).
+    function _liquidityUsd() internal view returns (uint256) {
+        return liquidationAtFillPrice ? _tradingLiquidityUsd() : 0;
+    }
+
+    /// @dev What a liquidation's close of `notionalUsd` pays as a fraction of price: an owner's close fee,
+    /// or nothing with the self-liquidation defence off (the fill is then the oracle price).
+    function _closeFeeFraction(MarketParams storage mp, uint256 notionalUsd, uint256 liquidityUsd)
+        internal
+        view
+        returns (uint256)
+    {
+        return liquidationAtFillPrice ? _feeFraction(mp, notionalUsd, liquidityUsd) : 0;
+    }
+
     /// @dev Penalty plus fill cost of closing all of `size`, USD: the cost a liquidation must leave room for.
     function _fullCloseCostUsd(MarketParams storage mp, int256 size, uint256 priceWad, uint256 liquidityUsd)
         internal
@@ -215,8 +231,7 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
         returns (uint256)
     {
         uint256 notional = MarginMath.notionalUsdUp(size, priceWad);
-        uint256 fee = liquidationAtFillPrice ? _feeFraction(mp, priceWad, size, liquidityUsd) : 0;
-        return MarginMath.mulWadUp(notional, mp.liquidationPenaltyWad + fee);
+        return MarginMath.mulWadUp(notional, mp.liquidationPenaltyWad + _closeFeeFraction(mp, notional, liquidityUsd));
     }
 
     /// @dev Plan closing `fraction` of one position at the fill price a trade of that size gets, adding to `t`.
@@ -235,10 +250,10 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
         if (closeSize != size && MarginMath.notionalUsdDown(size - closeSize, priceWad) < mp.minNotionalUsd) {
             closeSize = size;
         }
-        fillPriceWad = liquidationAtFillPrice
-            ? MarginMath.fillPriceAgainstTrader(priceWad, -closeSize, _feeFraction(mp, priceWad, closeSize, liquidityUsd))
-            : priceWad;
-        uint256 penaltyUsd = MarginMath.mulWadUp(MarginMath.notionalUsdUp(closeSize, priceWad), mp.liquidationPenaltyWad);
+        uint256 notional = MarginMath.notionalUsdUp(closeSize, priceWad);
+        // a fee of 0 (defence off) fills at the oracle price exactly
+        fillPriceWad = MarginMath.fillPriceAgainstTrader(priceWad, -closeSize, _closeFeeFraction(mp, notional, liquidityUsd));
+        uint256 penaltyUsd = MarginMath.mulWadUp(notional, mp.liquidationPenaltyWad);
         t.pnlUsd += MarginMath.pnlUsdFloor(closeSize, entry, fillPriceWad);
         t.penaltyUsd += penaltyUsd;
         t.keeperUsd += MarginMath.mulWadDown(penaltyUsd, mp.keeperShareWad);
@@ -294,12 +309,15 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
     /// @dev Sell the account's priced non-quote collateral, in list order, to the keeper until `neededQuote`
     /// is raised or it runs out (waterfall step 1). The keeper pays quote tokens; no value leaves the books.
     /// A token whose feed cannot be read now is skipped: it can be neither valued nor sold.
-    function _seizeCollateral(address account, uint256 neededQuote) internal returns (uint256 proceeds) {
+    function _seizeCollateral(address account, uint256 neededQuote, uint256[] memory prices)
+        internal
+        returns (uint256 proceeds)
+    {
         uint256 n = _collateralTokens.length;
         for (uint256 i = 0; i < n && proceeds < neededQuote; ++i) {
             address token = _collateralTokens[i];
             uint256 balance = _collateral[account][token];
-            uint256 unitPrice = _salePrice(token, balance);
+            uint256 unitPrice = _salePrice(token, prices[i]);
             if (unitPrice == 0) continue;
             uint8 decimals = _collateralConfig[token].decimals;
             uint256 stillNeededUsd = MarginMath.quoteToUsd(neededQuote - proceeds, quoteDecimals);
@@ -318,22 +336,22 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
     }
 
     /// @dev What selling all of an account's priced non-quote collateral would raise, quote tokens.
-    function _collateralSaleValue(address account) internal view returns (uint256 total) {
+    function _collateralSaleValue(address account, uint256[] memory prices) internal view returns (uint256 total) {
         for (uint256 i = 0; i < _collateralTokens.length; ++i) {
             address token = _collateralTokens[i];
-            uint256 balance = _collateral[account][token];
-            uint256 unitPrice = _salePrice(token, balance);
+            uint256 unitPrice = _salePrice(token, prices[i]);
             if (unitPrice == 0) continue;
+            uint256 balance = _collateral[account][token];
             uint8 decimals = _collateralConfig[token].decimals;
             total += MarginMath.usdToQuoteDown(MarginMath.valueUsdDown(balance, decimals, unitPrice), quoteDecimals);
         }
     }
 
-    /// @dev Oracle price less the token's liquidation discount; 0 when there is nothing to sell or no price.
-    function _salePrice(address token, uint256 balance) internal view returns (uint256) {
-        if (balance == 0) return 0;
-        uint256 price = _collateralPrice(token);
-        return MarginMath.mulWadDown(price, ConstantsLib.WAD - _collateralConfig[token].liquidationDiscountWad);
+    /// @dev `priceWad` (from `_collateralPrices`: 0 where there is nothing to sell or no price) less the
+    /// token's liquidation discount.
+    function _salePrice(address token, uint256 priceWad) internal view returns (uint256) {
+        if (priceWad == 0) return 0;
+        return MarginMath.mulWadDown(priceWad, ConstantsLib.WAD - _collateralConfig[token].liquidationDiscountWad);
     }
 
     /// @dev After a cross liquidation that left bad debt, collateral that could not be priced (and so could

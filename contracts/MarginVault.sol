@@ -344,7 +344,7 @@ contract MarginVault is MarginBooks, IMarginLiquidation, Ownable2Step, Reentranc
         // PnL-marked value: one read instead of a price read per market.
         uint256 poolValueUsd = _tradingLiquidityUsd();
         f.fillPriceWad = MarginMath.fillPriceAgainstTrader(
-            priceWad, sizeDelta, _feeFraction(m.params, priceWad, sizeDelta, poolValueUsd)
+            priceWad, sizeDelta, _feeFraction(m.params, MarginMath.notionalUsdUp(sizeDelta, priceWad), poolValueUsd)
         );
         f.increased = size == 0 || (size > 0) == (sizeDelta > 0);
         if (f.increased) {

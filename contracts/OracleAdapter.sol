@@ -92,9 +92,8 @@ contract OracleAdapter is IOracleAdapter, Ownable2Step {
         }
         if (c.feed.code.length == 0) revert ErrorsLib.FeedCheckFailed(c.feed, "no code");
         if (AggregatorV3Interface(c.feed).decimals() != c.decimals) revert ErrorsLib.FeedCheckFailed(c.feed, "decimals");
-        (,,, uint256 price, bytes32 fault) = _evaluate(c);
+        (,,,, bytes32 fault) = _evaluate(c);
         if (fault != 0) revert ErrorsLib.FeedCheckFailed(c.feed, fault);
-        price; // within bounds when there is no fault
     }
 
     // ============================================================================ views

@@ -24,8 +24,8 @@ INT256_MIN, INT256_MAX = -(2**255), 2**255 - 1
 
 
 class Int256CastOverflow(OverflowError):
-    """A uint256 too large for int256. MarginMath converts with a plain `int256(x)`, which does not
-    revert but wraps to a wrong (negative) value; the model raises, as a checked cast would."""
+    """A uint256 too large for int256, where MarginMath converts with SafeCast.toInt256 (which reverts);
+    the model raises it (an OverflowError, as tests/test_margin_math.py expects of a revert)."""
 
 
 def _uint256(x: int) -> int:

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
+import {Health} from "../libraries/MarginMath.sol";
 import {IOracleAdapter} from "./IOracleAdapter.sol";
 
 /// @notice Parameters of one perpetual market. Ratios are wad fractions of notional (0.05e18 = 5 %).
@@ -105,6 +106,12 @@ interface IMarginVault {
     /// @notice Oracle price and effective ratios (base + volatility buffer) of a market now.
     function marketState(uint256 marketId) external view returns (MarketState memory);
     function position(uint256 positionId) external view returns (IsolatedPosition memory);
+    /// @notice Health of a cross account under given market states and collateral prices (index-aligned
+    /// with `collateralTokens()`), the vault's own formula, so that a scan reads each price once.
+    function accountHealthAt(address account, MarketState[] memory states, uint256[] memory collateralPricesWad)
+        external
+        view
+        returns (Health memory);
     function crossPosition(address account, uint256 marketId) external view returns (CrossPosition memory);
     function collateralBalance(address account, address token) external view returns (uint256);
     function collateralTokens() external view returns (address[] memory);

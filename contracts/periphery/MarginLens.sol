@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SignedMath} from "@openzeppelin/contracts/utils/math/SignedMath.sol";
 import {
     IMarginVault, IsolatedPosition, CrossPosition, CollateralConfig, MarketState
@@ -72,32 +71,17 @@ contract MarginLens {
     }
 
     /// @notice Health of a cross account under given market states and collateral prices (index-aligned with
-    /// `vault.collateralTokens()`), as the vault computes it; `priced` is false when the account has a
-    /// position in a market whose state is zero (no price now).
+    /// `vault.collateralTokens()`), the vault's own; `priced` is false when the account has a position in a
+    /// market whose state is zero (no price now: that health is not to be used).
     function accountHealthAt(address account, MarketState[] memory states, uint256[] memory prices)
         public
         view
         returns (Health memory h, bool priced)
     {
-        address[] memory tokens = vault.collateralTokens();
-        h.equityUsd = int256(MarginMath.quoteToUsd(vault.collateralBalance(account, vault.quoteToken()), vault.quoteDecimals()));
-        for (uint256 i = 0; i < tokens.length; ++i) {
-            uint256 amount = vault.collateralBalance(account, tokens[i]);
-            if (amount == 0) continue;
-            CollateralConfig memory c = vault.collateralConfig(tokens[i]);
-            h.equityUsd += int256(MarginMath.mulWadDown(MarginMath.valueUsdDown(amount, c.decimals, prices[i]), c.weightWad));
-        }
+        h = vault.accountHealthAt(account, states, prices);
         priced = true;
-        for (uint256 m = 0; m < states.length; ++m) {
-            CrossPosition memory cp = vault.crossPosition(account, m);
-            if (cp.size == 0) continue;
-            if (states[m].priceWad == 0) priced = false;
-            Health memory ph = MarginMath.positionHealth(
-                0, cp.size, cp.entryPriceWad, states[m].priceWad, states[m].initialRatioWad, states[m].maintenanceRatioWad
-            );
-            h.equityUsd += ph.equityUsd;
-            h.initialUsd += ph.initialUsd;
-            h.maintenanceUsd += ph.maintenanceUsd;
+        for (uint256 m = 0; m < states.length && priced; ++m) {
+            if (states[m].priceWad == 0 && vault.crossPosition(account, m).size != 0) priced = false;
         }
     }
 
