@@ -10,6 +10,7 @@ from typing import Any
 import ape
 import pytest
 
+from simulation import margin_math as mm
 from simulation.build import compile_contracts
 from simulation.deploy import DEFENCES_OFF, Deployment, SystemSpec, deploy_system
 
@@ -110,6 +111,14 @@ def unsafe_system(artifacts: Any, owner: Any, system: Deployment) -> Deployment:
     """The same system with every defence off (DEFENCES_OFF), one per module that asks (after the
     session's hardened `system`, so ape's snapshots nest in fixture order)."""
     return deploy_system(ape.chain.provider.web3, artifacts, owner.address, DEFENCES_OFF)
+
+
+def market_fee(params: Any, notional_usd: int, liquidity_usd: int) -> int:
+    """The fee fraction a trade (or a liquidation's close) of `notional_usd` pays in a market with these
+    MarketParams, against `liquidity_usd` of trading liquidity (the reference model's formula)."""
+    return mm.trade_fee_fraction_up(
+        params.spreadWad, params.minFeeWad, params.impactCoefficientWad, notional_usd, liquidity_usd
+    )
 
 
 def fill_of(vault: Any, tx: Any) -> int:

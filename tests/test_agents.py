@@ -747,17 +747,21 @@ def test_keeper_profit_threshold_uses_now_base_fee(abis):
     assert len(keeper.decide(10, seen, now)) == 1
 
 
+def cross_plan(seen: Snapshot) -> tuple[dict[int, int], int]:
+    """As MarginLiquidator.liquidateCross: ONE fraction for the CROSS account, from the cost (penalty and
+    close fill) of closing everything; with the penalty per market."""
+    notionals = {
+        m: mm.notional_usd_up(size, seen.market(m).price_wad or 0)
+        for m, (size, _) in CROSS.positions.items()
+    }
+    penalties = {m: mm.mul_wad_up(n, PENALTY[m]) for m, n in notionals.items()}
+    costs = sum(penalties[m] + mm.mul_wad_up(n, CLOSE_FEE[m]) for m, n in notionals.items())
+    return penalties, mm.liquidation_fraction_up(CROSS.equity_usd, CROSS.maintenance_usd, costs)
+
+
 def test_keeper_profit_threshold_cross(abis):
     seen = liq_snap(liq_iso=[], base_fee_gwei=20)
-    # as MarginLiquidator.liquidateCross: ONE fraction for the account, from the cost (penalty and
-    # close fill) of closing everything
-    notionals = {
-        mid: mm.notional_usd_up(size, seen.market(mid).price_wad)
-        for mid, (size, _) in CROSS.positions.items()
-    }
-    penalties = {mid: mm.mul_wad_up(n, PENALTY[mid]) for mid, n in notionals.items()}
-    costs = sum(penalties[mid] + mm.mul_wad_up(n, CLOSE_FEE[mid]) for mid, n in notionals.items())
-    fraction = mm.liquidation_fraction_up(CROSS.equity_usd, CROSS.maintenance_usd, costs)
+    penalties, fraction = cross_plan(seen)
     assert 0 < fraction < WAD  # a partial liquidation, where per-market fractions would differ
     reward = (
         sum(mm.mul_wad_down(mm.mul_wad_down(p, fraction), SHARE[m]) for m, p in penalties.items())
@@ -850,12 +854,8 @@ def test_keeper_counts_the_collateral_sale_discount(abis):
     plain = make_keeper(abis)
     ctx = KeeperContext(VAULT, abis["MarginVault"], PENALTY, SHARE, ETH, CLOSE_FEE, wad("0.05"))
     with_sale = Keeper(KeeperConfig(name="k"), KEEPER, ctx)
-    notionals = {
-        m: mm.notional_usd_up(s, seen.market(m).price_wad) for m, (s, _) in CROSS.positions.items()
-    }
-    penalty = sum(mm.mul_wad_up(n, PENALTY[m]) for m, n in notionals.items())
-    costs = penalty + sum(mm.mul_wad_up(n, CLOSE_FEE[m]) for m, n in notionals.items())
-    fraction = mm.liquidation_fraction_up(CROSS.equity_usd, CROSS.maintenance_usd, costs)
+    penalties, fraction = cross_plan(seen)
+    penalty = sum(penalties.values())
     # ETH 2 long from 2100 at 1900: -$400; BTC flat: the account's $400 equity is $800 of weighted
     # collateral less that loss, with no quote: everything owed is bought from the collateral
     owed = mm.mul_wad_up(wad(400) + penalty, fraction)

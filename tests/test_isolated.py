@@ -2,29 +2,23 @@
 
 import ape
 import pytest
-from conftest import BTC, ETH, USDC_UNIT, WAD, set_params_now
+from conftest import BTC, ETH, USDC_UNIT, WAD, market_fee, set_params_now
 
 from simulation import margin_math as mm
 
 SIZE = WAD  # 1 ETH at $3000
 
 
-def fee_fraction(vault, usdc, pool, market_id, price, size):
-    p = vault.market(market_id).params
-    liquidity_usd = mm.quote_to_usd(pool.tradingLiquidity(), 6)
-    return mm.trade_fee_fraction_up(
-        p.spreadWad,
-        p.minFeeWad,
-        p.impactCoefficientWad,
-        mm.notional_usd_up(size, price),
-        liquidity_usd,
-    )
-
-
-def expected_fill(vault, usdc, pool, market_id, size):
+def expected_fill(vault, pool, market_id, size):
     price = vault.marketState(market_id).priceWad
     return mm.fill_price_against_trader(
-        price, size, fee_fraction(vault, usdc, pool, market_id, price, size)
+        price,
+        size,
+        market_fee(
+            vault.market(market_id).params,
+            mm.notional_usd_up(size, price),
+            mm.quote_to_usd(pool.tradingLiquidity(), 6),
+        ),
     )
 
 
@@ -37,7 +31,7 @@ def opened(vault, usdc, alice, fund):
 
 def test_open_fill_price_event_and_margin_pulled(vault, usdc, pool, alice, fund):
     fund(usdc, alice, 1_000)
-    fill = expected_fill(vault, usdc, pool, ETH, SIZE)
+    fill = expected_fill(vault, pool, ETH, SIZE)
     # independent check of the formula: spread + impact = 0.0005 + 0.1 * 3000 / 10M = 0.053 %, under
     # the 0.3 % fee floor, so 3000 * 1.003
     assert fill == mm.mul_wad_up(3000 * WAD, WAD + 3 * 10**15)
@@ -65,7 +59,7 @@ def test_open_fill_price_event_and_margin_pulled(vault, usdc, pool, alice, fund)
 
 def test_open_short_fill_below_oracle(vault, usdc, pool, alice, fund):
     fund(usdc, alice, 1_000)
-    fill = expected_fill(vault, usdc, pool, ETH, -SIZE)
+    fill = expected_fill(vault, pool, ETH, -SIZE)
     pid = vault.openIsolated(ETH, -SIZE, 300 * USDC_UNIT, sender=alice).return_value
     assert vault.position(pid).entryPriceWad == fill < 3000 * WAD
 
@@ -141,7 +135,7 @@ def test_remove_margin(vault, usdc, alice, opened):
 
 def test_increase_average_entry(vault, usdc, pool, alice, opened):
     p0 = vault.position(opened)
-    fill = expected_fill(vault, usdc, pool, ETH, SIZE)
+    fill = expected_fill(vault, pool, ETH, SIZE)
     vault.modifyIsolated(opened, SIZE, sender=alice)
     p1 = vault.position(opened)
     assert p1.size == 2 * SIZE
@@ -153,7 +147,7 @@ def test_increase_average_entry(vault, usdc, pool, alice, opened):
 def test_reduce_realises_pnl_into_margin(vault, usdc, pool, alice, eth_feed, set_price, opened):
     set_price(eth_feed, 3300)
     p0 = vault.position(opened)
-    fill = expected_fill(vault, usdc, pool, ETH, -SIZE // 2)
+    fill = expected_fill(vault, pool, ETH, -SIZE // 2)
     pnl = mm.signed_usd_to_quote_floor(mm.pnl_usd_floor(SIZE // 2, p0.entryPriceWad, fill), 6)
     pool_before = usdc.balanceOf(pool)
     vault.modifyIsolated(opened, -SIZE // 2, sender=alice)
@@ -169,7 +163,7 @@ def test_close_payout_and_pool_cash(
 ):
     set_price(eth_feed, new_price)
     p0 = vault.position(opened)
-    fill = expected_fill(vault, usdc, pool, ETH, -SIZE)
+    fill = expected_fill(vault, pool, ETH, -SIZE)
     pnl = mm.signed_usd_to_quote_floor(mm.pnl_usd_floor(SIZE, p0.entryPriceWad, fill), 6)
     wallet, pool_cash = usdc.balanceOf(alice), usdc.balanceOf(pool)
     tx = vault.closeIsolated(opened, sender=alice)
@@ -202,6 +196,6 @@ def test_loss_capped_at_margin(vault, usdc, alice, keeper, eth_feed, set_price, 
 
 def test_btc_market_opens(vault, usdc, pool, alice, fund):
     fund(usdc, alice, 1_000)
-    fill = expected_fill(vault, usdc, pool, BTC, -WAD // 100)
+    fill = expected_fill(vault, pool, BTC, -WAD // 100)
     pid = vault.openIsolated(BTC, -WAD // 100, 100 * USDC_UNIT, sender=alice).return_value
     assert vault.position(pid).entryPriceWad == fill

@@ -2,7 +2,7 @@
 
 import ape
 import pytest
-from conftest import BTC, ETH, USDC_UNIT, WAD
+from conftest import BTC, ETH, USDC_UNIT, WAD, market_fee
 
 from simulation import margin_math as mm
 
@@ -30,10 +30,7 @@ def expected_isolated(vault, pool, pid, price):
     liquidity = mm.quote_to_usd(pool.tradingLiquidity(), 6)
 
     def fee(size):
-        notional = mm.notional_usd_up(size, price)
-        return mm.trade_fee_fraction_up(
-            mp.spreadWad, mp.minFeeWad, mp.impactCoefficientWad, notional, liquidity
-        )
+        return market_fee(mp, mm.notional_usd_up(size, price), liquidity)
 
     full_cost = mm.mul_wad_up(
         mm.notional_usd_up(p.size, price), mp.liquidationPenaltyWad + fee(p.size)

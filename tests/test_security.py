@@ -12,6 +12,7 @@ from conftest import (
     by_closing,
     dust_cross_account,
     fill_of,
+    market_fee,
 )
 
 from simulation import margin_math as mm
@@ -132,10 +133,9 @@ def test_a_liquidation_fills_as_a_close_of_the_same_size(
     ev = vault.IsolatedLiquidated.from_receipt(tx)[0]
     mp = vault.market(ETH).params
     notional = mm.notional_usd_up(ev.closedSize, 2900 * WAD)
-    fee = mm.trade_fee_fraction_up(
-        mp.spreadWad, mp.minFeeWad, mp.impactCoefficientWad, notional, liquidity
+    fill = mm.fill_price_against_trader(
+        2900 * WAD, -ev.closedSize, market_fee(mp, notional, liquidity)
     )
-    fill = mm.fill_price_against_trader(2900 * WAD, -ev.closedSize, fee)
     assert fill < mm.mul_wad_down(2900 * WAD, WAD - mp.minFeeWad + 1)  # not the oracle price
     assert ev.realizedPnl == mm.signed_usd_to_quote_floor(
         mm.pnl_usd_floor(ev.closedSize, entry, fill), 6

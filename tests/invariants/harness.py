@@ -23,7 +23,6 @@ from simulation.rpc import Rpc, RpcError
 GAS = hex(3_000_000)
 CALL_GAS = hex(200_000_000)
 USDC_DEC = 6
-NO_POSITION = "0x0000000000000000000000000000000000000000"
 TOKENS = ("USDC", "WETH", "WBTC")
 ASSETS = ("WETH", "WBTC")
 PAGE = 1_000  # positions / accounts per lens page: the whole book

@@ -10,11 +10,11 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from simulation.units import WAD
+
 from . import properties as prop
 from .harness import USDC_DEC, ChainState, Harness, Outcome
 
-WAD = 10**18
-HEAVY_EVERY = 1
 """Steps between two runs of the model-vs-lens properties (health, scans, market states)."""
 STATS: Counter = Counter()
 
@@ -97,7 +97,7 @@ class BaseMachine(RuleBasedStateMachine):
 
     @rule(a=actor, m=market, long=st.booleans(), lev=st.integers(1, 19), margin=usd)
     def open_isolated(self, a: int, m: int, long: bool, lev: int, margin: int) -> None:
-        size = margin * 10**18 * lev * WAD // self.price(m) * (1 if long else -1)
+        size = margin * WAD * lev * WAD // self.price(m) * (1 if long else -1)
         self._act(
             "openIsolated", self.h.traders[a], "openIsolated", (m, size, margin * 10**USDC_DEC)
         )
@@ -209,9 +209,8 @@ class BaseMachine(RuleBasedStateMachine):
         errors += prop.check_conservation(h, st_, BaseMachine.usdc_supply)
         errors += prop.check_open_list(st_)
         self.steps += 1
-        if self.steps % HEAVY_EVERY == 0:
-            errors += prop.check_market_states(h, st_)
-            errors += prop.check_health_and_scans(h, st_, h.read_lens(st_))
+        errors += prop.check_market_states(h, st_)
+        errors += prop.check_health_and_scans(h, st_, h.read_lens(st_))
         for e in errors:
             STATS["violation:" + e.split(":")[0][:40]] += 1
         assert not errors, "\n".join(errors)

@@ -157,7 +157,7 @@ class FullMachine(MarginMachine):
         scan = {h.ck(x) for x in lens["scanCross"][0]} if lens["scanCross"] else None
         outcomes = {}
         for t in sorted(liquidatable):
-            out = self._liquidate("liquidateCross", h.keeper, "liquidateCross", (t,), (), {t})
+            out = self._liquidate(h.keeper, "liquidateCross", (t,), (), {t})
             outcomes[t] = None if out.ok else out.error
             STATS["staleLiquidation:" + ("ok" if out.ok else str(out.error))] += 1
         self.violations += prop.check_stale_feed_liquidation(

@@ -1,6 +1,7 @@
-"""The properties the invariant suite checks: each one function over what the handlers (tests/invariants/
-machine.py, actions.py) read, returning its violations as messages (an empty list when it holds), so a
-step reports every property it breaks at once. Tolerances are named, with their units."""
+"""The properties the invariant suite checks: each one function over what the handlers
+(tests/invariants/machine.py, risk.py, pool_oracle.py) read, returning its violations as messages (an
+empty list when it holds), so a step reports every property it breaks at once. Tolerances are named,
+with their units."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from simulation import margin_math as mm
 
 from .harness import TOKENS, ChainState, Harness
 
-WAD = 10**18
 LP_ROUNDING_TOLERANCE_QUOTE = 10
 """Quote units (1e-6 USDC): ERC-4626 conversions round down once per deposit, redeem and valuation."""
 LIQUIDATION_ROUNDING_TOLERANCE_QUOTE = 2

@@ -45,9 +45,7 @@ class MarginMachine(BaseMachine):
         if predicted and not by_owner:
             self._compare_isolated_with_close(pid, p[0])
         liquidator = p[0] if by_owner else h.keeper
-        out = self._liquidate(
-            "liquidateIsolated", liquidator, "liquidateIsolated", (pid,), {pid}, ()
-        )
+        out = self._liquidate(liquidator, "liquidateIsolated", (pid,), {pid}, ())
         self._check_liquidation_outcome(out, predicted, by_owner, f"isolated position {pid} {p}")
         if out.ok:
             self._check_bad_debt(out, isolated=pid)
@@ -91,9 +89,7 @@ class MarginMachine(BaseMachine):
         if predicted and not by_owner:
             self._compare_cross_with_close(account)
         liquidator = account if by_owner else h.keeper
-        out = self._liquidate(
-            "liquidateCross", liquidator, "liquidateCross", (account,), (), {account}
-        )
+        out = self._liquidate(liquidator, "liquidateCross", (account,), (), {account})
         if health is None:
             return  # a market it trades has no price: nothing to predict
         self._check_liquidation_outcome(out, predicted, by_owner, f"cross account {account}")
@@ -144,13 +140,11 @@ class MarginMachine(BaseMachine):
             )
         )
 
-    def _liquidate(
-        self, name: str, liquidator: str, fn: str, args: tuple, positions: Any, accounts: Any
-    ):
+    def _liquidate(self, liquidator: str, fn: str, args: tuple, positions: Any, accounts: Any):
         s = self.state()
         self._pool_before = s.balances["USDC", self.h.addr["LPPool"]]
         self._insurance_before = s.balances["USDC", self.h.addr["InsuranceFund"]]
-        return self._act(name, liquidator, fn, args, positions=positions, accounts=accounts)
+        return self._act(fn, liquidator, fn, args, positions=positions, accounts=accounts)
 
     def _check_liquidation_outcome(
         self, out: Any, predicted: bool, by_owner: bool, what: str
