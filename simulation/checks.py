@@ -107,6 +107,9 @@ def price_problems(sc: Scenario, fork: bool) -> Iterator[str]:
 
 def deployment_problem(sc: Scenario, fork: bool = False) -> str | None:
     """The first reason `sc` cannot run on the deployed system, or None."""
+    if fork and sc.adversaries:
+        # they mint dust tokens and read the local feeds' decimals
+        return "adversaries: run on a local chain only, not on a fork"
     for check in (amount_problems(sc), leverage_problems(sc), price_problems(sc, fork)):
         for problem in check:
             return problem

@@ -271,3 +271,15 @@ def test_refused_by_the_real_command(tmp_path, make):
     _refused(r.returncode, r.stderr)
     assert time.monotonic() - t0 < 20  # an interpreter start; compiling and a chain take longer
     assert not out.exists() and r.stdout == ""
+
+
+def test_adversaries_on_a_fork(capfd, tmp_path):
+    """Adversaries mint dust tokens and read the local feeds' decimals: a fork run with them is refused
+    before anything starts (no upstream is contacted: the URL is never reached)."""
+    scenario = ROOT / "scenarios" / "adversaries.yaml"
+    out = tmp_path / "out"
+    code, err = _cli(
+        capfd, "run", str(scenario), "--out", str(out), "--fork-url", "http://127.0.0.1:9"
+    )
+    _refused(code, err, str(scenario), "adversaries", "fork")
+    assert not out.exists()

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from simulation.abi import ContractAbi
 from simulation.adversary_pnl import DECIMALS
 from simulation.agents.base import IsolatedView, MarketView, Snapshot, Tx
+from simulation.agents.oracle import deviation_move
 from simulation.agents.self_liq import close_value_usd, liquidation_value_usd
 from simulation.scenario import AdversaryConfig, OracleConfig
 from simulation.units import GWEI, USDC, WAD
@@ -58,10 +59,10 @@ def round_coming(
         return 0
     seen = history[max(0, len(history) - 1 - oracle.delay_blocks)][symbol]
     answer, _ = snap.oracle_rounds[symbol]
-    new = round(seen * 10**8)
-    if answer <= 0 or new <= 0 or abs(new - answer) / answer < oracle.deviation:
+    new = round(seen * 10**8)  # the local feeds' 8 decimals (adversaries run on local chains only)
+    if answer <= 0 or new <= 0:
         return 0
-    return 1 if new > answer else -1
+    return deviation_move(new, answer, oracle.deviation)
 
 
 class Adversary:

@@ -17,6 +17,16 @@ class DrivenFeed(Protocol):
     def round_writes(self, answer: int, timestamp: int) -> list[tuple[str, list[Any]]]: ...
 
 
+def deviation_move(new: int, answer: int, deviation: float) -> int:
+    """Chainlink's deviation rule: +1 / -1 when `new` moved at least `deviation` (a fraction) up / down
+    from the on-chain `answer`, else 0; no answer yet (<= 0) counts as a move up."""
+    if answer <= 0:
+        return 1
+    if abs(new - answer) / answer < deviation:
+        return 0
+    return 1 if new > answer else -1
+
+
 class OracleAgent:
     """A new round when the price deviates past the threshold or the heartbeat elapses; optional delay
     behind the market and outage windows. After each round it refreshes the adapter's volatility cache."""
@@ -63,7 +73,7 @@ class OracleAgent:
             answer, updated_at = snap.oracle_rounds[symbol]
             deviation, heartbeat = self.rules[symbol]
             new = round(seen[symbol] * 10 ** self.decimals[symbol])
-            moved = abs(new - answer) / answer >= deviation if answer > 0 else True
+            moved = deviation_move(new, answer, deviation) != 0
             stale = timestamp - updated_at >= heartbeat
             if not (new > 0 and (moved or stale)):
                 continue
