@@ -43,6 +43,11 @@ class Chain:
     def rpc(self, method: str, params: list[Any]) -> Any:
         return self.w3.provider.make_request(method, params)["result"]  # type: ignore[arg-type]
 
+    def wait(self, seconds: int) -> None:
+        """Mine an empty block `seconds` later (gas estimates read the latest block)."""
+        self.rpc("evm_increaseTime", [seconds])
+        self.rpc("evm_mine", [])
+
     def send(self, fn: Any, sender: str) -> Any:
         return send_and_wait(self.w3, fn, sender)
 
@@ -150,6 +155,34 @@ def stale_collateral(c: Chain) -> dict[str, Any]:
     return {"scan_lists_the_account": listed, "liquidate_cross_succeeds": liquidatable}
 
 
+def exit_ahead_of_bad_debt(c: Chain) -> dict[str, Any]:
+    """Review (lower severity): between the round that sinks a position and its liquidation the pool
+    counts the loss beyond its margin as collectable. An LP with $1M asks to leave right after the round
+    (a $2M long on $150k, ETH -15 %); a keeper liquidates; the LP claims as soon as the pool lets it."""
+    c.fund(c.usdc, c.bob, 1_000_000 * USDC, c.pool)
+    c.send(c.pool.functions.deposit(1_000_000 * USDC, c.bob), c.bob)
+    shares = c.pool.functions.balanceOf(c.bob).call()
+    c.wait(c.pool.functions.depositCooldown().call())
+    c.fund(c.usdc, c.alice, 150_000 * USDC, c.vault)
+    pid, _ = c.open(c.alice, 2_000_000 * WAD // 3000, 150_000 * USDC)
+    c.price(2550)
+    on_paper = c.pool.functions.convertToAssets(shares).call()
+    before = c.balance(c.bob)
+    c.send(c.pool.functions.requestRedeem(shares), c.bob)
+    delay = c.pool.functions.exitDelay().call()
+    if delay == 0:  # claimable at once: ahead of the keeper
+        c.send(c.pool.functions.claimRedeem(c.bob), c.bob)
+    c.send(c.vault.functions.liquidateIsolated(pid), c.keeper)
+    if delay:
+        c.wait(delay)
+        c.send(c.pool.functions.claimRedeem(c.bob), c.bob)
+    return {
+        "shares_value_on_paper_usd": on_paper / USDC,
+        "paid_usd": (c.balance(c.bob) - before) / USDC,
+        "shares_value_after_liquidation_usd": c.pool.functions.previewRedeem(shares).call() / USDC,
+    }
+
+
 def owner_powers(c: Chain) -> dict[str, Any]:
     """Review: the owner set maintenance 50 %, penalty 20 %, keeper share 100 % in one transaction."""
     params = list(c.vault.functions.market(0).call()[5])
@@ -168,6 +201,7 @@ ATTACKS = {
     "self_liquidation": self_liquidation,
     "stale_collateral": stale_collateral,
     "owner_key": owner_powers,
+    "lp_exit_ahead_of_bad_debt": exit_ahead_of_bad_debt,
 }
 
 

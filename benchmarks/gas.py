@@ -146,6 +146,13 @@ def measure(w3: Web3, d: Any) -> dict[str, int]:
     w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [86_400])
     w3.provider.make_request(RPCEndpoint("evm_mine"), [])
     send(vault.functions.applyMarketParams(0), owner, "apply_market_params")
+
+    # an LP exit in two steps (the cooldown and the day above have passed; fresh rounds for the valuation)
+    rounds(2720, 60000)
+    send(pool.functions.requestRedeem(pool.functions.balanceOf(carol).call() // 2), carol, "lp_request_exit")
+    w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [pool.functions.exitDelay().call()])
+    rounds(2720, 60000)
+    send(pool.functions.claimRedeem(carol), carol, "lp_claim_exit")
     return gas
 
 

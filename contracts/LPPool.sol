@@ -23,6 +23,14 @@ import {MarginMath} from "./libraries/MarginMath.sol";
 ///   cannot leave in the block it came (and take its share of the fee a trade just paid);
 /// - trades are priced and capped against `tradingLiquidity`: cash less the deposits of the current and the
 ///   previous cooldown-long epoch, so a fresh deposit never lowers what a trade pays.
+/// Exit-ahead-of-bad-debt defence, one parameter, `exitDelay` (seconds, 0 turns it off): the pool's value
+/// nets traders' PnL in aggregate, so between the oracle round that puts a position under water and its
+/// liquidation it counts the loss beyond the position's margin as collectable. Exits therefore take two
+/// steps: `requestRedeem` escrows the shares (they keep bearing the pool's losses), and `claimRedeem`, at
+/// least `exitDelay` later, pays the lower of their value at the request and at the claim. Bad debt realised
+/// in between (keepers have `exitDelay` to liquidate) is borne by the exiting LP too, and an exit requested
+/// ahead of an oracle round is paid at the round's price if that is lower. With a delay the one-step
+/// ERC-4626 `redeem` and `withdraw` are closed (their `max*` return 0).
 contract LPPool is ILPPool, ERC4626, Ownable2Step {
     using SafeERC20 for IERC20;
 
@@ -41,19 +49,37 @@ contract LPPool is ILPPool, ERC4626, Ownable2Step {
     /// @notice When each holder's shares unlock (their latest deposit plus the cooldown).
     mapping(address holder => uint256) public lockedUntil;
     RecentDeposits internal _recent;
+    /// @notice Seconds between an exit's request and its claim.
+    uint256 public immutable exitDelay;
+
+    /// @notice An exit waiting for its claim: shares escrowed by the pool, their value when requested.
+    struct ExitRequest {
+        uint128 shares;
+        uint64 readyAt;
+        uint256 assetsAtRequest;
+    }
+
+    mapping(address owner => ExitRequest) internal _exits;
 
     /// @notice Emitted when the vault is linked (once).
     event VaultSet(address vault);
     /// @notice Emitted when the pool pays the vault: trader profit or bad debt the LPs absorb.
     event PaidVault(uint256 amount);
+    /// @notice Emitted when an LP asks to exit: `shares` escrowed, worth `assets` now, claimable at `readyAt`.
+    event ExitRequested(address indexed owner, uint256 shares, uint256 assets, uint256 readyAt);
+    /// @notice Emitted when an LP takes its escrowed shares back.
+    event ExitCancelled(address indexed owner, uint256 shares);
+    /// @notice Emitted when an exit is paid: `assets` for `shares` (the lower of both valuations).
+    event ExitClaimed(address indexed owner, address indexed caller, uint256 shares, uint256 assets);
 
-    constructor(IERC20 quote, address owner_, uint256 depositCooldown_)
+    constructor(IERC20 quote, address owner_, uint256 depositCooldown_, uint256 exitDelay_)
         ERC20("Margin LP", "mLP")
         ERC4626(quote)
         Ownable(owner_)
     {
         _quoteDecimals = IERC20Metadata(address(quote)).decimals();
         depositCooldown = depositCooldown_;
+        exitDelay = exitDelay_;
     }
 
     function setVault(address vault_) external onlyOwner {
@@ -130,13 +156,62 @@ contract LPPool is ILPPool, ERC4626, Ownable2Step {
         super._update(from, to, value);
     }
 
+    /// @notice Escrow `shares` of the caller's for an exit claimable `exitDelay` from now, at no more than
+    /// their value now. One exit at a time per owner; locked shares cannot be requested.
+    function requestRedeem(uint256 shares) external returns (uint256 assets) {
+        if (shares == 0) revert ErrorsLib.ZeroAmount();
+        if (_exits[msg.sender].shares != 0) revert ErrorsLib.ExitPending(msg.sender);
+        assets = previewRedeem(shares);
+        uint256 readyAt = block.timestamp + exitDelay;
+        _exits[msg.sender] = ExitRequest(SafeCast.toUint128(shares), SafeCast.toUint64(readyAt), assets);
+        _transfer(msg.sender, address(this), shares); // reverts on locked shares or a short balance
+        emit ExitRequested(msg.sender, shares, assets, readyAt);
+    }
+
+    /// @notice Pay `owner`'s exit (anyone may): the lower of the shares' value at the request and now,
+    /// within the free liquidity. The escrowed shares are burnt; what they were worth above that stays
+    /// with the LPs who stay.
+    function claimRedeem(address owner) external returns (uint256 assets) {
+        ExitRequest memory r = _exits[owner];
+        if (r.shares == 0) revert ErrorsLib.NoExitPending(owner);
+        if (block.timestamp < r.readyAt) revert ErrorsLib.ExitNotReady(owner, r.readyAt);
+        assets = Math.min(r.assetsAtRequest, previewRedeem(r.shares));
+        uint256 free = freeLiquidity();
+        if (assets > free) revert ErrorsLib.InsufficientFreeLiquidity(assets, free);
+        delete _exits[owner];
+        _burn(address(this), r.shares);
+        IERC20(asset()).safeTransfer(owner, assets);
+        emit ExitClaimed(owner, msg.sender, r.shares, assets);
+    }
+
+    /// @notice Take back the caller's escrowed shares (an exit the free liquidity cannot pay yet, say).
+    /// Harmless to the other LPs: the shares bore the pool's losses while escrowed.
+    function cancelRedeem() external {
+        ExitRequest memory r = _exits[msg.sender];
+        if (r.shares == 0) revert ErrorsLib.NoExitPending(msg.sender);
+        delete _exits[msg.sender];
+        _transfer(address(this), msg.sender, r.shares);
+        emit ExitCancelled(msg.sender, r.shares);
+    }
+
+    /// @notice `owner`'s pending exit: escrowed shares, their value at the request, when it can be claimed.
+    function pendingExit(address owner) external view returns (ExitRequest memory) {
+        return _exits[owner];
+    }
+
+    /// @notice Shares `owner` may put in an exit request now (0 while locked or while one is pending).
+    function maxRequestRedeem(address owner) external view returns (uint256) {
+        if (lockedUntil[owner] > block.timestamp || _exits[owner].shares != 0) return 0;
+        return balanceOf(owner);
+    }
+
     function maxWithdraw(address owner) public view override returns (uint256) {
-        if (lockedUntil[owner] > block.timestamp) return 0;
+        if (exitDelay > 0 || lockedUntil[owner] > block.timestamp) return 0;
         return Math.min(super.maxWithdraw(owner), freeLiquidity());
     }
 
     function maxRedeem(address owner) public view override returns (uint256) {
-        if (lockedUntil[owner] > block.timestamp) return 0;
+        if (exitDelay > 0 || lockedUntil[owner] > block.timestamp) return 0;
         return Math.min(super.maxRedeem(owner), convertToShares(freeLiquidity()));
     }
 

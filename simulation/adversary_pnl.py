@@ -39,9 +39,12 @@ def lp_value_usd(snap: Snapshot, shares: int) -> float:
 
 
 def wallet_value_usd(snap: Snapshot, w: WalletView) -> float:
+    """Tokens, collateral, LP shares held, a pending exit at what its claim would pay now (the lower of
+    its value at the request and now), and claimable remainders."""
     tokens = sum(token_value_usd(snap, t, a) for t, a in w.tokens.items())
     collateral = sum(token_value_usd(snap, t, a) for t, a in w.collateral.items())
-    return tokens + collateral + lp_value_usd(snap, w.lp_shares) + w.claimable_quote / 10**6
+    exit_usd = min(w.lp.pending_assets / 10**6, lp_value_usd(snap, w.lp.pending))
+    return tokens + collateral + lp_value_usd(snap, w.lp.held) + exit_usd + w.claimable_quote / 10**6
 
 
 def positions_value_usd(snap: Snapshot, addresses: Iterable[str]) -> float:

@@ -145,6 +145,9 @@ class SystemSpec:
     lp_cooldown_s: int = 600
     """LP deposit cooldown: shares locked, and the deposit out of the liquidity trades are priced against,
     for this long (0 turns the just-in-time liquidity defence off)."""
+    lp_exit_delay_s: int = 300
+    """Exit-ahead-of-bad-debt defence: an LP exit is requested, then claimed this much later at the lower
+    of its value at both times (0: claimable at once, and the one-step ERC-4626 redeem is open)."""
     existing_tokens: Mapping[str, str] | None = None
     """Symbol -> address of tokens already on the chain (a fork): used instead of deploying mocks."""
     existing_feeds: Mapping[str, FeedSpec] | None = None
@@ -155,6 +158,7 @@ class SystemSpec:
 DEFENCES_OFF = SystemSpec(
     markets=tuple(replace(m, min_fee=0) for m in DEFAULT_MARKETS),
     lp_cooldown_s=0,
+    lp_exit_delay_s=0,
     liquidation_at_fill_price=False,
     stale_collateral_at_zero=False,
 )
@@ -290,7 +294,9 @@ def deploy_system(
             ),
             deployer,
         )
-    pool = deploy("LPPool", "LPPool", tokens[quote.symbol].address, deployer, spec.lp_cooldown_s)
+    pool = deploy(
+        "LPPool", "LPPool", tokens[quote.symbol].address, deployer, spec.lp_cooldown_s, spec.lp_exit_delay_s
+    )
     insurance = deploy("InsuranceFund", "InsuranceFund", tokens[quote.symbol].address, deployer)
     vault = deploy(
         "MarginVault",

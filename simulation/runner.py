@@ -159,6 +159,7 @@ def _protocol_spec(sc: Scenario) -> dict[str, Any]:
         "lp_liquidity_usd": p.lp_liquidity_usd,
         "insurance_usd": p.insurance_usd,
         "lp_cooldown_s": p.lp_cooldown_s,
+        "lp_exit_delay_s": p.lp_exit_delay_s,
         "liquidation_at_fill_price": p.liquidation_at_fill_price,
         "stale_collateral_at_zero": p.stale_collateral_at_zero,
         "markets": tuple(replace(m, min_fee=p.min_fee) for m in DEFAULT_MARKETS),

@@ -164,6 +164,10 @@ class ProtocolConfig(_Model):
     """Defence against just-in-time liquidity: an LP deposit's shares are locked, and the deposit is left
     out of the liquidity trades are priced against, for this many seconds. 0 turns it off. At most half
     the feeds' one-hour heartbeat (the run lets the initial deposits settle for two cooldowns)."""
+    lp_exit_delay_s: int = Field(300, ge=0, le=86_400)
+    """Defence against LPs exiting ahead of bad debt: an exit is requested, then claimed this many seconds
+    later at the lower of its value at both times, so keepers realise the bad debt first. 0 turns it off
+    (claimable at once)."""
     liquidation_at_fill_price: bool = True
     """Defence against self-liquidation through a second address: a liquidation closes at the fill price
     an owner's close would get and the keeper's reward is capped at the equity the close leaves. false

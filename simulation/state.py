@@ -7,12 +7,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from simulation.abi import ContractAbi, Function
-from simulation.agents.base import CrossView, IsolatedView, MarketView, Snapshot, WalletView
+from simulation.agents.base import (
+    CrossView,
+    IsolatedView,
+    LpView,
+    MarketView,
+    Snapshot,
+    WalletView,
+)
 from simulation.rpc import Rpc, RpcError
 
 SCAN_PAGE = 100_000
 """Positions per scan call: the whole book in one call (eth_call gas is raised for it)."""
 CALL_GAS = hex(2_000_000_000)
+LP_UINTS = ("balanceOf", "maxRequestRedeem")
 
 
 @dataclass(frozen=True)
@@ -88,12 +96,28 @@ class ChainReader:
         if self.cross_accounts:
             calls.append(self._call(a.lens, self.lens["accountBooks"], self.cross_accounts))
         for lp in self.lps:
-            calls += [
-                self._call(a.pool, self.pool["balanceOf"], lp),
-                self._call(a.pool, self.pool["maxRedeem"], lp),
-            ]
+            calls += self._lp_calls(lp)
         calls += self._wallet_calls()
         return calls
+
+    def _lp_calls(self, who: str) -> list[tuple[str, list[Any]]]:
+        pool, p = self.addr.pool, self.pool
+        return [
+            self._call(pool, p[fn], who) for fn in ("balanceOf", "maxRequestRedeem", "pendingExit")
+        ]
+
+    def _parse_lp(self, res: list[Any]) -> LpView:
+        """The answers of `_lp_calls` (a revert, e.g. of a stale oracle, reads as nothing)."""
+        held, requestable = (self._out(self.pool[f], r) for f, r in zip(LP_UINTS, res[:2]))
+        pending = self._out(self.pool["pendingExit"], res[2])
+        shares, ready_at, assets = pending[0] if pending else (0, 0, 0)
+        return LpView(
+            int(held[0]) if held else 0,
+            int(requestable[0]) if requestable else 0,
+            int(shares),
+            int(assets),
+            int(ready_at),
+        )
 
     def _wallet_calls(self) -> list[tuple[str, list[Any]]]:
         if not self.wallets:
@@ -105,11 +129,8 @@ class ChainReader:
             calls += [
                 self._call(a.vault, v["collateralBalance"], w, t) for t in self.tokens.values()
             ]
-            calls += [
-                self._call(a.pool, self.pool["balanceOf"], w),
-                self._call(a.pool, self.pool["maxRedeem"], w),
-                self._call(a.vault, v["claimableQuote"], w),
-            ]
+            calls += self._lp_calls(w)
+            calls.append(self._call(a.vault, v["claimableQuote"], w))
         return calls
 
     def _parse_wallets(self, res: list[Any]) -> tuple[int, dict[str, WalletView]]:
@@ -126,9 +147,9 @@ class ChainReader:
             tokens = {s: uint(res[i + k]) for k, s in enumerate(self.tokens)}
             collateral = {s: uint(res[i + n + k]) for k, s in enumerate(self.tokens)}
             i += 2 * n
-            shares, redeemable, claimable = (uint(x) for x in res[i : i + 3])
-            i += 3
-            wallets[w] = WalletView(tokens, collateral, shares, redeemable, claimable)
+            lp = self._parse_lp(res[i : i + 3])
+            wallets[w] = WalletView(tokens, collateral, lp, uint(res[i + 3]))
+            i += 4
         return liquidity, wallets
 
     def _out(self, fn: Function, answer: Any) -> tuple[Any, ...] | None:
@@ -198,12 +219,8 @@ class ChainReader:
                 cross[acct] = CrossView(eq, init, maint, legs, quotes[k])
         lp_shares = {}
         for lp in self.lps:
-            held, redeemable = (
-                self._out(self.pool["balanceOf"], res[i]),
-                self._out(self.pool["maxRedeem"], res[i + 1]),
-            )
-            lp_shares[lp] = (int(held[0]) if held else 0, int(redeemable[0]) if redeemable else 0)
-            i += 2
+            lp_shares[lp] = self._parse_lp(res[i : i + 3])
+            i += 3
         liquidity, wallets = self._parse_wallets(res[i:])
         total_assets, supply, cash, insurance = (int(t[0]) if t else 0 for t in totals)
         return Snapshot(

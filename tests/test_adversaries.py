@@ -23,7 +23,7 @@ from simulation.agents.adversaries import (
     SelfLiquidator,
     round_coming,
 )
-from simulation.agents.base import CrossView, IsolatedView, WalletView
+from simulation.agents.base import NO_LP, CrossView, IsolatedView, LpView, WalletView
 from simulation.runner import run_scenario
 from simulation.scenario import AdversaryConfig, OracleConfig, Outage, load_scenario
 from simulation.units import GWEI, WAD
@@ -55,7 +55,7 @@ def cfg(kind: str, **kw: Any) -> AdversaryConfig:
 
 def wallet(**kw: Any) -> WalletView:
     base: dict[str, Any] = dict(
-        tokens={}, collateral={}, lp_shares=0, lp_redeemable=0, claimable_quote=0
+        tokens={}, collateral={}, lp=NO_LP, claimable_quote=0
     )
     return WalletView(**{**base, **kw})
 
@@ -116,14 +116,17 @@ def test_jit_wraps_its_trades_in_liquidity_ahead_of_the_round(ctx):
     txs = jit.decide(11, holding, hist((1980.0, 6e4)))
     assert [t.kind for t in txs] == ["adv_deposit", "adv_trade", "adv_withdraw"]
     assert args(ctx.vault_abi, "tradeCross", txs[1]) == (ETH, -opened)
-    # where the shares are locked (the cooldown) it only closes, then waits, then redeems
-    locked = {TRADER: wallet(collateral={"USDC": 1}, lp_shares=5, lp_redeemable=0)}
+    # where the shares are locked (the cooldown) it only closes, then waits, then asks to exit and claims
+    locked = {TRADER: wallet(collateral={"USDC": 1}, lp=LpView(5, 0))}
     txs = jit.decide(11, replace(holding, wallets=locked), hist((1980.0, 6e4)))
     assert [t.kind for t in txs] == ["adv_trade"]
     assert jit.decide(12, replace(funded, wallets=locked), hist((1980.0, 6e4), (1950.0, 6e4))) == []
-    free = {TRADER: wallet(collateral={"USDC": 1}, lp_shares=5, lp_redeemable=5)}
-    (redeem,) = jit.decide(13, replace(funded, wallets=free), hist((2000.0, 6e4)))
-    assert args(ctx.pool_abi, "redeem", redeem) == (5, TRADER, TRADER)
+    free = {TRADER: wallet(collateral={"USDC": 1}, lp=LpView(5, 5))}
+    (request,) = jit.decide(13, replace(funded, wallets=free), hist((2000.0, 6e4)))
+    assert args(ctx.pool_abi, "requestRedeem", request) == (5,)
+    waiting = {TRADER: wallet(collateral={"USDC": 1}, lp=LpView(0, 0, 5, 7, funded.timestamp))}
+    (claim,) = jit.decide(14, replace(funded, wallets=waiting), hist((2000.0, 6e4)))
+    assert args(ctx.pool_abi, "claimRedeem", claim) == (TRADER,)
 
 
 def test_griefer_deposits_dust_then_margin_then_opens_once(ctx):

@@ -6,6 +6,7 @@ arguments; expected values come from the reference model (simulation.margin_math
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -14,7 +15,7 @@ from eth_abi import decode
 
 from simulation import margin_math as mm
 from simulation.abi import ContractAbi
-from simulation.agents.base import CrossView, IsolatedView, MarketView, Snapshot, Tx
+from simulation.agents.base import CrossView, IsolatedView, LpView, MarketView, Snapshot, Tx
 from simulation.agents.keepers import GAS_CROSS, GAS_ISOLATED, Keeper, KeeperContext
 from simulation.agents.lps import LiquidityProvider
 from simulation.agents.oracle import OracleAgent
@@ -793,10 +794,13 @@ def make_lp(abis, drawdown: float | None = 0.1, fraction: float = 0.5) -> Liquid
 
 
 def pool(
-    assets: float, shares: tuple[int, int] = (10**12, 10**12), supply: int = 10**12
+    assets: float, shares: tuple[int, int] = (10**12, 10**12), supply: int = 10**12, **exit: int
 ) -> Snapshot:
-    """Pool with `supply` shares whose share price is assets / supply."""
-    return make_snap(pool_assets=int(assets * supply), pool_supply=supply, lp_shares={LP: shares})
+    """Pool with `supply` shares whose share price is assets / supply; `shares`: (held, requestable);
+    `exit`: the LP's pending exit (LpView's pending, pending_assets, ready_at)."""
+    return make_snap(
+        pool_assets=int(assets * supply), pool_supply=supply, lp_shares={LP: LpView(*shares, **exit)}
+    )
 
 
 def test_lp_holds_within_drawdown(abis):
@@ -814,27 +818,33 @@ def test_lp_withdraws_once_below_drawdown(abis):
     txs = lp.decide(pool(0.94, (shares, shares)))
     assert [t.kind for t in txs] == ["lp_withdraw"]
     assert txs[0].to == POOL and txs[0].sender == LP
-    assert args(abis["LPPool"], "redeem", txs[0]) == (shares // 2, LP, LP)
+    assert args(abis["LPPool"], "requestRedeem", txs[0]) == (shares // 2,)
     assert lp.withdrawn
     for price in (0.9, 0.5, 1.2, 0.5):
         assert lp.decide(pool(price, (shares, shares))) == []
 
 
-def test_lp_withdrawal_capped_by_redeemable(abis):
+def test_lp_claims_its_exit_once_ready(abis):
+    lp = make_lp(abis, drawdown=0.1, fraction=0.5)
+    waiting = dict(pending=4 * 10**11, pending_assets=4 * 10**5, ready_at=1_000)
+    assert lp.decide(replace(pool(0.94, (4 * 10**11, 0), **waiting), timestamp=999)) == []
+    (claim,) = lp.decide(replace(pool(0.94, (4 * 10**11, 0), **waiting), timestamp=1_000))
+    assert claim.kind == "lp_claim" and args(abis["LPPool"], "claimRedeem", claim) == (LP,)
+
+
+def test_lp_withdrawal_capped_by_requestable(abis):
     lp = make_lp(abis, drawdown=0.2, fraction=0.75)
     assert lp.decide(pool(1.0, (10**12, 3 * 10**11))) == []
     txs = lp.decide(pool(0.7, (10**12, 3 * 10**11)))
-    assert args(abis["LPPool"], "redeem", txs[0]) == (3 * 10**11, LP, LP)  # min(7.5e11, 3e11)
+    assert args(abis["LPPool"], "requestRedeem", txs[0]) == (3 * 10**11,)  # min(7.5e11, 3e11)
     lp2 = make_lp(abis, drawdown=0.2, fraction=0.75)
     lp2.decide(pool(1.0))
-    assert args(abis["LPPool"], "redeem", lp2.decide(pool(0.7, (10**12, 9 * 10**11)))[0]) == (
+    assert args(abis["LPPool"], "requestRedeem", lp2.decide(pool(0.7, (10**12, 9 * 10**11)))[0]) == (
         75 * 10**10,
-        LP,
-        LP,
     )
 
 
-def test_lp_retries_when_nothing_redeemable(abis):
+def test_lp_retries_when_nothing_requestable(abis):
     lp = make_lp(abis, drawdown=0.1)
     lp.decide(pool(1.0, (10**12, 0)))
     assert lp.decide(pool(0.8, (10**12, 0))) == [] and not lp.withdrawn

@@ -25,10 +25,17 @@ def test_deposit_redeem_round_trip(pool, usdc, bob, fund):
     assert pool.balanceOf(bob) == expected
     back = assets_for(expected, supply + expected, total + amount)
     ape.chain.pending_timestamp += pool.depositCooldown()  # the shares are locked until then
-    pool.redeem(expected, bob, bob, sender=bob)
+    exit_shares(pool, bob, expected)
     assert usdc.balanceOf(bob) == back
     assert amount - 1 <= back <= amount
     assert pool.balanceOf(bob) == 0
+
+
+def exit_shares(pool, who, shares):
+    """Request an exit of `shares`, wait the exit delay, claim it; return the claim's receipt."""
+    ready = pool.requestRedeem(shares, sender=who).timestamp + pool.exitDelay()
+    ape.chain.pending_timestamp = ready
+    return pool.claimRedeem(who, sender=who)
 
 
 def expected_total_assets(vault, pool, usdc, pid, price):
@@ -77,22 +84,49 @@ def test_short_profit_marks_pool_down(vault, pool, usdc, alice, fund, eth_feed, 
     )
 
 
-def test_max_withdraw_limited_by_free_liquidity(vault, pool, usdc, owner, alice, fund):
+def test_exit_limited_by_free_liquidity(vault, pool, usdc, owner, alice, fund):
     fund(usdc, alice, 100_000)
     vault.openIsolated(ETH, 500 * WAD, 100_000 * USDC_UNIT, sender=alice)
     oi = vault.market(ETH).longOpenInterest
     required = mm.usd_to_quote_up(mm.mul_div_up(mm.mul_wad_up(oi, 3000 * WAD), WAD, 80 * 10**16), 6)
     free = usdc.balanceOf(pool) - required
     assert pool.freeLiquidity() == free
-    assert pool.maxWithdraw(owner) == free < pool.convertToAssets(pool.balanceOf(owner))
-    pool.withdraw(free, owner, owner, sender=owner)
-    assert pool.freeLiquidity() == 0
-    with ape.reverts():
-        pool.withdraw(1, owner, owner, sender=owner)
+    shares = pool.balanceOf(owner)
+    assert pool.maxRequestRedeem(owner) == shares and pool.maxWithdraw(owner) == 0  # two steps only
+    ready = pool.requestRedeem(shares, sender=owner).timestamp + pool.exitDelay()
+    assert pool.maxRequestRedeem(owner) == 0  # one exit at a time
+    with ape.reverts(pool.ExitPending):
+        pool.requestRedeem(1, sender=owner)
+    ape.chain.pending_timestamp = ready
+    worth = pool.convertToAssets(shares)
+    with ape.reverts(pool.InsufficientFreeLiquidity, requestedTokens=worth, freeTokens=free):
+        pool.claimRedeem(owner, sender=owner)
+    pool.cancelRedeem(sender=owner)  # the shares come back, to ask for what is free
+    assert pool.balanceOf(owner) == shares
+    exit_shares(pool, owner, pool.convertToShares(free))
+    assert pool.freeLiquidity() <= 1
 
 
-def test_max_withdraw_unconstrained_without_positions(pool, owner):
-    assert pool.maxWithdraw(owner) == pool.convertToAssets(pool.balanceOf(owner))
+def test_exit_waits_its_delay_and_anyone_may_claim_it(pool, usdc, owner, bob):
+    shares = pool.balanceOf(owner) // 10
+    worth = pool.convertToAssets(shares)
+    tx = pool.requestRedeem(shares, sender=owner)
+    assert pool.balanceOf(pool) == shares  # escrowed, still in the supply
+    ready = tx.timestamp + pool.exitDelay()
+    assert tuple(pool.pendingExit(owner)) == (shares, ready, worth)
+    ape.chain.pending_timestamp = ready - 1
+    with ape.reverts(pool.ExitNotReady, owner=owner.address, readyAt=ready):
+        pool.claimRedeem(owner, sender=bob)
+    cash = usdc.balanceOf(owner)
+    pool.claimRedeem(owner, sender=bob)  # a keeper, say: pays the owner
+    assert usdc.balanceOf(owner) - cash == worth
+    assert pool.balanceOf(pool) == 0 and pool.pendingExit(owner).shares == 0
+    with ape.reverts(pool.NoExitPending):
+        pool.claimRedeem(owner, sender=bob)
+
+
+def test_free_liquidity_unconstrained_without_positions(pool, owner):
+    assert pool.maxRequestRedeem(owner) == pool.balanceOf(owner)
     assert pool.freeLiquidity() == 10_000_000 * USDC_UNIT
 
 

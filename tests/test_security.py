@@ -55,7 +55,7 @@ def test_a_deposit_cannot_leave_before_the_cooldown(vault, pool, usdc, alice, bo
         pool.deposit(USDC_UNIT, carol, sender=bob)  # nor by locking someone else's shares
     ape.chain.pending_timestamp = pool.lockedUntil(bob)
     ape.chain.mine()
-    assert pool.maxRedeem(bob) > 0
+    assert pool.maxRequestRedeem(bob) == shares
 
 
 def test_trading_liquidity_leaves_young_deposits_out(pool, usdc, bob, fund):
@@ -91,6 +91,23 @@ def test_trading_ahead_of_a_deviation_round_does_not_pay(
 
 
 # ---------------------------------------------------------------------------- 3. self-liquidation
+
+
+def lp_with_unlocked_shares(pool, usdc, who, fund, usd=1_000_000):
+    """`who` deposits `usd` in the pool and waits out the deposit cooldown; returns its shares."""
+    fund(usdc, who, usd, spender=pool)
+    shares = pool.deposit(usd * USDC_UNIT, who, sender=who).return_value
+    ape.chain.pending_timestamp = pool.lockedUntil(who)
+    ape.chain.mine()
+    return shares
+
+
+def claim_when_ready(pool, usdc, owner, ready, sender):
+    """Claim `owner`'s exit at `ready` (from `sender`); return what the owner was paid."""
+    ape.chain.pending_timestamp = ready
+    cash = usdc.balanceOf(owner)
+    pool.claimRedeem(owner, sender=sender)
+    return usdc.balanceOf(owner) - cash
 
 
 def big_long(vault, usdc, alice, fund):
@@ -269,6 +286,43 @@ def test_replacing_a_feed_waits_the_timelock(oracle, owner, weth, eth_feed):
 
 
 # ---------------------------------------------------------------------------- lower severity
+
+
+def test_an_lp_cannot_exit_ahead_of_bad_debt(
+    vault, pool, usdc, alice, bob, keeper, fund, eth_feed, set_price
+):
+    """Review: the pool's value counts a position's loss beyond its margin as collectable, so an LP who
+    leaves between the round that sinks the position and its liquidation is paid for bad debt the LPs who
+    stay then absorb. Here an exit requested in that window is paid the shares' value after the
+    liquidation (the keeper has the exit delay to act)."""
+    shares = lp_with_unlocked_shares(pool, usdc, bob, fund)
+    pid = big_long(vault, usdc, alice, fund)
+    set_price(eth_feed, 2550)  # -15 %: $300k lost on $150k of margin
+    on_paper = pool.convertToAssets(shares)  # counts the $150k+ beyond the margin as collectable
+    ready = pool.requestRedeem(shares, sender=bob).timestamp + pool.exitDelay()
+    assert pool.maxRedeem(bob) == 0  # no one-step way out either
+    tx = vault.liquidateIsolated(pid, sender=keeper)
+    (debt,) = vault.BadDebtCovered.from_receipt(tx)
+    assert debt.fromPool > 10_000 * USDC_UNIT  # past the insurance fund: the LPs absorb the rest
+    worth = pool.convertToAssets(shares)
+    assert worth < on_paper
+    assert claim_when_ready(pool, usdc, bob, ready, keeper) == worth
+
+
+def test_an_exit_requested_ahead_of_a_round_is_paid_at_its_price(
+    vault, pool, usdc, alice, bob, fund, eth_feed, set_price
+):
+    """An LP who sees a round coming that will sink the pool's value cannot leave at the price before it:
+    the claim pays the lower of both."""
+    shares = lp_with_unlocked_shares(pool, usdc, bob, fund)
+    fund(usdc, alice, 500_000)  # a long gains when ETH rises: the pool's value falls
+    vault.openIsolated(ETH, 3_000_000 * WAD // 3000, 500_000 * USDC_UNIT, sender=alice)
+    before = pool.convertToAssets(shares)
+    ready = pool.requestRedeem(shares, sender=bob).timestamp + pool.exitDelay()
+    set_price(eth_feed, 3300)
+    after = pool.convertToAssets(shares)
+    assert after < before
+    assert claim_when_ready(pool, usdc, bob, ready, bob) == after
 
 
 def test_liquidation_price_of_an_unknown_position(lens, vault):

@@ -76,3 +76,25 @@ def test_a_stale_dust_collateral_blocks_liquidation_without_the_defence(
     set_price(s.feed_weth, 2700)
     with ape.reverts(s.oracleadapter.StalePrice):
         s.marginvault.liquidateCross(alice, sender=keeper)
+
+
+def test_an_lp_exits_ahead_of_bad_debt_without_the_exit_delay(
+    unsafe, alice, bob, keeper, fund, set_price
+):
+    """The review's lower-severity finding: between the round that sinks a position and its liquidation
+    the pool counts the loss beyond the margin as collectable; an LP who leaves then is paid for it."""
+    s = unsafe
+    fund(s.usdc, bob, 1_000_000, spender=s.lppool)
+    shares = s.lppool.deposit(1_000_000 * USDC_UNIT, bob, sender=bob).return_value
+    fund(s.usdc, alice, 150_000, spender=s.marginvault)
+    pid = s.marginvault.openIsolated(
+        ETH, 2_000_000 * WAD // 3000, 150_000 * USDC_UNIT, sender=alice
+    ).return_value
+    set_price(s.feed_weth, 2550)
+    cash = s.usdc.balanceOf(bob)
+    s.lppool.requestRedeem(shares, sender=bob)
+    s.lppool.claimRedeem(bob, sender=bob)  # at once: no delay
+    paid = s.usdc.balanceOf(bob) - cash
+    s.marginvault.liquidateIsolated(pid, sender=keeper)
+    # the same shares are worth less once the bad debt is realised: the LPs who stayed paid for it
+    assert paid > s.lppool.previewRedeem(shares) + 10 * USDC_UNIT

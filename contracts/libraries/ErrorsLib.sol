@@ -44,6 +44,12 @@ library ErrorsLib {
     error SharesLocked(address owner, uint256 lockedUntil);
     /// @notice Thrown when a deposit would mint locked shares to someone other than the caller.
     error DepositForOther(address caller, address receiver);
+    /// @notice Thrown when an LP asks to exit while its previous request waits for its claim.
+    error ExitPending(address owner);
+    /// @notice Thrown when an exit is claimed for an owner with none pending.
+    error NoExitPending(address owner);
+    /// @notice Thrown when an exit is claimed before its delay has passed.
+    error ExitNotReady(address owner, uint256 readyAt);
     /// @notice Thrown when a queued change is applied before its time, or none is queued.
     error TimelockNotReady(uint256 readyAt, uint256 nowTimestamp);
     /// @notice Thrown when one change moves parameter number `index` (field order) further than one step.

@@ -135,7 +135,7 @@ class JitLp(Adversary):
     `deposit_usd` into the pool (to cut the trade's impact), opens `notional_usd` in its cross account in
     the round's direction and withdraws the deposit, all before the round lands (priority fees above the
     oracle's); in the next block it wraps the close the same way. Whatever shares are left (its part of
-    the fees it paid) it redeems as soon as the pool lets it. Where the deposit's shares are locked (the
+    the fees it paid) it asks to exit as soon as the pool lets it, and claims when the exit is ready. Where the deposit's shares are locked (the
     cooldown) it is stuck as an LP until they unlock, and deposits no more meanwhile."""
 
     def decide(self, block: int, snap: Snapshot, history: Sequence[dict[str, float]]) -> list[Tx]:
@@ -149,17 +149,18 @@ class JitLp(Adversary):
             return []  # a stale feed freezes the pool (its totalAssets reads every market)
         acct = snap.cross.get(self.address)
         size = acct.positions.get(self.market, (0, 0))[0] if acct else 0
-        locked = wallet.lp_shares > 0 and wallet.lp_redeemable == 0
+        lp = wallet.lp
+        locked = lp.held > 0 and lp.requestable == 0
         if size:  # the round landed: close, wrapped in liquidity when the pool allows
             return self._wrapped(-size, locked)
         view = snap.market(self.market)
         move = round_coming(self.ctx.oracle, block, history, snap, view.symbol)
         if move and not locked:
             return self._wrapped(self._size(view, move), locked=False)
-        if wallet.lp_redeemable > 0:
-            return [
-                self._pool("adv_redeem", "redeem", wallet.lp_redeemable, self.address, self.address)
-            ]
+        if lp.claimable(snap.timestamp):
+            return [self._pool("adv_claim", "claimRedeem", self.address)]
+        if lp.requestable > 0:
+            return [self._pool("adv_exit", "requestRedeem", lp.requestable)]
         return []
 
     def _wrapped(self, size_delta: int, locked: bool) -> list[Tx]:

@@ -59,6 +59,28 @@ class CrossView:
 
 
 @dataclass(frozen=True)
+class LpView:
+    """An address's LP shares after the block (LPPool's two-step exit)."""
+
+    held: int
+    """Shares in its wallet."""
+    requestable: int
+    """Shares it may put in an exit request now (`maxRequestRedeem`: 0 while locked or pending)."""
+    pending: int = 0
+    """Shares escrowed by its pending exit."""
+    pending_assets: int = 0
+    """Their value at the request, quote tokens: the most the claim pays."""
+    ready_at: int = 0
+    """When the pending exit can be claimed (unix seconds)."""
+
+    def claimable(self, timestamp: int) -> bool:
+        return self.pending > 0 and timestamp >= self.ready_at
+
+
+NO_LP = LpView(0, 0)
+
+
+@dataclass(frozen=True)
 class WalletView:
     """What an adversary's address holds after the block (read only for adversaries)."""
 
@@ -66,8 +88,7 @@ class WalletView:
     """Wallet balance per token symbol (USDC, WETH, WBTC), in the token's decimals."""
     collateral: dict[str, int]
     """Cross-account collateral in the vault per token symbol (USDC included)."""
-    lp_shares: int
-    lp_redeemable: int
+    lp: LpView
     claimable_quote: int
     """Quote tokens full liquidations left it (`vault.claimableQuote`)."""
 
@@ -90,8 +111,8 @@ class Snapshot:
     pool_total_supply: int
     pool_cash: int
     insurance_balance: int
-    lp_shares: dict[str, tuple[int, int]] = field(default_factory=dict)
-    """Per LP address: (shares held, shares redeemable now)."""
+    lp_shares: dict[str, LpView] = field(default_factory=dict)
+    """Per LP agent's address: its shares."""
     wallets: dict[str, WalletView] = field(default_factory=dict)
     """Per adversary address: what it holds (empty without adversaries)."""
     trading_liquidity: int = 0

@@ -1,31 +1,39 @@
-"""Liquidity providers: fund the pool before the run, may withdraw when its share price draws down."""
+"""Liquidity providers: fund the pool before the run, may withdraw when its share price draws down.
+
+A withdrawal takes LPPool's two steps: `requestRedeem` escrows the shares, `claimRedeem` pays them once the
+pool's exit delay has passed (at the lower of their value at both times); with no delay the claim goes
+in the next block."""
 
 from __future__ import annotations
 
 from simulation.abi import ContractAbi
-from simulation.agents.base import Snapshot, Tx
+from simulation.agents.base import NO_LP, Snapshot, Tx
 from simulation.scenario import LpGroup
 
 
 class LiquidityProvider:
     def __init__(self, name: str, address: str, cfg: LpGroup, pool: str, pool_abi: ContractAbi):
         self.name, self.address, self.cfg = name, address, cfg
-        self.pool, self._redeem = pool, pool_abi["redeem"]
+        self.pool, self._abi = pool, pool_abi
         self.peak_share_price = 0.0
         self.withdrawn = False
+
+    def _tx(self, kind: str, fn: str, *args: object) -> Tx:
+        return Tx(self.name, kind, self.address, self.pool, self._abi[fn].calldata(*args), 400_000)
 
     def decide(self, snap: Snapshot) -> list[Tx]:
         if snap.pool_total_supply == 0:
             return []
+        lp = snap.lp_shares.get(self.address, NO_LP)
+        if lp.claimable(snap.timestamp):
+            return [self._tx("lp_claim", "claimRedeem", self.address)]
         price = snap.pool_total_assets / snap.pool_total_supply
         self.peak_share_price = max(self.peak_share_price, price)
         limit = self.cfg.withdraw_on_drawdown
         if limit is None or self.withdrawn or price > self.peak_share_price * (1 - limit):
             return []
-        shares, redeemable = snap.lp_shares.get(self.address, (0, 0))
-        amount = min(int(shares * self.cfg.withdraw_fraction), redeemable)
+        amount = min(int(lp.held * self.cfg.withdraw_fraction), lp.requestable)
         if amount <= 0:
             return []
         self.withdrawn = True
-        data = self._redeem.calldata(amount, self.address, self.address)
-        return [Tx(self.name, "lp_withdraw", self.address, self.pool, data, 400_000)]
+        return [self._tx("lp_withdraw", "requestRedeem", amount)]

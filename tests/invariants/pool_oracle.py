@@ -1,6 +1,6 @@
-"""The invariant suite's LP and oracle-failure handlers: LPs deposit, and try to leave in the block they came
-(around someone else's trade, against the counterfactual of that trade alone); a collateral feed goes stale
-while the other market moves. Properties in properties.py."""
+"""The invariant suite's LP and oracle-failure handlers: LPs deposit, exit in two steps, and try to leave in
+the block they came (around someone else's trade, against the counterfactual of that trade alone); a
+collateral feed goes stale while the other market moves. Properties in properties.py."""
 
 from __future__ import annotations
 
@@ -19,9 +19,16 @@ class FullMachine(MarginMachine):
     # ------------------------------------------------------------------ LPs
 
     def _lp_values(self, holders: list[str]) -> list[int]:
+        """Each holder's shares at their value, and its pending exit at what its claim would pay now."""
         h = self.h
-        shares = h.calls([("LPPool", "balanceOf", x) for x in holders])
-        return h.calls([("LPPool", "convertToAssets", n) for n in shares])
+        held = h.calls([("LPPool", "balanceOf", x) for x in holders])
+        exits = h.calls([("LPPool", "pendingExit", x) for x in holders])
+        values = h.calls(
+            [("LPPool", "convertToAssets", n) for n in held]
+            + [("LPPool", "convertToAssets", e[0]) for e in exits]
+        )
+        k = len(holders)
+        return [values[i] + min(exits[i][2], values[k + i]) for i in range(k)]
 
     @rule(lp=lp_actor, amount=st.integers(1_000, 5_000_000))
     def lp_deposit(self, lp: int, amount: int) -> None:
@@ -32,23 +39,36 @@ class FullMachine(MarginMachine):
         self.dirty()
 
     @rule(lp=lp_actor, pct=st.integers(1, 100))
-    def lp_redeem(self, lp: int, pct: int) -> None:
-        """An LP whose shares have unlocked takes some out."""
+    def lp_exit(self, lp: int, pct: int) -> None:
+        """An LP claims its pending exit (at its ready time, if that is still to come), or asks to exit
+        with some of its unlocked shares."""
         h, who = self.h, self.h.lps[lp]
         others = [x for x in (h.owner, *h.lps) if x != who]
-        held, redeemable = h.calls([("LPPool", "balanceOf", who), ("LPPool", "maxRedeem", who)])
-        n = min(redeemable, held * pct // 100)
-        if n == 0:
-            STATS["lpRedeem:locked"] += 1
-            return
-        value, cash = h.calls([("LPPool", "convertToAssets", n), ("USDC", "balanceOf", who)])
+        held, requestable, pending = h.calls(
+            [
+                ("LPPool", "balanceOf", who),
+                ("LPPool", "maxRequestRedeem", who),
+                ("LPPool", "pendingExit", who),
+            ]
+        )
+        if pending[0]:  # the LP waits out the delay (if it has not passed), then claims
+            latest = int(h.rpc1("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+            h.advance(max(pending[1] - latest, 0))
+            step, args = "claim", (who,)
+            cap = min(pending[2], h.call1("LPPool", "convertToAssets", pending[0]))
+        else:
+            step, args, cap = "request", (min(requestable, held * pct // 100),), 0
+            if args[0] == 0:
+                STATS["lpExit:locked"] += 1
+                return
+        cash = h.call1("USDC", "balanceOf", who)
         before = sum(self._lp_values(others))
-        out = h.send("LPPool", "redeem", (n, who, who), who)
-        STATS[f"lpRedeem:{'ok' if out.ok else out.error}"] += 1
+        out = h.send("LPPool", f"{step}Redeem", args, who)
+        STATS[f"lpExit:{step}:{'ok' if out.ok else out.error}"] += 1
         STATS["lpCalls"] += 1
         self.dirty()
-        redeemed = h.call1("USDC", "balanceOf", who) - cash
-        self.violations += prop.check_lp_exit(redeemed, value, before, sum(self._lp_values(others)))
+        paid = h.call1("USDC", "balanceOf", who) - cash
+        self.violations += prop.check_lp_exit(step, paid, cap, before, sum(self._lp_values(others)))
 
     @rule(
         lp=lp_actor,
@@ -61,7 +81,8 @@ class FullMachine(MarginMachine):
     def lp_round_trip(
         self, lp: int, amount: int, a: int, m: int, long: bool, notional: int
     ) -> None:
-        """Deposit, someone else's trade (none when notional is 0), redeem everything at once."""
+        """Deposit, someone else's trade (none when notional is 0), exit with everything at once (request
+        and claim; with the defences on, the shares are locked and the claim is not ready)."""
         h, who, trader = self.h, self.h.lps[lp], self.h.traders[a]
         others = [x for x in (h.owner, *h.lps) if x != who]
         margin = max(notional // 10, 100) * 10**USDC_DEC
@@ -79,14 +100,18 @@ class FullMachine(MarginMachine):
             STATS["lpRoundTrip:depositReverted"] += 1
             self.dirty()
             return
-        held, supply = h.calls([("LPPool", "balanceOf", who), ("LPPool", "totalSupply")])
+        held, supply, pending = h.calls(
+            [("LPPool", "balanceOf", who), ("LPPool", "totalSupply"), ("LPPool", "pendingExit", who)]
+        )
         ok = h.send(*trade).ok if notional else True
         cash_before = h.call1("USDC", "balanceOf", who)
-        redeem = h.send("LPPool", "redeem", (held, who, who), who)
+        request = h.send("LPPool", "requestRedeem", (held,), who)
+        claim = h.send("LPPool", "claimRedeem", (who,), who)
         redeemed = h.call1("USDC", "balanceOf", who) - cash_before
         after = self._lp_values([*others, who])
-        STATS[f"lpRoundTrip:redeem:{'ok' if redeem.ok else redeem.error}"] += 1
-        STATS["lpCalls"] += 3 if notional else 2
+        for step, out in (("request", request), ("claim", claim)):
+            STATS[f"lpRoundTrip:{step}:{'ok' if out.ok else out.error}"] += 1
+        STATS["lpCalls"] += 4 if notional else 3
         self.dirty()
         if ok != cf_ok:
             self.violations.append(
@@ -98,7 +123,7 @@ class FullMachine(MarginMachine):
                 deposit=deposit + before[-1],  # its earlier shares count as put in at their value
                 redeemed=redeemed,
                 still_held=after[-1],
-                share_wad=held * WAD // supply,
+                share_wad=(held + pending[0]) * WAD // supply,  # an earlier exit's shares earn too
                 others_before=sum(before[:-1]),
                 others_after=sum(after[:-1]),
                 others_counterfactual=others_cf,

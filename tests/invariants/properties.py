@@ -130,12 +130,13 @@ def check_isolation(
 
 @dataclass
 class LpRoundTrip:
-    """An LP's deposit, a trade by someone else, and the LP's attempt to redeem everything, all at once
-    (quote units), against the counterfactual: the same trade without the deposit and the redeem."""
+    """An LP's deposit, a trade by someone else, and the LP's attempt to exit with everything (request and
+    claim), all at once (quote units), against the counterfactual: the same trade without the deposit and
+    the exit."""
 
     deposit: int
-    redeemed: int  # what the redeem paid (0 when the shares were locked)
-    still_held: int  # what the depositor's remaining shares are worth now
+    redeemed: int  # what the exit paid (0 when the shares were locked or the claim not ready)
+    still_held: int  # what the depositor's remaining shares (and a pending exit) are worth now
     share_wad: int  # the depositor's fraction of the pool's value right after its deposit
     others_before: int  # every other LP's shares' value before the deposit
     others_after: int
@@ -171,14 +172,16 @@ def check_lp_round_trip(rt: LpRoundTrip) -> list[str]:
 
 
 def check_lp_exit(
-    redeemed: int, shares_value: int, others_before: int, others_after: int
+    step: str, paid: int, cap: int, others_before: int, others_after: int
 ) -> list[str]:
-    """A redeem pays at most what the shares were worth, and moves no other LP's value (up to rounding)."""
+    """An exit's request pays nothing and moves no other LP's value; its claim pays at most `cap` (the
+    lower of the escrowed shares' value at the request and now) and lowers no other LP's value (what the
+    shares were worth above the cap stays with them). Up to rounding."""
     errors, tol = [], LP_ROUNDING_TOLERANCE_QUOTE
-    if redeemed > shares_value:
-        errors.append(f"a redeem paid {redeemed} for shares worth {shares_value}")
-    if abs(others_after - others_before) > tol:
-        errors.append(f"a redeem moved the other LPs' value {others_before} -> {others_after}")
+    if paid > cap:
+        errors.append(f"an exit's {step} paid {paid}, more than the {cap} its shares were worth")
+    if others_after < others_before - tol or (step == "request" and others_after > others_before + tol):
+        errors.append(f"an exit's {step} moved the other LPs' value {others_before} -> {others_after}")
     return errors
 
 
