@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
+from simulation.backends import BACKENDS
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors: `marginsim run: argument --blocks: ...`, exit code 2 (no
@@ -52,6 +54,12 @@ def _scenario_arguments(p: argparse.ArgumentParser) -> None:
         "--blocks", type=_scenario_int("blocks"), help="override the scenario's number of blocks"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="anvil",
+        help="anvil: a real local chain (default); revm: an in-process EVM, same results, faster",
+    )
 
 
 def _fork_arguments(p: argparse.ArgumentParser) -> None:

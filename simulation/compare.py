@@ -74,12 +74,18 @@ def format_table(result: dict[str, dict[str, float]]) -> str:
 
 
 def run_compare(
-    sc: Scenario, out: Path, progress: bool = True, fork: ForkTarget | None = None
+    sc: Scenario,
+    out: Path,
+    progress: bool = True,
+    fork: ForkTarget | None = None,
+    backend: str = "anvil",
 ) -> int:
     """Both runs on fresh chains, or both on a fork of the same block (the second from the cache)."""
     result: dict[str, Any] = {}
     for mode in ("isolated", "cross"):
-        code, summary = run_scenario(with_mode(sc, mode), out / mode, progress=progress, fork=fork)
+        code, summary = run_scenario(
+            with_mode(sc, mode), out / mode, progress=progress, fork=fork, backend=backend
+        )
         if code != 0:
             return code
         result[mode] = measure(out / mode, summary)

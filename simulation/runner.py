@@ -19,6 +19,7 @@ from web3 import Web3
 
 from simulation.agents.adversaries import addresses_needed
 from simulation.build import Artifact, compile_contracts
+from simulation.backends import http_transport, revm_transport
 from simulation.chain import AnvilNode, ChainError
 from simulation.checks import deployment_problem
 from simulation.deploy import (
@@ -111,6 +112,11 @@ def _prepare(args: argparse.Namespace) -> tuple[Scenario, ForkTarget | None]:
     check_deployment(args.scenario, sc, fork is not None)
     if fork is not None and getattr(args, "rpc_url", None):
         raise ForkInputError("--rpc-url and a fork exclude each other: a fork starts its own anvil")
+    if getattr(args, "backend", "anvil") == "revm":
+        if fork is not None:
+            raise ForkInputError("--backend revm: a fork runs on anvil (it reads the upstream lazily)")
+        if getattr(args, "rpc_url", None):
+            raise ScenarioError("--backend revm and --rpc-url exclude each other: revm runs in process")
     compare = args.command == "compare"
     problem = out_problem(args.out, compare, getattr(args, "force", False))
     if problem:
@@ -137,9 +143,16 @@ def run_command(args: argparse.Namespace) -> int:
             except ForkInputError as e:
                 _say(str(e))
                 return 2
-        return run_compare(sc, args.out, progress=not args.no_progress, fork=fork)
+        return run_compare(
+            sc, args.out, progress=not args.no_progress, fork=fork, backend=args.backend
+        )
     code, _ = run_scenario(
-        sc, args.out, rpc_url=args.rpc_url, progress=not args.no_progress, fork=fork
+        sc,
+        args.out,
+        rpc_url=args.rpc_url,
+        progress=not args.no_progress,
+        fork=fork,
+        backend=args.backend,
     )
     return code
 
@@ -255,15 +268,18 @@ def run_scenario(
     progress: bool = True,
     monitor: Callable[[int, int | None], None] | None = None,
     fork: ForkTarget | None = None,
+    backend: str = "anvil",
 ) -> tuple[int, dict[str, Any]]:
     """Run one scenario into `out`. Returns (exit code, summary). `monitor(block, anvil_pid)` is called
-    after every block (benchmarks sample memory with it). With `fork`, anvil forks that upstream and
-    the system is wired to its real tokens and Chainlink proxies (simulation.fork)."""
+    after every block (benchmarks sample memory with it; the pid is None on revm). With `fork`, anvil
+    forks that upstream and the system is wired to its real tokens and Chainlink proxies
+    (simulation.fork). `backend`: "anvil" (a real local node) or "revm" (in process)."""
     t_setup = time.monotonic()
     artifacts = compile_contracts()
     n_agents = 1 + sum(g.count for g in sc.traders) + sum(g.count for g in sc.lps) + len(sc.keepers)
     n_agents += sum(addresses_needed(a) for a in sc.adversaries)
-    node = None if rpc_url or fork else AnvilNode(accounts=n_agents)
+    in_process = backend == "revm"
+    node = None if rpc_url or fork or in_process else AnvilNode(accounts=n_agents)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     engine: Engine | None = None
     recorder: Recorder | None = None
@@ -285,8 +301,13 @@ def run_scenario(
                 "cache": "hit" if cached else "miss",
             }
         # a fork's anvil is already up; otherwise the given node, or a fresh anvil
-        url = node.rpc_url if fork else (rpc_url or node.start().rpc_url)  # type: ignore[union-attr]
-        w3 = Web3(Web3.HTTPProvider(url))
+        if in_process:
+            transport = revm_transport(n_agents)
+        else:  # a fork's anvil is already up; otherwise the given node, or a fresh anvil
+            transport = http_transport(
+                node.rpc_url if fork else (rpc_url or node.start().rpc_url)  # type: ignore[union-attr]
+            )
+        w3, url = transport.w3, transport.url
         # Every block one second after the last, whatever the wall clock: deployment and set-up then
         # land at the same timestamps on every run, and the loop mines at explicit ones.
         w3.provider.make_request("anvil_setBlockTimestampInterval", [1])  # type: ignore[arg-type]
@@ -315,7 +336,7 @@ def run_scenario(
         funder = fork_ctx.fund if fork_ctx else None
         deployment = deploy_system(w3, artifacts, accounts[0], spec, rpc_url=url, fund=funder)
         recorder = Recorder(out)
-        engine = Engine(sc, Rpc(url), deployment, accounts, prices, recorder, fork=fork_ctx)
+        engine = Engine(sc, transport.rpc, deployment, accounts, prices, recorder, fork=fork_ctx)
         engine.fund()
         setup_s = time.monotonic() - t_setup
         t_run = time.monotonic()
