@@ -76,6 +76,9 @@ class AnvilNode:
     gas_limit: int = 1_000_000_000
     fork_url: str | None = None
     fork_block: int | None = None
+    hardfork: str | None = None
+    """None: the hardfork the contracts are compiled for (ape-config.yaml `evm_version`), on every
+    node, local or fork, so that gas is the same as on the in-process backend (revm, same hardfork)."""
     extra_args: tuple[str, ...] = ()
     env: dict[str, str] | None = None
     """Extra environment for anvil (a fork run sets HOME to place anvil's fork cache)."""
@@ -108,6 +111,11 @@ class AnvilNode:
         ]
         if self.chain_id is not None:
             cmd += ["--chain-id", str(self.chain_id)]
+        if self.hardfork is None:
+            from simulation.build import load_settings
+
+            self.hardfork = load_settings().evm_version
+        cmd += ["--hardfork", self.hardfork]
         if self.timestamp is not None and self.fork_url is None:
             cmd += ["--timestamp", str(self.timestamp)]
         if not self.automine:

@@ -29,7 +29,7 @@ import requests
 from eth_utils import keccak
 from web3 import Web3
 
-from simulation.build import Artifact, load_settings
+from simulation.build import Artifact
 from simulation.chain import AnvilNode
 from simulation.chains import ChainFileError, ChainInfo, FeedInfo, chain_for
 from simulation.deploy import deploy_contract
@@ -148,8 +148,8 @@ def cache_home(target: ForkTarget, up: Upstream) -> Path:
 
 def fork_node(target: ForkTarget, accounts: int) -> tuple[AnvilNode, Upstream, bool]:
     """The anvil of a fork run, not started: the probed upstream's block pinned (so the cache
-    applies), its cache home, the hardfork the contracts are compiled for (as ape-foundry's
-    mainnet-fork does). Returns the node, the upstream and whether the cache is warm."""
+    applies), its cache home, the hardfork the contracts are compiled for (AnvilNode's default, as
+    ape-foundry's mainnet-fork does). Returns the node, the upstream and whether the cache is warm."""
     up = probe_upstream(target)
     home = cache_home(target, up)
     node = AnvilNode(
@@ -158,7 +158,6 @@ def fork_node(target: ForkTarget, accounts: int) -> tuple[AnvilNode, Upstream, b
         fork_url=target.url,
         fork_block=up.block,
         env={"HOME": str(home)},
-        extra_args=("--hardfork", load_settings().evm_version),
     )
     return node, up, cache_file(home) is not None
 
