@@ -149,7 +149,11 @@ def measure(w3: Web3, d: Any) -> dict[str, int]:
 
     # an LP exit in two steps (the cooldown and the day above have passed; fresh rounds for the valuation)
     rounds(2720, 60000)
-    send(pool.functions.requestRedeem(pool.functions.balanceOf(carol).call() // 2), carol, "lp_request_exit")
+    send(
+        pool.functions.requestRedeem(pool.functions.balanceOf(carol).call() // 2),
+        carol,
+        "lp_request_exit",
+    )
     w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [pool.functions.exitDelay().call()])
     rounds(2720, 60000)
     send(pool.functions.claimRedeem(carol), carol, "lp_claim_exit")

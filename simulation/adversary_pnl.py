@@ -44,7 +44,9 @@ def wallet_value_usd(snap: Snapshot, w: WalletView) -> float:
     tokens = sum(token_value_usd(snap, t, a) for t, a in w.tokens.items())
     collateral = sum(token_value_usd(snap, t, a) for t, a in w.collateral.items())
     exit_usd = min(w.lp.pending_assets / 10**6, lp_value_usd(snap, w.lp.pending))
-    return tokens + collateral + lp_value_usd(snap, w.lp.held) + exit_usd + w.claimable_quote / 10**6
+    return (
+        tokens + collateral + lp_value_usd(snap, w.lp.held) + exit_usd + w.claimable_quote / 10**6
+    )
 
 
 def positions_value_usd(snap: Snapshot, addresses: Iterable[str]) -> float:

@@ -295,7 +295,12 @@ def deploy_system(
             deployer,
         )
     pool = deploy(
-        "LPPool", "LPPool", tokens[quote.symbol].address, deployer, spec.lp_cooldown_s, spec.lp_exit_delay_s
+        "LPPool",
+        "LPPool",
+        tokens[quote.symbol].address,
+        deployer,
+        spec.lp_cooldown_s,
+        spec.lp_exit_delay_s,
     )
     insurance = deploy("InsuranceFund", "InsuranceFund", tokens[quote.symbol].address, deployer)
     vault = deploy(

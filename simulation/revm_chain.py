@@ -15,10 +15,11 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from eth_account import Account
-from eth_utils import keccak, to_checksum_address
+from eth_utils import keccak
 from pyrevm import EVM, AccountInfo, BlockEnv, CfgEnv, Env
 from web3.providers.base import BaseProvider
 from web3.types import RPCEndpoint, RPCResponse
@@ -34,7 +35,9 @@ _REVERT = re.compile(r"output: (0x[0-9a-fA-F]*)")
 _ACCOUNT = ": Account { info: AccountInfo { balance: "
 _STORAGE = "storage: {"
 _STATUS = "status: AccountStatus("
-_SLOT = re.compile(r"(\d+): StorageSlot \{ previous_or_original_value: (\d+), present_value: (\d+) \}")
+_SLOT = re.compile(
+    r"(\d+): StorageSlot \{ previous_or_original_value: (\d+), present_value: (\d+) \}"
+)
 _EMPTY_HASH = "0xc5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
 
 
@@ -107,12 +110,20 @@ class _Snapshot:
     next_timestamp: int | None
 
 
-def dev_addresses(n: int) -> list[str]:
-    """anvil's first n dev accounts (its standard mnemonic), checksummed."""
+ACCOUNTS_FILE = Path(__file__).with_name("anvil_accounts.txt")
+
+
+def dev_addresses(n: int, table: bool = True) -> list[str]:
+    """anvil's first n dev accounts (its standard mnemonic), checksummed: from the table derived once
+    (deriving 1,000 here takes 18 s), the rest derived now."""
+    known = []
+    if table:
+        lines = ACCOUNTS_FILE.read_text(encoding="utf8").splitlines()
+        known = [x for x in lines if x.startswith("0x")][:n]
     Account.enable_unaudited_hdwallet_features()
-    return [
+    return known + [
         Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}").address
-        for i in range(n)
+        for i in range(len(known), n)
     ]
 
 
@@ -131,8 +142,8 @@ class RevmChain:
         self.chain_id, self.gas_limit = chain_id, gas_limit
         cfg = CfgEnv(chain_id=chain_id, limit_contract_code_size=code_size_limit)
         self.evm = EVM(env=Env(cfg=cfg), spec_id=SPEC)  # calls may exceed the block gas limit
-        self.accounts = dev_addresses(accounts)
-        self._keys = {a.lower(): a for a in self.accounts}
+        self.accounts = [a.lower() for a in dev_addresses(accounts)]
+        self._unlocked = set(self.accounts)
         self._info: dict[str, tuple[int, int, str]] = {}
         """Every account written so far: (balance, nonce, code hash), what the database holds."""
         self._code: dict[str, bytes] = {}
@@ -167,14 +178,19 @@ class RevmChain:
     def request(self, method: str, params: list[Any] | None = None) -> Any:
         fn = self._methods.get(method)
         if fn is None:
-            raise RpcFault(-32601, f"Method not found: {method} (the revm backend answers "
-                           f"{len(self._methods)} methods; run on anvil for others)")
+            raise RpcFault(
+                -32601,
+                f"Method not found: {method} (the revm backend answers "
+                f"{len(self._methods)} methods; run on anvil for others)",
+            )
         return fn(*(params or []))
 
     # ------------------------------------------------------------------ helpers
 
-    def _addr(self, a: str) -> str:
-        return self._keys.get(a.lower()) or to_checksum_address(a)
+    @staticmethod
+    def _addr(a: str) -> str:
+        """Addresses are lowercase inside (pyrevm takes either; checksumming costs 0.1 ms each)."""
+        return a.lower()
 
     def _latest(self) -> Block:
         return self.blocks[-1]
@@ -191,15 +207,15 @@ class RevmChain:
 
     def _set_env(self, block: Block) -> None:
         if self._env_block != block.number:
-            self.evm.set_block_env(
-                BlockEnv(number=block.number, timestamp=block.timestamp)
-            )
+            self.evm.set_block_env(BlockEnv(number=block.number, timestamp=block.timestamp))
             self._env_block = block.number
 
     def _nonce(self, a: str) -> int:
         return self.nonces.get(a, 0)
 
-    def _execute(self, tx: PendingTx, gas_price: int) -> tuple[bool, int, list[Any], str, str | None]:
+    def _execute(
+        self, tx: PendingTx, gas_price: int
+    ) -> tuple[bool, int, list[Any], str, str | None]:
         """Run one transaction on the current block env: (ok, gas used, logs, revert data, created).
 
         pyrevm keeps every account and slot a call touched in its journal, warm, with its original
@@ -222,6 +238,7 @@ class RevmChain:
                 evm.revert(cp)
                 raise RpcFault(-32003, f"transaction refused: {e}") from e
         result = evm.result
+        assert result is not None  # set by every call that executed
         gas, logs = result.gas_used, (list(result.logs) if ok else [])
         changes = self._changes(evm.journal_str) if ok else []
         evm.revert(cp)
@@ -238,8 +255,8 @@ class RevmChain:
         New code is read now, before the checkpoint is reverted."""
         out = []
         parts = journal.split(_ACCOUNT)
-        for prev, chunk in zip(parts, parts[1:]):
-            addr = to_checksum_address(prev[-42:])
+        for prev, chunk in itertools.pairwise(parts):
+            addr = prev[-42:]
             balance, rest = chunk.split(", nonce: ", 1)
             nonce, rest = rest.split(", code_hash: ", 1)
             code_hash = rest[:66]
@@ -266,7 +283,9 @@ class RevmChain:
             self._undo.append(("info", addr, old))
         self._info[addr] = (balance, nonce, code_hash)
         code = self._code.get(code_hash)
-        self.evm.insert_account_info(addr, AccountInfo(balance, nonce, None, code))
+        # pyrevm's stub omits AccountInfo's first parameter, balance (its Rust signature has it)
+        info = AccountInfo(balance, nonce, None, code)  # type: ignore[call-arg, arg-type]
+        self.evm.insert_account_info(addr, info)
 
     def _write_slot(self, addr: str, key: int, value: int, old: int | None = None) -> None:
         """Write a slot into the database underneath the journal (pyrevm loads the account into the
@@ -298,7 +317,8 @@ class RevmChain:
         chains: dict[str, list[PendingTx]] = {}
         dropped: set[int] = set()
         for sender, txs in by_sender.items():
-            chain, nonce = [], self._nonce(sender)
+            chain: list[PendingTx] = []
+            nonce = self._nonce(sender)
             while nonce in txs:
                 tx = txs[nonce]
                 if chain and tx.max_fee > chain[-1].max_fee:
@@ -403,13 +423,15 @@ class RevmChain:
         return f"marginsim-revm/{SPEC}"
 
     def rpc_eth_accounts(self) -> list[str]:
-        return [a.lower() for a in self.accounts]
+        return list(self.accounts)
 
     def rpc_eth_blockNumber(self) -> str:
         return hex(self._latest().number)
 
     def rpc_eth_gasPrice(self) -> str:
-        return hex(next_base_fee(self._latest().gas_used, self.gas_limit, self._latest().base_fee) + 10**9)
+        return hex(
+            next_base_fee(self._latest().gas_used, self.gas_limit, self._latest().base_fee) + 10**9
+        )
 
     def rpc_eth_maxPriorityFeePerGas(self) -> str:
         return hex(10**9)
@@ -488,7 +510,9 @@ class RevmChain:
                 self.evm.message_call(
                     sender, self._addr(call["to"]), data, _int(call.get("value", 0)), 30_000_000
                 )
-            return hex(self.evm.result.gas_used)
+            result = self.evm.result
+            assert result is not None
+            return hex(result.gas_used)
         except RuntimeError as e:
             m = _REVERT.search(str(e))
             raise RpcFault(3, "execution reverted", m.group(1) if m else None) from e
@@ -497,15 +521,21 @@ class RevmChain:
 
     def rpc_eth_sendTransaction(self, tx: dict[str, Any]) -> str:
         sender = self._addr(tx["from"])
-        if sender not in self.accounts and sender.lower() not in self._keys:
+        if sender not in self._unlocked:
             raise RpcFault(-32000, f"no such unlocked account {sender}")
-        nonce = _int(tx["nonce"]) if "nonce" in tx else _int(
-            self.rpc_eth_getTransactionCount(sender, "pending")
+        nonce = (
+            _int(tx["nonce"])
+            if "nonce" in tx
+            else _int(self.rpc_eth_getTransactionCount(sender, "pending"))
         )
         if nonce < self._nonce(sender):
             raise RpcFault(-32003, f"nonce too low: {nonce} < {self._nonce(sender)}")
         latest = self._latest()
-        base = next_base_fee(latest.gas_used, self.gas_limit, latest.base_fee) if latest.number else latest.base_fee
+        base = (
+            next_base_fee(latest.gas_used, self.gas_limit, latest.base_fee)
+            if latest.number
+            else latest.base_fee
+        )
         if "maxFeePerGas" in tx:
             max_fee, tip = _int(tx["maxFeePerGas"]), _int(tx.get("maxPriorityFeePerGas", 0))
         elif "gasPrice" in tx:
@@ -540,7 +570,9 @@ class RevmChain:
     def rpc_eth_getTransactionReceipt(self, h: str) -> dict[str, Any] | None:
         return self.receipts.get(h)
 
-    def rpc_debug_traceTransaction(self, h: str, opts: dict[str, Any] | None = None) -> dict[str, Any]:
+    def rpc_debug_traceTransaction(
+        self, h: str, opts: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         r = self.receipts.get(h)
         if r is None:
             raise RpcFault(-32000, f"transaction {h} not found")
@@ -639,6 +671,7 @@ class RevmChain:
         self.offset, self.next_timestamp = snap.offset, snap.next_timestamp
         self._env_block = -1
         return True
+
 
 class InProcessRpc:
     """The engine's transport to a RevmChain: the same surface as simulation.rpc.Rpc."""

@@ -18,8 +18,8 @@ from tqdm import tqdm
 from web3 import Web3
 
 from simulation.agents.adversaries import addresses_needed
-from simulation.build import Artifact, compile_contracts
 from simulation.backends import http_transport, revm_transport
+from simulation.build import Artifact, compile_contracts
 from simulation.chain import AnvilNode, ChainError
 from simulation.checks import deployment_problem
 from simulation.deploy import (
@@ -114,9 +114,13 @@ def _prepare(args: argparse.Namespace) -> tuple[Scenario, ForkTarget | None]:
         raise ForkInputError("--rpc-url and a fork exclude each other: a fork starts its own anvil")
     if getattr(args, "backend", "anvil") == "revm":
         if fork is not None:
-            raise ForkInputError("--backend revm: a fork runs on anvil (it reads the upstream lazily)")
+            raise ForkInputError(
+                "--backend revm: a fork runs on anvil (it reads the upstream lazily)"
+            )
         if getattr(args, "rpc_url", None):
-            raise ScenarioError("--backend revm and --rpc-url exclude each other: revm runs in process")
+            raise ScenarioError(
+                "--backend revm and --rpc-url exclude each other: revm runs in process"
+            )
     compare = args.command == "compare"
     problem = out_problem(args.out, compare, getattr(args, "force", False))
     if problem:

@@ -108,7 +108,9 @@ class ChainReader:
 
     def _parse_lp(self, res: list[Any]) -> LpView:
         """The answers of `_lp_calls` (a revert, e.g. of a stale oracle, reads as nothing)."""
-        held, requestable = (self._out(self.pool[f], r) for f, r in zip(LP_UINTS, res[:2]))
+        held, requestable = (
+            self._out(self.pool[f], r) for f, r in zip(LP_UINTS, res[:2], strict=True)
+        )
         pending = self._out(self.pool["pendingExit"], res[2])
         shares, ready_at, assets = pending[0] if pending else (0, 0, 0)
         return LpView(

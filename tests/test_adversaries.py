@@ -54,9 +54,7 @@ def cfg(kind: str, **kw: Any) -> AdversaryConfig:
 
 
 def wallet(**kw: Any) -> WalletView:
-    base: dict[str, Any] = dict(
-        tokens={}, collateral={}, lp=NO_LP, claimable_quote=0
-    )
+    base: dict[str, Any] = dict(tokens={}, collateral={}, lp=NO_LP, claimable_quote=0)
     return WalletView(**{**base, **kw})
 
 

@@ -799,7 +799,9 @@ def pool(
     """Pool with `supply` shares whose share price is assets / supply; `shares`: (held, requestable);
     `exit`: the LP's pending exit (LpView's pending, pending_assets, ready_at)."""
     return make_snap(
-        pool_assets=int(assets * supply), pool_supply=supply, lp_shares={LP: LpView(*shares, **exit)}
+        pool_assets=int(assets * supply),
+        pool_supply=supply,
+        lp_shares={LP: LpView(*shares, **exit)},
     )
 
 
@@ -839,9 +841,9 @@ def test_lp_withdrawal_capped_by_requestable(abis):
     assert args(abis["LPPool"], "requestRedeem", txs[0]) == (3 * 10**11,)  # min(7.5e11, 3e11)
     lp2 = make_lp(abis, drawdown=0.2, fraction=0.75)
     lp2.decide(pool(1.0))
-    assert args(abis["LPPool"], "requestRedeem", lp2.decide(pool(0.7, (10**12, 9 * 10**11)))[0]) == (
-        75 * 10**10,
-    )
+    assert args(
+        abis["LPPool"], "requestRedeem", lp2.decide(pool(0.7, (10**12, 9 * 10**11)))[0]
+    ) == (75 * 10**10,)
 
 
 def test_lp_retries_when_nothing_requestable(abis):

@@ -174,7 +174,11 @@ def test_calls_reverts_and_snapshots_agree(chains):
                 ("eth_getBalance", [a[5], "latest"]),
             ]
         )
-        bad = {"from": a[5], "to": vault.address, "data": vault.encode_abi("liquidateCross", [a[6]])}
+        bad = {
+            "from": a[5],
+            "to": vault.address,
+            "data": vault.encode_abi("liquidateCross", [a[6]]),
+        }
         reverted = rpc.batch([("eth_call", [bad, "latest"])])[0]
         h = rpc.call("eth_sendTransaction", [{**bad, "gas": hex(400_000)}])
         receipt = rpc.call("eth_getTransactionReceipt", [h])
@@ -191,3 +195,20 @@ def test_calls_reverts_and_snapshots_agree(chains):
         assert after == before  # the snapshot took back the block, the nonce and the gas paid
     assert out["anvil"] == out["revm"]
     assert out["revm"][1] == "0x0" and out["revm"][0] == out["revm"][3] != "0x"
+
+
+def test_the_dev_account_table_is_anvils(chains):
+    """The in-process chain reads anvil's dev accounts from a table derived once: it must be anvil's."""
+    from eth_account import Account
+
+    from simulation.chain import ANVIL_MNEMONIC
+    from simulation.revm_chain import dev_addresses
+
+    table = dev_addresses(1000)
+    anvil = chains["anvil"][0].w3.eth.accounts
+    assert [a.lower() for a in table[: len(anvil)]] == [a.lower() for a in anvil]
+    Account.enable_unaudited_hdwallet_features()
+    for i in (0, 517, 999):
+        path = f"m/44'/60'/0'/0/{i}"
+        assert table[i] == Account.from_mnemonic(ANVIL_MNEMONIC, account_path=path).address
+    assert len(dev_addresses(1001)) == 1001  # past the table: derived

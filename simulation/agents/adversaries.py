@@ -135,8 +135,9 @@ class JitLp(Adversary):
     `deposit_usd` into the pool (to cut the trade's impact), opens `notional_usd` in its cross account in
     the round's direction and withdraws the deposit, all before the round lands (priority fees above the
     oracle's); in the next block it wraps the close the same way. Whatever shares are left (its part of
-    the fees it paid) it asks to exit as soon as the pool lets it, and claims when the exit is ready. Where the deposit's shares are locked (the
-    cooldown) it is stuck as an LP until they unlock, and deposits no more meanwhile."""
+    the fees it paid) it asks to exit as soon as the pool lets it, and claims when the exit is ready.
+    Where the deposit's shares are locked (the cooldown) it is stuck as an LP until they unlock, and
+    deposits no more meanwhile."""
 
     def decide(self, block: int, snap: Snapshot, history: Sequence[dict[str, float]]) -> list[Tx]:
         wallet = snap.wallets.get(self.address)

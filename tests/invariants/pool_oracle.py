@@ -101,7 +101,11 @@ class FullMachine(MarginMachine):
             self.dirty()
             return
         held, supply, pending = h.calls(
-            [("LPPool", "balanceOf", who), ("LPPool", "totalSupply"), ("LPPool", "pendingExit", who)]
+            [
+                ("LPPool", "balanceOf", who),
+                ("LPPool", "totalSupply"),
+                ("LPPool", "pendingExit", who),
+            ]
         )
         ok = h.send(*trade).ok if notional else True
         cash_before = h.call1("USDC", "balanceOf", who)

@@ -180,8 +180,12 @@ def check_lp_exit(
     errors, tol = [], LP_ROUNDING_TOLERANCE_QUOTE
     if paid > cap:
         errors.append(f"an exit's {step} paid {paid}, more than the {cap} its shares were worth")
-    if others_after < others_before - tol or (step == "request" and others_after > others_before + tol):
-        errors.append(f"an exit's {step} moved the other LPs' value {others_before} -> {others_after}")
+    if others_after < others_before - tol or (
+        step == "request" and others_after > others_before + tol
+    ):
+        errors.append(
+            f"an exit's {step} moved the other LPs' value {others_before} -> {others_after}"
+        )
     return errors
 
 
