@@ -127,14 +127,15 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
         uint256 quoteBalance = _collateral[account][address(_quote)];
         (CloseTotals memory t, int256[] memory closes, uint256[] memory fills) =
             _planCross(account, states, fraction, liquidityUsd);
-        if (!t.full && _settlementTerms(quoteBalance + _collateralSaleValue(account, prices), t).shortfall > 0) {
+        if (!t.full && _settlementTerms(quoteBalance + _collateralSaleValue(account, prices, true), t).shortfall > 0) {
             (t, closes, fills) = _planCross(account, states, ConstantsLib.WAD, liquidityUsd);
         }
 
         _applyCrossCloses(account, states, closes, fills);
         Settlement memory st = _settlementTerms(quoteBalance, t);
         if (st.shortfall > 0) {
-            st = _settlementTerms(quoteBalance + _seizeCollateral(account, st.shortfall, prices), t);
+            bool discounted = _saleAtDiscount(account, quoteBalance, prices, st.pnl, st.shortfall);
+            st = _settlementTerms(quoteBalance + _seizeCollateral(account, st.shortfall, prices, discounted), t);
         }
         _collateral[account][address(_quote)] = st.remaining;
         emit CrossLiquidated(account, msg.sender, fraction, st.pnl, st.keeperReward, st.insuranceFee, st.remaining, t.full);
@@ -309,37 +310,50 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
     /// @dev Sell the account's priced non-quote collateral, in list order, to the keeper until `neededQuote`
     /// is raised or it runs out (waterfall step 1). The keeper pays quote tokens; no value leaves the books.
     /// A token whose feed cannot be read now is skipped: it can be neither valued nor sold.
-    function _seizeCollateral(address account, uint256 neededQuote, uint256[] memory prices)
+    function _seizeCollateral(address account, uint256 neededQuote, uint256[] memory prices, bool discounted)
         internal
         returns (uint256 proceeds)
     {
         uint256 n = _collateralTokens.length;
         for (uint256 i = 0; i < n && proceeds < neededQuote; ++i) {
             address token = _collateralTokens[i];
-            uint256 balance = _collateral[account][token];
-            uint256 unitPrice = _salePrice(token, prices[i]);
+            uint256 unitPrice = _salePrice(token, prices[i], discounted);
             if (unitPrice == 0) continue;
-            uint8 decimals = _collateralConfig[token].decimals;
-            uint256 stillNeededUsd = MarginMath.quoteToUsd(neededQuote - proceeds, quoteDecimals);
-            uint256 amount = Math.min(balance, MarginMath.mulDivUp(stillNeededUsd, 10 ** decimals, unitPrice));
-            uint256 paid = MarginMath.usdToQuoteDown(MarginMath.valueUsdDown(amount, decimals, unitPrice), quoteDecimals);
-            if (paid + proceeds < neededQuote && amount < balance) {
-                amount += 1; // rounding left it a unit short
-                paid = MarginMath.usdToQuoteDown(MarginMath.valueUsdDown(amount, decimals, unitPrice), quoteDecimals);
-            }
-            _collateral[account][token] = balance - amount;
-            proceeds += paid;
-            emit CollateralSeized(account, token, msg.sender, amount, paid);
-            _quote.safeTransferFrom(msg.sender, address(this), paid);
-            IERC20(token).safeTransfer(msg.sender, amount);
+            proceeds += _sellCollateral(account, token, unitPrice, neededQuote - proceeds);
         }
     }
 
-    /// @dev What selling all of an account's priced non-quote collateral would raise, quote tokens.
-    function _collateralSaleValue(address account, uint256[] memory prices) internal view returns (uint256 total) {
+    /// @dev Sell `account`'s `token` to the keeper at `unitPrice` until `neededQuote` is raised or none is
+    /// left; returns what the keeper paid, quote tokens.
+    function _sellCollateral(address account, address token, uint256 unitPrice, uint256 neededQuote)
+        internal
+        returns (uint256 paid)
+    {
+        uint256 balance = _collateral[account][token];
+        uint8 decimals = _collateralConfig[token].decimals;
+        uint256 neededUsd = MarginMath.quoteToUsd(neededQuote, quoteDecimals);
+        uint256 amount = Math.min(balance, MarginMath.mulDivUp(neededUsd, 10 ** decimals, unitPrice));
+        paid = MarginMath.usdToQuoteDown(MarginMath.valueUsdDown(amount, decimals, unitPrice), quoteDecimals);
+        if (paid < neededQuote && amount < balance) {
+            amount += 1; // rounding left it a unit short
+            paid = MarginMath.usdToQuoteDown(MarginMath.valueUsdDown(amount, decimals, unitPrice), quoteDecimals);
+        }
+        _collateral[account][token] = balance - amount;
+        emit CollateralSeized(account, token, msg.sender, amount, paid);
+        _quote.safeTransferFrom(msg.sender, address(this), paid);
+        IERC20(token).safeTransfer(msg.sender, amount);
+    }
+
+    /// @dev What selling all of an account's priced non-quote collateral would raise, quote tokens (at the
+    /// liquidation discount or at the oracle price).
+    function _collateralSaleValue(address account, uint256[] memory prices, bool discounted)
+        internal
+        view
+        returns (uint256 total)
+    {
         for (uint256 i = 0; i < _collateralTokens.length; ++i) {
             address token = _collateralTokens[i];
-            uint256 unitPrice = _salePrice(token, prices[i]);
+            uint256 unitPrice = _salePrice(token, prices[i], discounted);
             if (unitPrice == 0) continue;
             uint256 balance = _collateral[account][token];
             uint8 decimals = _collateralConfig[token].decimals;
@@ -347,11 +361,26 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
         }
     }
 
-    /// @dev `priceWad` (from `_collateralPrices`: 0 where there is nothing to sell or no price) less the
-    /// token's liquidation discount.
-    function _salePrice(address token, uint256 priceWad) internal view returns (uint256) {
-        if (priceWad == 0) return 0;
+    /// @dev `priceWad` (from `_collateralPrices`: 0 where there is nothing to sell or no price), less the
+    /// token's liquidation discount when `discounted`.
+    function _salePrice(address token, uint256 priceWad, bool discounted) internal view returns (uint256) {
+        if (priceWad == 0 || !discounted) return priceWad;
         return MarginMath.mulWadDown(priceWad, ConstantsLib.WAD - _collateralConfig[token].liquidationDiscountWad);
+    }
+
+    /// @dev Whether a cross liquidation sells collateral at its liquidation discount. With the self-
+    /// liquidation defence on, only where the account pays for the discount itself: the discounted sale
+    /// covers the shortfall, or the account is under water even with its collateral at oracle prices
+    /// (closing would leave its owner nothing). Otherwise the waterfall would pay the discount while a
+    /// close leaves the owner positive equity: an owner liquidating itself from a second address would
+    /// pocket it (found by the invariant suite at scale). The collateral then goes at the oracle price.
+    function _saleAtDiscount(address account, uint256 quoteBalance, uint256[] memory prices, int256 pnl, uint256 shortfall)
+        internal
+        view
+        returns (bool)
+    {
+        if (!liquidationAtFillPrice || _collateralSaleValue(account, prices, true) >= shortfall) return true;
+        return int256(quoteBalance + _collateralSaleValue(account, prices, false)) + pnl < 0;
     }
 
     /// @dev After a cross liquidation that left bad debt, collateral that could not be priced (and so could

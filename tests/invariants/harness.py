@@ -62,13 +62,15 @@ class Harness:
     def __init__(
         self,
         system: Deployment,
-        url: str,
+        rpc: Any,
         owner: str,
         traders: list[str],
         keeper: str,
         lps: list[str],
     ):
-        self.rpc = Rpc(url)
+        """`rpc`: a node's URL (anvil), or a transport with `call` and `batch` (simulation.revm_chain's
+        InProcessRpc)."""
+        self.rpc = Rpc(rpc) if isinstance(rpc, str) else rpc
         self.system = system
         self.owner, self.traders, self.keeper, self.lps = owner, traders, keeper, lps
         self.addr = {n: Web3.to_checksum_address(a) for n, a in system.addresses.items()}
