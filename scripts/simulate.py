@@ -9,10 +9,7 @@ from pathlib import Path
 
 import click
 
-from simulation.fork import ForkInputError, fork_target
-from simulation.outputs import clear_earlier_run, out_problem
-from simulation.runner import check_deployment, load_with_overrides, run_scenario
-from simulation.scenario import ScenarioError
+from simulation.commands import Request, execute
 
 
 @click.command()
@@ -35,17 +32,15 @@ def cli(
     force: bool,
 ) -> None:
     """Run a scenario and write summary.json, timeseries.csv, events.jsonl and report.html."""
-    try:
-        sc = load_with_overrides(scenario, seed, blocks)
-        fork = fork_target(fork_url, fork_block, sc.fork, None, from_env=from_env)
-        check_deployment(scenario, sc, fork is not None)
-        problem = out_problem(out, compare=False, force=force)
-        if problem:
-            raise ScenarioError(problem)
-    except (ScenarioError, ForkInputError) as e:
-        click.echo(f"marginsim: {e}", err=True)
-        raise SystemExit(2) from None
-    if force:
-        clear_earlier_run(out, compare=False)
-    code, _ = run_scenario(sc, out, fork=fork)
-    raise SystemExit(code)
+    request = Request(
+        scenario,
+        out,
+        seed=seed,
+        blocks=blocks,
+        force=force,
+        fork_url=fork_url,
+        fork_block=fork_block,
+        fork_from_env=from_env,
+        progress=True,
+    )
+    raise SystemExit(execute(request))

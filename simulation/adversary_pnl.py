@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from simulation import margin_math as mm
-from simulation.agents.base import Snapshot, WalletView
+from simulation.state import Snapshot, WalletView
 from simulation.units import WAD
 
 DECIMALS = {"USDC": 6, "WETH": 18, "WBTC": 8}

@@ -152,9 +152,9 @@ def main(argv: list[str] | None = None) -> int:
         from simulation.upstream import run_upstream
 
         return run_upstream(args.port, args.chain_file or CHAINS_DIR / "mainnet.yaml")
-    from simulation.runner import run_command
+    from simulation.commands import Request, execute
 
-    return run_command(args)
+    return execute(Request.from_args(args))
 
 
 if __name__ == "__main__":

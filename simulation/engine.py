@@ -24,7 +24,7 @@ from simulation.agents.adversaries import (
     addresses_needed,
     make_adversary,
 )
-from simulation.agents.base import Snapshot, Tx
+from simulation.agents.base import Tx
 from simulation.agents.keepers import Keeper, KeeperContext
 from simulation.agents.lps import LiquidityProvider
 from simulation.agents.oracle import OracleAgent
@@ -35,7 +35,7 @@ from simulation.invariants import check_invariants
 from simulation.metrics import Counters, KeeperStats, Recorder, block_row
 from simulation.rpc import Rpc, RpcError
 from simulation.scenario import Scenario
-from simulation.state import Addresses, ChainReader
+from simulation.state import Addresses, ChainReader, Snapshot
 from simulation.units import GWEI, MAX_UINT, USDC, WAD
 
 SYMBOL_TOKEN = {"ETH": "WETH", "BTC": "WBTC"}

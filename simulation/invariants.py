@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from simulation import margin_math as mm
 from simulation.abi import ContractAbi
-from simulation.agents.base import Snapshot
 from simulation.rpc import Rpc, RpcError
-from simulation.state import SCAN_PAGE, ChainReader
+from simulation.state import SCAN_PAGE, ChainReader, Snapshot
 
 TOKENS = ("USDC", "WETH", "WBTC")
 

@@ -13,7 +13,7 @@ from typing import IO, Any
 import numpy as np
 
 from simulation import margin_math as mm
-from simulation.agents.base import Snapshot
+from simulation.state import Snapshot
 from simulation.units import USDC, WAD
 
 

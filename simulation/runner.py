@@ -1,8 +1,8 @@
-"""`marginsim run` and `marginsim compare`: validate, start the chain, run, always write the outputs."""
+"""One run: start the chain (anvil, a fork, a given node, or revm in process), deploy, run the engine,
+always write the outputs. What is checked before anything starts is in simulation.commands."""
 
 from __future__ import annotations
 
-import argparse
 import errno
 import signal
 import sys
@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import ValidationError
 from tqdm import tqdm
 from web3 import Web3
 
@@ -21,7 +20,6 @@ from simulation.agents.adversaries import addresses_needed
 from simulation.backends import http_transport, revm_transport
 from simulation.build import Artifact, compile_contracts
 from simulation.chain import AnvilNode, ChainError
-from simulation.checks import deployment_problem
 from simulation.deploy import (
     DEFAULT_MARKETS,
     DEFAULT_TOKENS,
@@ -38,18 +36,14 @@ from simulation.fork import (
     check_assets,
     clear_account_code,
     fork_node,
-    fork_target,
     fund_token,
     install_feeds,
-    probe_upstream,
     refresh_stale_rounds,
     timed,
 )
 from simulation.market import price_path
 from simulation.metrics import Recorder
 from simulation.outputs import (
-    clear_earlier_run,
-    out_problem,
     signals_ignored,
     write_json_atomic,
     write_outputs,
@@ -58,107 +52,15 @@ from simulation.redact import redact
 from simulation.rpc import ChainDown, Rpc
 from simulation.scenario import (
     Scenario,
-    ScenarioError,
-    field_problem,
-    first_error,
-    load_scenario,
     one_line,
 )
 from simulation.summary import WALL_CLOCK_FIELDS as WALL_CLOCK_FIELDS  # re-exported
 from simulation.summary import build_summary, fork_summary
 
 
-def _say(msg: str) -> None:
+def say(msg: str) -> None:
+    """One line on stderr, the fork URL redacted."""
     print(f"marginsim: {one_line(redact(msg))}", file=sys.stderr)
-
-
-def load_with_overrides(path: Path, seed: int | None, blocks: int | None) -> Scenario:
-    """The scenario file with --seed and --blocks applied; ScenarioError (one line naming the file
-    or the flag, the field and the reason) if either is bad."""
-    sc = load_scenario(path)
-    update: dict[str, Any] = {}
-    for flag, field, value in (("--seed", "seed", seed), ("--blocks", "blocks", blocks)):
-        if value is not None:
-            problem = field_problem(field, value)
-            if problem:
-                raise ScenarioError(f"{flag} {value}: {problem} (the scenario's {field})")
-            update[field] = value
-    if not update:
-        return sc
-    try:
-        return Scenario.model_validate({**sc.model_dump(), **update})
-    except ValidationError as e:  # valid on its own, not with the rest of the scenario
-        flags = " ".join(f"--{k} {v}" for k, v in update.items())
-        raise ScenarioError(f"{path} with {flags}: {first_error(e)}") from None
-
-
-def check_deployment(path: Path, sc: Scenario, fork: bool) -> None:
-    """ScenarioError if `sc` cannot run on the system the run deploys (simulation.checks)."""
-    problem = deployment_problem(sc, fork)
-    if problem:
-        raise ScenarioError(f"{path}: {problem}")
-
-
-def _prepare(args: argparse.Namespace) -> tuple[Scenario, ForkTarget | None]:
-    """Everything checked before anything starts: the scenario, the flags, the fork, --out."""
-    sc = load_with_overrides(args.scenario, args.seed, args.blocks)
-    fork = fork_target(
-        getattr(args, "fork_url", None),
-        getattr(args, "fork_block", None),
-        sc.fork,
-        getattr(args, "fork_cache", None),
-        from_env=getattr(args, "fork", False),
-    )
-    check_deployment(args.scenario, sc, fork is not None)
-    if fork is not None and getattr(args, "rpc_url", None):
-        raise ForkInputError("--rpc-url and a fork exclude each other: a fork starts its own anvil")
-    if getattr(args, "backend", "anvil") == "revm":
-        if fork is not None:
-            raise ForkInputError(
-                "--backend revm: a fork runs on anvil (it reads the upstream lazily)"
-            )
-        if getattr(args, "rpc_url", None):
-            raise ScenarioError(
-                "--backend revm and --rpc-url exclude each other: revm runs in process"
-            )
-    compare = args.command == "compare"
-    problem = out_problem(args.out, compare, getattr(args, "force", False))
-    if problem:
-        raise ScenarioError(problem)
-    return sc, fork
-
-
-def run_command(args: argparse.Namespace) -> int:
-    try:
-        sc, fork = _prepare(args)
-    except (ScenarioError, ForkInputError) as e:
-        _say(str(e))
-        return 2
-    if getattr(args, "force", False):
-        clear_earlier_run(args.out, compare=args.command == "compare")
-    if args.command == "compare":
-        from simulation.compare import run_compare
-
-        if (
-            fork is not None and fork.block is None
-        ):  # both runs at one block, however the head moves
-            try:
-                fork = replace(fork, block=probe_upstream(fork).block)
-            except ForkInputError as e:
-                _say(str(e))
-                return 2
-        return run_compare(
-            sc, args.out, progress=not args.no_progress, fork=fork, backend=args.backend
-        )
-    code, _ = run_scenario(
-        sc,
-        args.out,
-        rpc_url=args.rpc_url,
-        progress=not args.no_progress,
-        fork=fork,
-        backend=args.backend,
-    )
-    return code
 
 
 def _system_spec(sc: Scenario) -> SystemSpec:
@@ -325,7 +227,7 @@ def run_scenario(
             sc, spec, fork_ctx = _wire_fork(
                 w3, url, up, artifacts, accounts[:n_agents], sc, fork_info
             )
-            _say(
+            say(
                 f"forked {up.chain.name} at block {up.block} in {fork_info['start_s']:.2f} s "
                 f"(fork cache {fork_info['cache']}; URL from {fork.source})"
             )
@@ -357,23 +259,23 @@ def run_scenario(
             engine.run(sc.blocks, on_block=on_block)
     except ForkInputError as e:
         status, code = "bad_fork", 2
-        _say(str(e))
+        say(str(e))
     except KeyboardInterrupt:
         status, code = "interrupted", 130
-        _say(f"interrupted after block {engine.blocks_done if engine else 0}")
+        say(f"interrupted after block {engine.blocks_done if engine else 0}")
     except ChainDown as e:
         status, code = "chain_down", 1
-        _say(f"the chain stopped answering after block {engine.blocks_done if engine else 0}: {e}")
+        say(f"the chain stopped answering after block {engine.blocks_done if engine else 0}: {e}")
     except ChainError as e:
         status, code = "chain_error", 1
-        _say(str(e))
+        say(str(e))
     except Exception as e:
         status, code = ("disk_full" if _disk_full(e) else "failed"), 1
         done = engine.blocks_done if engine else 0
         if isinstance(e, OSError) and _disk_full(e):
-            _say(f"{out}: disk full after block {done}: {e.strerror}")
+            say(f"{out}: disk full after block {done}: {e.strerror}")
         else:
-            _say(f"failed after block {done}: {e.__class__.__name__}: {e}")
+            say(f"failed after block {done}: {e.__class__.__name__}: {e}")
     finally:
         with signals_ignored():  # a further Ctrl-C must not leave anvil running
             if node is not None:
@@ -417,7 +319,7 @@ def _finish(
             if summary["report"] == "written":
                 print(f"report: {out / 'report.html'}")
             else:
-                _say(f"{out / 'report.html'}: {summary['report']}")
+                say(f"{out / 'report.html'}: {summary['report']}")
         elif recorder is not None or fork_info is not None:  # failed in set-up: say so on disk
             if fork_info is not None:
                 summary["fork"] = fork_summary(fork_info, engine)
@@ -427,6 +329,6 @@ def _finish(
                 write_json_atomic(out / "summary.json", summary)
     except OSError as e:
         if status != "disk_full":  # a full disk during the run was said already
-            _say(f"cannot write the outputs in {out}: {e.strerror or e}")
+            say(f"cannot write the outputs in {out}: {e.strerror or e}")
         code = code or 1
     return code, summary

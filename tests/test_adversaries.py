@@ -23,9 +23,9 @@ from simulation.agents.adversaries import (
     SelfLiquidator,
     round_coming,
 )
-from simulation.agents.base import NO_LP, CrossView, IsolatedView, LpView, WalletView
 from simulation.runner import run_scenario
 from simulation.scenario import AdversaryConfig, OracleConfig, Outage, load_scenario
+from simulation.state import NO_LP, CrossView, IsolatedView, LpView, WalletView
 from simulation.units import GWEI, WAD
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,7 +15,7 @@ from eth_abi import decode
 
 from simulation import margin_math as mm
 from simulation.abi import ContractAbi
-from simulation.agents.base import CrossView, IsolatedView, LpView, MarketView, Snapshot, Tx
+from simulation.agents.base import Tx
 from simulation.agents.keepers import GAS_CROSS, GAS_ISOLATED, Keeper, KeeperContext
 from simulation.agents.lps import LiquidityProvider
 from simulation.agents.oracle import OracleAgent
@@ -30,6 +30,7 @@ from simulation.scenario import (
     TraderGroup,
     Window,
 )
+from simulation.state import CrossView, IsolatedView, LpView, MarketView, Snapshot
 from simulation.units import GWEI, WAD
 
 ETH, BTC = 0, 1

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 
 from simulation.abi import ContractAbi
 from simulation.adversary_pnl import DECIMALS
-from simulation.agents.base import IsolatedView, MarketView, Snapshot, Tx
+from simulation.agents.base import Tx
 from simulation.agents.oracle import deviation_move
 from simulation.agents.self_liq import close_value_usd, liquidation_value_usd
 from simulation.scenario import AdversaryConfig, OracleConfig
+from simulation.state import IsolatedView, MarketView, Snapshot
 from simulation.units import GWEI, USDC, WAD
 
 LOW_FEE = GWEI // 2

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from simulation import margin_math as mm
 from simulation.abi import ContractAbi
-from simulation.agents.base import CrossView, Snapshot, Tx
+from simulation.agents.base import Tx
 from simulation.scenario import KeeperConfig
+from simulation.state import CrossView, Snapshot
 from simulation.units import GWEI, WAD
 
 GAS_ISOLATED = 200_000

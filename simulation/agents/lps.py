@@ -7,8 +7,9 @@ in the next block."""
 from __future__ import annotations
 
 from simulation.abi import ContractAbi
-from simulation.agents.base import NO_LP, Snapshot, Tx
+from simulation.agents.base import Tx
 from simulation.scenario import LpGroup
+from simulation.state import NO_LP, Snapshot
 
 
 class LiquidityProvider:

@@ -6,8 +6,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from simulation.abi import ContractAbi
-from simulation.agents.base import Snapshot, Tx
+from simulation.agents.base import Tx
 from simulation.scenario import OracleConfig
+from simulation.state import Snapshot
 from simulation.units import GWEI
 
 

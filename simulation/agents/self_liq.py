@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from simulation import margin_math as mm
-from simulation.agents.base import IsolatedView, MarketView
+from simulation.state import IsolatedView, MarketView
 from simulation.units import WAD
 
 if TYPE_CHECKING:

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 from simulation import margin_math as mm
 from simulation.abi import ContractAbi
-from simulation.agents.base import Snapshot, Tx
+from simulation.agents.base import Tx
 from simulation.scenario import TraderGroup
+from simulation.state import Snapshot
 from simulation.units import WAD
 
 USDC_TO_USD = 10**12  # 6-decimal quote token to USD wad

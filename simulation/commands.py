@@ -1,0 +1,128 @@
+"""`marginsim run` and `marginsim compare` (and `ape run simulate`): everything checked before anything
+starts, then one run (simulation.runner) or the two of a comparison (simulation.compare).
+
+Bad input ends here with one line naming the file or flag, the field and the reason, and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from simulation.checks import deployment_problem
+from simulation.compare import run_compare
+from simulation.fork import ForkInputError, ForkTarget, fork_target, probe_upstream
+from simulation.outputs import clear_earlier_run, out_problem
+from simulation.runner import run_scenario, say
+from simulation.scenario import (
+    Scenario,
+    ScenarioError,
+    field_problem,
+    first_error,
+    load_scenario,
+)
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a command asks for, from the command line or from ape's `simulate` script."""
+
+    scenario: Path
+    out: Path
+    seed: int | None = None
+    blocks: int | None = None
+    compare: bool = False
+    force: bool = False
+    fork_url: str | None = None
+    fork_block: int | None = None
+    fork_cache: Path | None = None
+    fork_from_env: bool = False
+    rpc_url: str | None = None
+    backend: str = "anvil"
+    progress: bool = True
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Request:
+        return cls(
+            scenario=args.scenario,
+            out=args.out,
+            seed=args.seed,
+            blocks=args.blocks,
+            compare=args.command == "compare",
+            force=getattr(args, "force", False),
+            fork_url=getattr(args, "fork_url", None),
+            fork_block=getattr(args, "fork_block", None),
+            fork_cache=getattr(args, "fork_cache", None),
+            fork_from_env=getattr(args, "fork", False),
+            rpc_url=getattr(args, "rpc_url", None),
+            backend=getattr(args, "backend", "anvil"),
+            progress=not args.no_progress,
+        )
+
+
+def load_with_overrides(path: Path, seed: int | None, blocks: int | None) -> Scenario:
+    """The scenario file with --seed and --blocks applied; ScenarioError (one line naming the file
+    or the flag, the field and the reason) if either is bad."""
+    sc = load_scenario(path)
+    update: dict[str, Any] = {}
+    for flag, field, value in (("--seed", "seed", seed), ("--blocks", "blocks", blocks)):
+        if value is not None:
+            problem = field_problem(field, value)
+            if problem:
+                raise ScenarioError(f"{flag} {value}: {problem} (the scenario's {field})")
+            update[field] = value
+    if not update:
+        return sc
+    try:
+        return Scenario.model_validate({**sc.model_dump(), **update})
+    except ValidationError as e:  # valid on its own, not with the rest of the scenario
+        flags = " ".join(f"--{k} {v}" for k, v in update.items())
+        raise ScenarioError(f"{path} with {flags}: {first_error(e)}") from None
+
+
+def prepare(r: Request) -> tuple[Scenario, ForkTarget | None]:
+    """Everything checked before anything starts: the scenario, the flags, the fork, --out. Raises
+    ScenarioError or ForkInputError (exit code 2)."""
+    sc = load_with_overrides(r.scenario, r.seed, r.blocks)
+    fork = fork_target(r.fork_url, r.fork_block, sc.fork, r.fork_cache, from_env=r.fork_from_env)
+    problem = deployment_problem(sc, fork is not None)
+    if problem:
+        raise ScenarioError(f"{r.scenario}: {problem}")
+    if fork is not None and r.rpc_url:
+        raise ForkInputError("--rpc-url and a fork exclude each other: a fork starts its own anvil")
+    if r.backend == "revm" and fork is not None:
+        raise ForkInputError("--backend revm: a fork runs on anvil (it reads the upstream lazily)")
+    if r.backend == "revm" and r.rpc_url:
+        raise ScenarioError("--backend revm and --rpc-url exclude each other: revm runs in process")
+    problem = out_problem(r.out, r.compare, r.force)
+    if problem:
+        raise ScenarioError(problem)
+    return sc, fork
+
+
+def execute(r: Request) -> int:
+    """Check, then run; the exit code."""
+    try:
+        sc, fork = prepare(r)
+    except (ScenarioError, ForkInputError) as e:
+        say(str(e))
+        return 2
+    if r.force:
+        clear_earlier_run(r.out, compare=r.compare)
+    if r.compare:
+        if (
+            fork is not None and fork.block is None
+        ):  # both runs at one block, however the head moves
+            try:
+                fork = replace(fork, block=probe_upstream(fork).block)
+            except ForkInputError as e:
+                say(str(e))
+                return 2
+        return run_compare(sc, r.out, progress=r.progress, fork=fork, backend=r.backend)
+    code, _ = run_scenario(
+        sc, r.out, rpc_url=r.rpc_url, progress=r.progress, fork=fork, backend=r.backend
+    )
+    return code
