@@ -111,11 +111,12 @@ class AnvilNode:
         ]
         if self.chain_id is not None:
             cmd += ["--chain-id", str(self.chain_id)]
-        if self.hardfork is None:
-            from simulation.build import load_settings
+        if "--hardfork" not in self.extra_args:  # one given there wins
+            if self.hardfork is None:
+                from simulation.build import load_settings
 
-            self.hardfork = load_settings().evm_version
-        cmd += ["--hardfork", self.hardfork]
+                self.hardfork = load_settings().evm_version
+            cmd += ["--hardfork", self.hardfork]
         if self.timestamp is not None and self.fork_url is None:
             cmd += ["--timestamp", str(self.timestamp)]
         if not self.automine:

@@ -7,40 +7,32 @@ import errno
 import signal
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
-from web3 import Web3
 
 from simulation.agents.adversaries import addresses_needed
 from simulation.backends import http_transport, revm_transport
-from simulation.build import Artifact, compile_contracts
+from simulation.build import compile_contracts
 from simulation.chain import AnvilNode, ChainError
 from simulation.deploy import (
     DEFAULT_MARKETS,
     DEFAULT_TOKENS,
-    FeedSpec,
     SystemSpec,
-    TokenSpec,
     deploy_system,
 )
-from simulation.engine import SYMBOL_TOKEN, Engine, ForkContext
+from simulation.engine import Engine
 from simulation.fork import (
     ForkInputError,
     ForkTarget,
-    Upstream,
-    check_assets,
-    clear_account_code,
     fork_node,
-    fund_token,
-    install_feeds,
-    refresh_stale_rounds,
     timed,
 )
+from simulation.fork.wiring import wire_fork
 from simulation.market import price_path
 from simulation.metrics import Recorder
 from simulation.outputs import (
@@ -49,7 +41,7 @@ from simulation.outputs import (
     write_outputs,
 )
 from simulation.redact import redact
-from simulation.rpc import ChainDown, Rpc
+from simulation.rpc import ChainDown
 from simulation.scenario import (
     Scenario,
     one_line,
@@ -83,84 +75,6 @@ def _protocol_spec(sc: Scenario) -> dict[str, Any]:
         "stale_collateral_at_zero": p.stale_collateral_at_zero,
         "markets": tuple(replace(m, min_fee=p.min_fee) for m in DEFAULT_MARKETS),
     }
-
-
-def _wire_fork(
-    w3: Web3,
-    url: str,
-    up: Upstream,
-    artifacts: Mapping[str, Artifact],
-    agents: Sequence[str],
-    sc: Scenario,
-    info: dict[str, Any],
-) -> tuple[Scenario, SystemSpec, ForkContext]:
-    """Check the chain's assets, put the simulated aggregators behind its proxies and start the
-    markets at the fork block's real prices. Fills `info` (the summary's `fork` section)."""
-    chain, rpc = up.chain, Rpc(url)
-    supply = check_assets(rpc, chain, up.block)
-    clear_account_code(rpc, agents)
-    feeds = install_feeds(w3, rpc, chain, artifacts, agents[0])
-    info["heartbeat_rounds"] = refresh_stale_rounds(rpc, feeds)
-    start = dict(sc.market.start)
-    for symbol in ("ETH", "BTC"):
-        start[symbol] = feeds[symbol].answer / 10 ** feeds[symbol].info.decimals
-    sc = sc.model_copy(update={"market": sc.market.model_copy(update={"start": start})})
-    funding: dict[str, list[str]] = {}
-
-    def fund(symbol: str, grants: list[tuple[str, int]]) -> object:
-        """Every call's method is recorded: the pool and insurance fund's, then the agents'."""
-        method = fund_token(rpc, chain, symbol, grants)
-        funding.setdefault(symbol, []).append(method)
-        return method
-
-    base = {t.symbol: t for t in DEFAULT_TOKENS}
-    tokens = tuple(
-        TokenSpec(
-            s,
-            base[s].name,
-            chain.tokens[s].decimals,
-            start.get(next((f for f, t in SYMBOL_TOKEN.items() if t == s), "")),
-            base[s].collateral_weight,
-            base[s].liquidation_discount,
-        )
-        for s in ("USDC", "WETH", "WBTC")
-    )
-    spec = SystemSpec(
-        tokens=tokens,
-        **_protocol_spec(sc),
-        existing_tokens={s: chain.tokens[s].address for s in ("USDC", "WETH", "WBTC")},
-        existing_feeds={
-            f.asset: FeedSpec(f.proxy, f.heartbeat_s, f.min_usd, f.max_usd)
-            for f in chain.feeds.values()
-        },
-    )
-    ctx = ForkContext(
-        feeds=dict(feeds),
-        fund=fund,
-        quote_symbol=chain.quote,
-    )
-    info["tokens"] = {
-        s: {
-            "address": chain.tokens[s].address,
-            "decimals": chain.tokens[s].decimals,
-            "total_supply_at_fork": supply[s],
-        }
-        for s in ("USDC", "WETH", "WBTC")
-    }
-    info["funding"] = funding
-    info["feeds"] = {
-        s: {
-            "proxy": f.proxy,
-            "aggregator": f.aggregator,
-            "decimals": f.info.decimals,
-            "phase": f.phase,
-            "first_answer": f.history[-1][1],
-            "first_round_id": (f.phase << 64) | f.history[-1][0],
-            "rounds_copied": len(f.history),
-        }
-        for s, f in feeds.items()
-    }
-    return sc, spec, ctx
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
@@ -224,8 +138,8 @@ def run_scenario(
             )
         if fork is not None:
             assert fork_info is not None
-            sc, spec, fork_ctx = _wire_fork(
-                w3, url, up, artifacts, accounts[:n_agents], sc, fork_info
+            sc, spec, fork_ctx = wire_fork(
+                w3, url, up, artifacts, accounts[:n_agents], sc, fork_info, _protocol_spec(sc)
             )
             say(
                 f"forked {up.chain.name} at block {up.block} in {fork_info['start_s']:.2f} s "

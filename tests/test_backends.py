@@ -180,7 +180,12 @@ def test_calls_reverts_and_snapshots_agree(chains):
             "data": vault.encode_abi("liquidateCross", [a[6]]),
         }
         reverted = rpc.batch([("eth_call", [bad, "latest"])])[0]
-        h = rpc.call("eth_sendTransaction", [{**bad, "gas": hex(400_000)}])
+        rpc.call("evm_setAutomine", [False])  # mined explicitly: anvil's automine is asynchronous
+        try:
+            h = rpc.call("eth_sendTransaction", [{**bad, "gas": hex(400_000)}])
+            rpc.call("evm_mine", [])
+        finally:
+            rpc.call("evm_setAutomine", [True])
         receipt = rpc.call("eth_getTransactionReceipt", [h])
         trace = rpc.call("debug_traceTransaction", [h, {"tracer": "callTracer"}])
         rpc.call("evm_revert", [snap])
