@@ -18,8 +18,9 @@ lp_actor = st.integers(0, 1)
 class FullMachine(MarginMachine):
     # ------------------------------------------------------------------ LPs
 
-    def _lp_values(self, holders: list[str]) -> list[int]:
-        """Each holder's shares at their value, and its pending exit at what its claim would pay now."""
+    def _lp_values(self, holders: list[str], capped: bool = True) -> list[int]:
+        """Each holder's shares at their value, and its pending exit at what its claim would pay now
+        (`capped`), or at the escrowed shares' value (what they earn the pool, whoever keeps it)."""
         h = self.h
         held = h.calls([("LPPool", "balanceOf", x) for x in holders])
         exits = h.calls([("LPPool", "pendingExit", x) for x in holders])
@@ -28,6 +29,8 @@ class FullMachine(MarginMachine):
             + [("LPPool", "convertToAssets", e[0]) for e in exits]
         )
         k = len(holders)
+        if not capped:
+            return [values[i] + values[k + i] for i in range(k)]
         return [values[i] + min(exits[i][2], values[k + i]) for i in range(k)]
 
     @rule(lp=lp_actor, amount=st.integers(1_000, 5_000_000))
@@ -91,10 +94,12 @@ class FullMachine(MarginMachine):
 
         snap = h.snapshot()
         cf_ok = h.send(*trade).ok if notional else True
-        others_cf = sum(self._lp_values(others))
+        # The pool's earnings are shared by every share, escrowed ones included (what an exit's cap
+        # leaves of theirs goes to the LPs who stay): the round trip counts them uncapped.
+        others_cf = sum(self._lp_values(others, capped=False))
         h.revert(snap)
 
-        before = self._lp_values([*others, who])
+        before = self._lp_values([*others, who], capped=False)
         deposit = amount * 10**USDC_DEC
         if not h.send("LPPool", "deposit", (deposit, who), who).ok:
             STATS["lpRoundTrip:depositReverted"] += 1
@@ -112,7 +117,7 @@ class FullMachine(MarginMachine):
         request = h.send("LPPool", "requestRedeem", (held,), who)
         claim = h.send("LPPool", "claimRedeem", (who,), who)
         redeemed = h.call1("USDC", "balanceOf", who) - cash_before
-        after = self._lp_values([*others, who])
+        after = self._lp_values([*others, who], capped=False)
         for step, out in (("request", request), ("claim", claim)):
             STATS[f"lpRoundTrip:{step}:{'ok' if out.ok else out.error}"] += 1
         STATS["lpCalls"] += 4 if notional else 3
