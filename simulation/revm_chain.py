@@ -6,7 +6,8 @@ gas used, logs and revert data, automine or explicit mining, block timestamp int
 It stands where anvil's HTTP endpoint stands: `InProcessRpc` is the engine's transport and
 `RevmProvider` web3's, so deployment, agents, metrics and reports do not know which backend runs.
 What differs from anvil and does not show in results: transaction and block hashes (a counter hashed,
-not a signature), no mempool RPCs but `anvil_dropTransaction`, no forking (a fork runs on anvil)."""
+not a signature), receipts kept for the last RECEIPT_BLOCKS blocks only, no mempool RPCs but
+`anvil_dropTransaction`, no forking (a fork runs on anvil)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,9 @@ SPEC = "Cancun"
 """The hardfork the contracts are compiled for (ape-config.yaml `evm_version`); anvil runs it too."""
 ELASTICITY, BASE_FEE_CHANGE_DENOMINATOR = 2, 8
 INITIAL_BASE_FEE = 1_000_000_000
+RECEIPT_BLOCKS = 256
+"""Blocks whose receipts (and revert data) are kept: older ones are dropped, so memory stays flat over
+long runs (the engine reads only the last block's; anvil keeps them all)."""
 _REVERT = re.compile(r"output: (0x[0-9a-fA-F]*)")
 _ACCOUNT = ": Account { info: AccountInfo { balance: "
 _STORAGE = "storage: {"
@@ -368,6 +372,12 @@ class RevmChain:
             self._include(block, tx, min(tx.max_fee, base_fee + tx.tip))
         done = {id(t) for t in taken}
         self.pending = [t for t in self.pending if id(t) not in done]
+        if block.number > RECEIPT_BLOCKS:
+            old = self.blocks[block.number - RECEIPT_BLOCKS]
+            for h in old.txs:
+                self.receipts.pop(h, None)
+                self.outputs.pop(h, None)
+            old.txs = []  # its header stays (number, timestamp, base fee, gas used)
         return block
 
     def _include(self, block: Block, tx: PendingTx, price: int) -> None:
