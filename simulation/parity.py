@@ -62,3 +62,26 @@ def first_divergence(a: Path, b: Path) -> str | None:
         block, what = min(found)
         return f"first divergence at block {block}: {what}"
     return _summary(a, b)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m simulation.parity RUN_A RUN_B`: exit 0 when the two runs wrote the same outputs, 1 with
+    the first block and field that differ, 2 when a directory holds no run."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print("usage: python -m simulation.parity RUN_A RUN_B", file=sys.stderr)
+        return 2
+    a, b = (Path(x) for x in args)
+    for d in (a, b):
+        if not (d / "summary.json").is_file():
+            print(f"{d}: no run there (no summary.json)", file=sys.stderr)
+            return 2
+    found = first_divergence(a, b)
+    print(found or f"{a} and {b}: the same outputs")
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

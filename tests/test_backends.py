@@ -18,6 +18,7 @@ from simulation.build import compile_contracts
 from simulation.chain import AnvilNode
 from simulation.deploy import SystemSpec, deploy_system
 from simulation.parity import first_divergence
+from simulation.parity import main as parity_main
 from simulation.runner import run_scenario
 from simulation.scenario import load_scenario
 from simulation.units import GWEI
@@ -77,6 +78,9 @@ def test_a_divergence_names_its_first_block_and_field(calm_run, tmp_path):
     summary["tx_sent"] += 1
     (other / "summary.json").write_text(json.dumps(summary))
     assert "tx_sent" in (first_divergence(calm_run, other) or "")
+    assert parity_main([str(calm_run), str(other)]) == 1
+    assert parity_main([str(calm_run), str(calm_run)]) == 0
+    assert parity_main([str(calm_run), str(tmp_path / "nothing")]) == 2
 
 
 # ------------------------------------------------------------------ transaction by transaction
