@@ -32,11 +32,11 @@ from simulation.agents.traders import Trader, TraderContext
 from simulation.deploy import Deployment, settle_lp_deposits
 from simulation.errors import ErrorDecoder
 from simulation.invariants import check_invariants
-from simulation.metrics import Counters, KeeperStats, Recorder, block_row
+from simulation.metrics import Counters, KeeperStats, Recorder, block_row, count_event
 from simulation.rpc import Rpc, RpcError
 from simulation.scenario import Scenario
 from simulation.state import Addresses, ChainReader, Snapshot
-from simulation.units import GWEI, MAX_UINT, USDC, WAD
+from simulation.units import GWEI, MAX_UINT, USDC
 
 SYMBOL_TOKEN = {"ETH": "WETH", "BTC": "WBTC"}
 """Feed symbol -> token it prices, for the feeds that have a market."""
@@ -539,7 +539,7 @@ class Engine:
                     continue
                 name, args = decoded
                 self.rec.event(block, name, agent=tx.agent, **args)
-                self._count_event(name, args, keeper, stats)
+                count_event(self.counters, name, args, keeper, stats)
         self._revert_reasons(
             block,
             [
@@ -580,45 +580,6 @@ class Engine:
                 gas=int(r["gasUsed"], 16),
                 reason=str(decoded) if decoded else reason,
             )
-
-    def _count_event(
-        self, name: str, args: dict[str, Any], keeper: KeeperStats | None, stats: dict[str, float]
-    ) -> None:
-        c = self.counters
-        if name in ("IsolatedLiquidated", "CrossLiquidated"):
-            c.liquidations += 1
-            stats["liquidations"] += 1
-            isolated = name == "IsolatedLiquidated"
-            stats["isolated" if isolated else "cross"] += 1
-            if isolated:
-                c.liquidations_isolated += 1
-                notional = abs(args["closedSize"]) * args["priceWad"] / WAD / WAD
-                c.liquidated_notional_usd += notional
-                stats["notional_usd"] += notional
-                if args["realizedPnl"] >= 0:
-                    c.profitable_positions_liquidated += 1
-            else:
-                c.liquidations_cross += 1
-            paid = args["keeperReward"] + args["insuranceFee"] - min(0, args["realizedPnl"])
-            c.collateral_lost_usd += paid / USDC
-            if keeper is not None:
-                keeper.liquidations += 1
-                keeper.rewards_usd += args["keeperReward"] / USDC
-        elif name == "CrossPositionLiquidated":
-            notional = abs(args["closedSize"]) * args["priceWad"] / WAD / WAD
-            c.liquidated_notional_usd += notional
-            stats["notional_usd"] += notional
-            if args["realizedPnlUsd"] >= 0:
-                c.profitable_positions_liquidated += 1
-        elif name == "BadDebtCovered":
-            c.bad_debt_usd += args["badDebt"] / USDC
-            c.bad_debt_from_insurance_usd += args["fromInsurance"] / USDC
-            c.bad_debt_from_pool_usd += args["fromPool"] / USDC
-            c.collateral_lost_usd -= (
-                args["badDebt"] / USDC
-            )  # what the account could not pay, it did not lose
-        elif name == "CollateralSeized":
-            c.collateral_seized += 1
 
 
 def _seed(seed: int, group: str, index: int) -> int:

@@ -51,6 +51,52 @@ class Counters:
     reverts_by_kind: dict[str, int] = field(default_factory=dict)
 
 
+def count_event(
+    c: Counters,
+    name: str,
+    args: dict[str, Any],
+    keeper: KeeperStats | None,
+    stats: dict[str, float],
+) -> None:
+    """Fold one decoded event of a mined transaction into the run's counters `c`, the block's `stats`
+    (its time-series row) and, for a keeper's transaction, that keeper's statistics. A pure function of
+    its arguments: tested without a chain (tests/test_metrics.py)."""
+    if name in ("IsolatedLiquidated", "CrossLiquidated"):
+        c.liquidations += 1
+        stats["liquidations"] += 1
+        isolated = name == "IsolatedLiquidated"
+        stats["isolated" if isolated else "cross"] += 1
+        if isolated:
+            c.liquidations_isolated += 1
+            notional = abs(args["closedSize"]) * args["priceWad"] / WAD / WAD
+            c.liquidated_notional_usd += notional
+            stats["notional_usd"] += notional
+            if args["realizedPnl"] >= 0:
+                c.profitable_positions_liquidated += 1
+        else:
+            c.liquidations_cross += 1
+        paid = args["keeperReward"] + args["insuranceFee"] - min(0, args["realizedPnl"])
+        c.collateral_lost_usd += paid / USDC
+        if keeper is not None:
+            keeper.liquidations += 1
+            keeper.rewards_usd += args["keeperReward"] / USDC
+    elif name == "CrossPositionLiquidated":
+        notional = abs(args["closedSize"]) * args["priceWad"] / WAD / WAD
+        c.liquidated_notional_usd += notional
+        stats["notional_usd"] += notional
+        if args["realizedPnlUsd"] >= 0:
+            c.profitable_positions_liquidated += 1
+    elif name == "BadDebtCovered":
+        c.bad_debt_usd += args["badDebt"] / USDC
+        c.bad_debt_from_insurance_usd += args["fromInsurance"] / USDC
+        c.bad_debt_from_pool_usd += args["fromPool"] / USDC
+        c.collateral_lost_usd -= (
+            args["badDebt"] / USDC
+        )  # what the account could not pay, it did not lose
+    elif name == "CollateralSeized":
+        c.collateral_seized += 1
+
+
 def _json_default(x: Any) -> Any:
     if isinstance(x, bytes):
         return "0x" + x.hex()
