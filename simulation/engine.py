@@ -8,8 +8,8 @@ Nothing here goes through ape."""
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -17,18 +17,16 @@ import numpy as np
 from simulation.abi import ContractAbi, EventDecoder
 from simulation.adversary_pnl import gas_usd, holdings_usd, oracle_price_wad, pnl_usd
 from simulation.agents.adversaries import (
-    Adversary,
-    AdversaryContext,
     Griefer,
-    MarketTerms,
-    addresses_needed,
-    make_adversary,
 )
 from simulation.agents.base import Tx
-from simulation.agents.keepers import Keeper, KeeperContext
-from simulation.agents.lps import LiquidityProvider
-from simulation.agents.oracle import OracleAgent
-from simulation.agents.traders import Trader, TraderContext
+from simulation.agents.build import (
+    SYMBOL_TOKEN,
+    Build,
+    ForkContext,
+    build_agents,
+    read_protocol,
+)
 from simulation.deploy import Deployment, settle_lp_deposits
 from simulation.errors import ErrorDecoder
 from simulation.invariants import check_invariants
@@ -38,52 +36,8 @@ from simulation.scenario import Scenario
 from simulation.state import Addresses, ChainReader, Snapshot
 from simulation.units import GWEI, MAX_UINT, USDC
 
-SYMBOL_TOKEN = {"ETH": "WETH", "BTC": "WBTC"}
-"""Feed symbol -> token it prices, for the feeds that have a market."""
 KEEPER_USDC = 5_000_000
 """Quote tokens each keeper holds to buy collateral in cross liquidations."""
-
-
-@dataclass
-class ForkContext:
-    """What a fork run adds: the real feeds the oracle drives and how agents get real tokens."""
-
-    feeds: dict[str, Any]
-    """Feed symbol -> simulation.fork.ForkFeed (ETH, BTC and the quote's)."""
-    fund: Callable[[str, list[tuple[str, int]]], object]
-    quote_symbol: str = "USDC"
-
-    @property
-    def decimals(self) -> dict[str, int]:
-        return {s: f.info.decimals for s, f in self.feeds.items()}
-
-    @property
-    def rules(self) -> dict[str, tuple[float, int]]:
-        """Feed symbol -> (deviation, heartbeat) from the chain data file."""
-        return {s: (f.info.deviation, f.info.heartbeat_s) for s, f in self.feeds.items()}
-
-
-@dataclass(frozen=True)
-class ProtocolReads:
-    """What the agents need of the deployed protocol, read once at set-up."""
-
-    market_params: dict[int, tuple[int, ...]]
-    """Market id -> its MarketParams tuple."""
-    min_collateral_discount: int
-    """The smallest liquidation discount of the cross collateral tokens (wad)."""
-    liquidation_at_fill_price: bool
-    """The vault's self-liquidation defence flag."""
-    deposit_cooldown_s: int
-    """The LP pool's deposit cooldown."""
-
-
-@dataclass
-class Agents:
-    oracle: OracleAgent
-    traders: list[Trader]
-    keepers: list[Keeper]
-    lps: list[LiquidityProvider]
-    adversaries: list[Adversary] = field(default_factory=list)
 
 
 class Engine:
@@ -121,8 +75,18 @@ class Engine:
         self.reader = ChainReader(
             rpc, self.addr, self.abis, markets, self.token_kind, deployment.kinds["FEED_WETH"]
         )
-        self.protocol = self._read_protocol()
-        self.agents = self._make_agents(accounts)
+        self.protocol = read_protocol(self.reader, deployment, self.abis, self.market_ids)
+        build = Build(
+            scenario,
+            deployment,
+            self.abis,
+            self.addr,
+            self.market_ids,
+            self.reader,
+            self.protocol,
+            fork,
+        )
+        self.agents = build_agents(build, accounts)
         # a keeper that reverts within this many blocks of another's liquidation lost the race
         self._race_window = 1 + max((k.cfg.latency_blocks for k in self.agents.keepers), default=0)
         self.counters = Counters(keepers={k.name: KeeperStats() for k in self.agents.keepers})
@@ -141,114 +105,6 @@ class Engine:
 
     def _price(self, block: int) -> dict[str, float]:
         return {s: float(p[block]) for s, p in self.prices.items()}
-
-    def _make_agents(self, accounts: Sequence[str]) -> Agents:
-        sc, a, deployer = self.sc, self.d.addresses, self.d.deployer
-        it = iter(x.lower() for x in accounts[1:])  # lowercase, as eth_abi decodes addresses
-        tctx = TraderContext(
-            a["MarginVault"],
-            a["USDC"],
-            self.abis["MarginVault"],
-            self.market_ids,
-            {i: n.split("-")[0] for n, i in self.market_ids.items()},
-        )
-        traders = []
-        for g in sc.traders:
-            for k in range(g.count):
-                seed = _seed(sc.seed, g.name, k)
-                traders.append(Trader(f"{g.name}-{k}", next(it), g, seed, tctx))
-        lps = [
-            LiquidityProvider(f"{g.name}-{k}", next(it), g, a["LPPool"], self.abis["LPPool"])
-            for g in sc.lps
-            for k in range(g.count)
-        ]
-        vault = self.abis["MarginVault"]
-        terms = self._market_terms()
-        kctx = KeeperContext(
-            a["MarginVault"],
-            vault,
-            {i: t.penalty for i, t in terms.items()},
-            {i: t.keeper_share for i, t in terms.items()},
-            self.market_ids["ETH-USD"],
-            {i: max(t.spread, t.min_fee) for i, t in terms.items()},
-            self.protocol.min_collateral_discount,
-        )
-        keepers = [Keeper(cfg, next(it), kctx) for cfg in sc.keepers]
-        fork = self.fork
-        oracle = OracleAgent(
-            sc.oracle,
-            deployer,
-            self.addr.feeds,
-            {s: a[t] for s, t in SYMBOL_TOKEN.items()},
-            fork.decimals if fork else {s: 8 for s in SYMBOL_TOKEN},
-            self.abis[self.d.kinds["FEED_WETH"]],
-            a["OracleAdapter"],
-            self.abis["OracleAdapter"],
-            driven=fork.feeds if fork else None,
-            rules=fork.rules if fork else None,
-        )
-        self.reader.cross_accounts = [t.address for t in traders if t.cfg.margin_mode == "cross"]
-        self.reader.lps = [lp.address for lp in lps]
-        adversaries = self._make_adversaries(it, terms)
-        return Agents(oracle, traders, keepers, lps, adversaries)
-
-    def _make_adversaries(
-        self, it: Iterator[str], terms: dict[int, MarketTerms]
-    ) -> list[Adversary]:
-        """After every other agent, so that adding adversaries changes no other agent's address."""
-        if not self.sc.adversaries:
-            return []
-        a = self.d.addresses
-        ctx = AdversaryContext(
-            a["MarginVault"],
-            a["LPPool"],
-            {t: a[t] for t in ("USDC", "WETH", "WBTC")},
-            self.abis["MarginVault"],
-            self.abis["LPPool"],
-            self.market_ids,
-            terms,
-            self.sc.oracle,
-            self.protocol.liquidation_at_fill_price,
-        )
-        out = []
-        for cfg in self.sc.adversaries:
-            addresses = tuple(next(it) for _ in range(addresses_needed(cfg)))
-            out.append(make_adversary(cfg, addresses, ctx))
-        self.reader.wallets = [w for adv in out for w in adv.addresses]
-        self.reader.tokens = dict(ctx.tokens)
-        self.reader.cross_accounts += [
-            adv.address for adv in out if adv.cfg.kind in ("jit_lp", "griefer")
-        ]
-        return out
-
-    def _read_protocol(self) -> ProtocolReads:
-        """What the agents need of the deployed protocol, read once: two batched requests."""
-        a, vault, pool = self.d.addresses, self.abis["MarginVault"], self.abis["LPPool"]
-        ids = sorted(self.market_ids.values())
-        *markets, tokens, at_fill, cooldown = self.reader.views(
-            [(a["MarginVault"], vault["market"], (i,)) for i in ids]
-            + [
-                (a["MarginVault"], vault["collateralTokens"], ()),
-                (a["MarginVault"], vault["liquidationAtFillPrice"], ()),
-                (a["LPPool"], pool["depositCooldown"], ()),
-            ]
-        )
-        configs = self.reader.views(
-            [(a["MarginVault"], vault["collateralConfig"], (t,)) for t in tokens[0]]
-        )
-        return ProtocolReads(
-            {i: tuple(m[0][5]) for i, m in zip(ids, markets, strict=True)},
-            min((int(c[0][3]) for c in configs), default=0),
-            bool(at_fill[0]),
-            int(cooldown[0]),
-        )
-
-    def _market_terms(self) -> dict[int, MarketTerms]:
-        """Each market's fee and liquidation parameters, from its MarketParams tuple."""
-        return {
-            i: MarketTerms(p[5], p[12], p[6], p[3], p[4], p[8])
-            for i, p in self.protocol.market_params.items()
-        }
 
     def fund(self) -> None:
         """Mint, approve, deposit: three ordered phases, each one batch mined as one block.
@@ -580,10 +436,3 @@ class Engine:
                 gas=int(r["gasUsed"], 16),
                 reason=str(decoded) if decoded else reason,
             )
-
-
-def _seed(seed: int, group: str, index: int) -> int:
-    """A per-agent seed derived from the scenario seed, stable across Python runs (no hash())."""
-    import hashlib
-
-    return int.from_bytes(hashlib.sha256(f"{seed}/{group}/{index}".encode()).digest()[:8], "big")

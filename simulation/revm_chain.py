@@ -97,10 +97,10 @@ class Block:
     base_fee: int
     gas_used: int = 0
     txs: list[str] = field(default_factory=list)
+    hash: str = field(init=False)
 
-    @property
-    def hash(self) -> str:
-        return _hex(keccak(b"block" + self.number.to_bytes(8, "big")))
+    def __post_init__(self) -> None:
+        self.hash = _hex(keccak(b"block" + self.number.to_bytes(8, "big")))
 
 
 @dataclass
@@ -559,7 +559,7 @@ class RevmChain:
         value = _int(tx.get("value", 0))
         if self._account(sender)[0] < gas * max_fee + value:
             raise RpcFault(-32003, "insufficient funds for gas * price + value")
-        h = _hex(keccak(b"tx" + next(self._tx_ids).to_bytes(8, "big")))
+        h = f"0x{next(self._tx_ids):064x}"  # unique, and no hash to compute: nothing reads it
         pending = PendingTx(
             h,
             sender,

@@ -9,9 +9,9 @@ from typing import Any
 
 from web3 import Web3
 
+from simulation.agents.build import SYMBOL_TOKEN, ForkContext
 from simulation.build import Artifact
 from simulation.deploy import DEFAULT_TOKENS, FeedSpec, SystemSpec, TokenSpec
-from simulation.engine import SYMBOL_TOKEN, ForkContext
 from simulation.fork.assets import check_assets
 from simulation.fork.feeds import install_feeds, refresh_stale_rounds
 from simulation.fork.funding import clear_account_code, fund_token
