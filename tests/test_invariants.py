@@ -29,17 +29,18 @@ again, and what-if calls on snapshots not counted)."""
 
 
 @pytest.mark.local_only
-def test_margin_invariants(system: Any, owner: Any, alice: Any, keeper: Any) -> None:
+def test_margin_invariants(system: Any, owner: Any, alice: Any, keeper: Any, capsys: Any) -> None:
     """On a real anvil (ape's): the same machine as on revm (test_invariants_revm.py), fewer actions."""
     accounts = [a.address for a in ape.accounts.test_accounts[:7]]
     assert accounts[0] == owner.address and accounts[1] == alice.address
     assert accounts[4] == keeper.address  # the parts run.ACTORS gives the accounts
     h = harness(system, ape.chain.provider.web3.provider.endpoint_uri, accounts)
-    stats = run_suite(
-        h,
-        MIN_ACTIONS,
-        backend="anvil",
-        spec=SystemSpec(),
-        repro_dir=ROOT / "out" / "invariant-repro",
-    )
+    with capsys.disabled():  # the seed, the speed and `actions=N violations=V` reach CI's log
+        stats = run_suite(
+            h,
+            MIN_ACTIONS,
+            backend="anvil",
+            spec=SystemSpec(),
+            repro_dir=ROOT / "out" / "invariant-repro",
+        )
     assert stats["steps"] + stats["lpCalls"] >= MIN_ACTIONS
