@@ -283,3 +283,20 @@ def test_adversaries_on_a_fork(capfd, tmp_path):
     )
     _refused(code, err, str(scenario), "adversaries", "fork")
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "flag,value,names",
+    [
+        ("--rpc-url", "http://127.0.0.1:9", ("--backend revm", "--rpc-url")),
+        ("--fork-url", "http://127.0.0.1:9", ("--backend revm", "fork")),
+    ],
+)
+def test_the_in_process_backend_with_a_node_or_a_fork(capfd, tmp_path, flag, value, names):
+    """revm runs in process: a node to use or a chain to fork is refused before anything starts."""
+    out = tmp_path / "out"
+    code, err = _cli(
+        capfd, "run", "scenarios/calm.yaml", "--out", str(out), "--backend", "revm", flag, value
+    )
+    _refused(code, err, *names)
+    assert not out.exists()

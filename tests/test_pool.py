@@ -117,7 +117,9 @@ def test_exit_waits_its_delay_and_anyone_may_claim_it(pool, usdc, owner, bob):
     ape.chain.pending_timestamp = ready - 1
     with ape.reverts(pool.ExitNotReady, owner=owner.address, readyAt=ready):
         pool.claimRedeem(owner, sender=bob)
-    ape.chain.pending_timestamp = ready  # whether or not the reverted call was mined (a fork's is not)
+    ape.chain.pending_timestamp = (
+        ready  # whether or not the reverted call was mined (a fork's is not)
+    )
     cash = usdc.balanceOf(owner)
     pool.claimRedeem(owner, sender=bob)  # a keeper, say: pays the owner
     assert usdc.balanceOf(owner) - cash == worth
