@@ -20,6 +20,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling benchmarks (a `benchmarks`
+# package in site-packages shadows the directory)
+
+from throughput import _rss_mb
 
 from simulation.runner import run_scenario
 from simulation.scenario import load_scenario
@@ -37,19 +41,12 @@ def _run(path: Path, backend: str, monitor: Any = None) -> dict[str, Any]:
     return s
 
 
-def _rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def memory() -> dict[str, Any]:
     samples: list[tuple[int, float]] = []
 
     def sample(block: int, _pid: int | None) -> None:
         if block % 1000 == 0:
-            samples.append((block, _rss_mb()))
+            samples.append((block, _rss_mb("self")))
 
     s = _run(HERE / "scenarios" / "long.yaml", "revm", sample)
     return {

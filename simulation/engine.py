@@ -14,11 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from simulation import funding
 from simulation.abi import ContractAbi, EventDecoder
-from simulation.adversary_pnl import gas_usd, holdings_usd, oracle_price_wad, pnl_usd
-from simulation.agents.adversaries import (
-    Griefer,
-)
+from simulation.adversary_pnl import holdings_usd, oracle_price_wad, pnl_usd
 from simulation.agents.base import Tx
 from simulation.agents.build import (
     SYMBOL_TOKEN,
@@ -27,17 +25,22 @@ from simulation.agents.build import (
     build_agents,
     read_protocol,
 )
-from simulation.deploy import Deployment, settle_lp_deposits
+from simulation.deploy import Deployment
 from simulation.errors import ErrorDecoder
 from simulation.invariants import check_invariants
-from simulation.metrics import Counters, KeeperStats, Recorder, block_row, count_event
+from simulation.metrics import (
+    Counters,
+    KeeperStats,
+    Races,
+    Recorder,
+    block_row,
+    count_revert,
+    fold_receipts,
+)
 from simulation.rpc import Rpc, RpcError
 from simulation.scenario import Scenario
 from simulation.state import Addresses, ChainReader, Snapshot
-from simulation.units import GWEI, MAX_UINT, USDC
-
-KEEPER_USDC = 5_000_000
-"""Quote tokens each keeper holds to buy collateral in cross liquidations."""
+from simulation.units import GWEI
 
 
 class Engine:
@@ -88,11 +91,10 @@ class Engine:
         )
         self.agents = build_agents(build, accounts)
         # a keeper that reverts within this many blocks of another's liquidation lost the race
-        self._race_window = 1 + max((k.cfg.latency_blocks for k in self.agents.keepers), default=0)
+        self.races = Races(1 + max((k.cfg.latency_blocks for k in self.agents.keepers), default=0))
         self.counters = Counters(keepers={k.name: KeeperStats() for k in self.agents.keepers})
         self.history: list[dict[str, float]] = [self._price(0)]
-        self._liquidated_at: dict[str, int] = {}
-        self._nonces: dict[str, int] = {}
+        self.nonces = funding.Nonces(rpc.batch)
         self.blocks_done = 0
         self.adv_gas_usd: dict[str, float] = {a.name: 0.0 for a in self.agents.adversaries}
         """Gas each adversary paid so far (all its addresses), USD at the ETH round of each block."""
@@ -107,116 +109,28 @@ class Engine:
         return {s: float(p[block]) for s, p in self.prices.items()}
 
     def fund(self) -> None:
-        """Mint, approve, deposit: three ordered phases, each one batch mined as one block.
-        On a fork the real quote token is not minted: the fork's funder writes or transfers it."""
-        self.rpc.call("evm_setAutomine", [False])
-        a, token, pool = self.d.addresses, self.abis[self.token_kind], self.abis["LPPool"]
-        wallets = [(t.address, t.cfg.wallet_usd, a["MarginVault"]) for t in self.agents.traders]
-        wallets += [(k.address, KEEPER_USDC, a["MarginVault"]) for k in self.agents.keepers]
-        wallets += [(lp.address, lp.cfg.deposit_usd, a["LPPool"]) for lp in self.agents.lps]
-        for adv in self.agents.adversaries:
-            wallets += [
-                (
-                    w,
-                    adv.cfg.wallet_usd + adv.cfg.deposit_usd if w == adv.address else 0,
-                    a["MarginVault"],
-                )
-                for w in adv.addresses
-            ]
-            wallets.append((adv.address, 0, a["LPPool"]))
-        if self.fork is not None:
-            self.fork.fund("USDC", [(who, int(usd * USDC)) for who, usd, _ in wallets if usd > 0])
-        else:
-            self._setup_phase(
-                [
-                    (self.d.deployer, a["USDC"], token["mint"].calldata(who, int(usd * USDC)))
-                    for who, usd, _ in wallets
-                    if usd > 0
-                ]
-                + self._dust_mints()
-            )
-        self._setup_phase(
-            [
-                (who, a["USDC"], token["approve"].calldata(spender, MAX_UINT))
-                for who, _, spender in wallets
-            ]
-            + [
-                (adv.address, a[t], token["approve"].calldata(a["MarginVault"], MAX_UINT))
-                for adv in self.agents.adversaries
-                if adv.cfg.kind == "griefer"
-                for t in ("WETH", "WBTC")
-            ]
+        """Wallets, approvals and the LPs' deposits (simulation.funding), then the first snapshot."""
+        funding.fund(
+            self.rpc,
+            self.nonces,
+            self.d,
+            self.abis,
+            self.token_kind,
+            self.agents,
+            self.fork,
+            self.protocol.deposit_cooldown_s,
         )
-        self._setup_phase(
-            [
-                (
-                    lp.address,
-                    a["LPPool"],
-                    pool["deposit"].calldata(int(lp.cfg.deposit_usd * USDC), lp.address),
-                )
-                for lp in self.agents.lps
-            ]
-        )
-        if self.agents.lps:
-            # The LPs' deposits settle before trading starts (they count in the pool's trading
-            # liquidity only after the deposit cooldown).
-            settle_lp_deposits(self.rpc.call, self.protocol.deposit_cooldown_s)
         self.start = self.last = self.reader.snapshot()
         self.adv_start_usd = {
             adv.name: holdings_usd(self.start, adv.addresses) for adv in self.agents.adversaries
         }
         self.t0 = self.start.timestamp
 
-    def _dust_mints(self) -> list[tuple[str, str, str]]:
-        """The griefers' dust collateral (of the token of the market they do not trade)."""
-        a, token = self.d.addresses, self.abis[self.token_kind]
-        mints = []
-        for adv in self.agents.adversaries:
-            if isinstance(adv, Griefer):
-                data = token["mint"].calldata(adv.address, adv.dust_units)
-                mints.append((self.d.deployer, a[adv.dust_token], data))
-        return mints
-
-    def _setup_phase(self, txs: list[tuple[str, str, str]]) -> None:
-        if not txs:
-            return
-        self._sync_nonces({f for f, _, _ in txs})
-        hashes = self.rpc.batch(
-            [
-                (
-                    "eth_sendTransaction",
-                    [
-                        {
-                            "from": f,
-                            "to": to,
-                            "data": d,
-                            "gas": hex(500_000),
-                            "nonce": hex(self._next_nonce(f)),
-                        }
-                    ],
-                )
-                for f, to, d in txs
-            ]
-        )
-        refused = [(i, h) for i, h in enumerate(hashes) if isinstance(h, RpcError)]
-        if refused:
-            raise RuntimeError(
-                f"set-up transaction {refused[0][0]} refused: {refused[0][1].message}"
-            )
-        self.rpc.call("evm_mine", [])  # every nonce is there, so one block holds the whole phase
-        receipts = self.rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes])
-        missing = sum(not isinstance(r, dict) for r in receipts)
-        if missing:
-            raise RuntimeError(f"{missing} set-up transactions were not mined")
-        bad = [i for i, r in enumerate(receipts) if r["status"] != "0x1"]
-        if bad:
-            raise RuntimeError(f"set-up transaction {bad[0]} reverted (to {txs[bad[0]][1]})")
-
     # ------------------------------------------------------------------ the loop
 
     def step(self, block: int) -> None:
         assert self.last is not None
-        snap = self._before = self.last
+        snap = self.last
         self.history.append(self._price(block))
         timestamp = self.t0 + block * self.sc.block_time_s
         txs = self.agents.oracle.decide(block, timestamp, self.history, snap)
@@ -244,7 +158,18 @@ class Engine:
         answers = self.rpc.batch(
             [("eth_getTransactionReceipt", [h]) for _, h in sent] + self.reader.snapshot_calls()
         )
-        stats = self._fold(block, sent, answers[: len(sent)])
+        stats, events, reverted = fold_receipts(
+            self.counters,
+            block,
+            [(tx, r) for (tx, _), r in zip(sent, answers[: len(sent)], strict=True)],
+            self.decoder.decode,
+            self.races,
+            self.adv_gas_usd,
+            oracle_price_wad(snap, "ETH"),
+        )
+        for agent, name, args in events:
+            self.rec.event(block, name, agent=agent, **args)
+        self._revert_reasons(block, reverted)
         self.last = self.reader.parse(answers[len(sent) :])
         self._seen.append(self.last)
         row = block_row(self.last, self.history[-1], self.counters, stats)
@@ -279,7 +204,7 @@ class Engine:
             lp.address for lp in self.agents.lps
         ]
         everyone += [w for adv in self.agents.adversaries for w in adv.addresses]
-        self._sync_nonces(set(everyone))
+        self.nonces.sync(everyone)
         self.rpc.round_trips = 0  # count the loop's round trips, not the set-up's polling
         self._seen: deque[Snapshot] = deque([self.last], maxlen=101)
         for block in range(1, blocks + 1):
@@ -288,16 +213,6 @@ class Engine:
                 on_block(block)
             if block % 100 == 0:
                 self.rec.flush()
-
-    def _sync_nonces(self, senders: set[str]) -> None:
-        order = sorted(senders)
-        counts = self.rpc.batch([("eth_getTransactionCount", [a, "pending"]) for a in order])
-        self._nonces.update({a: int(n, 16) for a, n in zip(order, counts, strict=True)})
-
-    def _next_nonce(self, sender: str) -> int:
-        n = self._nonces[sender]
-        self._nonces[sender] = n + 1
-        return n
 
     def _send(
         self, txs: list[Tx], base_fee: int, cheats: Sequence[tuple[str, list[Any]]] = ()
@@ -319,7 +234,7 @@ class Engine:
                             "gas": hex(tx.gas),
                             "maxPriorityFeePerGas": hex(tx.priority_fee_wei),
                             "maxFeePerGas": hex(max_fee),
-                            "nonce": hex(self._next_nonce(tx.sender)),
+                            "nonce": hex(self.nonces.take(tx.sender)),
                         }
                     ],
                 )
@@ -344,7 +259,7 @@ class Engine:
                 else h
                 for tx, h in zip(txs, answers, strict=True)
             ]
-            self._sync_nonces(refused)
+            self.nonces.sync(refused)
         for tx, h in zip(txs, answers, strict=True):
             if isinstance(h, RpcError):
                 self.counters.tx_rejected += 1
@@ -354,62 +269,6 @@ class Engine:
         return answers
 
     # ------------------------------------------------------------------ folding receipts
-
-    def _fold(
-        self, block: int, sent: list[tuple[Tx, str]], receipts: list[Any]
-    ) -> dict[str, float]:
-        c = self.counters
-        stats = {
-            "block": block,
-            "liquidations": 0,
-            "isolated": 0,
-            "cross": 0,
-            "notional_usd": 0.0,
-            "tx_sent": len(sent),
-            "tx_reverted": 0,
-        }
-        reverted_liquidations = []
-        for (tx, _), r in zip(sent, receipts, strict=True):
-            c.tx_sent += 1
-            ok = isinstance(r, dict) and r.get("status") == "0x1"
-            gas = int(r["gasUsed"], 16) if isinstance(r, dict) else 0
-            keeper = c.keepers.get(tx.agent)
-            if keeper is not None:
-                keeper.gas_used += gas
-            if tx.agent in self.adv_gas_usd and isinstance(r, dict):
-                self.adv_gas_usd[tx.agent] += gas_usd(r, oracle_price_wad(self._before, "ETH"))
-            if tx.kind == "oracle_round" and ok:
-                c.oracle_rounds += 1
-            if not ok:
-                c.tx_reverted += 1
-                stats["tx_reverted"] += 1
-                if keeper is not None:
-                    keeper.reverted += 1
-                    reverted_liquidations.append((tx, keeper, gas))
-                continue
-            if tx.target:
-                self._liquidated_at[tx.target] = block
-            for log in r["logs"]:
-                decoded = self.decoder.decode(log)
-                if decoded is None:
-                    continue
-                name, args = decoded
-                self.rec.event(block, name, agent=tx.agent, **args)
-                count_event(self.counters, name, args, keeper, stats)
-        self._revert_reasons(
-            block,
-            [
-                (tx, r)
-                for (tx, _), r in zip(sent, receipts, strict=True)
-                if isinstance(r, dict) and r.get("status") != "0x1"
-            ],
-        )
-        for tx, keeper, gas in reverted_liquidations:
-            won = self._liquidated_at.get(tx.target)
-            if won is not None and block - won <= self._race_window:
-                keeper.lost_races += 1
-                keeper.wasted_gas += gas
-        return stats
 
     def _revert_reasons(self, block: int, reverted: list[tuple[Tx, dict[str, Any]]]) -> None:
         """Decode why each reverted transaction failed (its custom error), from one batch of traces."""
@@ -425,8 +284,7 @@ class Engine:
             output = trace.get("output", "") if isinstance(trace, dict) else ""
             decoded = self.errors.decode(output) if output and len(output) >= 10 else None
             reason = decoded.name if decoded else "unknown"
-            key = f"{tx.kind}:{reason}"
-            self.counters.reverts_by_kind[key] = self.counters.reverts_by_kind.get(key, 0) + 1
+            count_revert(self.counters, tx.kind, reason)
             self.rec.event(
                 block,
                 "Reverted",

@@ -1,12 +1,26 @@
 """The measurement functions without a chain: decoded events folded into the run's counters, a block's
-row and a keeper's statistics (simulation.metrics.count_event). Expected figures are worked out by hand
-from the events' fields (USDC has 6 decimals, prices and sizes are wads)."""
+row and a keeper's statistics (simulation.metrics.count_event), a mined block's receipts folded whole
+(fold_receipts: logs encoded here as a node writes them, decoded with the compiled ABIs). Expected
+figures are worked out by hand from the events' fields (USDC has 6 decimals, prices and sizes are
+wads)."""
 
 from __future__ import annotations
 
 import pytest
+from eth_abi import encode
+from eth_utils import keccak
 
-from simulation.metrics import Counters, KeeperStats, count_event
+from simulation.abi import EventDecoder
+from simulation.agents.base import Tx
+from simulation.build import compile_contracts
+from simulation.metrics import (
+    Counters,
+    KeeperStats,
+    Races,
+    count_event,
+    count_revert,
+    fold_receipts,
+)
 
 WAD = 10**18
 
@@ -69,3 +83,103 @@ def test_a_cross_liquidation_its_positions_and_its_bad_debt():
     # $1,000 lost + $10 to the keeper, less the $400 of it the account could not pay
     assert c.collateral_lost_usd == pytest.approx(610.0)
     assert c.collateral_seized == 1
+
+
+# ---------------------------------------------------------------- a mined block folded (fold_receipts)
+
+
+def _abi_events() -> EventDecoder:
+    """The decoder over the compiled contracts' own ABIs (compiled once, cached; no chain)."""
+    return EventDecoder(a.abi for a in compile_contracts().values())
+
+
+def _log(event: str, indexed: list[tuple[str, object]], data: list[tuple[str, object]]) -> dict:
+    """A receipt's log as a node writes it: topic0 the event's signature hash, then the indexed
+    arguments as words, the rest ABI-encoded in `data`."""
+    sig = f"{event}({','.join(t for t, _ in indexed + data)})"
+    topics = ["0x" + keccak(text=sig).hex()]
+    topics += ["0x" + encode([t], [v]).hex() for t, v in indexed]
+    body = encode([t for t, _ in data], [v for _, v in data])
+    return {"topics": topics, "data": "0x" + body.hex()}
+
+
+def _receipt(status: int, gas: int, logs: list[dict] = ()) -> dict:
+    return {
+        "status": hex(status),
+        "gasUsed": hex(gas),
+        "effectiveGasPrice": hex(10**9),
+        "logs": list(logs),
+    }
+
+
+KEEPER_A, OWNER, VAULT = "0x" + "aa" * 20, "0x" + "cc" * 20, "0x" + "dd" * 20
+
+
+def _tx(agent: str, kind: str, target: str = "") -> Tx:
+    return Tx(
+        agent, kind, "0x" + agent.encode().hex().ljust(40, "0"), VAULT, "0x", 400_000, target=target
+    )
+
+
+def _liquidated(position: int, keeper: str) -> dict:
+    return _log(
+        "IsolatedLiquidated",
+        [("uint256", position), ("address", OWNER), ("address", keeper)],
+        [
+            ("int256", 2 * WAD),  # a long of 2 ETH
+            ("uint256", 3_000 * WAD),
+            ("int256", -100_000_000),  # -$100
+            ("uint256", 20_000_000),  # $20 to the keeper
+            ("uint256", 10_000_000),
+            ("uint256", 0),
+            ("bool", True),
+        ],
+    )
+
+
+def test_a_block_folds_events_gas_reverts_and_a_lost_race():
+    c = Counters(keepers={"k1": KeeperStats(), "k2": KeeperStats()})
+    races, adv_gas = Races(window=1), {"adv": 0.0}
+    sent = [
+        (_tx("k1", "liquidate", target="iso:7"), _receipt(1, 150_000, [_liquidated(7, KEEPER_A)])),
+        (_tx("k2", "liquidate", target="iso:7"), _receipt(0, 30_000)),
+        (_tx("adv", "open"), _receipt(1, 100_000)),
+        (_tx("oracle", "oracle_round"), _receipt(1, 50_000)),
+        (_tx("t1", "open"), None),  # never mined: no receipt
+    ]
+    stats, events, reverted = fold_receipts(
+        c, 12, sent, _abi_events().decode, races, adv_gas, 2_000 * WAD
+    )
+    assert [(agent, name) for agent, name, _ in events] == [("k1", "IsolatedLiquidated")]
+    assert events[0][2]["positionId"] == 7 and events[0][2]["keeper"].lower() == KEEPER_A
+    assert (stats["block"], stats["tx_sent"], stats["tx_reverted"]) == (12, 5, 2)
+    assert (stats["liquidations"], stats["isolated"]) == (1, 1)
+    assert stats["notional_usd"] == pytest.approx(6_000.0)
+    assert (c.tx_sent, c.tx_reverted, c.oracle_rounds, c.liquidations) == (5, 2, 1, 1)
+    k1, k2 = c.keepers["k1"], c.keepers["k2"]
+    assert (k1.liquidations, k1.rewards_usd, k1.gas_used) == (1, pytest.approx(20.0), 150_000)
+    # k2's liquidation of the same target reverted in the same block: a lost race, its gas wasted
+    assert (k2.reverted, k2.lost_races, k2.wasted_gas, k2.gas_used) == (1, 1, 30_000, 30_000)
+    assert races.liquidated_at == {"iso:7": 12}
+    assert adv_gas["adv"] == pytest.approx(100_000 * 10**9 * 2_000 / 10**18)  # $0.20
+    assert [tx.agent for tx, _ in reverted] == ["k2"]  # the unmined one has no receipt to trace
+
+
+def test_a_revert_long_after_the_winner_is_not_a_lost_race():
+    c = Counters(keepers={"k2": KeeperStats()})
+    races = Races(window=1, liquidated_at={"iso:7": 10})
+    sent = [(_tx("k2", "liquidate", target="iso:7"), _receipt(0, 30_000))]
+    fold_receipts(c, 12, sent, _abi_events().decode, races, {}, 2_000 * WAD)
+    assert (c.keepers["k2"].reverted, c.keepers["k2"].lost_races, c.keepers["k2"].wasted_gas) == (
+        1,
+        0,
+        0,
+    )
+
+
+def test_reverts_are_counted_by_kind_and_reason():
+    c = Counters()
+    count_revert(c, "liquidate", "NotLiquidatable")
+    count_revert(c, "liquidate", "NotLiquidatable")
+    count_revert(c, "open", "OpenInterestCap")
+    assert c.reverts_by_kind == {"liquidate:NotLiquidatable": 2, "open:OpenInterestCap": 1}
