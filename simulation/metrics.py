@@ -51,6 +51,9 @@ class Counters:
     invariant_violations: int = 0
     peak_capital_isolated_usd: float = 0.0
     peak_capital_netted_usd: float = 0.0
+    latent_bad_debt_peak_usd: float = 0.0
+    latent_bad_debt_blocks: int = 0
+    """Blocks that ended with latent bad debt (simulation.metrics.latent_bad_debt)."""
     reverts_by_kind: dict[str, int] = field(default_factory=dict)
 
 
@@ -258,6 +261,28 @@ def health_and_capital(snap: Snapshot) -> tuple[list[float], float, float]:
     return ratios, isolated / WAD, netted / WAD
 
 
+def latent_bad_debt(snap: Snapshot) -> tuple[int, float]:
+    """Positions and cross accounts that are liquidatable after the block yet still open (no keeper
+    took them: too slow, out, or the reward below the gas), and the sum of their negative equity, USD:
+    bad debt that has happened but is not booked. Equity at the oracle price, as the vault sees it."""
+    count, underwater = 0, 0
+    for pid in snap.liquidatable_isolated:
+        p = snap.positions.get(pid)
+        view = snap.market(p.market_id) if p is not None else None
+        if p is None or view is None or view.price_wad is None:
+            continue
+        count += 1
+        pnl = mm.pnl_usd_floor(p.size, p.entry_price_wad, view.price_wad)
+        underwater += max(0, -(p.margin * 10**12 + pnl))
+    for owner in snap.liquidatable_cross:
+        acct = snap.cross.get(owner)
+        if acct is None:
+            continue
+        count += 1
+        underwater += max(0, -acct.equity_usd)
+    return count, underwater / WAD
+
+
 def block_row(
     snap: Snapshot,
     prices: dict[str, float],
@@ -265,6 +290,9 @@ def block_row(
     block_stats: dict[str, float],
 ) -> dict[str, float]:
     ratios, capital_isolated, capital_netted = health_and_capital(snap)
+    latent_count, latent_usd = latent_bad_debt(snap)
+    counters.latent_bad_debt_peak_usd = max(counters.latent_bad_debt_peak_usd, latent_usd)
+    counters.latent_bad_debt_blocks += latent_usd > 0
     counters.peak_capital_isolated_usd = max(counters.peak_capital_isolated_usd, capital_isolated)
     counters.peak_capital_netted_usd = max(counters.peak_capital_netted_usd, capital_netted)
     q = np.percentile(ratios, [10, 50, 90]) if ratios else [math.nan] * 3
@@ -291,6 +319,8 @@ def block_row(
             "liquidations_cross": block_stats["cross"],
             "liquidated_notional_usd": block_stats["notional_usd"],
             "bad_debt_usd": counters.bad_debt_usd,
+            "latent_liquidatable": latent_count,
+            "latent_bad_debt_usd": latent_usd,
             "insurance_fund_usd": snap.insurance_balance / USDC,
             "lp_share_price": share_price(snap),
             "pool_cash_usd": snap.pool_cash / USDC,

@@ -443,8 +443,15 @@ def _health_lines(ax: Axes, x: pd.Series, series: Mapping[str, pd.Series | None]
 
 
 def insurance_plot(data: pd.DataFrame) -> Plot:
-    spec = [("insurance_fund_usd", "insurance fund"), ("bad_debt_usd", "bad debt (cumulative)")]
-    caption = "Insurance fund balance and cumulative bad debt that it could not absorb."
+    spec = [
+        ("insurance_fund_usd", "insurance fund"),
+        ("bad_debt_usd", "bad debt (cumulative)"),
+        ("latent_bad_debt_usd", "latent bad debt"),
+    ]
+    caption = (
+        "Insurance fund balance, cumulative bad debt that it could not absorb, and latent bad debt: "
+        "the negative equity of liquidatable positions and accounts no keeper has taken yet."
+    )
     return _line_plot(data, "Insurance fund and bad debt", spec, "USD", caption)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from simulation.metrics import share_price
+from simulation.metrics import latent_bad_debt, share_price
 
 if TYPE_CHECKING:
     from simulation.engine import Engine
@@ -48,6 +48,11 @@ def build_summary(
         "bad_debt_covered": {
             "insurance_usd": round(c.bad_debt_from_insurance_usd, 6),
             "lp_pool_usd": round(c.bad_debt_from_pool_usd, 6),
+        },
+        "latent_bad_debt_usd": {
+            "peak": round(c.latent_bad_debt_peak_usd, 6),
+            "end": round(latent_bad_debt(end)[1], 6),
+            "blocks": c.latent_bad_debt_blocks,
         },
         "insurance_fund_usd": {
             "start": start.insurance_balance / 1e6,

@@ -20,7 +20,10 @@ from simulation.metrics import (
     count_event,
     count_revert,
     fold_receipts,
+    latent_bad_debt,
 )
+from simulation.state import CrossView, IsolatedView, MarketView, Snapshot
+from simulation.units import USDC
 
 WAD = 10**18
 
@@ -183,3 +186,34 @@ def test_reverts_are_counted_by_kind_and_reason():
     count_revert(c, "liquidate", "NotLiquidatable")
     count_revert(c, "open", "OpenInterestCap")
     assert c.reverts_by_kind == {"liquidate:NotLiquidatable": 2, "open:OpenInterestCap": 1}
+
+
+# ---------------------------------------------------------------- latent bad debt (latent_bad_debt)
+
+
+def _snapshot(positions, cross, liquidatable_isolated, liquidatable_cross) -> Snapshot:
+    eth = MarketView(0, "ETH-USD", "ETH", 2_000 * WAD, WAD // 10, WAD // 20, 0, 0)
+    return Snapshot(
+        1, 0, 0, (eth,), {}, positions, cross, liquidatable_isolated, liquidatable_cross, 0, 0, 0, 0
+    )
+
+
+def test_latent_bad_debt_sums_the_negative_equity_of_what_no_keeper_took():
+    owner = "0x" + "cc" * 20
+    positions = {
+        # a 1 ETH long entered at $2,500 with $300 of margin, ETH at $2,000: equity -$200
+        1: IsolatedView(1, owner, 0, WAD, 300 * USDC, 2_500 * WAD),
+        # liquidatable but still solvent: a 1 ETH long at $2,200 with $250: equity +$50
+        2: IsolatedView(2, owner, 0, WAD, 250 * USDC, 2_200 * WAD),
+        # underwater too, but not in the scan: not counted (the scan is what a keeper sees)
+        3: IsolatedView(3, owner, 0, WAD, 100 * USDC, 2_500 * WAD),
+    }
+    cross = {
+        "0xa": CrossView(-75 * WAD, 10 * WAD, 5 * WAD, {0: (WAD, 2_075 * WAD)}, 0),
+        "0xb": CrossView(-1 * WAD, 10 * WAD, 5 * WAD, {0: (WAD, 2_001 * WAD)}, 0),
+    }
+    snap = _snapshot(positions, cross, (1, 2), ("0xa",))
+    count, usd = latent_bad_debt(snap)
+    assert count == 3  # positions 1 and 2, account 0xa
+    assert usd == pytest.approx(200.0 + 75.0)
+    assert latent_bad_debt(_snapshot(positions, cross, (), ())) == (0, 0.0)
