@@ -13,8 +13,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from simulation.deploy import DEFAULT_MARKETS, DEFAULT_TOKENS, MOCK_FEED_BOUNDS_USD
+from simulation.deploy import DEFAULT_TOKENS, MOCK_FEED_BOUNDS_USD
 from simulation.market import price_path
+from simulation.params import market_specs, param_problems
 from simulation.scenario import Scenario
 from simulation.units import WAD
 
@@ -57,7 +58,7 @@ def amount_problems(sc: Scenario) -> Iterator[str]:
 def leverage_problems(sc: Scenario) -> Iterator[str]:
     """Leverage above a traded market's maximum (every open would revert LeverageTooHigh), and
     positions whose size would not fit int128 at the oracle's lowest accepted price."""
-    markets = {m.name: m for m in DEFAULT_MARKETS}
+    markets = {m.name: m for m in market_specs(sc)}
     low = MOCK_FEED_BOUNDS_USD[0]
     for i, g in enumerate(sc.traders):
         for name in g.markets:
@@ -110,7 +111,13 @@ def deployment_problem(sc: Scenario, fork: bool = False) -> str | None:
     if fork and sc.adversaries:
         # they mint dust tokens and read the local feeds' decimals
         return "adversaries: run on a local chain only, not on a fork"
-    for check in (amount_problems(sc), leverage_problems(sc), price_problems(sc, fork)):
+    checks = (
+        param_problems(sc),
+        amount_problems(sc),
+        leverage_problems(sc),
+        price_problems(sc, fork),
+    )
+    for check in checks:
         for problem in check:
             return problem
     return None

@@ -8,7 +8,6 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +19,6 @@ from simulation.backends import http_transport, revm_transport
 from simulation.build import compile_contracts
 from simulation.chain import AnvilNode, ChainError
 from simulation.deploy import (
-    DEFAULT_MARKETS,
-    DEFAULT_TOKENS,
-    SystemSpec,
     deploy_system,
 )
 from simulation.engine import Engine
@@ -40,6 +36,7 @@ from simulation.outputs import (
     write_json_atomic,
     write_outputs,
 )
+from simulation.params import protocol_spec, system_spec
 from simulation.redact import redact
 from simulation.rpc import ChainDown
 from simulation.scenario import (
@@ -53,28 +50,6 @@ from simulation.summary import build_summary, fork_summary
 def say(msg: str) -> None:
     """One line on stderr, the fork URL redacted."""
     print(f"marginsim: {one_line(redact(msg))}", file=sys.stderr)
-
-
-def _system_spec(sc: Scenario) -> SystemSpec:
-    start = {"WETH": sc.market.start["ETH"], "WBTC": sc.market.start["BTC"]}
-    tokens = tuple(
-        replace(t, price_usd=start[t.symbol]) if t.symbol in start else t for t in DEFAULT_TOKENS
-    )
-    return SystemSpec(tokens=tokens, **_protocol_spec(sc))
-
-
-def _protocol_spec(sc: Scenario) -> dict[str, Any]:
-    """The SystemSpec fields a scenario's `protocol:` section sets (liquidity, insurance, defences)."""
-    p = sc.protocol
-    return {
-        "lp_liquidity_usd": p.lp_liquidity_usd,
-        "insurance_usd": p.insurance_usd,
-        "lp_cooldown_s": p.lp_cooldown_s,
-        "lp_exit_delay_s": p.lp_exit_delay_s,
-        "liquidation_at_fill_price": p.liquidation_at_fill_price,
-        "stale_collateral_at_zero": p.stale_collateral_at_zero,
-        "markets": tuple(replace(m, min_fee=p.min_fee) for m in DEFAULT_MARKETS),
-    }
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
@@ -106,7 +81,7 @@ def run_scenario(
     fork_info: dict[str, Any] | None = None
     status, code, t_run, setup_s = "completed", 0, time.monotonic(), 0.0
     try:
-        spec, fork_ctx = _system_spec(sc), None
+        spec, fork_ctx = system_spec(sc), None
         if fork is not None:
             node, up, cached = fork_node(fork, n_agents)
             _, start_s = timed(node.start, timeout_s=300)
@@ -139,7 +114,7 @@ def run_scenario(
         if fork is not None:
             assert fork_info is not None
             sc, spec, fork_ctx = wire_fork(
-                w3, url, up, artifacts, accounts[:n_agents], sc, fork_info, _protocol_spec(sc)
+                w3, url, up, artifacts, accounts[:n_agents], sc, fork_info, protocol_spec(sc)
             )
             say(
                 f"forked {up.chain.name} at block {up.block} in {fork_info['start_s']:.2f} s "

@@ -154,6 +154,60 @@ class KeeperConfig(_Model):
     outages: tuple[Window, ...] = ()
 
 
+MARKET_PARAM_FIELDS = {
+    "initial": "initial_margin",
+    "maintenance": "maintenance_margin",
+    "max_leverage": "max_leverage",
+    "liquidation_penalty": "liquidation_penalty",
+    "keeper_share": "keeper_share",
+    "spread": "spread",
+    "impact": "impact_coefficient",
+    "oi_cap": "open_interest_cap",
+    "min_notional_usd": "min_notional_usd",
+    "buffer_floor": "vol_floor",
+    "buffer_slope": "vol_slope",
+    "buffer_cap": "max_buffer",
+}
+"""A market's scenario field -> simulation.deploy.MarketSpec's field."""
+
+
+class MarketParams(_Model):
+    """One market's parameters, plain units (0.03 = 3 %); one left out keeps the deployment's default
+    (simulation.deploy.DEFAULT_MARKETS). Checked against the contracts' own bounds before anything
+    starts (simulation.params)."""
+
+    initial: float | None = Field(None, ge=0)
+    """Initial margin ratio: equity / notional an open needs."""
+    maintenance: float | None = Field(None, ge=0)
+    """Maintenance margin ratio, before the volatility buffer: under it a position is liquidatable."""
+    max_leverage: float | None = Field(None, ge=0)
+    liquidation_penalty: float | None = Field(None, ge=0)
+    """Fraction of the liquidated notional taken from the position."""
+    keeper_share: float | None = Field(None, ge=0)
+    """The keeper's part of the penalty (the rest goes to the insurance fund)."""
+    spread: float | None = Field(None, ge=0)
+    impact: float | None = Field(None, ge=0)
+    """Price impact coefficient: impact = impact * notional / pool liquidity (capped at 5 %)."""
+    oi_cap: float | None = Field(None, ge=0)
+    """Open interest cap, as a multiple of the pool's value."""
+    min_notional_usd: float | None = Field(None, ge=0)
+    buffer_floor: float | None = Field(None, ge=0)
+    """Hourly volatility under which the maintenance buffer is 0."""
+    buffer_slope: float | None = Field(None, ge=0)
+    """Buffer added per unit of hourly volatility above the floor."""
+    buffer_cap: float | None = Field(None, ge=0)
+    """The largest buffer."""
+
+
+class CollateralParams(_Model):
+    """A cross-collateral token's terms; one left out keeps the deployment's default."""
+
+    weight: float | None = Field(None, ge=0)
+    """Share of its value that counts toward a cross account's equity."""
+    discount: float | None = Field(None, ge=0)
+    """Discount to the oracle price at which a liquidation sells it to the keeper."""
+
+
 class ProtocolConfig(_Model):
     """Deployment knobs of the local system."""
 
@@ -179,6 +233,13 @@ class ProtocolConfig(_Model):
     """Defence against trading ahead of oracle rounds: the per-side floor of spread + impact, as a fraction
     of price, in every market. Above half the oracle's deviation threshold, a round trip costs more than a
     round moves the price. 0 turns it off."""
+    markets: dict[Literal["ETH-USD", "BTC-USD"], MarketParams] = {}
+    """Per market, the parameters the owner can set (e.g. `ETH-USD: {maintenance: 0.05}`)."""
+    collateral: dict[Literal["WETH", "WBTC"], CollateralParams] = {}
+    """Per cross-collateral token, its weight and liquidation discount."""
+    heartbeat_s: int = Field(3600, gt=0, le=2**32 - 1)
+    """The oracle adapter's staleness limit: a feed older than this is stale (local chain; on a fork the
+    real feeds' own heartbeats hold)."""
 
 
 AdversaryKind = Literal["jit_lp", "oracle_frontrunner", "self_liquidator", "griefer"]

@@ -213,6 +213,21 @@ DEPLOYMENT: list[tuple[str, dict[str, Any], tuple[str, ...]]] = [
     ("start-high", {"market.start.ETH": 2e7}, ("market.start.ETH", "bounds")),
     ("start-low", {"market.start.BTC": 0.001}, ("market.start.BTC", "bounds")),
     ("path", CRASH_BELOW_BOUNDS, ("market", "ETH", "block", "bounds")),
+    (
+        "maintenance",
+        {"protocol.markets": {"ETH-USD": {"maintenance": 0.6}}},
+        ("protocol.markets.ETH-USD.maintenance", "0.5"),
+    ),
+    (
+        "discount",
+        {"protocol.collateral": {"WETH": {"weight": 0.9, "discount": 0.2}}},
+        ("protocol.collateral.WETH.discount", "0.1"),
+    ),
+    (
+        "market-leverage",
+        {"protocol.markets": {"BTC-USD": {"max_leverage": 2}}},
+        ("traders.", "leverage.max", "BTC-USD", "maximum leverage 2"),
+    ),
 ]
 
 

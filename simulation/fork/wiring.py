@@ -50,7 +50,8 @@ def wire_fork(
         funding.setdefault(symbol, []).append(method)
         return method
 
-    base = {t.symbol: t for t in DEFAULT_TOKENS}
+    protocol = dict(protocol)
+    base = {t.symbol: t for t in protocol.pop("tokens", DEFAULT_TOKENS)}
     tokens = tuple(
         TokenSpec(
             s,
