@@ -1,4 +1,4 @@
-"""`marginsim` command line: run, compare, node, upstream, demo.
+"""`marginsim` command line: run, compare, sweep, node, upstream, demo.
 
 Bad input (a scenario that does not validate, a bad flag) gets one clear message and exit code 2.
 """
@@ -6,6 +6,7 @@ Bad input (a scenario that does not validate, a bad flag) gets one clear message
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -121,6 +122,21 @@ def _parser() -> argparse.ArgumentParser:
         help="chain data file (default: the project's chains/mainnet.yaml)",
     )
 
+    sweep = sub.add_parser(
+        "sweep",
+        help="one scenario over many seeds and parameter points, on Ray: Parquet, risk.json, report",
+    )
+    sweep.add_argument("sweep", type=Path, help="sweep YAML file")
+    sweep.add_argument("--out", type=Path, required=True, help="output directory (a rerun resumes)")
+    sweep.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="local Ray workers (default: CPUs)"
+    )
+    sweep.add_argument("--address", help="a Ray cluster's address (default: a local Ray)")
+    sweep.add_argument(
+        "--backend", choices=BACKENDS, default="revm", help="revm (default, in process) or anvil"
+    )
+    sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
+
     demo = sub.add_parser(
         "demo", help="deploy to a fresh anvil, seed positions, print their health"
     )
@@ -145,6 +161,10 @@ def main(argv: list[str] | None = None) -> int:
         from simulation.node import run_node
 
         return run_node(args.port, args.manifest)
+    if args.command == "sweep":
+        from simulation.sweep import main as sweep_main
+
+        return sweep_main(args)
     if args.command == "upstream":
         if not 1 <= args.port <= 65535:
             parser.error(f"--port {args.port}: must be between 1 and 65535")

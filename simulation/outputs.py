@@ -121,12 +121,21 @@ def render_report(out: Path, summary: dict[str, Any]) -> tuple[str, int]:
         return f"not written: {e.__class__.__name__}: {e}", 1
 
 
-def write_outputs(out: Path, summary: dict[str, Any]) -> int:
+REPORT_DEFERRED = "not written: deferred (a sweep renders the reports it links to)"
+
+
+def write_outputs(out: Path, summary: dict[str, Any], report: bool = True) -> int:
     """summary.json, then report.html, then summary.json again with the report's status in
     `summary["report"]`. Returns render_report's exit code. Raises OSError if summary.json cannot
-    be written (a full disk); it then keeps its previous content, or stays absent."""
+    be written (a full disk); it then keeps its previous content, or stays absent. `report=False`:
+    summary.json only, saying the report was deferred (render_report can write it later)."""
     with contextlib.suppress(FileNotFoundError):
         (out / "report.html").unlink()  # a stale one (--force) must not pass for this run's
+    if not report:
+        summary["report"] = REPORT_DEFERRED
+        with signals_ignored():
+            write_json_atomic(out / "summary.json", summary)
+        return 0
     summary["report"] = REPORT_RENDERING
     with signals_ignored():
         write_json_atomic(out / "summary.json", summary)

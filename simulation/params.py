@@ -123,21 +123,21 @@ def param_problems(sc: Scenario) -> Iterator[str]:
             MIN_MAINTENANCE_MARGIN,
             MAX_MAINTENANCE_MARGIN,
         )
-        yield from _bound(
-            f"{at}.initial",
-            m.initial_margin,
-            wad(m.maintenance_margin) + 1,
-            MAX_INITIAL_MARGIN,
-            " (above the maintenance ratio, at most 1)",
-        )
+        if not wad(m.maintenance_margin) < wad(m.initial_margin) <= MAX_INITIAL_MARGIN:
+            yield (
+                f"{at}.initial: {m.initial_margin:g} must be above the maintenance ratio "
+                f"{m.maintenance_margin:g} and at most 1"
+            )
         yield from _bound(f"{at}.max_leverage", m.max_leverage, MIN_MAX_LEVERAGE, MAX_MAX_LEVERAGE)
-        yield from _bound(
-            f"{at}.liquidation_penalty",
-            m.liquidation_penalty,
-            0,
-            min(MAX_LIQUIDATION_PENALTY, wad(m.maintenance_margin) - 1),
-            " (below the maintenance ratio, at most 0.2)",
-        )
+        if (
+            not 0
+            <= wad(m.liquidation_penalty)
+            < min(MAX_LIQUIDATION_PENALTY + 1, wad(m.maintenance_margin))
+        ):
+            yield (
+                f"{at}.liquidation_penalty: {m.liquidation_penalty:g} must be below the maintenance "
+                f"ratio {m.maintenance_margin:g} and at most 0.2"
+            )
         yield from _bound(f"{at}.keeper_share", m.keeper_share, 0, MAX_KEEPER_SHARE)
         yield from _bound(f"{at}.spread", m.spread, 0, MAX_SPREAD)
         yield from _bound(f"{at}.impact", m.impact_coefficient, 0, MAX_IMPACT_COEFFICIENT)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -64,18 +65,21 @@ def run_scenario(
     monitor: Callable[[int, int | None], None] | None = None,
     fork: ForkTarget | None = None,
     backend: str = "anvil",
+    report: bool = True,
 ) -> tuple[int, dict[str, Any]]:
     """Run one scenario into `out`. Returns (exit code, summary). `monitor(block, anvil_pid)` is called
     after every block (benchmarks sample memory with it; the pid is None on revm). With `fork`, anvil
     forks that upstream and the system is wired to its real tokens and Chainlink proxies
-    (simulation.fork). `backend`: "anvil" (a real local node) or "revm" (in process)."""
+    (simulation.fork). `backend`: "anvil" (a real local node) or "revm" (in process). `report=False`
+    leaves report.html for later (sweeps render only the reports they link to)."""
     t_setup = time.monotonic()
     artifacts = compile_contracts()
     n_agents = 1 + sum(g.count for g in sc.traders) + sum(g.count for g in sc.lps) + len(sc.keepers)
     n_agents += sum(addresses_needed(a) for a in sc.adversaries)
     in_process = backend == "revm"
     node = None if rpc_url or fork or in_process else AnvilNode(accounts=n_agents)
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
     engine: Engine | None = None
     recorder: Recorder | None = None
     fork_info: dict[str, Any] | None = None
@@ -171,9 +175,12 @@ def run_scenario(
                 node.stop()
     wall_s = time.monotonic() - t_run
     try:
-        return _finish(out, sc, engine, recorder, fork_info, (status, code), wall_s, setup_s)
+        return _finish(
+            out, sc, engine, recorder, fork_info, (status, code), wall_s, setup_s, report
+        )
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _disk_full(e: BaseException) -> bool:
@@ -189,6 +196,7 @@ def _finish(
     outcome: tuple[str, int],
     wall_s: float,
     setup_s: float,
+    report: bool = True,
 ) -> tuple[int, dict[str, Any]]:
     """Write what the run measured: summary.json (atomically) and report.html, or only the
     summary when it failed in set-up. A full disk here: one line, exit code 1 (said once)."""
@@ -203,11 +211,11 @@ def _finish(
             if fork_info is not None:
                 summary["fork"] = fork_summary(fork_info, engine)
             # a signal while the report rendered (130) or a full disk (1): the summary says so
-            written = write_outputs(out, summary)
+            written = write_outputs(out, summary, report)
             code = code or written
-            if summary["report"] == "written":
+            if report and summary["report"] == "written":
                 print(f"report: {out / 'report.html'}")
-            else:
+            elif report:
                 say(f"{out / 'report.html'}: {summary['report']}")
         elif recorder is not None or fork_info is not None:  # failed in set-up: say so on disk
             if fork_info is not None:

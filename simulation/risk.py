@@ -1,0 +1,336 @@
+"""Risk measures over a sweep's paths, per parameter point, and what a sweep writes at its end:
+`runs.parquet`, `risk.json`, `report.html`. Pure functions of the runs' records (tested without a chain
+in tests/test_risk.py).
+
+Definitions (also in the README):
+- a *path* is one completed run: one seed at one parameter point;
+- `p50`, `p95`, `p99`: percentiles over the point's paths, linear interpolation between order statistics
+  (numpy's default);
+- `cvar95`: the mean of the worst 5 % of paths (the ceil(5 % of n) largest values), the expected
+  shortfall; with fewer than 20 paths it is the worst path;
+- `bad_debt_usd`: bad debt booked over the path (covered by the insurance fund, then by the pool);
+- `latent_bad_debt_usd`: the path's peak of latent bad debt (the negative equity of liquidatable
+  positions and accounts no keeper took, simulation.metrics.latent_bad_debt);
+- `liquidated_notional_usd`: notional closed by liquidations over the path;
+- `lp_drawdown`: the largest fall of the LP share price from its running peak, as a fraction of it;
+- `insurance_drawdown_usd`: the largest fall of the insurance fund from its running peak, USD;
+- `p_insolvency`: the share of paths whose bad debt went beyond the insurance fund (part of it was
+  covered by the LP pool, or by nobody);
+- the keepers' league table: per keeper, over all the point's paths, liquidations, rewards, gas, lost
+  races and wasted gas (totals, and per path), and on how many paths it earned the most.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from simulation.sweep import Plan
+
+MEASURES = (
+    "bad_debt_usd",
+    "latent_bad_debt_usd",
+    "liquidated_notional_usd",
+    "lp_drawdown",
+    "insurance_drawdown_usd",
+)
+INSOLVENCY_EPS_USD = 1e-6
+"""Bad debt the insurance fund did not cover, above this, makes a path insolvent (rounding aside)."""
+
+
+def drawdown(values: Sequence[float] | np.ndarray) -> float:
+    """The largest fall from a running peak, in the values' units (0 for a series that never falls)."""
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return 0.0
+    return float(np.max(np.maximum.accumulate(x) - x))
+
+
+def drawdown_fraction(values: Sequence[float] | np.ndarray) -> float:
+    """The largest fall from a running peak as a fraction of that peak (peaks <= 0 are skipped)."""
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return 0.0
+    peak = np.maximum.accumulate(x)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fall = np.where(peak > 0, (peak - x) / peak, 0.0)
+    return float(np.max(fall))
+
+
+def tail_measures(values: Iterable[float]) -> dict[str, float]:
+    """mean, p50, p95, p99 and cvar95 (see the module's definitions); NaN for no values."""
+    x = np.sort(np.asarray(list(values), dtype=float))
+    if x.size == 0:
+        return {k: math.nan for k in ("mean", "p50", "p95", "p99", "cvar95")}
+    k = math.ceil(0.05 * x.size)
+    p50, p95, p99 = np.percentile(x, [50, 95, 99])
+    return {
+        "mean": float(x.mean()),
+        "p50": float(p50),
+        "p95": float(p95),
+        "p99": float(p99),
+        "cvar95": float(x[-k:].mean()),
+    }
+
+
+def path_values(record: Mapping[str, Any]) -> dict[str, float]:
+    """A completed run's value of each measure."""
+    s, paths = record["summary"], record["paths"]
+    return {
+        "bad_debt_usd": float(s["bad_debt_usd"]),
+        "latent_bad_debt_usd": float(paths["latent_bad_debt_peak_usd"]),
+        "liquidated_notional_usd": float(s["liquidations"]["notional_usd"]),
+        "lp_drawdown": float(paths["lp_drawdown"]),
+        "insurance_drawdown_usd": float(paths["insurance_drawdown_usd"]),
+    }
+
+
+def insolvent(record: Mapping[str, Any]) -> bool:
+    """Bad debt beyond the insurance fund on this path."""
+    s = record["summary"]
+    return s["bad_debt_usd"] - s["bad_debt_covered"]["insurance_usd"] > INSOLVENCY_EPS_USD
+
+
+def keeper_league(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The keepers over these paths, ranked by total rewards (see the module's definitions)."""
+    table: dict[str, dict[str, Any]] = {}
+    for r in records:
+        keepers = r["summary"].get("keepers", {})
+        best = max(keepers, key=lambda n: keepers[n]["rewards_usd"], default=None)
+        for name, k in keepers.items():
+            row = table.setdefault(
+                name,
+                {
+                    "keeper": name,
+                    "paths": 0,
+                    "liquidations": 0,
+                    "rewards_usd": 0.0,
+                    "gas_used": 0,
+                    "lost_races": 0,
+                    "wasted_gas": 0,
+                    "paths_won": 0,
+                },
+            )
+            row["paths"] += 1
+            for f in ("liquidations", "rewards_usd", "gas_used", "lost_races", "wasted_gas"):
+                row[f] += k[f]
+            row["paths_won"] += name == best and k["rewards_usd"] > 0
+    out = sorted(table.values(), key=lambda row: -row["rewards_usd"])
+    for row in out:
+        n = max(1, row["paths"])
+        row["liquidations_per_path"] = row["liquidations"] / n
+        row["rewards_usd_per_path"] = row["rewards_usd"] / n
+        row["rewards_usd"] = round(row["rewards_usd"], 6)
+    return out
+
+
+def risk_by_point(plan: Plan, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """risk.json's entries: one per parameter point."""
+    out = []
+    for i, params in enumerate(plan.points):
+        mine = [r for r in records if r["point"] == i]
+        ok = [r for r in mine if r["status"] == "completed"]
+        values = [path_values(r) for r in ok]
+        out.append(
+            {
+                "point": i,
+                "params": params,
+                "paths": len(ok),
+                "failed": len(mine) - len(ok),
+                "measures": {m: tail_measures(v[m] for v in values) for m in MEASURES},
+                "p_insolvency": (sum(insolvent(r) for r in ok) / len(ok)) if ok else math.nan,
+                "keepers": keeper_league(ok),
+            }
+        )
+    return out
+
+
+def _flat(prefix: str, value: Any, row: dict[str, Any]) -> None:
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            _flat(f"{prefix}.{k}" if prefix else str(k), v, row)
+    elif isinstance(value, list | tuple):
+        row[prefix] = ",".join(map(str, value))
+    else:
+        row[prefix] = value
+
+
+def runs_table(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """runs.parquet's rows: the run, its point, seed, parameters (`param.<path>`), status, error, every
+    summary figure (nested fields joined by dots) and the path measures."""
+    rows = []
+    for r in records:
+        row: dict[str, Any] = {
+            "run": r["run"],
+            "point": r["point"],
+            "seed": r["seed"],
+            "status": r["status"],
+            "error": r.get("error", ""),
+            "wall_s": r.get("wall_s", math.nan),
+        }
+        for k, v in r["params"].items():
+            row[f"param.{k}"] = v
+        summary = {k: v for k, v in r.get("summary", {}).items() if k not in row}
+        _flat("", summary, row)
+        _flat("path", r.get("paths", {}), row)
+        rows.append(row)
+    return rows
+
+
+def worst_runs(records: Sequence[Mapping[str, Any]], point: int, n: int) -> list[Mapping[str, Any]]:
+    """The point's `n` worst completed paths: most bad debt, then most latent bad debt."""
+    ok = [r for r in records if r["point"] == point and r["status"] == "completed"]
+    ok.sort(key=lambda r: (-path_values(r)["bad_debt_usd"], -path_values(r)["latent_bad_debt_usd"]))
+    return ok[:n]
+
+
+def write_results(out: Path, plan: Plan, records: Sequence[Mapping[str, Any]]) -> None:
+    """runs.parquet, risk.json and report.html (the worst paths' own reports rendered first)."""
+    import pandas as pd
+
+    from simulation.outputs import render_report, write_json_atomic, write_text_atomic
+
+    frame = pd.DataFrame(runs_table(records))
+    tmp = out / "runs.parquet.tmp"
+    frame.to_parquet(tmp, index=False)
+    tmp.replace(out / "runs.parquet")
+    risk = risk_by_point(plan, records)
+    worst: dict[int, list[str]] = {}
+    for entry in risk:
+        worst[entry["point"]] = []
+        for r in worst_runs(records, entry["point"], plan.worst_reports):
+            run_dir = out / "runs" / r["run"]
+            if not (run_dir / "report.html").exists():
+                summary = dict(r["summary"])
+                summary["report"], _ = render_report(run_dir, summary)
+                write_json_atomic(run_dir / "summary.json", summary)
+            if (run_dir / "report.html").exists():
+                worst[entry["point"]].append(r["run"])
+        entry["worst_runs"] = worst[entry["point"]]
+    write_json_atomic(
+        out / "risk.json",
+        {"base": plan.base.name, "runs": len(records), "points": risk},
+    )
+    write_text_atomic(out / "report.html", sweep_html(plan, risk, records))
+
+
+# ---------------------------------------------------------------------- the sweep report
+
+
+def _fmt(x: Any) -> str:
+    if isinstance(x, float):
+        return "—" if not math.isfinite(x) else f"{x:,.4g}" if abs(x) < 1 else f"{x:,.2f}"
+    return html.escape(str(x))
+
+
+def _plots(risk: Sequence[Mapping[str, Any]], records: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Inline PNGs: bad debt's distribution per point, and a heatmap of p95 bad debt over the first
+    two axes when the points form a grid over two or more."""
+    import base64
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = []
+
+    def png(fig: Any) -> str:
+        buf = io.BytesIO()
+        fig.tight_layout()
+        fig.savefig(buf, format="png", dpi=100)
+        plt.close(fig)
+        return base64.b64encode(buf.getvalue()).decode("ascii")
+
+    fig, ax = plt.subplots(figsize=(10, 3.5))
+    data = [
+        [
+            path_values(r)["bad_debt_usd"]
+            for r in records
+            if r["point"] == e["point"] and r["status"] == "completed"
+        ]
+        or [math.nan]
+        for e in risk
+    ]
+    ax.boxplot(data, whis=(1, 99), showmeans=True)
+    ax.set_xticks(range(1, len(risk) + 1), [str(e["point"]) for e in risk])
+    ax.set_xlabel("parameter point")
+    ax.set_ylabel("bad debt per path, USD")
+    ax.set_title("Bad debt across paths (whiskers p1-p99, triangle the mean)")
+    out.append(png(fig))
+    axes = list(risk[0]["params"]) if risk else []
+    if len(axes) >= 2:
+        xs = sorted({e["params"][axes[0]] for e in risk}, key=str)
+        ys = sorted({e["params"][axes[1]] for e in risk}, key=str)
+        grid = np.full((len(ys), len(xs)), np.nan)
+        for e in risk:
+            value = e["measures"]["bad_debt_usd"]["p95"]
+            grid[ys.index(e["params"][axes[1]]), xs.index(e["params"][axes[0]])] = value
+        fig, ax = plt.subplots(figsize=(7, 4))
+        im = ax.imshow(grid, cmap="Reds", origin="lower", aspect="auto")
+        ax.set_xticks(range(len(xs)), [str(x) for x in xs])
+        ax.set_yticks(range(len(ys)), [str(y) for y in ys])
+        ax.set_xlabel(axes[0])
+        ax.set_ylabel(axes[1])
+        ax.set_title("p95 bad debt, USD")
+        fig.colorbar(im, ax=ax)
+        out.append(png(fig))
+    return out
+
+
+def sweep_html(
+    plan: Plan, risk: Sequence[Mapping[str, Any]], records: Sequence[Mapping[str, Any]]
+) -> str:
+    from simulation.report import CSS
+
+    rows = []
+    for e in risk:
+        params = ", ".join(f"{k} = {v}" for k, v in e["params"].items()) or "base scenario"
+        cells = [str(e["point"]), html.escape(params), str(e["paths"]), str(e["failed"])]
+        for m in MEASURES:
+            t = e["measures"][m]
+            cells += [_fmt(t["p95"]), _fmt(t["cvar95"])]
+        cells.append(_fmt(e["p_insolvency"]))
+        links = " ".join(f'<a href="runs/{k}/report.html">{k}</a>' for k in e.get("worst_runs", []))
+        cells.append(links)
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    head = ["point", "parameters", "paths", "failed"]
+    for m in MEASURES:
+        head += [f"{m} p95", f"{m} CVaR95"]
+    head += ["P(insolvency)", "worst paths"]
+    league = []
+    for e in risk:
+        for k in e["keepers"]:
+            league.append(
+                f"<tr><td>{e['point']}</td><td>{html.escape(k['keeper'])}</td>"
+                f"<td>{k['liquidations']:,}</td><td>{_fmt(k['rewards_usd'])}</td>"
+                f"<td>{k['gas_used']:,}</td><td>{k['lost_races']:,}</td>"
+                f"<td>{k['paths_won']}/{k['paths']}</td></tr>"
+            )
+    images = "".join(
+        f'<figure><img alt="sweep plot" src="data:image/png;base64,{p}"></figure>'
+        for p in _plots(risk, records)
+    )
+    return f"""<!doctype html><html><head><meta charset="utf-8">
+<title>sweep: {html.escape(plan.base.name)}</title><style>{CSS}</style></head><body>
+<h1>Sweep of {html.escape(plan.base.name)}</h1>
+<p class="meta">{len(plan.points)} parameter points, {len(records)} runs recorded of {len(plan.runs)}.
+Definitions: p95 / CVaR95 over the point's paths (CVaR95: the mean of the worst 5 %);
+P(insolvency): the share of paths whose bad debt went beyond the insurance fund.</p>
+<h2>Risk by parameter point</h2>
+<table><tr>{"".join(f"<th>{html.escape(h)}</th>" for h in head)}</tr>{"".join(rows)}</table>
+<h2>Distributions</h2>{images}
+<h2>Keepers across paths</h2>
+<table><tr><th>point</th><th>keeper</th><th>liquidations</th><th>rewards, USD</th><th>gas</th>
+<th>lost races</th><th>paths won</th></tr>{"".join(league)}</table>
+</body></html>
+"""

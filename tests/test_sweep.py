@@ -1,0 +1,159 @@
+"""`marginsim sweep` on a real local Ray: what it writes, resuming, a failed run, bad sweep files, and a
+machine without Ray. Runs in process (revm); each sweep here is a few short crash runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from simulation.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+CRASH = ROOT / "scenarios" / "crash.yaml"
+AXIS = "protocol.markets.ETH-USD.maintenance, protocol.markets.BTC-USD.maintenance"
+
+
+def _sweep(tmp_path: Path, name: str = "sweep.yaml", **fields) -> Path:
+    doc = {"base": str(CRASH), "seeds": 2, "blocks": 80, "grid": {AXIS: [0.03, 0.04]}}
+    doc.update(fields)
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def _run(sweep: Path, out: Path) -> int:
+    return main(["sweep", str(sweep), "--out", str(out), "--workers", "2", "--no-progress"])
+
+
+def _results(out: Path) -> dict[str, float]:
+    """Each run's result.json modification time, by run key."""
+    return {p.parent.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*/result.json")}
+
+
+def test_a_sweep_writes_its_parquet_risk_and_report_and_resumes(tmp_path):
+    sweep, out = _sweep(tmp_path), tmp_path / "out"
+    assert _run(sweep, out) == 0
+    runs = pd.read_parquet(out / "runs.parquet")
+    assert len(runs) == 4 and set(runs["status"]) == {"completed"}
+    assert sorted(runs[f"param.{AXIS}"].unique()) == [0.03, 0.04]
+    assert sorted(runs["seed"].unique()) == [7, 8]  # the base scenario's seed, then the next
+    assert {"bad_debt_usd", "liquidations.notional_usd", "keepers.fast.rewards_usd"} <= set(runs)
+    series = pd.read_parquet(out / "timeseries")
+    assert len(series) == 4 * 80 and set(series["run"]) == set(runs["run"])
+    # the Parquet holds what the run's own CSV holds
+    one = runs["run"].iloc[0]
+    csv = pd.read_csv(out / "runs" / one / "timeseries.csv")
+    pq = series[series["run"] == one].drop(columns="run").reset_index(drop=True)
+    pd.testing.assert_frame_equal(csv, pq[csv.columns], check_dtype=False)
+    risk = json.loads((out / "risk.json").read_text())
+    assert [p["params"][AXIS] for p in risk["points"]] == [0.03, 0.04]
+    for point in risk["points"]:
+        assert point["paths"] == 2 and point["failed"] == 0
+        assert set(point["measures"]) == {
+            "bad_debt_usd",
+            "latent_bad_debt_usd",
+            "liquidated_notional_usd",
+            "lp_drawdown",
+            "insurance_drawdown_usd",
+        }
+        notional = runs[runs["point"] == point["point"]]["liquidations.notional_usd"]
+        assert point["measures"]["liquidated_notional_usd"]["mean"] == pytest.approx(
+            notional.mean()
+        )
+        assert 0 <= point["p_insolvency"] <= 1
+        assert {k["keeper"] for k in point["keepers"]} == {"fast", "medium", "slow"}
+        for key in point["worst_runs"]:  # the report links them: each has its own report
+            assert (out / "runs" / key / "report.html").is_file()
+    report = (out / "report.html").read_text()
+    assert "Risk by parameter point" in report and "runs/" in report
+
+    # a rerun skips every run done
+    before = _results(out)
+    assert _run(sweep, out) == 0
+    assert _results(out) == before
+    # a run whose record is lost (a driver killed before writing it) runs again, alone
+    lost = sorted(before)[0]
+    (out / "runs" / lost / "result.json").unlink()
+    assert _run(sweep, out) == 0
+    after = _results(out)
+    assert {k for k in before if after[k] != before[k]} == {lost}
+    # one more seed: only its two runs are new
+    assert _run(_sweep(tmp_path, seeds=3), out) == 0
+    grown = _results(out)
+    assert len(grown) == 6 and all(grown[k] == after[k] for k in after)
+    assert len(pd.read_parquet(out / "runs.parquet")) == 6
+
+
+def test_a_failed_run_is_recorded_and_the_sweep_goes_on(tmp_path, capfd):
+    from simulation.sweep import plan
+
+    sweep, out = _sweep(tmp_path), tmp_path / "out"
+    victim = plan(sweep).runs[1]
+    # its time series cannot be written: a directory sits where the file goes
+    (out / "runs" / victim.key / "timeseries.csv").mkdir(parents=True)
+    assert _run(sweep, out) == 1
+    runs = pd.read_parquet(out / "runs.parquet").set_index("run")
+    assert runs.loc[victim.key, "status"] == "failed"
+    assert "exit code 1" in runs.loc[victim.key, "error"]
+    assert (runs.drop(index=victim.key)["status"] == "completed").all()
+    risk = json.loads((out / "risk.json").read_text())
+    assert [p["failed"] for p in risk["points"]] == [1, 0]
+    assert "3 runs completed, 1 failed" in capfd.readouterr().out
+    # mended, a rerun runs only the failed one
+    (out / "runs" / victim.key / "timeseries.csv").rmdir()
+    before = _results(out)
+    assert _run(sweep, out) == 0
+    after = _results(out)
+    assert {k for k in before if after[k] != before[k]} == {victim.key}
+
+
+BAD = [
+    ("typo", {"grid": {"protocol.markets.ETH-USD.maintenace": [0.03]}}, "maintenace"),
+    ("bounds", {"grid": {"protocol.markets.ETH-USD.maintenance": [0.6]}}, "maintenance: 0.6"),
+    ("index", {"grid": {"traders.9.margin_mode": ["cross"]}}, "traders.9"),
+    ("mode", {"grid": {"traders.*.margin_mode": ["cross", "portfolio"]}}, "margin_mode"),
+    ("empty", {"grid": {AXIS: []}}, "no values"),
+    ("seeds", {"seeds": 0}, "seeds"),
+    ("key", {"sedes": 3}, "sedes"),
+    ("base", {"base": "nowhere.yaml"}, "base"),
+    ("range", {"random": {"samples": 3, "fields": {AXIS: {"min": 0.05, "max": 0.03}}}}, "max"),
+]
+
+
+@pytest.mark.parametrize("fields,names", [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_a_bad_sweep_file_is_one_line_and_exit_2(tmp_path, capfd, fields, names):
+    sweep, out = _sweep(tmp_path, **fields), tmp_path / "out"
+    assert _run(sweep, out) == 2
+    err = capfd.readouterr().err
+    assert err.count("\n") == 1 and str(sweep) in err and names in err, err
+    assert "Traceback" not in err
+    assert not out.exists()  # nothing started
+
+
+def test_not_yaml(tmp_path, capfd):
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text("grid: [unclosed\n")
+    assert _run(sweep, tmp_path / "out") == 2
+    err = capfd.readouterr().err
+    assert err.count("\n") == 1 and "not valid YAML" in err
+
+
+def test_without_ray_one_line_and_exit_2(tmp_path):
+    """A machine without Ray: the import fails, the command says so in one line."""
+    code = (
+        "import sys; sys.modules['ray'] = None; from simulation.cli import main; "
+        f"sys.exit(main(['sweep', {str(_sweep(tmp_path))!r}, '--out', {str(tmp_path / 'o')!r}]))"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, timeout=120
+    )
+    assert p.returncode == 2, p.stderr
+    assert p.stderr.count("\n") == 1 and "Ray" in p.stderr and "ray" in p.stderr
+    assert not (tmp_path / "o").exists()
