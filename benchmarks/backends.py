@@ -2,6 +2,8 @@
 
     python benchmarks/backends.py            # heavy (engine tx/s) and crash (seconds per simulated day)
     python benchmarks/backends.py --memory   # also 20,000 blocks on revm, sampling this process's RSS
+    python benchmarks/backends.py --evm-split   # also heavy on revm with pyrevm's own time apart:
+                                                # speedup_ceiling = anvil's run / the EVM's time alone
 
 `*_engine_tx_per_s`: tx sent / loop wall time on benchmarks/scenarios/heavy.yaml (150 traders);
 `backend_speedup` = revm / anvil. `sim_day_s`: loop wall time of scenarios/crash.yaml scaled to one
@@ -57,9 +59,66 @@ def memory() -> dict[str, Any]:
     }
 
 
+def evm_split() -> dict[str, Any]:
+    """heavy on revm with every pyrevm `message_call` timed, by target contract and selector: how much
+    of the run is the EVM itself (a floor no Python-side cut can go under)."""
+    import collections
+    import time
+
+    import simulation.revm_chain as rc
+
+    spent: dict[tuple[str, str], float] = collections.defaultdict(float)
+    calls: collections.Counter[tuple[str, str]] = collections.Counter()
+    plain = rc.EVM
+
+    class Timed:
+        def __init__(self, *a: Any, **k: Any) -> None:
+            self.__dict__["_evm"] = plain(*a, **k)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._evm, name)
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            setattr(self._evm, name, value)
+
+        def message_call(self, caller: str, to: str, data: Any = None, *rest: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return self._evm.message_call(caller, to, data, *rest)
+            finally:
+                key = (to, bytes(data[:4]).hex() if data else "")
+                spent[key] += time.perf_counter() - t
+                calls[key] += 1
+
+    rc.EVM = Timed  # type: ignore[misc, assignment]
+    try:
+        s = _run(HERE / "scenarios" / "heavy.yaml", "revm")
+    finally:
+        rc.EVM = plain  # type: ignore[misc]
+    top = sorted(spent, key=lambda k: -spent[k])[:8]
+    return {
+        "revm_heavy_wall_s": s["wall_s"],
+        "revm_evm_s": round(sum(spent.values()), 3),
+        "revm_evm_calls": sum(calls.values()),
+        "revm_evm_top": [
+            {
+                "to": to,
+                "selector": sel,
+                "calls": calls[(to, sel)],
+                "s": round(spent[(to, sel)], 3),
+                "us_each": round(1e6 * spent[(to, sel)] / calls[(to, sel)], 1),
+            }
+            for to, sel in top
+        ],
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--memory", action="store_true", help="add the 20,000-block run on revm")
+    ap.add_argument(
+        "--evm-split", action="store_true", help="add heavy on revm with the EVM's own time apart"
+    )
     ap.add_argument("--out", type=Path, default=HERE / "results" / "backends.json")
     args = ap.parse_args()
     result: dict[str, Any] = {"cpus": os.cpu_count()}
@@ -76,6 +135,9 @@ def main() -> int:
     )
     if args.memory:
         result.update(memory())
+    if args.evm_split:
+        result.update(evm_split())
+        result["speedup_ceiling"] = round(result["anvil_engine_wall_s"] / result["revm_evm_s"], 2)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "revm_rss_samples"}, indent=2))

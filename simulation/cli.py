@@ -102,6 +102,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     _scenario_arguments(compare)
     _fork_arguments(compare)
+    compare.add_argument(
+        "--seeds",
+        type=int,
+        metavar="N",
+        help="both modes on N seeds (the scenario's, then the next) on Ray: contagion, capital",
+    )
+    compare.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="with --seeds: local Ray workers"
+    )
+    compare.add_argument("--address", help="with --seeds: a Ray cluster's address")
 
     node = sub.add_parser(
         "node", help="start anvil, deploy, seed positions, write a manifest, stay up"

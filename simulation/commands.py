@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from simulation.checks import deployment_problem
-from simulation.compare import run_compare
+from simulation.compare import run_compare, run_compare_seeds
 from simulation.fork import ForkInputError, ForkTarget, fork_target, probe_upstream
 from simulation.outputs import clear_earlier_run, out_problem
 from simulation.runner import run_scenario, say
@@ -43,6 +43,10 @@ class Request:
     rpc_url: str | None = None
     backend: str = "anvil"
     progress: bool = True
+    seeds: int | None = None
+    """compare only: this many seeds, each mode on each, on Ray (simulation.compare.run_compare_seeds)."""
+    workers: int = 1
+    address: str | None = None
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Request:
@@ -60,6 +64,9 @@ class Request:
             rpc_url=getattr(args, "rpc_url", None),
             backend=getattr(args, "backend", "anvil"),
             progress=not args.no_progress,
+            seeds=getattr(args, "seeds", None),
+            workers=getattr(args, "workers", 1),
+            address=getattr(args, "address", None),
         )
 
 
@@ -97,6 +104,15 @@ def prepare(r: Request) -> tuple[Scenario, ForkTarget | None]:
         raise ForkInputError("--backend revm: a fork runs on anvil (it reads the upstream lazily)")
     if r.backend == "revm" and r.rpc_url:
         raise ScenarioError("--backend revm and --rpc-url exclude each other: revm runs in process")
+    if r.seeds is not None:
+        if not 1 <= r.seeds <= 100_000:
+            raise ScenarioError(f"--seeds {r.seeds}: must be between 1 and 100000")
+        if fork is not None or r.rpc_url:
+            raise ForkInputError("--seeds runs every path on its own fresh chain: not on a fork")
+        if r.workers < 1:
+            raise ScenarioError(f"--workers {r.workers}: must be at least 1")
+        if (r.out / "sweep.json").exists() and not r.force:
+            return sc, fork  # an earlier compare --seeds here: it resumes
     problem = out_problem(r.out, r.compare, r.force)
     if problem:
         raise ScenarioError(problem)
@@ -111,7 +127,16 @@ def execute(r: Request) -> int:
         say(str(e))
         return 2
     if r.force:
-        clear_earlier_run(r.out, compare=r.compare)
+        clear_earlier_run(r.out, compare=r.compare, sweep=r.seeds is not None)
+    if r.compare and r.seeds is not None:
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            say("compare --seeds runs on Ray, which is missing: ./scripts/setup.sh installs it")
+            return 2
+        return run_compare_seeds(
+            sc, r.out, r.seeds, r.workers, r.address, r.backend, progress=r.progress
+        )
     if r.compare:
         if (
             fork is not None and fork.block is None

@@ -21,8 +21,11 @@ ROWS = (
     ("bad_debt_usd", "bad debt, $"),
     ("collateral_needed_isolated_usd", "collateral to carry the book, margined isolated, $"),
     ("collateral_needed_cross_usd", "collateral to carry the same book, margined cross, $"),
+    ("carry_isolated_usd", "collateral to carry the book with no liquidation, isolated, $"),
+    ("carry_cross_usd", "the same book with no liquidation, margined cross, $"),
     ("liquidated_notional_usd", "liquidated notional, $"),
 )
+MODES = ("isolated", "cross")
 
 
 def with_mode(sc: Scenario, mode: str) -> Scenario:
@@ -57,6 +60,8 @@ def measure(out: Path, summary: dict[str, Any]) -> dict[str, float]:
         "bad_debt_usd": summary["bad_debt_usd"],
         "collateral_needed_isolated_usd": summary["collateral_needed_usd"]["isolated_margining"],
         "collateral_needed_cross_usd": summary["collateral_needed_usd"]["cross_margining"],
+        "carry_isolated_usd": summary["collateral_to_carry_usd"]["isolated_margining"],
+        "carry_cross_usd": summary["collateral_to_carry_usd"]["cross_margining"],
         "liquidated_notional_usd": summary["liquidations"]["notional_usd"],
     }
 
@@ -95,3 +100,104 @@ def run_compare(
     print(format_table(result))
     print(f"compare: {out / 'compare.json'}")
     return 0
+
+
+# ---------------------------------------------------------------------- across seeds
+
+
+def seeds_table(per_path: dict[str, list[dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """Per mode, over its paths (each a `measure` dict): the contagion rate, by paths and by positions;
+    the probability that a path liquidates anybody; and the capital measure, the least collateral
+    that carries the mode's own book through the path without a liquidation (margined the mode's
+    way: simulation.metrics.CarryTracker), with its mean, p50 and p95."""
+    from simulation.risk import tail_measures
+
+    out: dict[str, dict[str, float]] = {}
+    for mode, paths in per_path.items():
+        n = len(paths)
+        positions = sum(p["positions_liquidated"] for p in paths)
+        profitable = sum(p["profitable_positions_liquidated"] for p in paths)
+        carry = tail_measures(p[f"carry_{mode}_usd"] for p in paths)
+        out[mode] = {
+            "paths": n,
+            "contagion_path_rate": sum(p["profitable_positions_liquidated"] > 0 for p in paths) / n,
+            "contagion_position_rate": profitable / positions if positions else 0.0,
+            "liquidation_probability": sum(p["liquidation_events"] > 0 for p in paths) / n,
+            "traders_liquidated_mean": sum(p["traders_liquidated"] for p in paths) / n,
+            "bad_debt_usd_mean": sum(p["bad_debt_usd"] for p in paths) / n,
+            "carry_usd_mean": carry["mean"],
+            "carry_usd_p50": carry["p50"],
+            "carry_usd_p95": carry["p95"],
+            # the same book both ways (each run's own): what netting saves, the ratio's mean
+            "same_book_cross_over_isolated": sum(
+                p["carry_cross_usd"] / p["carry_isolated_usd"] if p["carry_isolated_usd"] else 1.0
+                for p in paths
+            )
+            / n,
+        }
+    return out
+
+
+SEEDS_ROWS = (
+    ("paths", "paths"),
+    ("contagion_path_rate", "paths where a leg with PnL >= 0 was liquidated"),
+    ("contagion_position_rate", "liquidated positions with PnL >= 0"),
+    ("liquidation_probability", "paths with at least one liquidation"),
+    ("traders_liquidated_mean", "traders hit by a liquidation, mean"),
+    ("bad_debt_usd_mean", "bad debt, mean $"),
+    ("carry_usd_mean", "collateral to carry the book with no liquidation, mean $"),
+    ("carry_usd_p95", "the same, p95 $"),
+    ("same_book_cross_over_isolated", "the same book margined cross / isolated, mean"),
+)
+
+
+def run_compare_seeds(
+    sc: Scenario,
+    out: Path,
+    seeds: int,
+    workers: int,
+    address: str | None,
+    backend: str,
+    progress: bool = True,
+) -> int:
+    """Both modes over `seeds` seeds (the scenario's, then the next ones), as one sweep on Ray
+    (simulation.sweep: resumable, `DIR/runs.parquet` and `risk.json` by mode), then compare.json
+    with each mode's rates and capital across the paths."""
+    from simulation.sweep import Plan, RunSpec, run_key, run_sweep
+
+    runs = []
+    for point, mode in enumerate(MODES):
+        doc = with_mode(sc, mode).model_dump(mode="json")
+        for seed in range(sc.seed, sc.seed + seeds):
+            params = {"margin_mode": mode}
+            runs.append(
+                RunSpec(
+                    run_key({**params, "scenario": sc.name}, seed),
+                    point,
+                    seed,
+                    params,
+                    {**doc, "seed": seed},
+                )
+            )
+    plan = Plan(out / "compare.yaml", sc, [{"margin_mode": m} for m in MODES], runs, 1)
+    code = run_sweep(plan, out, workers, address, backend, progress=progress)
+    per_path: dict[str, list[dict[str, float]]] = {m: [] for m in MODES}
+    for r in runs:
+        result = out / "runs" / r.key / "result.json"
+        if not result.exists():
+            continue
+        record = json.loads(result.read_text())
+        if record["status"] == "completed":
+            per_path[MODES[r.point]].append(measure(out / "runs" / r.key, record["summary"]))
+    if not all(per_path.values()):
+        return code or 1
+    table = seeds_table(per_path)
+    doc = {"scenario": sc.name, "seeds": list(range(sc.seed, sc.seed + seeds)), "blocks": sc.blocks}
+    write_json_atomic(out / "compare.json", {**doc, **table})
+    lines = [f"{'':<58}{'isolated':>14}{'cross':>14}", "-" * 86]
+    for key, label in SEEDS_ROWS:
+        iso, cross = table["isolated"][key], table["cross"][key]
+        lines.append(f"{label:<58}{iso:>14,.3f}{cross:>14,.3f}")
+    print("\n".join(lines))
+    print(f"compare: {out / 'compare.json'}")
+    return code

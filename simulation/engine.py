@@ -151,7 +151,12 @@ class Engine:
         ]
         cheats, rounds = self.agents.oracle.take_cheats()  # fork feeds: written before the block
         self.counters.oracle_rounds += rounds
-        hashes = self._send(txs, snap.base_fee_wei, cheats)
+        base_fee = snap.base_fee_wei
+        forced = next((w.gwei for w in self.sc.base_fee if w.contains(block)), None)
+        if forced is not None:  # a gas spike: this block's base fee is set, and the fees cover it
+            base_fee = max(base_fee, int(forced * GWEI))
+            cheats = [*cheats, ("anvil_setNextBlockBaseFeePerGas", [hex(int(forced * GWEI))])]
+        hashes = self._send(txs, base_fee, cheats)
         self.rpc.call("evm_mine", [timestamp])
         sent = [(tx, h) for tx, h in zip(txs, hashes, strict=True) if isinstance(h, str)]
         # Receipts and the next snapshot in one request: both read the block just mined.

@@ -51,6 +51,7 @@ class Counters:
     invariant_violations: int = 0
     peak_capital_isolated_usd: float = 0.0
     peak_capital_netted_usd: float = 0.0
+    carry: CarryTracker = field(default_factory=lambda: CarryTracker())
     latent_bad_debt_peak_usd: float = 0.0
     latent_bad_debt_blocks: int = 0
     """Blocks that ended with latent bad debt (simulation.metrics.latent_bad_debt)."""
@@ -184,6 +185,23 @@ def count_revert(c: Counters, kind: str, reason: str) -> None:
     c.reverts_by_kind[key] = c.reverts_by_kind.get(key, 0) + 1
 
 
+INT64 = (-(2**63), 2**63 - 1)
+
+
+def json_safe(x: Any) -> Any:
+    """`x` with every integer outside int64 as its decimal string (wads, uint256 amounts): so
+    `pandas.read_json(..., lines=True)` and other 64-bit readers load events.jsonl as it is."""
+    if isinstance(x, bool):
+        return x
+    if isinstance(x, int):
+        return x if INT64[0] <= x <= INT64[1] else str(x)
+    if isinstance(x, list | tuple):
+        return [json_safe(v) for v in x]
+    if isinstance(x, dict):
+        return {k: json_safe(v) for k, v in x.items()}
+    return x
+
+
 def _json_default(x: Any) -> Any:
     if isinstance(x, bytes):
         return "0x" + x.hex()
@@ -201,9 +219,8 @@ class Recorder:
         self._csv: csv.DictWriter[str] | None = None
 
     def event(self, block: int, name: str, **fields: Any) -> None:
-        self._events.write(
-            json.dumps({"block": block, "event": name, **fields}, default=_json_default) + "\n"
-        )
+        doc = {"block": block, "event": name, **json_safe(fields)}
+        self._events.write(json.dumps(doc, default=_json_default) + "\n")
 
     def row(self, row: dict[str, float]) -> None:
         if self._csv is None:
@@ -216,16 +233,33 @@ class Recorder:
         self._csv_file.flush()
 
     def close(self) -> None:
+        """Close both files, then write timeseries.parquet beside the CSV (the same table, typed)."""
         self._events.close()
         self._csv_file.close()
+        series = self.out_dir / "timeseries.csv"
+        if series.stat().st_size:
+            import pandas as pd
+
+            tmp = self.out_dir / "timeseries.parquet.tmp"
+            pd.read_csv(series).to_parquet(tmp, index=False)
+            tmp.replace(self.out_dir / "timeseries.parquet")
 
 
-def health_and_capital(snap: Snapshot) -> tuple[list[float], float, float]:
-    """Equity / maintenance of every open position and cross account, and the collateral the whole
-    book needs at the initial requirement, margined two ways: each position on its own
-    (sum of max(0, initial - PnL)) and netted per owner (sum over owners of max(0, sum initial - sum PnL))."""
-    ratios: list[float] = []
-    per_owner: dict[str, list[tuple[int, int]]] = {}
+@dataclass(frozen=True)
+class Leg:
+    """One position of the book after a block, as both margining methods see it (USD wads)."""
+
+    owner: str
+    key: tuple[Any, ...]
+    """("iso", position id) or ("cross", owner, market id)."""
+    initial_usd: int
+    maintenance_usd: int
+    pnl_usd: int
+
+
+def book_legs(snap: Snapshot) -> list[Leg]:
+    """Every open isolated position and every cross leg whose market has a price."""
+    legs = []
     for p in snap.positions.values():
         view = snap.market(p.market_id)
         if (
@@ -234,9 +268,52 @@ def health_and_capital(snap: Snapshot) -> tuple[list[float], float, float]:
             or view.initial_ratio_wad is None
         ):
             continue
-        margin = p.margin * 10**12
         h = mm.position_health(
-            margin,
+            0,
+            p.size,
+            p.entry_price_wad,
+            view.price_wad,
+            view.initial_ratio_wad,
+            view.maintenance_ratio_wad,
+        )
+        legs.append(
+            Leg(p.owner, ("iso", p.position_id), h.initial_usd, h.maintenance_usd, h.equity_usd)
+        )
+    for owner, acct in snap.cross.items():
+        for mid, (size, entry) in acct.positions.items():
+            view = snap.market(mid)
+            if (
+                view.price_wad is None
+                or view.initial_ratio_wad is None
+                or view.maintenance_ratio_wad is None
+            ):
+                continue
+            h = mm.position_health(
+                0, size, entry, view.price_wad, view.initial_ratio_wad, view.maintenance_ratio_wad
+            )
+            legs.append(
+                Leg(owner, ("cross", owner, mid), h.initial_usd, h.maintenance_usd, h.equity_usd)
+            )
+    return legs
+
+
+def health_and_capital(
+    snap: Snapshot, legs: list[Leg] | None = None
+) -> tuple[list[float], float, float]:
+    """Equity / maintenance of every open position and cross account, and the collateral the whole
+    book needs at the initial requirement, margined two ways: each position on its own
+    (sum of max(0, initial - PnL)) and netted per owner (sum over owners of max(0, sum initial - sum PnL))."""
+    ratios: list[float] = []
+    for p in snap.positions.values():
+        view = snap.market(p.market_id)
+        if (
+            view.price_wad is None
+            or view.maintenance_ratio_wad is None
+            or view.initial_ratio_wad is None
+        ):
+            continue
+        h = mm.position_health(
+            p.margin * 10**12,
             p.size,
             p.entry_price_wad,
             view.price_wad,
@@ -245,20 +322,71 @@ def health_and_capital(snap: Snapshot) -> tuple[list[float], float, float]:
         )
         if h.maintenance_usd:
             ratios.append(h.equity_usd / h.maintenance_usd)
-        per_owner.setdefault(p.owner, []).append((h.initial_usd, h.equity_usd - margin))
-    for owner, acct in snap.cross.items():
+    for acct in snap.cross.values():
         if acct.positions and acct.maintenance_usd:
             ratios.append(acct.equity_usd / acct.maintenance_usd)
-        for mid, (size, entry) in acct.positions.items():
-            view = snap.market(mid)
-            if view.price_wad is not None and view.initial_ratio_wad is not None:
-                h = mm.position_health(0, size, entry, view.price_wad, view.initial_ratio_wad, 0)
-                per_owner.setdefault(owner, []).append((h.initial_usd, h.equity_usd))
-    isolated = sum(max(0, init - pnl) for legs in per_owner.values() for init, pnl in legs)
+    per_owner: dict[str, list[tuple[int, int]]] = {}
+    for leg in book_legs(snap) if legs is None else legs:
+        per_owner.setdefault(leg.owner, []).append((leg.initial_usd, leg.pnl_usd))
+    isolated = sum(max(0, init - pnl) for legs_ in per_owner.values() for init, pnl in legs_)
     netted = sum(
-        max(0, sum(i for i, _ in legs) - sum(p for _, p in legs)) for legs in per_owner.values()
+        max(0, sum(i for i, _ in legs_) - sum(p for _, p in legs_)) for legs_ in per_owner.values()
     )
     return ratios, isolated / WAD, netted / WAD
+
+
+@dataclass
+class CarryTracker:
+    """The least collateral that carries the book through the path without a liquidation, margined
+    two ways, on the same book. A leg needs, at each block, its requirement less its PnL: the initial
+    requirement in the block it is first seen (opening needs it), the maintenance one after.
+    - Isolated: a position's margin is locked while it is open, so it must cover the position's worst
+      moment over its whole life, W = max(0, max over its blocks of the need); an owner needs, at
+      each block, the sum of the W of its positions open then (the margin of a closed one is free for
+      the next), and the most of that over the path.
+    - Cross: an owner needs, at each block, the sum of its open legs' needs at that block, and the
+      most of that over the path.
+    Summed over owners. Each owner's cross figure is at most its isolated one (a sum of maxima bounds
+    the maximum of the sums); they differ by what offsetting legs save when their worst moments fall
+    apart. A cross leg is one market of one account: closed and reopened, it counts as one leg."""
+
+    seen: dict[tuple[Any, ...], tuple[str, int, int]] = field(default_factory=dict)
+    """Leg -> (owner, first block, last block)."""
+    worst_leg: dict[tuple[Any, ...], int] = field(default_factory=dict)
+    worst_owner: dict[str, int] = field(default_factory=dict)
+
+    def update(self, block: int, legs: list[Leg]) -> None:
+        per_owner: dict[str, int] = {}
+        for leg in legs:
+            known = self.seen.get(leg.key)
+            req = leg.maintenance_usd if known is not None else leg.initial_usd
+            self.seen[leg.key] = (leg.owner, known[1] if known else block, block)
+            need = req - leg.pnl_usd
+            if need > self.worst_leg.get(leg.key, 0):
+                self.worst_leg[leg.key] = need
+            per_owner[leg.owner] = per_owner.get(leg.owner, 0) + need
+        for owner, need in per_owner.items():
+            if need > self.worst_owner.get(owner, 0):
+                self.worst_owner[owner] = need
+
+    @property
+    def isolated_usd(self) -> float:
+        changes: dict[str, list[tuple[int, int]]] = {}
+        for key, (owner, first, last) in self.seen.items():
+            w = self.worst_leg.get(key, 0)
+            changes.setdefault(owner, []).extend(((first, w), (last + 1, -w)))
+        total = 0
+        for steps in changes.values():
+            held = peak = 0
+            for _, delta in sorted(steps, key=lambda s: (s[0], s[1])):  # frees before locks
+                held += delta
+                peak = max(peak, held)
+            total += peak
+        return total / WAD
+
+    @property
+    def cross_usd(self) -> float:
+        return sum(self.worst_owner.values()) / WAD
 
 
 def latent_bad_debt(snap: Snapshot) -> tuple[int, float]:
@@ -289,7 +417,9 @@ def block_row(
     counters: Counters,
     block_stats: dict[str, float],
 ) -> dict[str, float]:
-    ratios, capital_isolated, capital_netted = health_and_capital(snap)
+    legs = book_legs(snap)
+    ratios, capital_isolated, capital_netted = health_and_capital(snap, legs)
+    counters.carry.update(int(block_stats["block"]), legs)
     latent_count, latent_usd = latent_bad_debt(snap)
     counters.latent_bad_debt_peak_usd = max(counters.latent_bad_debt_peak_usd, latent_usd)
     counters.latent_bad_debt_blocks += latent_usd > 0
@@ -298,7 +428,11 @@ def block_row(
     q = np.percentile(ratios, [10, 50, 90]) if ratios else [math.nan] * 3
     oi_long = sum(m.oi_long * (m.price_wad or 0) for m in snap.markets) / WAD / WAD
     oi_short = sum(m.oi_short * (m.price_wad or 0) for m in snap.markets) / WAD / WAD
-    row: dict[str, float] = {"block": block_stats["block"], "timestamp": snap.timestamp}
+    row: dict[str, float] = {
+        "block": block_stats["block"],
+        "timestamp": snap.timestamp,
+        "base_fee_gwei": snap.base_fee_wei / 1e9,
+    }
     for symbol, price in prices.items():
         row[f"price_{symbol}"] = price
     for symbol, (answer, _) in snap.oracle_rounds.items():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import tempfile
 from collections.abc import Iterator
@@ -19,7 +20,13 @@ from typing import Any
 
 import pandas as pd
 
-RUN_FILES = ("summary.json", "timeseries.csv", "events.jsonl", "report.html")
+RUN_FILES = (
+    "summary.json",
+    "timeseries.csv",
+    "events.jsonl",
+    "report.html",
+    "timeseries.parquet",
+)
 """What `marginsim run` writes into its --out directory."""
 COMPARE_FILES = ("compare.json",)
 COMPARE_MODES = ("isolated", "cross")
@@ -83,9 +90,20 @@ def out_problem(out: Path, compare: bool, force: bool) -> str | None:
     return None
 
 
-def clear_earlier_run(out: Path, compare: bool) -> None:
+SWEEP_FILES = ("sweep.json", "runs.parquet", "risk.json", "report.html")
+SWEEP_DIRS = ("runs", "timeseries")
+
+
+def clear_earlier_run(out: Path, compare: bool, sweep: bool = False) -> None:
     """Remove the outputs an earlier run left in `out` (only the files a run writes, nothing else),
-    so no stale report sits beside the new summary."""
+    so no stale report sits beside the new summary. `sweep`: also a sweep's files and run
+    directories (compare --seeds)."""
+    if sweep:
+        for name in SWEEP_DIRS:
+            shutil.rmtree(out / name, ignore_errors=True)
+        for name in SWEEP_FILES:
+            with contextlib.suppress(FileNotFoundError):
+                (out / name).unlink()
     dirs = [out / m for m in COMPARE_MODES] if compare else [out]
     for d in dirs:
         for name in RUN_FILES:

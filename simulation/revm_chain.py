@@ -166,6 +166,7 @@ class RevmChain:
         self.interval: int | None = None
         self.offset = 0
         self.next_timestamp: int | None = None
+        self.forced_base_fee: int | None = None
         self._arrivals = itertools.count()
         self._tx_ids = itertools.count(1)
         self._snapshots: dict[int, _Snapshot] = {}
@@ -353,13 +354,19 @@ class RevmChain:
             return last + self.interval
         return max(last + 1, int(time.time()) + self.offset)
 
+    def _next_base_fee(self) -> int:
+        """The next block's base fee: the one set for it (anvil_setNextBlockBaseFeePerGas), else
+        EIP-1559's from the latest block (the first block after genesis keeps genesis's)."""
+        if self.forced_base_fee is not None:
+            return self.forced_base_fee
+        latest = self._latest()
+        if latest.number == 0:
+            return latest.base_fee
+        return next_base_fee(latest.gas_used, self.gas_limit, latest.base_fee)
+
     def mine(self, timestamp: int | None = None) -> Block:
         parent = self._latest()
-        base_fee = (
-            parent.base_fee
-            if parent.number == 0
-            else next_base_fee(parent.gas_used, self.gas_limit, parent.base_fee)
-        )
+        base_fee, self.forced_base_fee = self._next_base_fee(), None
         ts = self._next_ts() if timestamp is None else timestamp
         block = Block(parent.number + 1, ts, base_fee)
         self.blocks.append(block)
@@ -540,12 +547,7 @@ class RevmChain:
         )
         if nonce < self._nonce(sender):
             raise RpcFault(-32003, f"nonce too low: {nonce} < {self._nonce(sender)}")
-        latest = self._latest()
-        base = (
-            next_base_fee(latest.gas_used, self.gas_limit, latest.base_fee)
-            if latest.number
-            else latest.base_fee
-        )
+        base = self._next_base_fee()
         if "maxFeePerGas" in tx:
             max_fee, tip = _int(tx["maxFeePerGas"]), _int(tx.get("maxPriorityFeePerGas", 0))
         elif "gasPrice" in tx:
@@ -625,6 +627,9 @@ class RevmChain:
     def rpc_anvil_removeBlockTimestampInterval(self) -> bool:
         self.interval = None
         return True
+
+    def rpc_anvil_setNextBlockBaseFeePerGas(self, wei: Any) -> None:
+        self.forced_base_fee = _int(wei)
 
     def rpc_anvil_setBalance(self, a: str, wei: Any) -> None:
         _, nonce, code_hash = self._account(a)

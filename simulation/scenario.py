@@ -49,6 +49,13 @@ class Window(_Model):
         return self.start_block <= block < self.end_block
 
 
+class BaseFeeWindow(Window):
+    """Blocks whose base fee is set, whatever EIP-1559 would give (a gas spike); after the window the
+    base fee follows EIP-1559 again from there."""
+
+    gwei: float = Field(gt=0, le=1_000_000)
+
+
 class Outage(Window):
     """An oracle outage: no rounds in the window, of every feed or only of `assets`."""
 
@@ -298,6 +305,8 @@ class Scenario(_Model):
     protocol: ProtocolConfig = ProtocolConfig()
     adversaries: tuple[AdversaryConfig, ...] = ()
     """Agents that try to extract value (none by default)."""
+    base_fee: tuple[BaseFeeWindow, ...] = ()
+    """Gas spikes: windows of blocks mined at a given base fee (keepers weigh rewards against it)."""
     invariants_every: int = Field(10, gt=0)
     """Check the protocol's invariants against the chain every this many blocks."""
     fork: ForkConfig | None = None

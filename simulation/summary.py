@@ -66,6 +66,10 @@ def build_summary(
             "isolated_margining": round(c.peak_capital_isolated_usd, 2),
             "cross_margining": round(c.peak_capital_netted_usd, 2),
         },
+        "collateral_to_carry_usd": {
+            "isolated_margining": round(c.carry.isolated_usd, 2),
+            "cross_margining": round(c.carry.cross_usd, 2),
+        },
         "keepers": {
             name: {**asdict(k), "rewards_usd": round(k.rewards_usd, 6)}
             for name, k in c.keepers.items()

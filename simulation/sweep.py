@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import random
+import shutil
 import sys
 import time
 import traceback
@@ -41,7 +42,9 @@ MAX_RUNS = 1_000_000
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, allow_inf_nan=False, use_attribute_docstrings=True
+    )
 
 
 class Uniform(_Model):
@@ -260,7 +263,7 @@ def execute_run(spec: RunSpec, out: Path, backend: str) -> dict[str, Any]:
             record["error"] = f"exit code {code}, status {summary.get('status')}"
         else:
             record["status"] = "completed"
-            record["paths"] = path_measures(run_dir / "timeseries.csv", out, spec.key)
+            record["paths"] = path_measures(run_dir, out, spec.key)
     except Exception as e:  # recorded, and the sweep goes on
         record["status"] = "failed"
         record["error"] = f"{e.__class__.__name__}: {e}"
@@ -269,18 +272,19 @@ def execute_run(spec: RunSpec, out: Path, backend: str) -> dict[str, Any]:
     return record
 
 
-def path_measures(series_csv: Path, out: Path, key: str) -> dict[str, float]:
-    """What the risk measures need from a run's time series (which is also written as Parquet)."""
+def path_measures(run_dir: Path, out: Path, key: str) -> dict[str, float]:
+    """What the risk measures need from a run's time series, whose Parquet (written beside its CSV)
+    is copied into the sweep's partitioned `timeseries/`."""
     import pandas as pd
 
     from simulation.risk import drawdown, drawdown_fraction
 
-    ts = pd.read_csv(series_csv)
     part = out / "timeseries" / f"run={key}"
     part.mkdir(parents=True, exist_ok=True)
     tmp = part / "part-0.parquet.tmp"
-    ts.to_parquet(tmp, index=False)
+    shutil.copyfile(run_dir / "timeseries.parquet", tmp)
     tmp.replace(part / "part-0.parquet")
+    ts = pd.read_parquet(part / "part-0.parquet")
     return {
         "lp_drawdown": drawdown_fraction(ts["lp_share_price"].to_numpy()),
         "insurance_drawdown_usd": drawdown(ts["insurance_fund_usd"].to_numpy()),
@@ -347,6 +351,8 @@ def run_sweep(
     code = 0
     if todo:
         os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")  # no GPUs: no notice
+        # plain `ray` has no dashboard agent to export metrics to: without this, a line of error
+        os.environ.setdefault("RAY_enable_metrics_collection", "0")
         init: dict[str, Any] = {
             "include_dashboard": False,
             "log_to_driver": False,

@@ -315,3 +315,18 @@ def test_the_in_process_backend_with_a_node_or_a_fork(capfd, tmp_path, flag, val
     )
     _refused(code, err, *names)
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "extra,names",
+    [
+        (("--seeds", "0"), ("--seeds 0", "between")),
+        (("--seeds", "2", "--workers", "0"), ("--workers 0",)),
+        (("--seeds", "2", "--fork-url", "http://127.0.0.1:9"), ("--seeds", "fork")),
+    ],
+)
+def test_compare_across_seeds_refuses_bad_flags(capfd, tmp_path, extra, names):
+    out = tmp_path / "out"
+    code, err = _cli(capfd, "compare", str(CALM), "--out", str(out), *extra)
+    _refused(code, err, *names)
+    assert not out.exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 from marginsim_cli import marginsim
 
 from simulation.compare import ROWS
@@ -30,6 +31,7 @@ def test_compare_runs_both_modes_on_the_same_path(tmp_path):
         assert (
             doc[mode]["collateral_needed_cross_usd"] <= doc[mode]["collateral_needed_isolated_usd"]
         )
+        assert doc[mode]["carry_cross_usd"] <= doc[mode]["carry_isolated_usd"]
     iso = pd.read_csv(tmp_path / "isolated" / "timeseries.csv")
     cross = pd.read_csv(tmp_path / "cross" / "timeseries.csv")
     assert iso.price_ETH.equals(cross.price_ETH) and iso.price_BTC.equals(cross.price_BTC)
@@ -39,3 +41,34 @@ def test_compare_runs_both_modes_on_the_same_path(tmp_path):
     assert doc["isolated"]["liquidation_events"] > 0  # the crash bites in this window
     for _, label in ROWS:
         assert label in r.stdout
+
+
+def test_compare_across_seeds_gives_contagion_and_capital(tmp_path):
+    """Both modes on 3 seeds (in process, on a local Ray): the rates are the paths' own figures
+    pooled, the same book never needs more collateral margined cross, and a rerun resumes."""
+    out = tmp_path / "cmp"
+    args = ("compare", "scenarios/crash.yaml", "--out", str(out), "--blocks", "200")
+    args += ("--seeds", "3", "--workers", "2", "--backend", "revm", "--no-progress")
+    r = marginsim(*args, timeout=900)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads((out / "compare.json").read_text())
+    assert doc["seeds"] == [7, 8, 9]
+    runs = pd.read_parquet(out / "runs.parquet")
+    assert len(runs) == 6 and set(runs["status"]) == {"completed"}
+    for point, mode in enumerate(("isolated", "cross")):
+        m, mine = doc[mode], runs[runs["point"] == point]
+        assert m["paths"] == 3
+        # the rates, from the runs' own summaries
+        assert m["contagion_path_rate"] == (mine["profitable_positions_liquidated"] > 0).mean()
+        assert m["liquidation_probability"] == (mine["liquidations.count"] > 0).mean()
+        assert m["bad_debt_usd_mean"] == pytest.approx(mine["bad_debt_usd"].mean())
+        carry = mine[f"collateral_to_carry_usd.{mode}_margining"]
+        assert m["carry_usd_mean"] == pytest.approx(carry.mean())
+        assert 0 < m["same_book_cross_over_isolated"] <= 1
+        # each run is all one mode
+        assert (mine["scenario"] == f"crash ({mode})").all()
+    assert doc["isolated"]["liquidation_probability"] == 1.0  # the crash bites in 200 blocks
+    assert "paths where a leg with PnL >= 0 was liquidated" in r.stdout
+    before = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/result.json")}
+    assert marginsim(*args, timeout=600).returncode == 0
+    assert {p: p.stat().st_mtime_ns for p in out.glob("runs/*/result.json")} == before

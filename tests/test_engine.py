@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from marginsim_cli import MARGINSIM, ROOT, marginsim
 
@@ -44,6 +45,17 @@ def test_same_seed_gives_identical_summary(tmp_path):
     assert (outs[0] / "timeseries.csv").read_text() == (outs[1] / "timeseries.csv").read_text()
     assert comparable(a) != comparable(c)  # the seed does drive the run
     assert a["tx_sent"] > 100 and a["blocks"] == 150
+    # outputs load in one line each: the Parquet is the CSV's table; events.jsonl holds no integer
+    # beyond 64 bits unquoted (wads, uint256 amounts are decimal strings)
+    csv = pd.read_csv(outs[0] / "timeseries.csv")
+    pd.testing.assert_frame_equal(pd.read_parquet(outs[0] / "timeseries.parquet"), csv)
+    events = pd.read_json(outs[0] / "events.jsonl", lines=True)
+    assert len(events) == len((outs[0] / "events.jsonl").read_text().splitlines()) > 0
+    raw = [json.loads(line) for line in (outs[0] / "events.jsonl").read_text().splitlines()]
+    values = [v for e in raw for v in e.values()]
+    assert all(-(2**63) <= v < 2**63 for v in values if isinstance(v, int))
+    big = [v for e in raw for k, v in e.items() if k == "priceWad"]
+    assert big and all(isinstance(v, str) and int(v) > 2**63 for v in big)  # $ thousands in wad
 
 
 BAD_SCENARIOS = [

@@ -14,8 +14,10 @@ from simulation.abi import EventDecoder
 from simulation.agents.base import Tx
 from simulation.build import compile_contracts
 from simulation.metrics import (
+    CarryTracker,
     Counters,
     KeeperStats,
+    Leg,
     Races,
     count_event,
     count_revert,
@@ -217,3 +219,49 @@ def test_latent_bad_debt_sums_the_negative_equity_of_what_no_keeper_took():
     assert count == 3  # positions 1 and 2, account 0xa
     assert usd == pytest.approx(200.0 + 75.0)
     assert latent_bad_debt(_snapshot(positions, cross, (), ())) == (0, 0.0)
+
+
+# ---------------------------------------------------------------- collateral to carry a book (CarryTracker)
+
+
+def _leg(owner: str, key: str, initial: float, maintenance: float, pnl: float) -> Leg:
+    return Leg(owner, (key,), int(initial * WAD), int(maintenance * WAD), int(pnl * WAD))
+
+
+def test_carrying_a_hedged_pair_costs_less_cross_than_isolated():
+    """A long and a short of one owner: each leg's worst moment comes at a different block, so each
+    needs its own cover isolated, while the account's sum never dips as deep."""
+    t = CarryTracker()
+    # block 1: both open (initial requirement $100 each, no PnL yet)
+    t.update(1, [_leg("a", "long", 100, 50, 0), _leg("a", "short", 100, 50, 0)])
+    # block 2: the long loses $300, the short gains $280
+    t.update(2, [_leg("a", "long", 100, 50, -300), _leg("a", "short", 100, 50, 280)])
+    # block 3: the reverse
+    t.update(3, [_leg("a", "long", 100, 50, 260), _leg("a", "short", 100, 50, -290)])
+    # isolated: long max(100, 350, -210) = 350; short max(100, -230, 340) = 340
+    assert t.isolated_usd == pytest.approx(690)
+    # cross: the account max(200, 350 - 230, -210 + 340) = 200
+    assert t.cross_usd == pytest.approx(200)
+
+
+def test_a_leg_in_profit_throughout_needs_only_its_opening_and_nothing_negative_counts():
+    t = CarryTracker()
+    t.update(1, [_leg("b", "x", 10, 5, 0)])
+    t.update(2, [_leg("b", "x", 10, 5, 40)])  # maintenance 5 - PnL 40 < 0
+    assert t.isolated_usd == pytest.approx(10) and t.cross_usd == pytest.approx(10)
+    t.update(3, [_leg("c", "y", 10, 5, 50)])  # opens already in profit: needs nothing
+    assert t.isolated_usd == pytest.approx(10) and t.cross_usd == pytest.approx(10)
+
+
+def test_margin_freed_by_a_closed_position_carries_the_next_one():
+    """One owner, two positions one after the other, each needing $100 at worst: isolated, the
+    second is funded by the first's returned margin, so $100, not $200; so is cross."""
+    t = CarryTracker()
+    t.update(1, [_leg("d", "first", 100, 50, 0)])
+    t.update(2, [_leg("d", "first", 100, 50, -50)])  # needs 50 + 50 = 100
+    t.update(3, [_leg("d", "second", 100, 50, 0)])  # the first closed; the second opens
+    t.update(4, [_leg("d", "second", 100, 50, -20)])
+    assert t.isolated_usd == pytest.approx(100) and t.cross_usd == pytest.approx(100)
+    # a third position overlapping the second: both locked at once, 100 + 60
+    t.update(5, [_leg("d", "second", 100, 50, 0), _leg("d", "third", 60, 30, 0)])
+    assert t.isolated_usd == pytest.approx(160)

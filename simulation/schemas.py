@@ -1,0 +1,156 @@
+"""JSON Schemas of what users write and read, published from the pydantic models that validate them:
+the scenario file (simulation.scenario.Scenario), the sweep file (simulation.sweep.SweepFile) and
+summary.json (SummaryDoc below, which every run's summary is checked against in the tests).
+
+    python -m simulation.schemas            # rewrite schemas/*.schema.json
+    python -m simulation.schemas --check    # exit 1 if a published schema is out of date
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Liquidations(_Doc):
+    count: int
+    isolated: int
+    cross: int
+    notional_usd: float
+
+
+class BadDebtCovered(_Doc):
+    insurance_usd: float
+    lp_pool_usd: float
+
+
+class StartEnd(_Doc):
+    start: float
+    end: float
+
+
+class Margining(_Doc):
+    isolated_margining: float
+    cross_margining: float
+
+
+class Latent(_Doc):
+    peak: float
+    """The most latent bad debt after any block, USD."""
+    end: float
+    blocks: int
+    """Blocks that ended with latent bad debt."""
+
+
+class KeeperDoc(_Doc):
+    liquidations: int
+    rewards_usd: float
+    gas_used: int
+    lost_races: int
+    wasted_gas: int
+    reverted: int
+
+
+class Invariants(_Doc):
+    blocks_checked: int
+    violations: int
+
+
+class AdversaryDoc(_Doc):
+    kind: str
+    addresses: list[str]
+    pnl_usd: float
+    gas_usd: float
+
+
+class SummaryDoc(_Doc):
+    """summary.json. A run that stopped before its first block writes only `scenario`, `seed`,
+    `status`, `report` (and `fork` on a fork); every other field is then absent."""
+
+    scenario: str
+    seed: int
+    status: str
+    """completed, interrupted, chain_down, chain_error, failed, disk_full, bad_fork."""
+    report: str
+    """"written" or "not written: <reason>"."""
+    blocks: int | None = None
+    blocks_planned: int | None = None
+    market_start: dict[str, float] | None = None
+    setup_s: float | None = None
+    wall_s: float | None = None
+    tx_sent: int | None = None
+    tx_reverted: int | None = None
+    tx_rejected: int | None = None
+    tx_per_s: float | None = None
+    reverts_by_kind: dict[str, int] | None = None
+    """"<transaction kind>:<custom error>" -> count."""
+    oracle_rounds: int | None = None
+    liquidations: Liquidations | None = None
+    profitable_positions_liquidated: int | None = None
+    collateral_lost_usd: float | None = None
+    bad_debt_usd: float | None = None
+    bad_debt_covered: BadDebtCovered | None = None
+    latent_bad_debt_usd: Latent | None = None
+    insurance_fund_usd: StartEnd | None = None
+    lp_share_price: StartEnd | None = None
+    collateral_needed_usd: Margining | None = None
+    """Peak initial requirement of the book, margined both ways."""
+    collateral_to_carry_usd: Margining | None = None
+    """The least collateral carrying the book through the path with no liquidation, both ways."""
+    keepers: dict[str, KeeperDoc] | None = None
+    invariants: Invariants | None = None
+    rpc_round_trips: int | None = None
+    rpc_round_trips_per_block: float | None = None
+    adversaries: dict[str, AdversaryDoc] | None = None
+    fork: dict[str, Any] | None = None
+    """On a fork: the chain, block, feeds and funding (simulation.fork)."""
+
+
+def schemas() -> dict[str, dict[str, Any]]:
+    from simulation.scenario import Scenario
+    from simulation.sweep import SweepFile
+
+    return {
+        "scenario": Scenario.model_json_schema(),
+        "sweep": SweepFile.model_json_schema(),
+        "summary": SummaryDoc.model_json_schema(),
+    }
+
+
+def _text(schema: dict[str, Any]) -> str:
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="exit 1 if a published schema is stale")
+    args = ap.parse_args(argv)
+    stale = []
+    for name, schema in schemas().items():
+        path = SCHEMA_DIR / f"{name}.schema.json"
+        text = _text(schema)
+        if args.check:
+            if not path.exists() or path.read_text() != text:
+                stale.append(path.name)
+        else:
+            SCHEMA_DIR.mkdir(exist_ok=True)
+            path.write_text(text)
+    if stale:
+        print(f"stale: {', '.join(stale)} (python -m simulation.schemas rewrites them)")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
