@@ -16,7 +16,7 @@ import numpy as np
 from simulation import margin_math as mm
 from simulation.adversary_pnl import gas_usd
 from simulation.agents.base import Tx
-from simulation.state import Snapshot
+from simulation.state import MarketView, Snapshot
 from simulation.units import USDC, WAD
 
 
@@ -257,43 +257,34 @@ class Leg:
     pnl_usd: int
 
 
+def _health(view: MarketView, margin_usd: int, size: int, entry: int) -> mm.Health | None:
+    """A position's health at the market's oracle price and ratios; None while the market is stale."""
+    if (
+        view.price_wad is None
+        or view.initial_ratio_wad is None
+        or view.maintenance_ratio_wad is None
+    ):
+        return None
+    return mm.position_health(
+        margin_usd, size, entry, view.price_wad, view.initial_ratio_wad, view.maintenance_ratio_wad
+    )
+
+
 def book_legs(snap: Snapshot) -> list[Leg]:
     """Every open isolated position and every cross leg whose market has a price."""
     legs = []
     for p in snap.positions.values():
-        view = snap.market(p.market_id)
-        if (
-            view.price_wad is None
-            or view.maintenance_ratio_wad is None
-            or view.initial_ratio_wad is None
-        ):
-            continue
-        h = mm.position_health(
-            0,
-            p.size,
-            p.entry_price_wad,
-            view.price_wad,
-            view.initial_ratio_wad,
-            view.maintenance_ratio_wad,
-        )
-        legs.append(
-            Leg(p.owner, ("iso", p.position_id), h.initial_usd, h.maintenance_usd, h.equity_usd)
-        )
+        h = _health(snap.market(p.market_id), 0, p.size, p.entry_price_wad)
+        if h is not None:
+            legs.append(
+                Leg(p.owner, ("iso", p.position_id), h.initial_usd, h.maintenance_usd, h.equity_usd)
+            )
     for owner, acct in snap.cross.items():
         for mid, (size, entry) in acct.positions.items():
-            view = snap.market(mid)
-            if (
-                view.price_wad is None
-                or view.initial_ratio_wad is None
-                or view.maintenance_ratio_wad is None
-            ):
-                continue
-            h = mm.position_health(
-                0, size, entry, view.price_wad, view.initial_ratio_wad, view.maintenance_ratio_wad
-            )
-            legs.append(
-                Leg(owner, ("cross", owner, mid), h.initial_usd, h.maintenance_usd, h.equity_usd)
-            )
+            h = _health(snap.market(mid), 0, size, entry)
+            if h is not None:
+                cross_key = ("cross", owner, mid)
+                legs.append(Leg(owner, cross_key, h.initial_usd, h.maintenance_usd, h.equity_usd))
     return legs
 
 
@@ -303,30 +294,17 @@ def health_and_capital(
     """Equity / maintenance of every open position and cross account, and the collateral the whole
     book needs at the initial requirement, margined two ways: each position on its own
     (sum of max(0, initial - PnL)) and netted per owner (sum over owners of max(0, sum initial - sum PnL))."""
+    legs = book_legs(snap) if legs is None else legs
     ratios: list[float] = []
-    for p in snap.positions.values():
-        view = snap.market(p.market_id)
-        if (
-            view.price_wad is None
-            or view.maintenance_ratio_wad is None
-            or view.initial_ratio_wad is None
-        ):
-            continue
-        h = mm.position_health(
-            p.margin * 10**12,
-            p.size,
-            p.entry_price_wad,
-            view.price_wad,
-            view.initial_ratio_wad,
-            view.maintenance_ratio_wad,
-        )
-        if h.maintenance_usd:
-            ratios.append(h.equity_usd / h.maintenance_usd)
+    for leg in legs:  # an isolated position's equity is its margin plus its PnL
+        if leg.key[0] == "iso" and leg.maintenance_usd:
+            equity = snap.positions[leg.key[1]].margin * 10**12 + leg.pnl_usd
+            ratios.append(equity / leg.maintenance_usd)
     for acct in snap.cross.values():
         if acct.positions and acct.maintenance_usd:
             ratios.append(acct.equity_usd / acct.maintenance_usd)
     per_owner: dict[str, list[tuple[int, int]]] = {}
-    for leg in book_legs(snap) if legs is None else legs:
+    for leg in legs:
         per_owner.setdefault(leg.owner, []).append((leg.initial_usd, leg.pnl_usd))
     isolated = sum(max(0, init - pnl) for legs_ in per_owner.values() for init, pnl in legs_)
     netted = sum(
