@@ -83,4 +83,17 @@ if ! is_fresh check "$npm_hash"; then
     || die "solc shim does not report $SOLC_VERSION"
   echo "$npm_hash" > "$STAMPS/check"
 fi
+# 6. A headless browser for the report test (tests/test_report_browser.py): Debian's Chromium, from
+#    the distribution's package registry (Playwright's own browser download reaches outside the
+#    registries, so Playwright drives this one). Skipped when a chromium is on PATH already.
+if ! command -v chromium >/dev/null 2>&1; then
+  say "installing Debian's chromium (headless browser for the report test)"
+  if [[ "$(id -u)" == 0 ]]; then as_root=(); else as_root=(sudo); fi
+  [[ "$(id -u)" == 0 ]] || command -v sudo >/dev/null 2>&1 \
+    || die "chromium is missing and this user cannot install it: run 'apt-get install chromium' as root." 2
+  export DEBIAN_FRONTEND=noninteractive
+  install_chromium() { "${as_root[@]}" apt-get install -y --no-install-recommends chromium >/dev/null 2>&1; }
+  install_chromium || { "${as_root[@]}" apt-get update >/dev/null 2>&1; install_chromium; } \
+    || die "apt-get could not install chromium."
+fi
 say "ready"

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from simulation.fork import ForkTarget
-from simulation.outputs import write_json_atomic
+from simulation.outputs import write_json_atomic, write_text_atomic
 from simulation.runner import run_scenario
 from simulation.scenario import Scenario
 
@@ -97,9 +97,82 @@ def run_compare(
     out.mkdir(parents=True, exist_ok=True)
     doc = {"scenario": sc.name, "seed": sc.seed, "blocks": sc.blocks, **result}
     write_json_atomic(out / "compare.json", doc)
+    write_text_atomic(out / "report.html", compare_html(sc, out, result))
     print(format_table(result))
-    print(f"compare: {out / 'compare.json'}")
+    print(f"compare: {out / 'compare.json'}, {out / 'report.html'}")
     return 0
+
+
+OVERLAYS = (
+    ("health_p50", "Median health (equity / maintenance)", "ratio", True),
+    ("health_min", "Lowest health", "ratio", True),
+    ("liquidations", "Liquidations, cumulative", "count", False),
+    ("liquidated_notional_usd", "Liquidated notional, cumulative", "USD", False),
+    ("latent_bad_debt_usd", "Latent bad debt", "USD", False),
+    ("bad_debt_usd", "Bad debt, cumulative", "USD", False),
+    ("insurance_fund_usd", "Insurance fund", "USD", False),
+    ("lp_share_price", "LP share price", "USD per share", False),
+    ("capital_isolated_usd", "Collateral the book needs now, margined isolated", "USD", False),
+    ("capital_netted_usd", "Collateral the book needs now, margined cross", "USD", False),
+)
+CUMULATIVE = frozenset({"liquidations", "liquidated_notional_usd"})
+MODE_COLOURS = {"isolated": "#1f77b4", "cross": "#ff7f0e"}
+
+
+def compare_html(sc: Scenario, out: Path, result: dict[str, dict[str, float]]) -> str:
+    """The comparison's report: the table, and each mode's time series overlaid on one figure per
+    measure (the same path: the x axes line up)."""
+    import pandas as pd
+    import plotly.graph_objects as go
+
+    from simulation.plots import Plot, esc, page, styled, table
+
+    series = {m: pd.read_csv(out / m / "timeseries.csv") for m in MODES}
+    plots = []
+    for column, title, unit, log in OVERLAYS:
+        fig = styled(go.Figure(), title, "minutes since the first block", unit)
+        for mode, ts in series.items():
+            if column not in ts.columns or ts.empty:
+                continue
+            y = ts[column].cumsum() if column in CUMULATIVE else ts[column]
+            minutes = (ts["timestamp"] - ts["timestamp"].iloc[0]) / 60.0
+            fig.add_trace(
+                go.Scatter(
+                    x=minutes,
+                    y=y,
+                    name=mode,
+                    mode="lines",
+                    line={"color": MODE_COLOURS[mode]},
+                    customdata=ts["block"],
+                    hovertemplate="%{y:,.6g} (block %{customdata})",
+                )
+            )
+        if log:
+            fig.update_yaxes(type="log")
+        plots.append(Plot(title, f"{title}: all-isolated against all-cross, same path.", fig))
+    rows = [
+        [label, _cell(result["isolated"][key]), _cell(result["cross"][key])] for key, label in ROWS
+    ]
+    meta = (
+        f"scenario <b>{esc(sc.name)}</b> · seed {sc.seed} · {sc.blocks:,} blocks · "
+        "the same price path and intended trades in both runs"
+    )
+    return page(
+        f"Isolated against cross: {sc.name}",
+        meta,
+        [
+            "<h2>Side by side</h2>",
+            table(["", "isolated", "cross"], rows, [False, True, True]),
+            '<p>Each run\'s own report: <a href="isolated/report.html">isolated</a>, '
+            '<a href="cross/report.html">cross</a>.</p>',
+            "<h2>Overlaid</h2>",
+            *plots,
+        ],
+    )
+
+
+def _cell(value: float) -> str:
+    return f"{value:,.2f}" if isinstance(value, float) else f"{value:,}"
 
 
 # ---------------------------------------------------------------------- across seeds

@@ -1,43 +1,35 @@
-"""Self-contained HTML report of one simulation run.
+"""Self-contained interactive HTML report of one simulation run.
 
-``write_report`` turns the run summary and the per-block time series into ``report.html``: a header,
-tables of the headline numbers, and plots inlined as base64 PNG. The file needs no network and no
-JavaScript; CSS is inline. Long runs are aggregated into bins before plotting so the file stays
-small.
+``write_report`` turns the run summary and the per-block time series into ``report.html``: the headline
+numbers as tables, and interactive plotly figures (zoom, hover values, series toggled from the
+legend) drawn by plotly.js, inlined once: the file needs no network (simulation.plots). Time runs in
+minutes from the first block; the scenario's windows (crashes, outages, gas spikes) are shaded. Long
+runs are aggregated into bins before plotting so the file stays small.
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import io
+import json
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
 import numpy as np
 import pandas as pd
-
-matplotlib.use("Agg")  # no display: render to memory only
-
-import matplotlib.pyplot as plt
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from simulation.outputs import write_text_atomic
+from simulation.plots import Plot, esc, no_data, page, shade, styled
 
 REPORT_NAME = "report.html"
-MAX_PLOT_POINTS = 1500  # rows per plot after aggregation; keeps every PNG small
-DPI = 90
-WIDE = (11.0, 3.6)  # figure size in inches
+MAX_PLOT_POINTS = 1500  # rows per plot after aggregation; keeps the page light
 HEALTH_FLOOR = 0.01  # health is clipped to [floor, ceiling] for the log-scaled plot
 HEALTH_CEILING = 1000.0
 LIQUIDATION_HEALTH = 1.0
+X_TITLE = "minutes since the first block"
 
 # Per-block counts: a bin holds their sum. Other columns keep the bin's last value, except these.
 SUM_COLUMNS = frozenset(
@@ -51,37 +43,16 @@ SUM_COLUMNS = frozenset(
     }
 )
 MIN_COLUMNS = frozenset({"health_min", "health_p10"})
-MAX_COLUMNS = frozenset({"health_p90"})
+MAX_COLUMNS = frozenset(
+    {"health_p90", "latent_bad_debt_usd", "latent_liquidatable", "base_fee_gwei"}
+)
 FIRST_COLUMNS = frozenset({"block", "timestamp"})
 HEALTH_COLUMNS = ("health_p10", "health_p50", "health_p90", "health_min")
 
 _KEEPER_REWARDS = re.compile(r"^keeper_(?P<name>.+)_rewards_usd$")
 
-CSS = """
-body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #222;
-       max-width: 1100px; margin: 24px auto; padding: 0 16px; line-height: 1.4; }
-h1 { font-size: 1.6em; margin-bottom: 4px; word-break: break-word; }
-h2 { font-size: 1.2em; border-bottom: 1px solid #ddd; padding-bottom: 4px; margin-top: 32px; }
-.meta { color: #555; margin-top: 0; }
-table { border-collapse: collapse; margin: 8px 0 16px; font-size: 0.95em; }
-th, td { border: 1px solid #ddd; padding: 4px 10px; text-align: left; }
-th { background: #f4f4f4; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-.bad { color: #c62828; font-weight: bold; background: #fdecea; }
-.ok { color: #2e7d32; }
-figure { margin: 20px 0; }
-figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
-figcaption { color: #555; font-size: 0.9em; margin-top: 4px; }
-"""
-
-
-@dataclass(frozen=True)
-class Plot:
-    """One rendered plot: its title, a one-line caption and the PNG as base64 text."""
-
-    title: str
-    caption: str
-    png_base64: str
+Window = tuple[str, str, float, float]
+"""(kind, label, x0, x1) in the plots' x units."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -90,16 +61,37 @@ class Plot:
 
 
 def write_report(out_dir: Path, summary: dict[str, Any], timeseries: pd.DataFrame) -> Path:
-    """Write out_dir/report.html (self-contained: every plot an inline base64 PNG, CSS inline, no
-    external URL, no JavaScript needed) and return its path."""
+    """Write out_dir/report.html and return its path. Reverts by kind and the gas they wasted are
+    read from out_dir/events.jsonl when it is there."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     data, bin_size = downsample(timeseries, MAX_PLOT_POINTS)
-    plots = build_plots(data, bin_size)
+    windows = windows_x(summary.get("windows") or [], data)
+    reverts = revert_costs(out_dir / "events.jsonl")
+    plots = build_plots(data, bin_size, windows, reverts)
     document = render_html(summary, plots, rows=len(timeseries), bin_size=bin_size)
     path = out_dir / REPORT_NAME
     write_text_atomic(path, document)  # a temporary file renamed: never a half-written report
     return path
+
+
+def revert_costs(events: Path) -> dict[str, tuple[int, int]]:
+    """ "kind:reason" -> (reverted transactions, gas they used), from a run's Reverted events."""
+    out: dict[str, tuple[int, int]] = {}
+    if not events.is_file():
+        return out
+    with events.open() as f:
+        for line in f:
+            if '"Reverted"' not in line:
+                continue
+            e = json.loads(line)
+            if e.get("event") != "Reverted":
+                continue
+            reason = str(e.get("reason", "unknown")).split("(")[0]
+            key = f"{e.get('kind')}:{reason}"
+            n, gas = out.get(key, (0, 0))
+            out[key] = (n + 1, gas + int(e.get("gas", 0)))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -162,81 +154,73 @@ def _series(data: pd.DataFrame, column: str) -> pd.Series | None:
 
 
 def _x(data: pd.DataFrame) -> pd.Series:
+    """Minutes since the first row's timestamp; blocks when there is no timestamp."""
+    ts = _series(data, "timestamp")
+    if ts is not None:
+        return (ts - ts.iloc[0]) / 60.0
     block = _series(data, "block")
     return block if block is not None else pd.Series(np.arange(len(data)), dtype=float)
 
 
-# ---------------------------------------------------------------------------------------------
-# Plot helpers
-# ---------------------------------------------------------------------------------------------
+def windows_x(windows: Iterable[Mapping[str, Any]], data: pd.DataFrame) -> list[Window]:
+    """The scenario's block windows in the plots' x units (minutes), clipped to the run."""
+    block = _series(data, "block")
+    if block is None or len(block) == 0:
+        return []
+    x = _x(data).to_numpy()
+    b = block.to_numpy()
+    out = []
+    for w in windows:
+        start, end = float(w["start_block"]), float(w["end_block"])
+        if start > b[-1]:
+            continue
+        x0, x1 = np.interp([start, min(end, b[-1])], b, x)
+        out.append((str(w.get("kind", "")), str(w.get("label", "")), float(x0), float(x1)))
+    return out
 
 
-def _render(draw: Callable[[Figure], None], size: tuple[float, float] = WIDE) -> str:
-    """Draw on a new figure, return it as base64 PNG and always close the figure."""
-    fig = plt.figure(figsize=size)
-    try:
-        draw(fig)
-        fig.tight_layout()
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=DPI)
-    finally:
-        plt.close(fig)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+def _hover_blocks(data: pd.DataFrame) -> Any:
+    block = _series(data, "block")
+    return None if block is None else block.to_numpy()
 
 
-def _no_data(ax: Axes, message: str = "no data") -> None:
-    ax.text(
-        0.5,
-        0.5,
-        message,
-        transform=ax.transAxes,
-        ha="center",
-        va="center",
-        fontsize=14,
-        color="#888",
+def _line(fig: go.Figure, data: pd.DataFrame, column: str, name: str, **kw: Any) -> bool:
+    values = _series(data, column)
+    if values is None:
+        return False
+    fig.add_trace(
+        go.Scatter(
+            x=_x(data),
+            y=values,
+            name=esc(name),
+            mode="lines",
+            customdata=_hover_blocks(data),
+            hovertemplate="%{y:,.6g} (block %{customdata})",
+            **kw,
+        ),
+        **({"secondary_y": kw.pop("secondary_y")} if "secondary_y" in kw else {}),
     )
-    ax.set_xticks([])
-    ax.set_yticks([])
+    return True
 
 
-def _compact(value: float, _pos: object = None) -> str:
-    """Tick label like 1.5M, 20k, 0.25."""
-    magnitude = abs(value)
-    for threshold, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if magnitude >= threshold:
-            return f"{value / threshold:g}{suffix}"
-    return f"{value:g}"
-
-
-def _style(ax: Axes, title: str, ylabel: str, compact: bool = False) -> None:
-    ax.set_title(title)
-    ax.set_xlabel("block")
-    ax.set_ylabel(ylabel)
-    ax.grid(True, alpha=0.3)
-    if compact:
-        ax.yaxis.set_major_formatter(FuncFormatter(_compact))
-
-
-def _legend(ax: Axes, twin: Axes | None = None) -> None:
-    """One legend for the axes and its twin, drawn on the topmost of them."""
-    handles, labels = ax.get_legend_handles_labels()
-    if twin is not None:
-        more_handles, more_labels = twin.get_legend_handles_labels()
-        handles, labels = handles + more_handles, labels + more_labels
-    if handles:
-        loc = "best" if twin is None else "upper left"  # "best" would ignore the other axes
-        (twin or ax).legend(handles, labels, loc=loc, fontsize=8, framealpha=0.9)
-
-
-def _lines(ax: Axes, x: pd.Series, data: pd.DataFrame, spec: Sequence[tuple[str, str]]) -> bool:
-    """Plot each (column, label) that has data; False when none had any."""
-    drawn = False
-    for column, label in spec:
-        values = _series(data, column)
-        if values is not None:
-            ax.plot(x, values, label=label, linewidth=1.2)
-            drawn = True
-    return drawn
+def _time_plot(
+    data: pd.DataFrame,
+    title: str,
+    spec: Sequence[tuple[str, str]],
+    yaxis: str,
+    caption: str,
+    windows: Sequence[Window],
+    log: bool = False,
+) -> Plot:
+    fig = styled(go.Figure(), title, X_TITLE, yaxis)
+    drawn = [_line(fig, data, column, name) for column, name in spec]
+    if not any(drawn):
+        no_data(fig)
+    else:
+        shade(fig, windows, label=False)
+        if log:
+            fig.update_yaxes(type="log")
+    return Plot(title, caption, fig)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -244,18 +228,27 @@ def _lines(ax: Axes, x: pd.Series, data: pd.DataFrame, spec: Sequence[tuple[str,
 # ---------------------------------------------------------------------------------------------
 
 
-def build_plots(data: pd.DataFrame, bin_size: int = 1) -> list[Plot]:
+def build_plots(
+    data: pd.DataFrame,
+    bin_size: int = 1,
+    windows: Sequence[Window] = (),
+    reverts: Mapping[str, tuple[int, int]] | None = None,
+) -> list[Plot]:
     """Every plot of the report, in display order (one price plot per asset)."""
-    return [
-        *price_plots(data),
-        open_interest_plot(data),
-        liquidations_plot(data, bin_size),
-        health_plot(data),
-        insurance_plot(data),
-        lp_share_plot(data),
-        keepers_plot(data),
-        *adversaries_plot(data),
+    plots = [*price_plots(data, windows), oracle_lag_plot(data, windows)]
+    if "base_fee_gwei" in data.columns:
+        plots.append(base_fee_plot(data, windows))
+    plots += [
+        open_interest_plot(data, windows),
+        liquidations_plot(data, bin_size, windows),
+        health_plot(data, windows),
+        insurance_plot(data, windows),
+        lp_share_plot(data, windows),
+        keepers_plot(data, windows),
+        reverts_plot(reverts or {}),
+        *adversaries_plot(data, windows),
     ]
+    return plots
 
 
 def adversary_names(timeseries: pd.DataFrame) -> list[str]:
@@ -268,181 +261,196 @@ def adversary_names(timeseries: pd.DataFrame) -> list[str]:
     ]
 
 
-def adversaries_plot(data: pd.DataFrame) -> list[Plot]:
+def adversaries_plot(data: pd.DataFrame, windows: Sequence[Window] = ()) -> list[Plot]:
     """PnL of each adversary over the run (none without adversaries)."""
     names = adversary_names(data)
     if not names:
         return []
     spec = [(f"adv_{n}_pnl_usd", n) for n in names]
     caption = "Each adversary's PnL after gas, marked to market at the oracle price, every block."
-    return [_line_plot(data, "Adversaries: PnL", spec, "USD", caption)]
+    return [_time_plot(data, "Adversaries: PnL", spec, "USD", caption, windows)]
 
 
-def price_plots(data: pd.DataFrame) -> list[Plot]:
+def price_plots(data: pd.DataFrame, windows: Sequence[Window] = ()) -> list[Plot]:
     symbols = assets(data) or ["(none)"]
-    return [_price_plot(data, symbol) for symbol in symbols]
+    return [_price_plot(data, symbol, windows, first=i == 0) for i, symbol in enumerate(symbols)]
 
 
-def _price_plot(data: pd.DataFrame, symbol: str) -> Plot:
+def _price_plot(data: pd.DataFrame, symbol: str, windows: Sequence[Window], first: bool) -> Plot:
     title = f"{symbol}: market vs oracle price"
-
-    def draw(fig: Figure) -> None:
-        ax = fig.add_subplot()
-        x = _x(data)
-        market = _series(data, f"price_{symbol}")
-        oracle = _series(data, f"oracle_{symbol}")
-        if market is not None:
-            ax.plot(x, market, label="market", linewidth=1.2)
-        if oracle is not None:
-            ax.plot(x, oracle, label="oracle (on-chain)", linewidth=1.2, drawstyle="steps-post")
-        if market is None and oracle is None:
-            _no_data(ax)
-        _style(ax, title, "price (USD)", compact=True)
-        _legend(ax)
-
+    fig = styled(go.Figure(), title, X_TITLE, "price (USD)")
+    market = _line(fig, data, f"price_{symbol}", "market")
+    oracle = _line(fig, data, f"oracle_{symbol}", "oracle (on-chain)", line_shape="hv")
+    if not (market or oracle):
+        no_data(fig)
+    else:
+        shade(fig, windows, label=first)
     caption = (
         f"Market price of {symbol} and the on-chain oracle answer; gaps between them are "
-        "oracle lag or deviation."
+        "oracle lag or deviation. Shaded: the scenario's windows (crash, outages, gas spikes)."
     )
-    return Plot(title, caption, _render(draw))
+    return Plot(title, caption, fig)
 
 
-def _line_plot(
-    data: pd.DataFrame, title: str, spec: list[tuple[str, str]], ylabel: str, caption: str
-) -> Plot:
-    """Columns of `data` as lines on one axis, or a 'no data' panel when none has data."""
+def oracle_lag_plot(data: pd.DataFrame, windows: Sequence[Window] = ()) -> Plot:
+    """The on-chain answer's distance from the market, per asset, in percent of the market price."""
+    title = "Oracle lag behind the market"
+    fig = styled(go.Figure(), title, X_TITLE, "oracle / market - 1 (%)")
+    drawn = False
+    for symbol in assets(data):
+        market, oracle = _series(data, f"price_{symbol}"), _series(data, f"oracle_{symbol}")
+        if market is None or oracle is None:
+            continue
+        lag = (oracle / market.where(market != 0) - 1.0) * 100.0
+        fig.add_trace(
+            go.Scatter(
+                x=_x(data),
+                y=lag,
+                name=esc(symbol),
+                mode="lines",
+                customdata=_hover_blocks(data),
+                hovertemplate="%{y:.3f} % (block %{customdata})",
+            )
+        )
+        drawn = True
+    if not drawn:
+        no_data(fig)
+    else:
+        shade(fig, windows, label=False)
+    caption = (
+        "How far the on-chain answer is from the market, in percent of the market price: above 0 "
+        "the oracle is higher (a long looks healthier on chain than it is), below 0 lower."
+    )
+    return Plot(title, caption, fig)
 
-    def draw(fig: Figure) -> None:
-        ax = fig.add_subplot()
-        if not _lines(ax, _x(data), data, spec):
-            _no_data(ax)
-        _style(ax, title, ylabel, compact=True)
-        _legend(ax)
 
-    return Plot(title, caption, _render(draw))
+def base_fee_plot(data: pd.DataFrame, windows: Sequence[Window] = ()) -> Plot:
+    caption = (
+        "Base fee of each block (gwei, log scale): EIP-1559 from the blocks' gas, or the "
+        "scenario's base-fee path in its windows; keepers weigh rewards against it."
+    )
+    spec = [("base_fee_gwei", "base fee")]
+    return _time_plot(data, "Base fee", spec, "gwei", caption, windows, log=True)
 
 
-def open_interest_plot(data: pd.DataFrame) -> Plot:
+def open_interest_plot(data: pd.DataFrame, windows: Sequence[Window] = ()) -> Plot:
     spec = [("oi_long_usd", "long"), ("oi_short_usd", "short")]
     caption = "Open interest notional, long and short, summed over all markets."
-    return _line_plot(data, "Open interest", spec, "notional (USD)", caption)
+    return _time_plot(data, "Open interest", spec, "notional (USD)", caption, windows)
 
 
-def liquidations_plot(data: pd.DataFrame, bin_size: int) -> Plot:
+def liquidations_plot(data: pd.DataFrame, bin_size: int, windows: Sequence[Window] = ()) -> Plot:
     title = "Liquidations per block" if bin_size == 1 else f"Liquidations per {bin_size} blocks"
-
-    def draw(fig: Figure) -> None:
-        ax = fig.add_subplot()
-        x = _x(data)
-        isolated = _series(data, "liquidations_isolated")
-        cross = _series(data, "liquidations_cross")
-        total = _series(data, "liquidations")
-        if isolated is None and cross is None and total is None:
-            _no_data(ax)
-        else:
-            _liquidation_bars(ax, x, isolated, cross, total, bin_size)
-        _style(ax, title, "liquidations (count)")
-        twin = _notional_axis(ax, x, _series(data, "liquidated_notional_usd"))
-        _legend(ax, twin)
-
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    styled(fig, title, X_TITLE, "liquidations (count)")
+    x = _x(data)
+    isolated = _series(data, "liquidations_isolated")
+    cross = _series(data, "liquidations_cross")
+    total = _series(data, "liquidations")
+    if isolated is None and cross is None and total is None:
+        no_data(fig)
+    else:
+        first_label = "isolated"
+        if isolated is None and cross is None:
+            isolated, first_label = total, "all"  # no split: the total
+        for values, name, colour in (
+            (isolated, first_label, "#1f77b4"),
+            (cross, "cross", "#ff7f0e"),
+        ):
+            if values is not None:
+                fig.add_trace(
+                    go.Bar(x=x, y=values.fillna(0), name=name, marker_color=colour),
+                    secondary_y=False,
+                )
+        fig.update_layout(barmode="stack", bargap=0)
+        notional = _series(data, "liquidated_notional_usd")
+        if notional is not None and (notional > 0).any():
+            hit = notional > 0
+            fig.add_trace(
+                go.Scatter(
+                    x=x[hit],
+                    y=notional[hit],
+                    mode="markers",
+                    name="notional (USD, right)",
+                    marker={"color": "#c62828", "size": 5},
+                ),
+                secondary_y=True,
+            )
+            fig.update_yaxes(title_text="liquidated notional (USD)", secondary_y=True)
+        counted = sum(float(v.fillna(0).sum()) for v in (isolated, cross) if v is not None)
+        if counted == 0:
+            no_data(fig, "no liquidations")
+        shade(fig, windows, label=False)
     unit = "block" if bin_size == 1 else f"bin of {bin_size} blocks"
     caption = (
         f"Liquidations per {unit}, isolated and cross stacked; red dots: liquidated "
         "notional (right axis)."
     )
-    return Plot(title, caption, _render(draw))
+    return Plot(title, caption, fig)
 
 
-def _notional_axis(ax: Axes, x: pd.Series, notional: pd.Series | None) -> Axes | None:
-    """Liquidated notional as dots on a right-hand axis; None when nothing was liquidated."""
-    if notional is None or not (notional > 0).any():
-        return None
-    twin = ax.twinx()
-    hit = notional > 0
-    twin.plot(x[hit], notional[hit], "o", markersize=3, color="#c62828", label="notional")
-    twin.set_ylabel("liquidated notional (USD)")
-    twin.yaxis.set_major_formatter(FuncFormatter(_compact))
-    twin.set_ylim(bottom=0)
-    return twin
-
-
-def _liquidation_bars(
-    ax: Axes,
-    x: pd.Series,
-    isolated: pd.Series | None,
-    cross: pd.Series | None,
-    total: pd.Series | None,
-    bin_size: int,
-) -> None:
-    zeros = pd.Series(np.zeros(len(x)), index=x.index)
-    first_label = "isolated"
-    if isolated is None and cross is None and total is not None:
-        isolated, first_label = total, "all"  # no split available: show the total
-    iso = (isolated if isolated is not None else zeros).fillna(0)
-    crs = (cross if cross is not None else zeros).fillna(0)
-    width = float(bin_size)
-    ax.bar(x, iso, width=width, align="edge", label=first_label, color="#1f77b4")
-    ax.bar(x, crs, width=width, align="edge", bottom=iso, label="cross", color="#ff7f0e")
-    if float((iso + crs).sum()) == 0.0:
-        ax.text(
-            0.5,
-            0.5,
-            "no liquidations",
-            transform=ax.transAxes,
-            ha="center",
-            va="center",
-            color="#888",
-        )
-    ax.set_ylim(bottom=0)
-
-
-def health_plot(data: pd.DataFrame) -> Plot:
+def health_plot(data: pd.DataFrame, windows: Sequence[Window] = ()) -> Plot:
     title = "Health distribution (equity / maintenance)"
+    fig = styled(go.Figure(), title, X_TITLE, "health (ratio, log scale)")
+    x = _x(data)
+    series = {c: _series(data, c) for c in HEALTH_COLUMNS}
+    if all(values is None for values in series.values()):
+        no_data(fig)
+    else:
 
-    def draw(fig: Figure) -> None:
-        ax = fig.add_subplot()
-        x = _x(data)
-        series = {c: _series(data, c) for c in HEALTH_COLUMNS}
-        if all(values is None for values in series.values()):
-            _no_data(ax)
-        else:
-            _health_lines(ax, x, series)
-        _style(ax, title, "health (ratio, log scale)")
-        _legend(ax)
+        def clip(values: pd.Series) -> pd.Series:
+            return values.clip(lower=HEALTH_FLOOR, upper=HEALTH_CEILING)
 
+        low, high = series["health_p10"], series["health_p90"]
+        if low is not None and high is not None:
+            fig.add_trace(
+                go.Scatter(x=x, y=clip(high), mode="lines", line={"width": 0}, name="p90")
+            )
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=clip(low),
+                    mode="lines",
+                    line={"width": 0},
+                    fill="tonexty",
+                    fillcolor="rgba(31,119,180,0.25)",
+                    name="p10 (band p10-p90)",
+                )
+            )
+        median, minimum = series["health_p50"], series["health_min"]
+        if median is not None:
+            fig.add_trace(
+                go.Scatter(
+                    x=x, y=clip(median), mode="lines", name="median", line={"color": "#1f77b4"}
+                )
+            )
+        if minimum is not None:
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=clip(minimum),
+                    mode="lines",
+                    name="min",
+                    line={"color": "#c62828", "width": 1},
+                )
+            )
+        fig.add_hline(
+            y=LIQUIDATION_HEALTH,
+            line_dash="dash",
+            line_color="black",
+            annotation_text="liquidation (1.0)",
+        )
+        fig.update_yaxes(type="log")
+        shade(fig, windows, label=False)
     caption = (
         f"Health across open positions and cross accounts: p10-p90 band, median and "
         f"minimum; below 1.0 is liquidatable (clipped to [{HEALTH_FLOOR:g}, "
         f"{HEALTH_CEILING:g}])."
     )
-    return Plot(title, caption, _render(draw))
+    return Plot(title, caption, fig)
 
 
-def _health_lines(ax: Axes, x: pd.Series, series: Mapping[str, pd.Series | None]) -> None:
-    def clip(values: pd.Series) -> pd.Series:
-        return values.clip(lower=HEALTH_FLOOR, upper=HEALTH_CEILING)
-
-    low, high = series["health_p10"], series["health_p90"]
-    if low is not None and high is not None:
-        ax.fill_between(
-            x, clip(low), clip(high), alpha=0.25, color="#1f77b4", label="p10-p90", linewidth=0
-        )
-    median, minimum = series["health_p50"], series["health_min"]
-    if median is not None:
-        ax.plot(x, clip(median), color="#1f77b4", linewidth=1.4, label="median")
-    if minimum is not None:
-        ax.plot(x, clip(minimum), color="#c62828", linewidth=0.8, alpha=0.8, label="min")
-    ax.axhline(
-        LIQUIDATION_HEALTH,
-        color="black",
-        linestyle="--",
-        linewidth=1.0,
-        label="liquidation threshold (1.0)",
-    )
-    ax.set_yscale("log")
-
-
-def insurance_plot(data: pd.DataFrame) -> Plot:
+def insurance_plot(data: pd.DataFrame, windows: Sequence[Window] = ()) -> Plot:
     spec = [
         ("insurance_fund_usd", "insurance fund"),
         ("bad_debt_usd", "bad debt (cumulative)"),
@@ -452,55 +460,100 @@ def insurance_plot(data: pd.DataFrame) -> Plot:
         "Insurance fund balance, cumulative bad debt that it could not absorb, and latent bad debt: "
         "the negative equity of liquidatable positions and accounts no keeper has taken yet."
     )
-    return _line_plot(data, "Insurance fund and bad debt", spec, "USD", caption)
+    return _time_plot(data, "Insurance fund and bad debt", spec, "USD", caption, windows)
 
 
-def lp_share_plot(data: pd.DataFrame) -> Plot:
-    title = "LP share price"
-
-    def draw(fig: Figure) -> None:
-        ax = fig.add_subplot()
-        if not _lines(ax, _x(data), data, [("lp_share_price", "share price")]):
-            _no_data(ax)
-        else:
-            ax.ticklabel_format(axis="y", useOffset=False, style="plain")
-        _style(ax, title, "USD per share")
-
+def lp_share_plot(data: pd.DataFrame, windows: Sequence[Window] = ()) -> Plot:
     caption = "Value of one liquidity-pool share; it falls when traders win or bad debt hits LPs."
-    return Plot(title, caption, _render(draw))
+    spec = [("lp_share_price", "share price")]
+    return _time_plot(data, "LP share price", spec, "USD per share", caption, windows)
 
 
-def keepers_plot(data: pd.DataFrame) -> Plot:
+def keepers_plot(data: pd.DataFrame, windows: Sequence[Window] = ()) -> Plot:
     title = "Keepers: cumulative rewards and gas"
     names = keeper_names(data)
-
-    def draw(fig: Figure) -> None:
-        rewards_ax, gas_ax = fig.subplots(1, 2)
-        _keeper_panel(rewards_ax, data, names, "rewards_usd", "rewards (USD)")
-        _keeper_panel(gas_ax, data, names, "gas", "gas used (gas units)")
-
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("rewards (USD)", "gas used"))
+    styled(fig, title, X_TITLE, "")
+    x = _x(data)
+    drawn = False
+    for col, kind in ((1, "rewards_usd"), (2, "gas")):
+        for i, name in enumerate(names):
+            values = _series(data, f"keeper_{name}_{kind}")
+            if values is not None:
+                fig.add_trace(
+                    go.Scatter(
+                        x=x,
+                        y=values,
+                        mode="lines",
+                        name=esc(name),
+                        legendgroup=esc(name),
+                        showlegend=col == 1,
+                        line={"color": _colour(i)},
+                    ),
+                    row=1,
+                    col=col,
+                )
+                drawn = True
+        total = _series(data, f"keeper_{kind}")
+        if total is not None:
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=total,
+                    mode="lines",
+                    name="all keepers",
+                    legendgroup="all",
+                    showlegend=col == 1,
+                    line={"color": "gray", "dash": "dash"},
+                ),
+                row=1,
+                col=col,
+            )
+            drawn = True
+    if not drawn:
+        no_data(fig)
     caption = (
         f"Cumulative rewards and gas per keeper ({len(names)} found); dashed: all keepers."
         if names
         else "Cumulative keeper rewards and gas; no per-keeper columns found."
     )
-    return Plot(title, caption, _render(draw, (WIDE[0], WIDE[1] + 0.4)))
+    return Plot(title, caption, fig)
 
 
-def _keeper_panel(
-    ax: Axes, data: pd.DataFrame, names: Iterable[str], kind: str, ylabel: str
-) -> None:
-    x = _x(data)
-    spec = [(f"keeper_{name}_{kind}", name) for name in names]
-    drawn = _lines(ax, x, data, spec)
-    total = _series(data, f"keeper_{kind}")
-    if total is not None:
-        ax.plot(x, total, color="gray", linestyle="--", linewidth=1.0, label="all keepers")
-        drawn = True
-    if not drawn:
-        _no_data(ax)
-    _style(ax, f"Keeper {ylabel.split(' (')[0]} (cumulative)", ylabel, compact=True)
-    _legend(ax)
+def reverts_plot(reverts: Mapping[str, tuple[int, int]]) -> Plot:
+    """Reverted transactions by kind and custom error, and the gas they wasted."""
+    title = "Reverts by kind, and the gas they wasted"
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("reverted transactions", "gas used"))
+    styled(fig, title, "", "", height=max(300, 120 + 28 * len(reverts)))
+    fig.update_layout(hovermode="closest", showlegend=False)
+    if not reverts:
+        no_data(fig, "nothing reverted")
+    else:
+        keys = sorted(reverts, key=lambda k: reverts[k][1])
+        labels = [esc(k) for k in keys]
+        fig.add_trace(
+            go.Bar(y=labels, x=[reverts[k][0] for k in keys], orientation="h"), row=1, col=1
+        )
+        fig.add_trace(
+            go.Bar(
+                y=labels, x=[reverts[k][1] for k in keys], orientation="h", marker_color="#c62828"
+            ),
+            row=1,
+            col=2,
+        )
+        fig.update_yaxes(showticklabels=False, row=1, col=2)
+    caption = (
+        "Every reverted transaction by what its agent meant to do and the custom error it hit "
+        "(from events.jsonl), and the gas each kind burned: keepers' lost races show here."
+    )
+    return Plot(title, caption, fig)
+
+
+_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+
+
+def _colour(i: int) -> str:
+    return _PALETTE[i % len(_PALETTE)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -509,7 +562,7 @@ def _keeper_panel(
 
 
 def _esc(value: object) -> str:
-    return html.escape(str(value), quote=True)
+    return esc(value)
 
 
 def fmt(value: object, digits: int = 2) -> str:
@@ -661,42 +714,31 @@ def fork_html(fork: object) -> str:
     )
 
 
-def _figure_html(plot: Plot) -> str:
-    return (
-        f'<figure><img src="data:image/png;base64,{plot.png_base64}" alt="{_esc(plot.title)}">'
-        f"<figcaption>{_esc(plot.caption)}</figcaption></figure>"
-    )
-
-
 def render_html(
     summary: Mapping[str, Any], plots: Sequence[Plot], rows: int, bin_size: int = 1
 ) -> str:
     """The whole document. Every string from the summary is HTML-escaped."""
-    scenario = _esc(summary.get("scenario", "(unnamed)"))
+    scenario = str(summary.get("scenario", "(unnamed)"))
     meta = (
-        f"scenario <b>{scenario}</b> · seed {_esc(fmt(summary.get('seed')))} · "
+        f"scenario <b>{_esc(scenario)}</b> · seed {_esc(fmt(summary.get('seed')))} · "
         f"blocks {_esc(fmt(summary.get('blocks')))} · {rows:,} rows of time series"
     )
     if bin_size > 1:
         meta += f" · plots aggregate {bin_size} blocks per point"
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>Simulation report: {scenario}</title>",
-        f"<style>{CSS}</style></head><body>",
-        f"<h1>Simulation report: {scenario}</h1>",
-        f'<p class="meta">{meta}</p>',
-        "<h2>Summary</h2>",
-        summary_table(summary),
-        "<h2>Keepers</h2>",
-        keeper_table(summary.get("keepers")),
-        adversaries_table(summary.get("adversaries")),
-        "<h2>Invariants</h2>",
-        invariants_table(summary.get("invariants")),
-        fork_html(summary.get("fork")),
-        "<h2>Plots</h2>",
-        *(_figure_html(plot) for plot in plots),
-        "</body></html>",
-    ]
-    return "\n".join(parts) + "\n"
+    meta += " · drag to zoom, double-click to reset, click a legend entry to hide it"
+    return page(
+        f"Simulation report: {scenario}",
+        meta,
+        [
+            "<h2>Summary</h2>",
+            summary_table(summary),
+            "<h2>Keepers</h2>",
+            keeper_table(summary.get("keepers")),
+            adversaries_table(summary.get("adversaries")),
+            "<h2>Invariants</h2>",
+            invariants_table(summary.get("invariants")),
+            fork_html(summary.get("fork")),
+            "<h2>Plots</h2>",
+            *plots,
+        ],
+    )

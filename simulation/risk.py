@@ -224,113 +224,170 @@ def write_results(out: Path, plan: Plan, records: Sequence[Mapping[str, Any]]) -
 
 # ---------------------------------------------------------------------- the sweep report
 
+MEASURE_TITLES = {
+    "bad_debt_usd": "bad debt (USD)",
+    "latent_bad_debt_usd": "latent bad debt, peak (USD)",
+    "liquidated_notional_usd": "liquidated notional (USD)",
+    "lp_drawdown": "LP share price drawdown (fraction)",
+    "insurance_drawdown_usd": "insurance fund drawdown (USD)",
+}
+
 
 def _fmt(x: Any) -> str:
     if isinstance(x, float):
         return "—" if not math.isfinite(x) else f"{x:,.4g}" if abs(x) < 1 else f"{x:,.2f}"
-    return html.escape(str(x))
+    return str(x)
 
 
-def _plots(risk: Sequence[Mapping[str, Any]], records: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Inline PNGs: bad debt's distribution per point, and a heatmap of p95 bad debt over the first
-    two axes when the points form a grid over two or more."""
-    import base64
-    import io
+def _point_label(e: Mapping[str, Any]) -> str:
+    return f"{e['point']}: " + (
+        ", ".join(f"{k.split('.')[-1]}={v}" for k, v in e["params"].items()) or "base"
+    )
 
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def sweep_plots(
+    risk: Sequence[Mapping[str, Any]], records: Sequence[Mapping[str, Any]]
+) -> list[Any]:
+    """The sweep report's figures: each measure's distribution over the paths, point by point; VaR
+    (p95, p99, CVaR95) by point; and heatmaps of p95 bad debt and latent bad debt over the first two
+    axes when the points span two or more."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
 
-    out = []
+    from simulation.plots import Plot, styled
 
-    def png(fig: Any) -> str:
-        buf = io.BytesIO()
-        fig.tight_layout()
-        fig.savefig(buf, format="png", dpi=100)
-        plt.close(fig)
-        return base64.b64encode(buf.getvalue()).decode("ascii")
-
-    fig, ax = plt.subplots(figsize=(10, 3.5))
-    data = [
-        [
-            path_values(r)["bad_debt_usd"]
-            for r in records
-            if r["point"] == e["point"] and r["status"] == "completed"
-        ]
-        or [math.nan]
-        for e in risk
-    ]
-    ax.boxplot(data, whis=(1, 99), showmeans=True)
-    ax.set_xticks(range(1, len(risk) + 1), [str(e["point"]) for e in risk])
-    ax.set_xlabel("parameter point")
-    ax.set_ylabel("bad debt per path, USD")
-    ax.set_title("Bad debt across paths (whiskers p1-p99, triangle the mean)")
-    out.append(png(fig))
+    done = [r for r in records if r["status"] == "completed"]
+    plots = []
+    for m, title in MEASURE_TITLES.items():
+        fig = styled(go.Figure(), f"Distribution over paths: {title}", "parameter point", title)
+        fig.update_layout(hovermode="closest", showlegend=False)
+        for e in risk:
+            values = [path_values(r)[m] for r in done if r["point"] == e["point"]]
+            fig.add_trace(
+                go.Box(
+                    y=values,
+                    name=html.escape(_point_label(e)),
+                    boxpoints="all",
+                    jitter=0.4,
+                    pointpos=0,
+                    boxmean=True,
+                    text=[r["run"] for r in done if r["point"] == e["point"]],
+                    hovertemplate="%{y:,.6g} (run %{text})",
+                )
+            )
+        caption = f"{title} on each path (dots; hover for the run), box p25-p75, dashed the mean."
+        plots.append(Plot(f"Distribution: {m}", caption, fig))
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("bad debt (USD)", "latent bad debt (USD)"))
+    styled(fig, "VaR by parameter point", "parameter point", "USD")
+    fig.update_layout(hovermode="closest", barmode="group")
+    for i, stat in enumerate(("p95", "p99", "cvar95")):
+        colour = ("#1f77b4", "#ff7f0e", "#c62828")[i]
+        for col, m in ((1, "bad_debt_usd"), (2, "latent_bad_debt_usd")):
+            fig.add_trace(
+                go.Bar(
+                    x=[html.escape(_point_label(e)) for e in risk],
+                    y=[e["measures"][m][stat] for e in risk],
+                    name=stat,
+                    legendgroup=stat,
+                    showlegend=col == 1,
+                    marker_color=colour,
+                ),
+                row=1,
+                col=col,
+            )
+    plots.append(
+        Plot(
+            "VaR by parameter point",
+            "p95 and p99 (value at risk) and CVaR95 (the mean of the worst 5 % of paths) of bad "
+            "debt and latent bad debt, by parameter point.",
+            fig,
+        )
+    )
     axes = list(risk[0]["params"]) if risk else []
     if len(axes) >= 2:
         xs = sorted({e["params"][axes[0]] for e in risk}, key=str)
         ys = sorted({e["params"][axes[1]] for e in risk}, key=str)
-        grid = np.full((len(ys), len(xs)), np.nan)
-        for e in risk:
-            value = e["measures"]["bad_debt_usd"]["p95"]
-            grid[ys.index(e["params"][axes[1]]), xs.index(e["params"][axes[0]])] = value
-        fig, ax = plt.subplots(figsize=(7, 4))
-        im = ax.imshow(grid, cmap="Reds", origin="lower", aspect="auto")
-        ax.set_xticks(range(len(xs)), [str(x) for x in xs])
-        ax.set_yticks(range(len(ys)), [str(y) for y in ys])
-        ax.set_xlabel(axes[0])
-        ax.set_ylabel(axes[1])
-        ax.set_title("p95 bad debt, USD")
-        fig.colorbar(im, ax=ax)
-        out.append(png(fig))
-    return out
+        for m in ("bad_debt_usd", "latent_bad_debt_usd"):
+            grid = np.full((len(ys), len(xs)), np.nan)
+            for e in risk:
+                i, j = ys.index(e["params"][axes[1]]), xs.index(e["params"][axes[0]])
+                grid[i, j] = e["measures"][m]["p95"]
+            fig = styled(
+                go.Figure(
+                    go.Heatmap(
+                        z=grid,
+                        x=[str(x) for x in xs],
+                        y=[str(y) for y in ys],
+                        colorscale="Reds",
+                        colorbar={"title": "USD"},
+                    )
+                ),
+                f"p95 {MEASURE_TITLES[m]}",
+                html.escape(axes[0]),
+                html.escape(axes[1]),
+            )
+            fig.update_layout(hovermode="closest")
+            caption = f"p95 of {MEASURE_TITLES[m]} over the first two axes (other axes mixed in)."
+            plots.append(Plot(f"Heatmap: {m}", caption, fig))
+    return plots
 
 
 def sweep_html(
     plan: Plan, risk: Sequence[Mapping[str, Any]], records: Sequence[Mapping[str, Any]]
 ) -> str:
-    from simulation.report import CSS
+    from simulation.plots import esc, link_list, page, table
 
-    rows = []
-    for e in risk:
-        params = ", ".join(f"{k} = {v}" for k, v in e["params"].items()) or "base scenario"
-        cells = [str(e["point"]), html.escape(params), str(e["paths"]), str(e["failed"])]
-        for m in MEASURES:
-            t = e["measures"][m]
-            cells += [_fmt(t["p95"]), _fmt(t["cvar95"])]
-        cells.append(_fmt(e["p_insolvency"]))
-        links = " ".join(f'<a href="runs/{k}/report.html">{k}</a>' for k in e.get("worst_runs", []))
-        cells.append(links)
-        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     head = ["point", "parameters", "paths", "failed"]
     for m in MEASURES:
         head += [f"{m} p95", f"{m} CVaR95"]
-    head += ["P(insolvency)", "worst paths"]
-    league = []
+    head += ["P(insolvency)"]
+    rows = []
     for e in risk:
-        for k in e["keepers"]:
-            league.append(
-                f"<tr><td>{e['point']}</td><td>{html.escape(k['keeper'])}</td>"
-                f"<td>{k['liquidations']:,}</td><td>{_fmt(k['rewards_usd'])}</td>"
-                f"<td>{k['gas_used']:,}</td><td>{k['lost_races']:,}</td>"
-                f"<td>{k['paths_won']}/{k['paths']}</td></tr>"
-            )
-    images = "".join(
-        f'<figure><img alt="sweep plot" src="data:image/png;base64,{p}"></figure>'
-        for p in _plots(risk, records)
+        params = ", ".join(f"{k} = {v}" for k, v in e["params"].items()) or "base scenario"
+        row: list[Any] = [e["point"], params, e["paths"], e["failed"]]
+        for m in MEASURES:
+            row += [_fmt(e["measures"][m]["p95"]), _fmt(e["measures"][m]["cvar95"])]
+        rows.append([*row, _fmt(e["p_insolvency"])])
+    numeric = [True, False, True, True] + [True] * (2 * len(MEASURES)) + [True]
+    worst = "".join(
+        f"<li>{esc(_point_label(e))}: "
+        + link_list({k: f"runs/{k}/report.html" for k in e.get("worst_runs", [])})
+        + "</li>"
+        for e in risk
     )
-    return f"""<!doctype html><html><head><meta charset="utf-8">
-<title>sweep: {html.escape(plan.base.name)}</title><style>{CSS}</style></head><body>
-<h1>Sweep of {html.escape(plan.base.name)}</h1>
-<p class="meta">{len(plan.points)} parameter points, {len(records)} runs recorded of {len(plan.runs)}.
-Definitions: p95 / CVaR95 over the point's paths (CVaR95: the mean of the worst 5 %);
-P(insolvency): the share of paths whose bad debt went beyond the insurance fund.</p>
-<h2>Risk by parameter point</h2>
-<table><tr>{"".join(f"<th>{html.escape(h)}</th>" for h in head)}</tr>{"".join(rows)}</table>
-<h2>Distributions</h2>{images}
-<h2>Keepers across paths</h2>
-<table><tr><th>point</th><th>keeper</th><th>liquidations</th><th>rewards, USD</th><th>gas</th>
-<th>lost races</th><th>paths won</th></tr>{"".join(league)}</table>
-</body></html>
-"""
+    league = table(
+        ["point", "keeper", "liquidations", "rewards (USD)", "gas", "lost races", "paths won"],
+        [
+            [
+                e["point"],
+                k["keeper"],
+                f"{k['liquidations']:,}",
+                _fmt(k["rewards_usd"]),
+                f"{k['gas_used']:,}",
+                f"{k['lost_races']:,}",
+                f"{k['paths_won']}/{k['paths']}",
+            ]
+            for e in risk
+            for k in e["keepers"]
+        ],
+        [True, False, True, True, True, True, True],
+    )
+    meta = (
+        f"{len(plan.points)} parameter points, {len(records)} runs recorded of {len(plan.runs)} · "
+        "p95 / CVaR95 over each point's paths (CVaR95: the mean of the worst 5 %) · "
+        "P(insolvency): the share of paths whose bad debt went beyond the insurance fund"
+    )
+    return page(
+        f"Sweep of {plan.base.name}",
+        esc(meta),
+        [
+            "<h2>Risk by parameter point</h2>",
+            table(head, rows, numeric),
+            "<h2>The worst paths' own reports</h2>",
+            f"<ul>{worst}</ul>",
+            "<h2>Plots</h2>",
+            *sweep_plots(risk, records),
+            "<h2>Keepers across paths</h2>",
+            league,
+        ],
+    )

@@ -74,6 +74,15 @@ class AdversaryDoc(_Doc):
     gas_usd: float
 
 
+class WindowDoc(_Doc):
+    kind: str
+    """crash, oracle_outage, keeper_outage, gas_spike."""
+    label: str
+    start_block: int
+    end_block: int
+    """First block after the window."""
+
+
 class SummaryDoc(_Doc):
     """summary.json. A run that stopped before its first block writes only `scenario`, `seed`,
     `status`, `report` (and `fork` on a fork); every other field is then absent."""
@@ -113,6 +122,8 @@ class SummaryDoc(_Doc):
     rpc_round_trips: int | None = None
     rpc_round_trips_per_block: float | None = None
     adversaries: dict[str, AdversaryDoc] | None = None
+    windows: list[WindowDoc] | None = None
+    """The scenario's windows (crashes, outages, gas spikes), which the report shades."""
     fork: dict[str, Any] | None = None
     """On a fork: the chain, block, feeds and funding (simulation.fork)."""
 

@@ -82,6 +82,53 @@ def build_summary(
     }
     if e.agents.adversaries:
         out["adversaries"] = adversaries_summary(e)
+    out["windows"] = scenario_windows(sc)
+    return out
+
+
+def scenario_windows(sc: Scenario) -> list[dict[str, Any]]:
+    """The scenario's windows, for the report to shade: crashes, oracle and keeper outages, gas
+    spikes (block ranges, end exclusive)."""
+    out: list[dict[str, Any]] = []
+    for e in sc.market.events:
+        what = "flash crash" if e.recover_blocks else "crash"
+        out.append(
+            {
+                "kind": "crash",
+                "label": f"{what} {', '.join(e.assets)} -{e.drop:.0%}",
+                "start_block": e.start_block,
+                "end_block": e.end_block,
+            }
+        )
+    for o in sc.oracle.outages:
+        assets = f" ({', '.join(o.assets)})" if o.assets else ""
+        out.append(
+            {
+                "kind": "oracle_outage",
+                "label": f"oracle outage{assets}",
+                "start_block": o.start_block,
+                "end_block": o.end_block,
+            }
+        )
+    for k in sc.keepers:
+        for w in k.outages:
+            out.append(
+                {
+                    "kind": "keeper_outage",
+                    "label": f"keeper {k.name} down",
+                    "start_block": w.start_block,
+                    "end_block": w.end_block,
+                }
+            )
+    for w in sc.base_fee:
+        out.append(
+            {
+                "kind": "gas_spike",
+                "label": f"base fee {w.gwei:g} gwei",
+                "start_block": w.start_block,
+                "end_block": w.end_block,
+            }
+        )
     return out
 
 

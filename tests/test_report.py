@@ -1,23 +1,26 @@
-"""The HTML report: self-contained, escaped, robust to missing data and long runs. No chain use."""
+"""The HTML report: self-contained (plotly.js inline, nothing fetched), escaped, robust to missing data
+and long runs, on a time axis in minutes with the scenario's windows shaded. No chain use; the same
+pages opened in a real browser: tests/test_report_browser.py."""
 
 from __future__ import annotations
 
 import base64
+import json
 import re
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 
 from simulation.report import HEALTH_COLUMNS, downsample, keeper_names, write_report
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-IMG = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
+FIGURE = re.compile(r'<script>\(function\(\)\{var f=(\{.*?\});Plotly\.newPlot\("plot-(\d+)"')
 SCENARIO = 'crash <b>& "burn"'
-BASE_PLOTS = 6  # open interest, liquidations, health, insurance, LP share, keepers
+BASE_PLOTS = (
+    8  # oracle lag, open interest, liquidations, health, insurance, LP share, keepers, reverts
+)
 
 
 def make_timeseries(
@@ -96,17 +99,36 @@ def make_summary(
     }
 
 
-def pngs(page: str) -> list[bytes]:
-    return [base64.b64decode(b64, validate=True) for b64 in IMG.findall(page)]
+def figures(page: str) -> list[dict[str, Any]]:
+    """Each plot's figure, from the inline script that draws it (in order)."""
+    found = FIGURE.findall(page)
+    assert [int(i) for _, i in found] == list(range(len(found)))
+    return [json.loads(doc) for doc, _ in found]
 
 
-def assert_valid_images(page: str, expected: int) -> None:
-    images = pngs(page)
-    assert len(images) == expected
-    assert page.count("<img") == expected
-    for image in images:
-        assert image[:8] == PNG_SIGNATURE
-        assert len(image) > 1_000  # a real plot, not an empty placeholder
+def values(v: Any) -> list[float]:
+    """A trace's x or y: a list, or plotly's typed array ({"bdata": base64, "dtype": ...})."""
+    if isinstance(v, dict) and "bdata" in v:
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"]).tolist()
+    return list(v or [])
+
+
+def _texts(fig: dict[str, Any]) -> list[str]:
+    return [a.get("text", "") for a in fig["layout"].get("annotations", [])]
+
+
+def assert_valid_figures(page: str, expected: int) -> list[dict[str, Any]]:
+    """`expected` plots, each with a div, a caption, and either data or a 'no data' notice."""
+    figs = figures(page)
+    assert len(figs) == expected
+    assert page.count('<div class="plot"') == expected
+    for fig in figs:
+        has_data = any(
+            any(v is not None and v == v for v in (t.get("y") or t.get("x") or []))
+            for t in fig["data"]
+        )
+        assert has_data or any("no data" in t or "nothing" in t for t in _texts(fig)), fig["layout"]
+    return figs
 
 
 @pytest.fixture(scope="module")
@@ -122,24 +144,91 @@ def test_writes_report_html_in_out_dir(report):
     assert path.is_file()
 
 
-def test_one_valid_png_per_plot_and_per_asset(report):
+def test_one_figure_per_plot_and_per_asset(report):
     _, page = report
-    assert_valid_images(page, BASE_PLOTS + 2)  # ETH and BTC price panels
+    assert_valid_figures(page, BASE_PLOTS + 2)  # ETH and BTC price panels
 
 
 def test_self_contained(report):
+    """plotly.js is inline (once); nothing is loaded from anywhere: no script or link with a source."""
     _, page = report
     lowered = page.lower()
-    assert "http://" not in lowered
-    assert "https://" not in lowered
-    assert "<script" not in lowered
-    assert "<link" not in lowered
+    markup = re.sub(r"<script>.*?</script>", "", lowered, flags=re.S)  # the HTML around the code
+    assert "<script src" not in lowered and "<link" not in markup
+    assert not re.search(r'(src|href)\s*=\s*["\']?(https?:)?//', markup)
     assert "<style>" in lowered
+    assert page.count("Plotly.newPlot(") == BASE_PLOTS + 2
+    assert lowered.count("plotly.js v") >= 1  # the library's own banner: it is in the page
 
 
 def test_every_plot_has_a_caption(report):
     _, page = report
-    assert page.count("<figcaption>") == page.count("<img")
+    assert page.count("<figcaption>") == page.count('<div class="plot"')
+
+
+def test_time_runs_in_minutes_and_windows_are_shaded(tmp_path):
+    """12-second blocks: block b is (b - 1) / 5 minutes after the first; a window's shading spans
+    its blocks in those minutes, on every time plot, labelled once."""
+    summary = make_summary()
+    summary["windows"] = [
+        {"kind": "crash", "label": "crash <ETH>", "start_block": 51, "end_block": 101},
+    ]
+    figs = figures(write_report(tmp_path, summary, make_timeseries(rows=400)).read_text())
+    price = figs[0]
+    x = values(price["data"][0]["x"])
+    assert x[0] == 0 and x[-1] == pytest.approx(399 / 5)
+    rects = [s for s in price["layout"]["shapes"] if s["type"] == "rect"]
+    assert [(r["x0"], r["x1"]) for r in rects] == [(10.0, 20.0)]
+    assert "crash &lt;ETH&gt;" in _texts(price)
+    shaded = [f for f in figs if any(s["type"] == "rect" for s in f["layout"].get("shapes", []))]
+    assert len(shaded) >= 7
+    assert sum("crash &lt;ETH&gt;" in _texts(f) for f in figs) == 1
+
+
+def test_oracle_lag_is_the_oracle_over_the_market(tmp_path):
+    ts = make_timeseries(rows=50)
+    figs = figures(write_report(tmp_path, make_summary(), ts).read_text())
+    lag = next(f for f in figs if "Oracle lag" in f["layout"]["title"]["text"])
+    eth = next(t for t in lag["data"] if t["name"] == "ETH")
+    want = (ts["oracle_ETH"] / ts["price_ETH"] - 1) * 100
+    assert values(eth["y"]) == pytest.approx(list(want))
+
+
+def test_reverts_by_kind_and_their_gas(tmp_path):
+    events = [
+        {
+            "block": 3,
+            "event": "Reverted",
+            "kind": "liquidate_isolated",
+            "gas": 30_000,
+            "reason": "NotLiquidatable(7)",
+        },
+        {
+            "block": 4,
+            "event": "Reverted",
+            "kind": "liquidate_isolated",
+            "gas": 31_000,
+            "reason": "NotLiquidatable(8)",
+        },
+        {
+            "block": 4,
+            "event": "Reverted",
+            "kind": "open_isolated",
+            "gas": 50_000,
+            "reason": "BelowInitialMargin(1, 2)",
+        },
+        {"block": 5, "event": "IsolatedLiquidated", "positionId": 9},
+    ]
+    (tmp_path / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    figs = figures(write_report(tmp_path, make_summary(), make_timeseries(rows=20)).read_text())
+    reverts = next(f for f in figs if "Reverts" in f["layout"]["title"]["text"])
+    counts, gas = reverts["data"]
+    pairs = zip(values(counts["x"]), values(gas["x"]), strict=True)
+    got = dict(zip(counts["y"], pairs, strict=True))
+    assert got == {
+        "liquidate_isolated:NotLiquidatable": (2, 61_000),
+        "open_isolated:BelowInitialMargin": (1, 50_000),
+    }
 
 
 def test_scenario_name_is_escaped(report):
@@ -183,7 +272,7 @@ def test_keeper_names_discovered_by_prefix():
 def test_zero_keepers(tmp_path):
     ts = make_timeseries(keepers=()).drop(columns=["keeper_rewards_usd", "keeper_gas"])
     page = write_report(tmp_path, make_summary(keepers=()), ts).read_text()
-    assert_valid_images(page, BASE_PLOTS + 2)
+    assert_valid_figures(page, BASE_PLOTS + 2)
     assert "No keepers in this run." in page
 
 
@@ -195,33 +284,27 @@ def test_all_nan_health_and_empty_columns(tmp_path):
     ts["liquidations_cross"] = np.nan
     ts["liquidations"] = np.nan
     page = write_report(tmp_path, make_summary(), ts).read_text()
-    assert_valid_images(page, BASE_PLOTS + 2)
+    assert_valid_figures(page, BASE_PLOTS + 2)
 
 
 def test_empty_timeseries(tmp_path):
     ts = make_timeseries().iloc[0:0]
     page = write_report(tmp_path, make_summary(), ts).read_text()
-    assert_valid_images(page, BASE_PLOTS + 2)
+    assert_valid_figures(page, BASE_PLOTS + 2)
 
 
 def test_minimal_summary_and_no_price_columns(tmp_path):
     ts = pd.DataFrame({"block": [1, 2, 3]})
     page = write_report(tmp_path, {"scenario": "bare"}, ts).read_text()
-    assert_valid_images(page, BASE_PLOTS + 1)  # one "no data" price panel
+    assert_valid_figures(page, BASE_PLOTS + 1)  # one "no data" price panel
     assert "No keepers in this run." in page
 
 
 def test_extra_asset_gets_its_own_panel(tmp_path):
     ts = make_timeseries(rows=60, assets=("ETH", "BTC", "SOL"))
     page = write_report(tmp_path, make_summary(), ts).read_text()
-    assert_valid_images(page, BASE_PLOTS + 3)
+    assert_valid_figures(page, BASE_PLOTS + 3)
     assert "SOL: market vs oracle price" in page
-
-
-def test_figures_are_closed(tmp_path):
-    plt.close("all")
-    write_report(tmp_path, make_summary(), make_timeseries(rows=100))
-    assert plt.get_fignums() == []
 
 
 def test_downsample_keeps_totals_and_extremes():
@@ -242,6 +325,6 @@ def test_long_run_stays_small(tmp_path):
     ts = make_timeseries(rows=30_000)
     path = write_report(tmp_path, make_summary(), ts)
     page = path.read_text()
-    assert path.stat().st_size < 2_500_000
-    assert_valid_images(page, BASE_PLOTS + 2)
+    assert path.stat().st_size < 8_000_000  # plotly.js itself is 4.6 MB of it
+    assert_valid_figures(page, BASE_PLOTS + 2)
     assert "plots aggregate 20 blocks per point" in page
