@@ -351,8 +351,6 @@ def run_sweep(
     code = 0
     if todo:
         os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")  # no GPUs: no notice
-        # plain `ray` has no dashboard agent to export metrics to: without this, a line of error
-        os.environ.setdefault("RAY_enable_metrics_collection", "0")
         init: dict[str, Any] = {
             "include_dashboard": False,
             "log_to_driver": False,

@@ -157,3 +157,36 @@ def test_without_ray_one_line_and_exit_2(tmp_path):
     assert p.returncode == 2, p.stderr
     assert p.stderr.count("\n") == 1 and "Ray" in p.stderr and "ray" in p.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_a_sweep_on_a_ray_cluster_by_its_address(tmp_path):
+    """`--address`: the same runs on a running Ray cluster (here a head node started for the test,
+    `ray start --head`, stopped after it); the package travels as a runtime env."""
+    import socket
+
+    ray_cli = str(Path(sys.executable).parent / "ray")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start = [ray_cli, "start", "--head", f"--port={port}", "--num-cpus=2"]
+    start += ["--include-dashboard=false", "--disable-usage-stats"]
+    up = subprocess.run(start, capture_output=True, text=True, timeout=120)
+    assert up.returncode == 0, up.stderr
+    try:
+        out = tmp_path / "out"
+        code = main(
+            [
+                "sweep",
+                str(_sweep(tmp_path, seeds=1)),
+                "--out",
+                str(out),
+                "--no-progress",
+                "--address",
+                f"127.0.0.1:{port}",
+            ]
+        )
+        assert code == 0
+        runs = pd.read_parquet(out / "runs.parquet")
+        assert len(runs) == 2 and set(runs["status"]) == {"completed"}
+    finally:
+        subprocess.run([ray_cli, "stop"], capture_output=True, timeout=120)
