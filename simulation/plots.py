@@ -137,7 +137,9 @@ def page(title: str, meta: str, sections: Sequence[str | Plot]) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{esc(title)}</title>\n<style>{CSS}</style>\n"
         f"<script>{get_plotlyjs()}</script>\n</head><body>\n"
-        f"<h1>{esc(title)}</h1>\n<p class=\"meta\">{meta}</p>\n" + "\n".join(body) + "\n</body></html>\n"
+        f'<h1>{esc(title)}</h1>\n<p class="meta">{meta}</p>\n'
+        + "\n".join(body)
+        + "\n</body></html>\n"
     )
 
 
