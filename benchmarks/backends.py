@@ -59,9 +59,9 @@ def memory() -> dict[str, Any]:
     }
 
 
-def evm_split() -> dict[str, Any]:
-    """heavy on revm with every pyrevm `message_call` timed, by target contract and selector: how much
-    of the run is the EVM itself (a floor no Python-side cut can go under)."""
+def evm_split(scenario: Path = HERE / "scenarios" / "heavy.yaml") -> dict[str, Any]:
+    """`scenario` on revm with every pyrevm `message_call` timed, by target contract and selector: how
+    much of the run is the EVM itself (a floor no Python-side cut can go under)."""
     import collections
     import time
 
@@ -92,7 +92,7 @@ def evm_split() -> dict[str, Any]:
 
     rc.EVM = Timed  # type: ignore[misc, assignment]
     try:
-        s = _run(HERE / "scenarios" / "heavy.yaml", "revm")
+        s = _run(scenario, "revm")
     finally:
         rc.EVM = plain  # type: ignore[misc]
     top = sorted(spent, key=lambda k: -spent[k])[:8]
