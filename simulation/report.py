@@ -184,22 +184,24 @@ def _hover_blocks(data: pd.DataFrame) -> Any:
     return None if block is None else block.to_numpy()
 
 
+def _scatter(data: pd.DataFrame, y: pd.Series, name: str, value: str, **kw: Any) -> go.Scatter:
+    """A line over the run's minutes whose hover shows `value` (a d3 format of y) and the block."""
+    return go.Scatter(
+        x=_x(data),
+        y=y,
+        name=esc(name),
+        mode="lines",
+        customdata=_hover_blocks(data),
+        hovertemplate=f"{value} (block %{{customdata}})",
+        **kw,
+    )
+
+
 def _line(fig: go.Figure, data: pd.DataFrame, column: str, name: str, **kw: Any) -> bool:
     values = _series(data, column)
     if values is None:
         return False
-    fig.add_trace(
-        go.Scatter(
-            x=_x(data),
-            y=values,
-            name=esc(name),
-            mode="lines",
-            customdata=_hover_blocks(data),
-            hovertemplate="%{y:,.6g} (block %{customdata})",
-            **kw,
-        ),
-        **({"secondary_y": kw.pop("secondary_y")} if "secondary_y" in kw else {}),
-    )
+    fig.add_trace(_scatter(data, values, name, "%{y:,.6g}", **kw))
     return True
 
 
@@ -302,16 +304,7 @@ def oracle_lag_plot(data: pd.DataFrame, windows: Sequence[Window] = ()) -> Plot:
         if market is None or oracle is None:
             continue
         lag = (oracle / market.where(market != 0) - 1.0) * 100.0
-        fig.add_trace(
-            go.Scatter(
-                x=_x(data),
-                y=lag,
-                name=esc(symbol),
-                mode="lines",
-                customdata=_hover_blocks(data),
-                hovertemplate="%{y:.3f} % (block %{customdata})",
-            )
-        )
+        fig.add_trace(_scatter(data, lag, symbol, "%{y:.3f} %"))
         drawn = True
     if not drawn:
         no_data(fig)
