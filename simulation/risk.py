@@ -188,8 +188,12 @@ def runs_table(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 def worst_runs(records: Sequence[Mapping[str, Any]], point: int, n: int) -> list[Mapping[str, Any]]:
     """The point's `n` worst completed paths: most bad debt, then most latent bad debt."""
     ok = [r for r in records if r["point"] == point and r["status"] == "completed"]
-    ok.sort(key=lambda r: (-path_values(r)["bad_debt_usd"], -path_values(r)["latent_bad_debt_usd"]))
-    return ok[:n]
+    values = [path_values(r) for r in ok]  # once per path
+    order = sorted(
+        range(len(ok)),
+        key=lambda i: (-values[i]["bad_debt_usd"], -values[i]["latent_bad_debt_usd"]),
+    )
+    return [ok[i] for i in order[:n]]
 
 
 def write_results(out: Path, plan: Plan, records: Sequence[Mapping[str, Any]]) -> None:

@@ -36,7 +36,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from simulation.backends import BACKENDS
-from simulation.scenario import Scenario, ScenarioError, first_error, load_scenario, one_line
+from simulation.scenario import (
+    Scenario,
+    ScenarioError,
+    first_error,
+    load_scenario,
+    one_line,
+    read_scenario_text,
+)
 
 MAX_RUNS = 1_000_000
 
@@ -189,12 +196,12 @@ def run_key(params: Mapping[str, Any], seed: int) -> str:
 
 
 def _read(path: Path) -> SweepFile:
+    """The sweep file, read as a scenario file is (simulation.scenario.read_scenario_text: a missing,
+    unreadable, binary or non-UTF-8 file is one line), then validated."""
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf8"))
-    except FileNotFoundError:
-        raise SweepError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise SweepError(f"{path}: cannot be read: {e}") from None
+        doc = yaml.safe_load(read_scenario_text(path))
+    except ScenarioError as e:
+        raise SweepError(str(e)) from None
     except yaml.YAMLError as e:
         raise SweepError(f"{path}: not valid YAML: {one_line(str(e))}") from None
     if not isinstance(doc, dict):
@@ -272,6 +279,9 @@ def execute_run(spec: RunSpec, out: Path, backend: str) -> dict[str, Any]:
     return record
 
 
+PATH_COLUMNS = ("lp_share_price", "insurance_fund_usd", "latent_bad_debt_usd")
+
+
 def path_measures(run_dir: Path, out: Path, key: str) -> dict[str, float]:
     """What the risk measures need from a run's time series, whose Parquet (written beside its CSV)
     is copied into the sweep's partitioned `timeseries/`."""
@@ -284,7 +294,7 @@ def path_measures(run_dir: Path, out: Path, key: str) -> dict[str, float]:
     tmp = part / "part-0.parquet.tmp"
     shutil.copyfile(run_dir / "timeseries.parquet", tmp)
     tmp.replace(part / "part-0.parquet")
-    ts = pd.read_parquet(part / "part-0.parquet")
+    ts = pd.read_parquet(run_dir / "timeseries.parquet", columns=list(PATH_COLUMNS))
     return {
         "lp_drawdown": drawdown_fraction(ts["lp_share_price"].to_numpy()),
         "insurance_drawdown_usd": drawdown(ts["insurance_fund_usd"].to_numpy()),
