@@ -26,6 +26,7 @@ from simulation.agents.build import (
     read_protocol,
 )
 from simulation.deploy import Deployment
+from simulation.depth import Cascade, Depth, block_flows
 from simulation.errors import ErrorDecoder
 from simulation.invariants import check_invariants
 from simulation.metrics import (
@@ -93,6 +94,11 @@ class Engine:
         # a keeper that reverts within this many blocks of another's liquidation lost the race
         self.races = Races(1 + max((k.cfg.latency_blocks for k in self.agents.keepers), default=0))
         self.counters = Counters(keepers={k.name: KeeperStats() for k in self.agents.keepers})
+        self.market_symbol = {i: sym for i, (_, sym) in markets.items()}
+        depth = scenario.market.depth
+        self.depth = Depth(depth, scenario.block_time_s) if depth is not None else None
+        """Liquidations (and optionally traders) move the market (simulation.depth); None: they do not."""
+        self.cascade = Cascade()
         self.history: list[dict[str, float]] = [self._price(0)]
         self.nonces = funding.Nonces(rpc.batch)
         self.blocks_done = 0
@@ -106,7 +112,26 @@ class Engine:
     # ------------------------------------------------------------------ set-up
 
     def _price(self, block: int) -> dict[str, float]:
-        return {s: float(p[block]) for s, p in self.prices.items()}
+        """Block `block`'s market prices: the path's, times the impact of the flows so far."""
+        base = {s: float(p[block]) for s, p in self.prices.items()}
+        return self.depth.price(base) if self.depth is not None else base
+
+    def _counterfactual(self, before: Snapshot) -> Callable[[int, int], float]:
+        """For a liquidation of the block just mined that used oracle price `price_wad` in a market: the
+        factor taking it to the price without liquidation impact, exp(-impact) as of the oracle round
+        that set it (the round after the block, or the one before it)."""
+        assert self.depth is not None and self.last is not None
+        depth, after, t0, bt = self.depth, self.last, self.t0, self.sc.block_time_s
+
+        def factor(market_id: int, price_wad: int) -> float:
+            symbol = self.market_symbol[market_id]
+            snap = after if after.market(market_id).price_wad == price_wad else before
+            round_ = snap.oracle_rounds.get(symbol)
+            if round_ is None:
+                return 1.0
+            return float(np.exp(-depth.liq_at((round_[1] - t0) // bt, symbol)))
+
+        return factor
 
     def fund(self) -> None:
         """Wallets, approvals and the LPs' deposits (simulation.funding), then the first snapshot."""
@@ -176,8 +201,20 @@ class Engine:
             self.rec.event(block, name, agent=agent, **args)
         self._revert_reasons(block, reverted)
         self.last = self.reader.parse(answers[len(sent) :])
+        if self.depth is not None:
+            liq_flow, trade_flow = block_flows(events, snap, self.market_symbol)
+            stats["induced_liquidations"] = self.cascade.fold(
+                events, snap, self._counterfactual(snap)
+            )
+            self.depth.absorb(liq_flow, trade_flow)
         self._seen.append(self.last)
         row = block_row(self.last, self.history[-1], self.counters, stats)
+        if self.depth is not None:
+            for symbol, price in self.prices.items():
+                row[f"base_price_{symbol}"] = float(price[block])
+            for symbol, impact in self.depth.liq_by_block[block].items():
+                row[f"liq_impact_pct_{symbol}"] = float(np.expm1(impact) * 100)
+            row["induced_liquidations"] = stats["induced_liquidations"]
         for name, pnl in self.adversary_pnl().items():
             row[f"adv_{name}_pnl_usd"] = pnl
         self.rec.row(row)

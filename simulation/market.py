@@ -26,6 +26,8 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from simulation.depth import DepthConfig
+
 FloatArray = npt.NDArray[np.float64]
 
 SECONDS_PER_YEAR = 365 * 24 * 3600
@@ -116,6 +118,9 @@ class MarketConfig(_Model):
     """Volatility regime changes, each in force from its `from_block` until the next one."""
     events: list[PathEvent] = Field(default_factory=list)
     """Forced paths (crashes); windows of events on the same asset must not overlap."""
+    depth: DepthConfig | None = None
+    """Outside-market depth: liquidations (and optionally traders) move the price, which recovers
+    (simulation.depth). None: the path is exogenous, as computed before the run."""
 
     @field_validator("start")
     @classmethod
@@ -186,6 +191,13 @@ class MarketConfig(_Model):
                     )
         _no_overlaps(events)
         return events
+
+    @field_validator("depth")
+    @classmethod
+    def _check_depth(cls, depth: DepthConfig | None, info: ValidationInfo) -> DepthConfig | None:
+        if depth is not None:
+            _known_assets(depth.depth_usd, info)
+        return depth
 
 
 def _known_assets(per_asset: dict[str, float], info: ValidationInfo) -> None:

@@ -38,6 +38,7 @@ SUM_COLUMNS = frozenset(
         "liquidations_isolated",
         "liquidations_cross",
         "liquidated_notional_usd",
+        "induced_liquidations",
         "tx_sent",
         "tx_reverted",
     }
@@ -243,6 +244,7 @@ def build_plots(
     plots += [
         open_interest_plot(data, windows),
         liquidations_plot(data, bin_size, windows),
+        *cascade_plot(data, windows),
         health_plot(data, windows),
         insurance_plot(data, windows),
         lp_share_plot(data, windows),
@@ -283,6 +285,7 @@ def _price_plot(data: pd.DataFrame, symbol: str, windows: Sequence[Window], firs
     fig = styled(go.Figure(), title, X_TITLE, "price (USD)")
     market = _line(fig, data, f"price_{symbol}", "market")
     oracle = _line(fig, data, f"oracle_{symbol}", "oracle (on-chain)", line_shape="hv")
+    base = _line(fig, data, f"base_price_{symbol}", "without liquidation impact", line_dash="dot")
     if not (market or oracle):
         no_data(fig)
     else:
@@ -291,7 +294,40 @@ def _price_plot(data: pd.DataFrame, symbol: str, windows: Sequence[Window], firs
         f"Market price of {symbol} and the on-chain oracle answer; gaps between them are "
         "oracle lag or deviation. Shaded: the scenario's windows (crash, outages, gas spikes)."
     )
+    if base:
+        caption += (
+            " Dotted: the scenario's own path, the price had liquidations not sold into the "
+            "market's depth (the market line is that path times the liquidations' impact)."
+        )
     return Plot(title, caption, fig)
+
+
+def cascade_plot(data: pd.DataFrame, windows: Sequence[Window] = ()) -> list[Plot]:
+    """Liquidation impact in the price per asset, and the induced liquidations (with market depth)."""
+    impacts = [str(c) for c in data.columns if str(c).startswith("liq_impact_pct_")]
+    if not impacts:
+        return []
+    title = "Cascades: liquidation impact and induced liquidations"
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    styled(fig, title, X_TITLE, "liquidation impact (% of price)")
+    for column in impacts:
+        values = _series(data, column)
+        if values is not None:
+            name = column[len("liq_impact_pct_") :]
+            fig.add_trace(_scatter(data, values, name, "%{y:.3f} %"), secondary_y=False)
+    induced = _series(data, "induced_liquidations")
+    if induced is not None:
+        bars = go.Bar(x=_x(data), y=induced, name="induced liquidations", opacity=0.5)
+        fig.add_trace(bars, secondary_y=True)
+        fig.update_yaxes(title_text="induced liquidations (count)", secondary_y=True)
+    shade(fig, windows, label=False)
+    caption = (
+        "How far the liquidations' selling (and buying) holds each market price from the "
+        "scenario's path, in percent, as the market's depth absorbs it and recovers; bars: "
+        "liquidations whose target was healthy at the price without that impact (a cascade "
+        "round is a block with one or more)."
+    )
+    return [Plot(title, caption, fig)]
 
 
 def oracle_lag_plot(data: pd.DataFrame, windows: Sequence[Window] = ()) -> Plot:
@@ -616,6 +652,22 @@ def summary_table(summary: Mapping[str, Any]) -> str:
         _row("insurance fund (USD), start → end", _start_end(summary.get("insurance_fund_usd"), 2)),
         _row("LP share price (USD), start → end", _start_end(summary.get("lp_share_price"), 6)),
     ]
+    cascade = summary.get("cascade")
+    if isinstance(cascade, Mapping) and cascade.get("depth"):
+        rows.append(
+            _row(
+                "induced liquidations / cascade rounds",
+                f"{fmt(cascade.get('induced_liquidations'))} / {fmt(cascade.get('rounds'))}",
+            )
+        )
+        for symbol, share in (cascade.get("share_of_move") or {}).items():
+            peak = _get(cascade.get("peak_impact_pct"), symbol)
+            rows.append(
+                _row(
+                    f"{symbol}: share of the largest fall from liquidations, deepest impact",
+                    f"{100 * share:.2f} %, {fmt(peak)} %" if isinstance(share, float) else "-",
+                )
+            )
     return '<table class="summary">' + "".join(rows) + "</table>"
 
 

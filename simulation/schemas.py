@@ -53,6 +53,21 @@ class Latent(_Doc):
     """Blocks that ended with latent bad debt."""
 
 
+class CascadeDoc(_Doc):
+    """Liquidations that moved the market (simulation.depth); zeros without `market.depth`."""
+
+    depth: bool
+    """Whether the scenario has market depth (liquidations move the price)."""
+    induced_liquidations: int
+    """Liquidations whose target was healthy at the price without earlier liquidations' impact."""
+    rounds: int
+    """Blocks with at least one induced liquidation."""
+    share_of_move: dict[str, float]
+    """Per asset: the part of the largest peak-to-trough log fall that liquidation impact accounts for."""
+    peak_impact_pct: dict[str, float]
+    """Per asset: the largest fall liquidation impact caused, % of price (negative: pushed down)."""
+
+
 class KeeperDoc(_Doc):
     liquidations: int
     rewards_usd: float
@@ -117,6 +132,7 @@ class SummaryDoc(_Doc):
     """Peak initial requirement of the book, margined both ways."""
     collateral_to_carry_usd: Margining | None = None
     """The least collateral carrying the book through the path with no liquidation, both ways."""
+    cascade: CascadeDoc | None = None
     keepers: dict[str, KeeperDoc] | None = None
     invariants: Invariants | None = None
     rpc_round_trips: int | None = None

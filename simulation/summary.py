@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from simulation.depth import share_of_move
 from simulation.metrics import latent_bad_debt, share_price
 
 if TYPE_CHECKING:
@@ -70,6 +72,7 @@ def build_summary(
             "isolated_margining": round(c.carry.isolated_usd, 2),
             "cross_margining": round(c.carry.cross_usd, 2),
         },
+        "cascade": cascade_summary(e),
         "keepers": {
             name: {**asdict(k), "rewards_usd": round(k.rewards_usd, 6)}
             for name, k in c.keepers.items()
@@ -83,6 +86,27 @@ def build_summary(
     if e.agents.adversaries:
         out["adversaries"] = adversaries_summary(e)
     out["windows"] = scenario_windows(sc)
+    return out
+
+
+def cascade_summary(e: Engine) -> dict[str, Any]:
+    """Induced liquidations, cascade rounds, and per asset the share of the largest fall that liquidation
+    impact accounts for and the deepest it went (simulation.depth)."""
+    depth = e.depth
+    out: dict[str, Any] = {
+        "depth": depth is not None,
+        "induced_liquidations": e.cascade.induced,
+        "rounds": e.cascade.rounds,
+        "share_of_move": {},
+        "peak_impact_pct": {},
+    }
+    if depth is None:
+        return out
+    for symbol in depth.cfg.depth_usd:
+        impact = [b.get(symbol, 0.0) for b in depth.liq_by_block]
+        prices = [h[symbol] for h in e.history[: len(impact)]]
+        out["share_of_move"][symbol] = round(share_of_move(prices, impact), 6)
+        out["peak_impact_pct"][symbol] = round(math.expm1(min(impact, default=0.0)) * 100, 6)
     return out
 
 

@@ -183,6 +183,9 @@ NUMBERS: list[tuple[dict[str, Any], str]] = [
     ({"keepers.1.min_profit_usd": -HUGE}, "keepers.1.min_profit_usd"),
     ({"protocol.insurance_usd": HUGE}, "protocol.insurance_usd"),
     ({"protocol.lp_liquidity_usd": INF}, "protocol.lp_liquidity_usd"),
+    ({"market.depth": {"depth_usd": {"ETH": INF}, "half_life_s": 60}}, "market.depth.depth_usd"),
+    ({"market.depth": {"depth_usd": {"ETH": 1e5}, "half_life_s": NAN}}, "market.depth.half_life_s"),
+    ({"market.depth": {"depth_usd": {"DOGE": 1e5}, "half_life_s": 60}}, "market.depth"),
     ({"blocks": HUGE}, "blocks"),
     ({"seed": INF}, "seed"),
 ]
