@@ -37,11 +37,14 @@ from simulation.metrics import (
     block_row,
     count_revert,
     fold_receipts,
+    mark_pnl,
 )
 from simulation.rpc import Rpc, RpcError
 from simulation.scenario import Scenario
 from simulation.state import Addresses, ChainReader, Snapshot
 from simulation.units import GWEI
+
+LIQUIDATED_LEGS = frozenset({"IsolatedLiquidated", "CrossPositionLiquidated"})
 
 
 class Engine:
@@ -188,11 +191,18 @@ class Engine:
         answers = self.rpc.batch(
             [("eth_getTransactionReceipt", [h]) for _, h in sent] + self.reader.snapshot_calls()
         )
+
+        def decode(log: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+            decoded = self.decoder.decode(log)
+            if decoded is None or decoded[0] not in LIQUIDATED_LEGS:
+                return decoded
+            return decoded[0], mark_pnl(decoded[0], decoded[1], snap)
+
         stats, events, reverted = fold_receipts(
             self.counters,
             block,
             [(tx, r) for (tx, _), r in zip(sent, answers[: len(sent)], strict=True)],
-            self.decoder.decode,
+            decode,
             self.races,
             self.adv_gas_usd,
             oracle_price_wad(snap, "ETH"),

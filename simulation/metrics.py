@@ -67,7 +67,9 @@ def count_event(
 ) -> None:
     """Fold one decoded event of a mined transaction into the run's counters `c`, the block's `stats`
     (its time-series row) and, for a keeper's transaction, that keeper's statistics. A pure function of
-    its arguments: tested without a chain (tests/test_metrics.py)."""
+    its arguments: tested without a chain (tests/test_metrics.py). A liquidated position counts as
+    profitable (contagion) when its PnL at the oracle price is >= 0: `markPnlUsd` (see `mark_pnl`), or
+    without it the PnL realised at the fill price."""
     if name in ("IsolatedLiquidated", "CrossLiquidated"):
         c.liquidations += 1
         stats["liquidations"] += 1
@@ -78,7 +80,7 @@ def count_event(
             notional = abs(args["closedSize"]) * args["priceWad"] / WAD / WAD
             c.liquidated_notional_usd += notional
             stats["notional_usd"] += notional
-            if args["realizedPnl"] >= 0:
+            if args.get("markPnlUsd", args["realizedPnl"]) >= 0:
                 c.profitable_positions_liquidated += 1
         else:
             c.liquidations_cross += 1
@@ -91,7 +93,7 @@ def count_event(
         notional = abs(args["closedSize"]) * args["priceWad"] / WAD / WAD
         c.liquidated_notional_usd += notional
         stats["notional_usd"] += notional
-        if args["realizedPnlUsd"] >= 0:
+        if args.get("markPnlUsd", args["realizedPnlUsd"]) >= 0:
             c.profitable_positions_liquidated += 1
     elif name == "BadDebtCovered":
         c.bad_debt_usd += args["badDebt"] / USDC
@@ -177,6 +179,25 @@ def fold_receipts(
             keeper.lost_races += 1
             keeper.wasted_gas += gas
     return stats, events, reverted
+
+
+def mark_pnl(name: str, args: dict[str, Any], before: Snapshot) -> dict[str, Any]:
+    """A liquidation event's fields plus `markPnlUsd`: the closed part's PnL at the oracle price the
+    liquidation used, USD wad, from the position's entry before the block (the event gives the PnL at
+    the fill price, which carries the close's spread and impact: a leg that was flat or slightly up on the
+    market would count as a loss)."""
+    entry: int | None = None
+    if name == "IsolatedLiquidated":
+        p = before.positions.get(args["positionId"])
+        entry = p.entry_price_wad if p is not None else None
+    elif name == "CrossPositionLiquidated":
+        account = args["account"].lower()
+        acct = next((v for k, v in before.cross.items() if k.lower() == account), None)
+        leg = acct.positions.get(args["marketId"]) if acct is not None else None
+        entry = leg[1] if leg is not None else None
+    if entry is None:
+        return args
+    return {**args, "markPnlUsd": mm.pnl_usd_floor(args["closedSize"], entry, args["priceWad"])}
 
 
 def count_revert(c: Counters, kind: str, reason: str) -> None:

@@ -111,9 +111,11 @@ class TraderGroup(_Model):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
     """Group name, used in outputs."""
     count: int = Field(gt=0, le=200)
-    strategy: Literal["random", "momentum", "mean_reversion", "pairs"] = "random"
+    strategy: Literal["random", "momentum", "mean_reversion", "pairs", "hedged_pair"] = "random"
     """random: coin flip; momentum: follow the move over `lookback_blocks`; mean_reversion: fade it;
-    pairs: long the asset that outperformed the other over `lookback_blocks`, short the other (hedged)."""
+    pairs: long the asset that outperformed the other over `lookback_blocks`, short the other (hedged);
+    hedged_pair: long its first market and short the second, or the reverse (drawn once per trader),
+    held until a stop, a take-profit or a liquidation (never flipped)."""
     margin_mode: Literal["isolated", "cross"] = "isolated"
     markets: tuple[str, ...] = ("ETH-USD", "BTC-USD")
     leverage: Range = Range(min=2, max=10)

@@ -72,3 +72,42 @@ def test_compare_across_seeds_gives_contagion_and_capital(tmp_path):
     before = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/result.json")}
     assert marginsim(*args, timeout=600).returncode == 0
     assert {p: p.stat().st_mtime_ns for p in out.glob("runs/*/result.json")} == before
+
+
+def test_divergence_cross_liquidates_profitable_legs_isolated_does_not(tmp_path):
+    """scenarios/divergence.yaml: hedged pairs, ETH -40 % while BTC is nearly flat. Cross margin closes
+    the accounts' BTC legs with their ETH legs, some of them in profit at the oracle price; isolated
+    margin never closes a profitable leg. The books are the same, leg for leg, until the crash."""
+    r = marginsim(
+        "compare",
+        "scenarios/divergence.yaml",
+        "--out",
+        str(tmp_path),
+        "--backend",
+        "revm",
+        "--no-progress",
+        timeout=900,
+    )
+    assert r.returncode == 0, r.stderr
+    doc = json.loads((tmp_path / "compare.json").read_text())
+    iso, cross = doc["isolated"], doc["cross"]
+    assert iso["positions_liquidated"] > 0 and cross["positions_liquidated"] > 0
+    assert iso["profitable_positions_liquidated"] == 0
+    assert cross["profitable_positions_liquidated"] > 0
+    # the profitable legs are BTC legs, each closed with its account's losing ETH leg
+    legs = [json.loads(x) for x in (tmp_path / "cross" / "events.jsonl").read_text().splitlines()]
+    liquidated = [e for e in legs if e["event"] == "CrossPositionLiquidated"]
+    profitable = [e for e in liquidated if int(e["markPnlUsd"]) >= 0]
+    assert len(profitable) == cross["profitable_positions_liquidated"]
+    assert {int(e["marketId"]) for e in profitable} == {1}
+    for e in profitable:
+        same_call = [
+            x
+            for x in liquidated
+            if x["block"] == e["block"] and x["account"] == e["account"] and x is not e
+        ]
+        assert [int(x["marketId"]) for x in same_call] == [0] and int(
+            same_call[0]["markPnlUsd"]
+        ) < 0
+    # what the contagion costs the same traders
+    assert cross["collateral_lost_usd"] > iso["collateral_lost_usd"]

@@ -23,6 +23,7 @@ from simulation.metrics import (
     count_revert,
     fold_receipts,
     latent_bad_debt,
+    mark_pnl,
 )
 from simulation.state import CrossView, IsolatedView, MarketView, Snapshot
 from simulation.units import USDC
@@ -219,6 +220,39 @@ def test_latent_bad_debt_sums_the_negative_equity_of_what_no_keeper_took():
     assert count == 3  # positions 1 and 2, account 0xa
     assert usd == pytest.approx(200.0 + 75.0)
     assert latent_bad_debt(_snapshot(positions, cross, (), ())) == (0, 0.0)
+
+
+def test_a_leg_flat_on_the_market_counts_as_profitable_though_its_fill_lost():
+    """Contagion is judged on the closed leg's PnL at the oracle price, not at the liquidation's fill
+    (whose spread and impact make a flat leg look like a loss)."""
+    owner = "0x" + "AB" * 20
+    # a short of 0.5 BTC-sized units entered at $2,010 with the oracle at $2,000: +$5 on the market
+    cross = {owner: CrossView(0, 0, 0, {0: (-WAD // 2, 2_010 * WAD)}, 0)}
+    snap = _snapshot({}, cross, (), ())
+    leg = {
+        "account": owner.lower(),
+        "marketId": 0,
+        "closedSize": -WAD // 2,
+        "priceWad": 2_000 * WAD,
+        "realizedPnlUsd": -3 * WAD,  # bought back at $2,016: -$3 at the fill
+    }
+    marked = mark_pnl("CrossPositionLiquidated", leg, snap)
+    assert marked["markPnlUsd"] == 5 * WAD
+    c = Counters()
+    count_event(c, "CrossPositionLiquidated", marked, None, stats())
+    assert c.profitable_positions_liquidated == 1
+    count_event(
+        c, "CrossPositionLiquidated", leg, None, stats()
+    )  # without the mark: the fill's PnL
+    assert c.profitable_positions_liquidated == 1
+    # an isolated long from $2,100 liquidated at $2,000: -$100 on the market
+    iso = {4: IsolatedView(4, owner, 0, WAD, 100 * USDC, 2_100 * WAD)}
+    args = {"positionId": 4, "closedSize": WAD, "priceWad": 2_000 * WAD, "realizedPnl": -101 * USDC}
+    assert (
+        mark_pnl("IsolatedLiquidated", args, _snapshot(iso, {}, (), ()))["markPnlUsd"] == -100 * WAD
+    )
+    # a position the snapshot does not hold: left as it is
+    assert "markPnlUsd" not in mark_pnl("IsolatedLiquidated", args, snap)
 
 
 # ---------------------------------------------------------------- collateral to carry a book (CarryTracker)

@@ -47,6 +47,12 @@ class Trader:
         """Cross mode: quote tokens committed to each market's position."""
         self.rebalance_left_usd = cfg.rebalance.budget_usd if cfg.rebalance else 0.0
         self.margin_posted_usd = 0.0
+        self.pair_side = 0
+        """hedged_pair: +1 long the first market and short the second, -1 the reverse."""
+        if (
+            cfg.strategy == "hedged_pair"
+        ):  # drawn only here: other strategies' streams are unchanged
+            self.pair_side = 1 if self.rng.random() < 0.5 else -1
 
     def _draws(self) -> Draws:
         r = self.rng.random
@@ -55,6 +61,9 @@ class Trader:
     def _signal(self, history: Sequence[dict[str, float]], symbol: str, u: float) -> int:
         if self.cfg.strategy == "random":
             return 1 if u < 0.5 else -1
+        if self.cfg.strategy == "hedged_pair":
+            first = self.ctx.symbols[self.ctx.market_ids[self.cfg.markets[0]]]
+            return self.pair_side if symbol == first else -self.pair_side
         n = self.cfg.lookback_blocks
         if len(history) <= n:
             return 0
@@ -133,7 +142,12 @@ class Trader:
         known = margin_usd > 0  # a cross position this trader did not open has no margin of its own
         stop = known and cfg.stop_loss is not None and pnl_usd <= -cfg.stop_loss * margin_usd
         take = known and cfg.take_profit is not None and pnl_usd >= cfg.take_profit * margin_usd
-        flip = d.consider < cfg.trade_probability and signal != 0 and (signal > 0) != (size > 0)
+        flip = (
+            cfg.strategy != "hedged_pair"
+            and d.consider < cfg.trade_probability
+            and signal != 0
+            and (signal > 0) != (size > 0)
+        )
         if stop or take or flip:
             kind = "stop_loss" if stop else "take_profit" if take else "close"
             if cfg.margin_mode == "isolated":
