@@ -85,6 +85,14 @@ abstract contract MarginBooks is IMarginVault, IMarginVaultForPool {
     mapping(uint256 marketId => PendingParams) internal _pendingParams;
     mapping(address token => PendingCollateral) internal _pendingCollateral;
 
+    /// @dev Notional liquidations closed in a market in block `blockNumber` (the rate limit's window).
+    struct LiquidationWindow {
+        uint64 blockNumber;
+        uint192 notionalUsd;
+    }
+
+    mapping(uint256 marketId => LiquidationWindow) internal _liquidationWindow;
+
     constructor(
         IERC20 quote,
         uint8 quoteDecimals_,
@@ -165,6 +173,16 @@ abstract contract MarginBooks is IMarginVault, IMarginVaultForPool {
             ids[i] = _openPositionIds[start + i];
             positions[i] = _positions[ids[i]];
         }
+    }
+
+    /// @notice Notional (USD wad, at the oracle price) liquidations may still close in `marketId` in this
+    /// block; `type(uint256).max` for a market without a cap.
+    function liquidationRoomUsd(uint256 marketId) public view returns (uint256) {
+        uint256 cap = _market(marketId).params.liquidationCapUsd;
+        if (cap == 0) return type(uint256).max;
+        LiquidationWindow memory w = _liquidationWindow[marketId];
+        uint256 used = w.blockNumber == block.number ? w.notionalUsd : 0;
+        return cap > used ? cap - used : 0;
     }
 
     function crossAccountCount() external view returns (uint256) {

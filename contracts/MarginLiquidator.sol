@@ -46,6 +46,8 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
         uint256 penaltyUsd;
         uint256 keeperUsd;
         bool full;
+        /// @dev The close was cut to the market's liquidation room this block (see `liquidationCapUsd`).
+        bool capped;
     }
 
     constructor(IERC20 quote, IOracleAdapter oracle_, ILPPool pool_, IInsuranceFund insurance_, Defences memory defences)
@@ -64,6 +66,7 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
 
         Market storage m = _markets[p.marketId];
         (int256 size, uint256 entry) = (p.size, p.entryPriceWad);
+        _useLiquidationRoom(p.marketId, MarginMath.notionalUsdUp(closeSize, priceWad));
         _removeExposure(m, size, entry);
         if (t.full) {
             _untrackOpen(p.openIndex);
@@ -112,8 +115,13 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
             MarginMath.liquidationFractionUp(h.equityUsd, h.maintenanceUsd, _fullCloseCostUsd(mp, p.size, priceWad, liquidityUsd));
         (closeSize,) = _planClose(t, mp, p.size, p.entryPriceWad, priceWad, fraction, liquidityUsd);
         if (!t.full && _settlementTerms(p.margin, t).shortfall > 0) {
-            t = CloseTotals(0, 0, 0, false);
+            t = CloseTotals(0, 0, 0, false, false);
             (closeSize,) = _planClose(t, mp, p.size, p.entryPriceWad, priceWad, ConstantsLib.WAD, liquidityUsd);
+        }
+        uint256 allowed = _roomFractionDown(p.marketId, closeSize, p.size, priceWad);
+        if (allowed < ConstantsLib.WAD) {
+            t = CloseTotals(0, 0, 0, false, true);
+            (closeSize,) = _planClose(t, mp, p.size, p.entryPriceWad, priceWad, allowed, liquidityUsd);
         }
     }
 
@@ -127,7 +135,10 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
         uint256 quoteBalance = _collateral[account][address(_quote)];
         (CloseTotals memory t, int256[] memory closes, uint256[] memory fills) =
             _planCross(account, states, fraction, liquidityUsd);
-        if (!t.full && _settlementTerms(quoteBalance + _collateralSaleValue(account, prices, true), t).shortfall > 0) {
+        if (
+            !t.full && !t.capped
+                && _settlementTerms(quoteBalance + _collateralSaleValue(account, prices, true), t).shortfall > 0
+        ) {
             (t, closes, fills) = _planCross(account, states, ConstantsLib.WAD, liquidityUsd);
         }
 
@@ -168,11 +179,30 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
         fraction = MarginMath.liquidationFractionUp(h.equityUsd, h.maintenanceUsd, fullCostUsd);
     }
 
+    /// @dev Plan closing `fraction` of every leg, cut to the liquidation room of each market this block.
     function _planCross(address account, MarketState[] memory states, uint256 fraction, uint256 liquidityUsd)
         internal
         view
         returns (CloseTotals memory t, int256[] memory closes, uint256[] memory fills)
     {
+        (t, closes, fills) = _planCrossAt(account, states, fraction, liquidityUsd, false);
+        uint256 allowed = ConstantsLib.WAD;
+        for (uint256 i = 0; i < closes.length; ++i) {
+            if (closes[i] == 0) continue;
+            int256 size = _crossPositions[account][i].size;
+            allowed = Math.min(allowed, _roomFractionDown(i, closes[i], size, states[i].priceWad));
+        }
+        if (allowed < ConstantsLib.WAD) (t, closes, fills) = _planCrossAt(account, states, allowed, liquidityUsd, true);
+    }
+
+    function _planCrossAt(
+        address account,
+        MarketState[] memory states,
+        uint256 fraction,
+        uint256 liquidityUsd,
+        bool capped
+    ) internal view returns (CloseTotals memory t, int256[] memory closes, uint256[] memory fills) {
+        t.capped = capped;
         closes = new int256[](states.length);
         fills = new uint256[](states.length);
         t.full = true;
@@ -194,6 +224,7 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
             CrossPosition storage cp = _crossPositions[account][i];
             (int256 size, uint256 entry) = (cp.size, cp.entryPriceWad);
             Market storage m = _markets[i];
+            _useLiquidationRoom(i, MarginMath.notionalUsdUp(closes[i], states[i].priceWad));
             _removeExposure(m, size, entry);
             int256 left = size - closes[i];
             _addExposure(m, left, entry);
@@ -235,6 +266,29 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
         return MarginMath.mulWadUp(notional, mp.liquidationPenaltyWad + _closeFeeFraction(mp, notional, liquidityUsd));
     }
 
+    /// @dev WAD when closing `closeSize` of a position of `size` fits the market's liquidation room this block;
+    /// else the fraction of `size` the room allows, rounded down (close less: the cap is the point). Reverts
+    /// with `LiquidationCapReached` when no room is left.
+    function _roomFractionDown(uint256 marketId, int256 closeSize, int256 size, uint256 priceWad)
+        internal
+        view
+        returns (uint256)
+    {
+        uint256 room = liquidationRoomUsd(marketId);
+        if (MarginMath.notionalUsdUp(closeSize, priceWad) <= room) return ConstantsLib.WAD;
+        uint256 allowed = MarginMath.mulDivDown(room, ConstantsLib.WAD, MarginMath.notionalUsdUp(size, priceWad));
+        if (allowed == 0) revert LiquidationCapReached(marketId, _markets[marketId].params.liquidationCapUsd);
+        return allowed;
+    }
+
+    /// @dev Count `notionalUsd` closed by a liquidation against the market's cap for this block.
+    function _useLiquidationRoom(uint256 marketId, uint256 notionalUsd) internal {
+        if (_markets[marketId].params.liquidationCapUsd == 0) return;
+        LiquidationWindow storage w = _liquidationWindow[marketId];
+        uint256 used = w.blockNumber == block.number ? w.notionalUsd : 0;
+        (w.blockNumber, w.notionalUsd) = (uint64(block.number), (used + notionalUsd).toUint192());
+    }
+
     /// @dev Plan closing `fraction` of one position at the fill price a trade of that size gets, adding to `t`.
     /// Closes it all when the fraction is WAD or the rest would fall under the minimum notional. Sets t.full to
     /// whether it did.
@@ -248,7 +302,11 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
         uint256 liquidityUsd
     ) internal view returns (int256 closeSize, uint256 fillPriceWad) {
         closeSize = fraction >= ConstantsLib.WAD ? size : MarginMath.scaleSizeUp(size, fraction);
-        if (closeSize != size && MarginMath.notionalUsdDown(size - closeSize, priceWad) < mp.minNotionalUsd) {
+        // the rest of a position cut by the rate limit may stay under the minimum: it goes next block
+        if (
+            !t.capped && closeSize != size
+                && MarginMath.notionalUsdDown(size - closeSize, priceWad) < mp.minNotionalUsd
+        ) {
             closeSize = size;
         }
         uint256 notional = MarginMath.notionalUsdUp(closeSize, priceWad);

@@ -134,11 +134,12 @@ contract MarginVault is MarginBooks, IMarginLiquidation, Ownable2Step, Reentranc
         if (readyAt == 0 || block.timestamp < readyAt) revert ErrorsLib.TimelockNotReady(readyAt, block.timestamp);
     }
 
-    /// @dev Every field of `next` within one step of `current` (the struct's words, in field order).
+    /// @dev Every field of `next` within one step of `current` (the struct's words, in field order), but the
+    /// liquidation cap (the last word): from 0, no cap, any step would be one to almost nothing.
     function _checkStep(MarketParams storage current, MarketParams calldata next) internal view {
         bytes memory a = abi.encode(current);
         bytes memory b = abi.encode(next);
-        for (uint256 i = 0; i < a.length / 32; ++i) {
+        for (uint256 i = 0; i < a.length / 32 - 1; ++i) {
             uint256 x;
             uint256 y;
             assembly ("memory-safe") {
@@ -389,6 +390,7 @@ contract MarginVault is MarginBooks, IMarginLiquidation, Ownable2Step, Reentranc
         _bound("volSlope", p.volSlopeWad, 0, ConstantsLib.MAX_VOL_SLOPE);
         _bound("maxBuffer", p.maxBufferWad, 0, ConstantsLib.MAX_MAINTENANCE_BUFFER);
         _bound("minFee", p.minFeeWad, 0, ConstantsLib.MAX_MIN_FEE);
+        _bound("liquidationCap", p.liquidationCapUsd, 0, ConstantsLib.MAX_LIQUIDATION_CAP_USD);
     }
 
     function _bound(bytes32 name, uint256 value, uint256 lo, uint256 hi) internal pure {

@@ -50,6 +50,8 @@ class MarketSpec:
     min_fee: float = 0.003
     """Per-side floor of spread + impact: above half the oracle's deviation threshold (0.5 % by default),
     so that trading ahead of a round costs more than the round moves the price (0 turns it off)."""
+    liquidation_cap_usd: float = 0
+    """Most notional liquidations may close in the market in one block, USD (0: no cap)."""
 
     def params(self) -> tuple[int, ...]:
         """The on-chain MarketParams tuple, in field order."""
@@ -67,6 +69,7 @@ class MarketSpec:
             "vol_slope",
             "max_buffer",
             "min_fee",
+            "liquidation_cap_usd",
         )
         return tuple(wad(getattr(self, f)) for f in fields)
 

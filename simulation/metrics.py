@@ -54,6 +54,8 @@ class Counters:
     carry: CarryTracker = field(default_factory=lambda: CarryTracker())
     latent_bad_debt_peak_usd: float = 0.0
     latent_bad_debt_blocks: int = 0
+    queue_peak_usd: float = 0.0
+    """The most notional left liquidatable but open after any block (the liquidation queue), USD."""
     """Blocks that ended with latent bad debt (simulation.metrics.latent_bad_debt)."""
     reverts_by_kind: dict[str, int] = field(default_factory=dict)
 
@@ -410,6 +412,22 @@ def latent_bad_debt(snap: Snapshot) -> tuple[int, float]:
     return count, underwater / WAD
 
 
+def queued_notional_usd(snap: Snapshot) -> float:
+    """Notional of the positions and cross accounts liquidatable after the block yet still open, USD at
+    the oracle price: the liquidation queue (what keepers left, or a liquidation cap held back)."""
+    total = 0
+    for pid in snap.liquidatable_isolated:
+        p = snap.positions.get(pid)
+        price = snap.market(p.market_id).price_wad if p is not None else None
+        if p is not None and price is not None:
+            total += mm.notional_usd_up(p.size, price)
+    for owner in snap.liquidatable_cross:
+        acct = snap.cross.get(owner)
+        for mid, (size, _) in acct.positions.items() if acct is not None else ():
+            total += mm.notional_usd_up(size, snap.market(mid).price_wad or 0)
+    return total / WAD
+
+
 def block_row(
     snap: Snapshot,
     prices: dict[str, float],
@@ -422,6 +440,8 @@ def block_row(
     latent_count, latent_usd = latent_bad_debt(snap)
     counters.latent_bad_debt_peak_usd = max(counters.latent_bad_debt_peak_usd, latent_usd)
     counters.latent_bad_debt_blocks += latent_usd > 0
+    queue_usd = queued_notional_usd(snap)
+    counters.queue_peak_usd = max(counters.queue_peak_usd, queue_usd)
     counters.peak_capital_isolated_usd = max(counters.peak_capital_isolated_usd, capital_isolated)
     counters.peak_capital_netted_usd = max(counters.peak_capital_netted_usd, capital_netted)
     q = np.percentile(ratios, [10, 50, 90]) if ratios else [math.nan] * 3
@@ -454,6 +474,7 @@ def block_row(
             "bad_debt_usd": counters.bad_debt_usd,
             "latent_liquidatable": latent_count,
             "latent_bad_debt_usd": latent_usd,
+            "liquidation_queue_usd": queue_usd,
             "insurance_fund_usd": snap.insurance_balance / USDC,
             "lp_share_price": share_price(snap),
             "pool_cash_usd": snap.pool_cash / USDC,

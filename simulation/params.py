@@ -38,6 +38,7 @@ MAX_VOL_FLOOR = wad(1)
 MAX_VOL_SLOPE = wad(10)
 MAX_MAINTENANCE_BUFFER = wad("0.25")
 MAX_MIN_FEE = wad("0.02")
+MAX_LIQUIDATION_CAP_USD = wad(10**12)
 MAX_COLLATERAL_WEIGHT = wad("0.95")
 
 
@@ -147,6 +148,9 @@ def param_problems(sc: Scenario) -> Iterator[str]:
         yield from _bound(f"{at}.buffer_slope", m.vol_slope, 0, MAX_VOL_SLOPE)
         yield from _bound(f"{at}.buffer_cap", m.max_buffer, 0, MAX_MAINTENANCE_BUFFER)
         yield from _bound("protocol.min_fee", m.min_fee, 0, MAX_MIN_FEE)
+        yield from _bound(
+            f"{at}.liquidation_cap_usd", m.liquidation_cap_usd, 0, MAX_LIQUIDATION_CAP_USD
+        )
     for t in token_specs(sc):
         if t.collateral_weight is None or t.liquidation_discount is None:
             continue

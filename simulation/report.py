@@ -45,7 +45,13 @@ SUM_COLUMNS = frozenset(
 )
 MIN_COLUMNS = frozenset({"health_min", "health_p10"})
 MAX_COLUMNS = frozenset(
-    {"health_p90", "latent_bad_debt_usd", "latent_liquidatable", "base_fee_gwei"}
+    {
+        "health_p90",
+        "latent_bad_debt_usd",
+        "latent_liquidatable",
+        "liquidation_queue_usd",
+        "base_fee_gwei",
+    }
 )
 FIRST_COLUMNS = frozenset({"block", "timestamp"})
 HEALTH_COLUMNS = ("health_p10", "health_p50", "health_p90", "health_min")
@@ -245,6 +251,7 @@ def build_plots(
         open_interest_plot(data, windows),
         liquidations_plot(data, bin_size, windows),
         *cascade_plot(data, windows),
+        queue_plot(data, windows),
         health_plot(data, windows),
         insurance_plot(data, windows),
         lp_share_plot(data, windows),
@@ -475,6 +482,30 @@ def health_plot(data: pd.DataFrame, windows: Sequence[Window] = ()) -> Plot:
         f"Health across open positions and cross accounts: p10-p90 band, median and "
         f"minimum; below 1.0 is liquidatable (clipped to [{HEALTH_FLOOR:g}, "
         f"{HEALTH_CEILING:g}])."
+    )
+    return Plot(title, caption, fig)
+
+
+def queue_plot(data: pd.DataFrame, windows: Sequence[Window] = ()) -> Plot:
+    """The liquidation queue: what is liquidatable after each block yet still open."""
+    title = "Liquidation queue"
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    styled(fig, title, X_TITLE, "notional (USD)")
+    notional, count = _series(data, "liquidation_queue_usd"), _series(data, "latent_liquidatable")
+    if notional is None and count is None:
+        no_data(fig)
+    else:
+        if notional is not None:
+            fig.add_trace(_scatter(data, notional, "notional", "$%{y:,.0f}"), secondary_y=False)
+        if count is not None:
+            fig.add_trace(_scatter(data, count, "positions and accounts", "%{y}"), secondary_y=True)
+            fig.update_yaxes(title_text="count", secondary_y=True)
+        shade(fig, windows, label=False)
+    caption = (
+        "Positions and cross accounts liquidatable after the block yet still open, and their "
+        "notional at the oracle price: what keepers were too slow for, found unprofitable, or held "
+        "back because a market's per-block liquidation cap was used up (protocol.markets.*."
+        "liquidation_cap_usd)."
     )
     return Plot(title, caption, fig)
 

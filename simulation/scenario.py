@@ -176,6 +176,7 @@ MARKET_PARAM_FIELDS = {
     "buffer_floor": "vol_floor",
     "buffer_slope": "vol_slope",
     "buffer_cap": "max_buffer",
+    "liquidation_cap_usd": "liquidation_cap_usd",
 }
 """A market's scenario field -> simulation.deploy.MarketSpec's field."""
 
@@ -206,6 +207,9 @@ class MarketParams(_Model):
     """Buffer added per unit of hourly volatility above the floor."""
     buffer_cap: float | None = Field(None, ge=0)
     """The largest buffer."""
+    liquidation_cap_usd: float | None = Field(None, ge=0)
+    """Most notional liquidations may close in the market in one block, USD (0: no cap), as dYdX and
+    Synthetix limit them; a liquidation beyond it closes what room is left, the rest waits (the queue)."""
 
 
 class CollateralParams(_Model):

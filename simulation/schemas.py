@@ -126,6 +126,8 @@ class SummaryDoc(_Doc):
     bad_debt_usd: float | None = None
     bad_debt_covered: BadDebtCovered | None = None
     latent_bad_debt_usd: Latent | None = None
+    liquidation_queue_peak_usd: float | None = None
+    """The most notional left liquidatable but open after any block (the liquidation queue)."""
     insurance_fund_usd: StartEnd | None = None
     lp_share_price: StartEnd | None = None
     collateral_needed_usd: Margining | None = None

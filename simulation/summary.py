@@ -56,6 +56,7 @@ def build_summary(
             "end": round(latent_bad_debt(end)[1], 6),
             "blocks": c.latent_bad_debt_blocks,
         },
+        "liquidation_queue_peak_usd": round(c.queue_peak_usd, 2),
         "insurance_fund_usd": {
             "start": start.insurance_balance / 1e6,
             "end": end.insurance_balance / 1e6,

@@ -65,6 +65,7 @@ def _with(protocol: dict) -> object:
         ({"markets": {"ETH-USD": {"buffer_floor": 1.5}}}, "ETH-USD.buffer_floor"),
         ({"markets": {"ETH-USD": {"buffer_slope": 11}}}, "ETH-USD.buffer_slope"),
         ({"markets": {"ETH-USD": {"buffer_cap": 0.3}}}, "ETH-USD.buffer_cap"),
+        ({"markets": {"BTC-USD": {"liquidation_cap_usd": 1.1e12}}}, "BTC-USD.liquidation_cap_usd"),
         ({"collateral": {"WETH": {"weight": 0.96}}}, "WETH.weight"),
         ({"collateral": {"WBTC": {"weight": 0.9, "discount": 0.11}}}, "WBTC.discount"),
     ],
@@ -88,6 +89,7 @@ def test_the_edges_the_contracts_accept_pass():
         "buffer_floor": 1.0,
         "buffer_slope": 10,
         "buffer_cap": 0.25,
+        "liquidation_cap_usd": 1e12,
     }
     sc = _with(
         {"markets": {"ETH-USD": edge}, "collateral": {"WETH": {"weight": 0.95, "discount": 0.05}}}
@@ -111,6 +113,7 @@ def test_every_parameter_reaches_the_chain():
         "buffer_floor": 0.02,
         "buffer_slope": 1.5,
         "buffer_cap": 0.04,
+        "liquidation_cap_usd": 250_000,
     }
     sc = _with(
         {
@@ -138,7 +141,7 @@ def test_every_parameter_reaches_the_chain():
         "buffer_cap",
     ]
     got = vault.functions.market(d.markets["ETH-USD"]).call()[5]
-    want = [round(eth[k] * WAD) for k in order] + [round(0.002 * WAD)]
+    want = [round(eth[k] * WAD) for k in order] + [round(0.002 * WAD), 250_000 * WAD]
     assert list(got) == want
     btc = vault.functions.market(d.markets["BTC-USD"]).call()[5]
     assert btc[1] == round(0.03 * WAD)  # not given: the default maintenance ratio

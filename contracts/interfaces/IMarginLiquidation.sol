@@ -9,6 +9,8 @@ interface IMarginLiquidation {
     error SelfLiquidation(address owner);
     /// @notice Thrown when a liquidation targets a position or account whose equity is at or above maintenance.
     error NotLiquidatable(int256 equityUsd, uint256 maintenanceUsd);
+    /// @notice Thrown when liquidations already closed `capUsd` of notional in `marketId` this block.
+    error LiquidationCapReached(uint256 marketId, uint256 capUsd);
 
     /// @notice A keeper liquidated `closedSize` of an isolated position at the fill price a close of that size gets
     /// (oracle price less spread and impact); `priceWad` is the oracle price.

@@ -20,6 +20,9 @@ import {IOracleAdapter} from "./IOracleAdapter.sol";
 /// @param minFeeWad floor of spread + impact, per side. Set it above half the feed's deviation threshold:
 /// a trader who sees the market move before the oracle's round lands wins about one threshold per round,
 /// and a round trip then costs more than that (0 disables the floor).
+/// @param liquidationCapUsd most notional (USD wad, at the oracle price) liquidations may close in this market in
+/// one block, as dYdX and Synthetix cap them; a liquidation beyond it closes only what room is left, and
+/// reverts with `LiquidationCapReached` when none is. 0: no cap.
 struct MarketParams {
     uint256 initialMarginWad;
     uint256 maintenanceMarginWad;
@@ -34,6 +37,7 @@ struct MarketParams {
     uint256 volSlopeWad;
     uint256 maxBufferWad;
     uint256 minFeeWad;
+    uint256 liquidationCapUsd;
 }
 
 /// @notice A market's book: its oracle asset, parameters and aggregate open interest.
@@ -127,6 +131,8 @@ interface IMarginVault {
         view
         returns (uint256[] memory ids, IsolatedPosition[] memory positions);
     function crossAccountCount() external view returns (uint256);
+    /// @notice Notional (USD wad) liquidations may still close in `marketId` in this block (max: no cap).
+    function liquidationRoomUsd(uint256 marketId) external view returns (uint256);
     /// @notice Cross accounts with at least one open position, `[start, start + count)`.
     function crossAccounts(uint256 start, uint256 count) external view returns (address[] memory);
 }

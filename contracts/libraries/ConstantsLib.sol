@@ -27,6 +27,7 @@ library ConstantsLib {
     uint256 internal constant MAX_VOL_SLOPE = 10e18;
     uint256 internal constant MAX_MAINTENANCE_BUFFER = 0.25e18; // added to the ratios, 25 %
     uint256 internal constant MAX_MIN_FEE = 0.02e18; // per-side fee floor, 2 % of price
+    uint256 internal constant MAX_LIQUIDATION_CAP_USD = 1_000_000_000_000e18; // per market and block; 0 is no cap
 
     // --- owner powers --------------------------------------------------------------------------
     /// @dev A risk-parameter change waits this long between being queued and taking effect, so that

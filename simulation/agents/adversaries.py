@@ -30,6 +30,8 @@ class MarketTerms:
     penalty: int
     keeper_share: int
     min_notional: int
+    liquidation_cap: int = 0
+    """Most notional (USD wad) liquidations may close in the market in one block; 0: no cap."""
 
 
 @dataclass(frozen=True)

@@ -118,6 +118,7 @@ def build_agents(b: Build, accounts: Sequence[str]) -> Agents:
         b.market_ids["ETH-USD"],
         {i: max(t.spread, t.min_fee) for i, t in terms.items()},
         b.protocol.min_collateral_discount,
+        {i: t.liquidation_cap for i, t in terms.items() if t.liquidation_cap},
     )
     keepers = [Keeper(cfg, next(it), kctx) for cfg in sc.keepers]
     fork = b.fork
@@ -193,7 +194,7 @@ def read_protocol(
 def market_terms(protocol: ProtocolReads) -> dict[int, MarketTerms]:
     """Each market's fee and liquidation parameters, from its MarketParams tuple."""
     return {
-        i: MarketTerms(p[5], p[12], p[6], p[3], p[4], p[8])
+        i: MarketTerms(p[5], p[12], p[6], p[3], p[4], p[8], p[13])
         for i, p in protocol.market_params.items()
     }
 

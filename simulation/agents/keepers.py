@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from simulation import margin_math as mm
 from simulation.abi import ContractAbi
@@ -32,6 +33,9 @@ class KeeperContext:
     """The smallest liquidation discount of the cross collateral tokens: a cross liquidation whose quote
     balance cannot pay sells collateral to the keeper at the oracle price less it, a gain on top of the
     reward (which may exceed the penalty); the model counts it (sale_gain_usd)."""
+    liquidation_cap_usd: Mapping[int, int] = field(default_factory=dict)
+    """Per market with a per-block cap on liquidated notional (USD wad): the keeper sends no more than
+    fits in a block; what does not fit waits (the queue) for the next."""
 
 
 class Keeper:
@@ -42,6 +46,8 @@ class Keeper:
         self.cfg, self.address, self.ctx = cfg, address, ctx
         self.name = cfg.name
         self.skipped_unprofitable = 0
+        self.queued = 0
+        """Targets left for a later block because the market's liquidation cap was used up."""
         self._last_try: dict[str, int] = {}
 
     def decide(self, block: int, seen: Snapshot, now: Snapshot) -> list[Tx]:
@@ -57,19 +63,26 @@ class Keeper:
         gas_price = now.base_fee_wei + fee
         txs = []
         targets = [
-            (f"iso:{pid}", GAS_ISOLATED, self._reward_isolated(seen, pid))
+            (f"iso:{pid}", GAS_ISOLATED, *self._reward_isolated(seen, pid))
             for pid in seen.liquidatable_isolated
         ]
         targets += [
-            (f"cross:{a}", GAS_CROSS, self._reward_cross(seen, a)) for a in seen.liquidatable_cross
+            (f"cross:{a}", GAS_CROSS, *self._reward_cross(seen, a)) for a in seen.liquidatable_cross
         ]
-        for target, gas, reward_usd in targets:
+        room = dict(self.ctx.liquidation_cap_usd)  # a fresh block: every capped market's whole cap
+        for target, gas, reward_usd, closes in targets:
             if block - self._last_try.get(target, -(10**9)) <= self.cfg.latency_blocks:
                 continue  # already sent; its outcome is not visible yet
             cost_usd = gas * gas_price * eth / WAD / WAD
             if reward_usd - cost_usd < self.cfg.min_profit_usd:
                 self.skipped_unprofitable += 1
                 continue
+            capped = [m for m in closes if m in room]
+            if any(room[m] <= 0 for m in capped):
+                self.queued += 1  # the cap is used up in one of its markets: next block
+                continue
+            for m in capped:  # one that does not fit whole still goes: the vault closes what fits
+                room[m] -= closes[m]
             self._last_try[target] = block
             kind, arg = target.split(":")
             fn = "liquidateIsolated" if kind == "iso" else "liquidateCross"
@@ -88,7 +101,8 @@ class Keeper:
             )
         return txs
 
-    def _reward_isolated(self, snap: Snapshot, pid: int) -> float:
+    def _reward_isolated(self, snap: Snapshot, pid: int) -> tuple[float, dict[int, int]]:
+        """Expected reward (USD) and the notional (USD wad) the liquidation would close per market."""
         p = snap.positions.get(pid)
         view = snap.market(p.market_id) if p else None
         if (
@@ -97,7 +111,7 @@ class Keeper:
             or view.price_wad is None
             or view.maintenance_ratio_wad is None
         ):
-            return 0.0
+            return 0.0, {}
         h = mm.position_health(
             p.margin * 10**12,
             p.size,
@@ -107,16 +121,17 @@ class Keeper:
             view.maintenance_ratio_wad,
         )
         notional = mm.notional_usd_up(p.size, view.price_wad)
-        return self._reward(p.market_id, notional, h.equity_usd, h.maintenance_usd)
+        reward, fraction = self._reward(p.market_id, notional, h.equity_usd, h.maintenance_usd)
+        return reward, {p.market_id: mm.mul_wad_up(notional, fraction)}
 
-    def _reward_cross(self, snap: Snapshot, account: str) -> float:
+    def _reward_cross(self, snap: Snapshot, account: str) -> tuple[float, dict[int, int]]:
         """As the vault does: one fraction for the whole account, from the penalty of closing it all."""
         acct = snap.cross.get(account)
         if acct is None:
-            return 0.0
-        penalties, costs = {}, 0
+            return 0.0, {}
+        penalties, notionals, costs = {}, {}, 0
         for mid, (size, _) in acct.positions.items():
-            notional = mm.notional_usd_up(size, snap.market(mid).price_wad or 0)
+            notional = notionals[mid] = mm.notional_usd_up(size, snap.market(mid).price_wad or 0)
             penalties[mid] = mm.mul_wad_up(notional, self.ctx.penalty_wad[mid])
             costs += penalties[mid] + mm.mul_wad_up(notional, self.ctx.close_fee_wad[mid])
         fraction = mm.liquidation_fraction_up(acct.equity_usd, acct.maintenance_usd, costs)
@@ -124,7 +139,8 @@ class Keeper:
             mm.mul_wad_down(mm.mul_wad_down(p, fraction), self.ctx.keeper_share_wad[m])
             for m, p in penalties.items()
         )
-        return (reward + self.sale_gain_usd(snap, acct, fraction, sum(penalties.values()))) / WAD
+        gain = self.sale_gain_usd(snap, acct, fraction, sum(penalties.values()))
+        return (reward + gain) / WAD, {m: mm.mul_wad_up(n, fraction) for m, n in notionals.items()}
 
     def sale_gain_usd(
         self, snap: Snapshot, acct: CrossView, fraction: int, penalty_usd: int
@@ -146,9 +162,12 @@ class Keeper:
         d = self.ctx.collateral_discount_wad
         return mm.mul_div_down(needed, d, WAD - d)
 
-    def _reward(self, mid: int, notional_usd: int, equity_usd: int, maintenance_usd: int) -> float:
+    def _reward(
+        self, mid: int, notional_usd: int, equity_usd: int, maintenance_usd: int
+    ) -> tuple[float, int]:
+        """Expected reward (USD) and the fraction of the position the vault would close (wad)."""
         penalty = mm.mul_wad_up(notional_usd, self.ctx.penalty_wad[mid])
         cost = penalty + mm.mul_wad_up(notional_usd, self.ctx.close_fee_wad[mid])
         fraction = mm.liquidation_fraction_up(equity_usd, maintenance_usd, cost)
         reward = mm.mul_wad_down(mm.mul_wad_down(penalty, fraction), self.ctx.keeper_share_wad[mid])
-        return reward / WAD
+        return reward / WAD, fraction
