@@ -239,6 +239,7 @@ abstract contract MarginBooks is IMarginVault, IMarginVaultForPool {
         }
         s.initialRatioWad = p.initialMarginWad + buffer;
         s.maintenanceRatioWad = p.maintenanceMarginWad + buffer;
+        (s.tierNotionalUsd, s.tierRatioWad) = (p.tierNotionalUsd, p.tierMarginWad);
     }
 
     function _isolatedHealth(IsolatedPosition storage p, MarketState memory s) internal view returns (Health memory) {
@@ -248,7 +249,9 @@ abstract contract MarginBooks is IMarginVault, IMarginVaultForPool {
             p.entryPriceWad,
             s.priceWad,
             s.initialRatioWad,
-            s.maintenanceRatioWad
+            s.maintenanceRatioWad,
+            s.tierNotionalUsd,
+            s.tierRatioWad
         );
     }
 
@@ -278,8 +281,16 @@ abstract contract MarginBooks is IMarginVault, IMarginVaultForPool {
         for (uint256 i = 0; i < states.length; ++i) {
             CrossPosition storage cp = _crossPositions[account][i];
             if (cp.size == 0) continue;
+            MarketState memory s = states[i];
             Health memory ph = MarginMath.positionHealth(
-                0, cp.size, cp.entryPriceWad, states[i].priceWad, states[i].initialRatioWad, states[i].maintenanceRatioWad
+                0,
+                cp.size,
+                cp.entryPriceWad,
+                s.priceWad,
+                s.initialRatioWad,
+                s.maintenanceRatioWad,
+                s.tierNotionalUsd,
+                s.tierRatioWad
             );
             h.equityUsd += ph.equityUsd;
             h.initialUsd += ph.initialUsd;

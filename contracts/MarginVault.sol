@@ -52,6 +52,9 @@ contract MarginVault is MarginBooks, IMarginLiquidation, Ownable2Step, Reentranc
         bool increased;
     }
 
+    /// @dev `MarketParams.liquidationCapUsd`'s place in the struct.
+    uint256 private constant LIQUIDATION_CAP_WORD = 13;
+
     /// @notice The liquidation module (same storage layout, no state of its own).
     address public immutable liquidator;
 
@@ -135,11 +138,12 @@ contract MarginVault is MarginBooks, IMarginLiquidation, Ownable2Step, Reentranc
     }
 
     /// @dev Every field of `next` within one step of `current` (the struct's words, in field order), but the
-    /// liquidation cap (the last word): from 0, no cap, any step would be one to almost nothing.
+    /// liquidation cap: from 0, no cap, any step would be one to almost nothing.
     function _checkStep(MarketParams storage current, MarketParams calldata next) internal view {
         bytes memory a = abi.encode(current);
         bytes memory b = abi.encode(next);
-        for (uint256 i = 0; i < a.length / 32 - 1; ++i) {
+        for (uint256 i = 0; i < a.length / 32; ++i) {
+            if (i == LIQUIDATION_CAP_WORD) continue;
             uint256 x;
             uint256 y;
             assembly ("memory-safe") {
@@ -391,6 +395,8 @@ contract MarginVault is MarginBooks, IMarginLiquidation, Ownable2Step, Reentranc
         _bound("maxBuffer", p.maxBufferWad, 0, ConstantsLib.MAX_MAINTENANCE_BUFFER);
         _bound("minFee", p.minFeeWad, 0, ConstantsLib.MAX_MIN_FEE);
         _bound("liquidationCap", p.liquidationCapUsd, 0, ConstantsLib.MAX_LIQUIDATION_CAP_USD);
+        _bound("tierNotional", p.tierNotionalUsd, 0, ConstantsLib.MAX_TIER_NOTIONAL_USD);
+        _bound("tierMargin", p.tierMarginWad, 0, ConstantsLib.MAX_TIER_MARGIN);
     }
 
     function _bound(bytes32 name, uint256 value, uint256 lo, uint256 hi) internal pure {

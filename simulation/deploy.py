@@ -52,6 +52,10 @@ class MarketSpec:
     so that trading ahead of a round costs more than the round moves the price (0 turns it off)."""
     liquidation_cap_usd: float = 0
     """Most notional liquidations may close in the market in one block, USD (0: no cap)."""
+    tier_notional_usd: float = 0
+    """Notional above which a position's requirements carry `tier_margin` more, USD."""
+    tier_margin: float = 0
+    """Ratio added to both requirements on the notional above `tier_notional_usd` (0: no tier)."""
 
     def params(self) -> tuple[int, ...]:
         """The on-chain MarketParams tuple, in field order."""
@@ -70,6 +74,8 @@ class MarketSpec:
             "max_buffer",
             "min_fee",
             "liquidation_cap_usd",
+            "tier_notional_usd",
+            "tier_margin",
         )
         return tuple(wad(getattr(self, f)) for f in fields)
 

@@ -225,6 +225,8 @@ def _isolated_induced(before: Snapshot, p: Any, price_wad: int, factor: float) -
         _scaled(price_wad, factor),
         view.initial_ratio_wad,
         view.maintenance_ratio_wad,
+        view.tier_notional_usd,
+        view.tier_ratio_wad,
     )
     return not mm.is_liquidatable(h)
 
@@ -247,8 +249,11 @@ def _cross_induced(
         at = liquidated_at.get(mid, view.price_wad)
         cf = _scaled(at, counterfactual(mid, at))
         equity += mm.pnl_usd_floor(size, entry, cf) - mm.pnl_usd_floor(size, entry, view.price_wad)
-        maintenance += mm.requirement_usd_up(
-            mm.notional_usd_up(size, cf), view.maintenance_ratio_wad
+        maintenance += mm.tiered_requirement_usd_up(
+            mm.notional_usd_up(size, cf),
+            view.maintenance_ratio_wad,
+            view.tier_notional_usd,
+            view.tier_ratio_wad,
         )
     return equity >= maintenance
 

@@ -76,7 +76,14 @@ def check_scans(snap: Snapshot) -> list[tuple[str, str]]:
         if v.price_wad is None or v.maintenance_ratio_wad is None:
             continue
         h = mm.position_health(
-            p.margin * 10**12, p.size, p.entry_price_wad, v.price_wad, 0, v.maintenance_ratio_wad
+            p.margin * 10**12,
+            p.size,
+            p.entry_price_wad,
+            v.price_wad,
+            0,
+            v.maintenance_ratio_wad,
+            v.tier_notional_usd,
+            v.tier_ratio_wad,
         )
         if h.liquidatable:
             model.add(p.position_id)

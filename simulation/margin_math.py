@@ -141,6 +141,17 @@ class Health:
         )
 
 
+def tiered_requirement_usd_up(
+    notional_usd: int, ratio_wad: int, tier_notional_usd: int, tier_ratio_wad: int
+) -> int:
+    """Requirement of `notional_usd` at `ratio_wad`, plus `tier_ratio_wad` on the part above
+    `tier_notional_usd` (size-tiered margin), rounded up."""
+    requirement = mul_wad_up(notional_usd, ratio_wad)
+    if notional_usd > tier_notional_usd:
+        requirement += mul_wad_up(notional_usd - tier_notional_usd, tier_ratio_wad)
+    return _uint256(requirement)
+
+
 def position_health(
     margin_usd: int,
     size: int,
@@ -148,12 +159,15 @@ def position_health(
     price_wad: int,
     initial_ratio_wad: int,
     maintenance_ratio_wad: int,
+    tier_notional_usd: int = 0,
+    tier_ratio_wad: int = 0,
 ) -> Health:
     notional = notional_usd_up(size, price_wad)
+    tier = (tier_notional_usd, tier_ratio_wad)
     return Health(
         _int256(margin_usd + pnl_usd_floor(size, entry_price_wad, price_wad)),
-        requirement_usd_up(notional, initial_ratio_wad),
-        requirement_usd_up(notional, maintenance_ratio_wad),
+        tiered_requirement_usd_up(notional, initial_ratio_wad, *tier),
+        tiered_requirement_usd_up(notional, maintenance_ratio_wad, *tier),
     )
 
 

@@ -282,15 +282,7 @@ class Leg:
 
 def _health(view: MarketView, margin_usd: int, size: int, entry: int) -> mm.Health | None:
     """A position's health at the market's oracle price and ratios; None while the market is stale."""
-    if (
-        view.price_wad is None
-        or view.initial_ratio_wad is None
-        or view.maintenance_ratio_wad is None
-    ):
-        return None
-    return mm.position_health(
-        margin_usd, size, entry, view.price_wad, view.initial_ratio_wad, view.maintenance_ratio_wad
-    )
+    return view.health(margin_usd, size, entry)
 
 
 def book_legs(snap: Snapshot) -> list[Leg]:

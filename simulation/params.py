@@ -39,6 +39,8 @@ MAX_VOL_SLOPE = wad(10)
 MAX_MAINTENANCE_BUFFER = wad("0.25")
 MAX_MIN_FEE = wad("0.02")
 MAX_LIQUIDATION_CAP_USD = wad(10**12)
+MAX_TIER_NOTIONAL_USD = wad(10**12)
+MAX_TIER_MARGIN = wad("0.2")
 MAX_COLLATERAL_WEIGHT = wad("0.95")
 
 
@@ -151,6 +153,8 @@ def param_problems(sc: Scenario) -> Iterator[str]:
         yield from _bound(
             f"{at}.liquidation_cap_usd", m.liquidation_cap_usd, 0, MAX_LIQUIDATION_CAP_USD
         )
+        yield from _bound(f"{at}.tier_notional_usd", m.tier_notional_usd, 0, MAX_TIER_NOTIONAL_USD)
+        yield from _bound(f"{at}.tier_margin", m.tier_margin, 0, MAX_TIER_MARGIN)
     for t in token_specs(sc):
         if t.collateral_weight is None or t.liquidation_discount is None:
             continue

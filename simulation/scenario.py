@@ -177,6 +177,8 @@ MARKET_PARAM_FIELDS = {
     "buffer_slope": "vol_slope",
     "buffer_cap": "max_buffer",
     "liquidation_cap_usd": "liquidation_cap_usd",
+    "tier_notional_usd": "tier_notional_usd",
+    "tier_margin": "tier_margin",
 }
 """A market's scenario field -> simulation.deploy.MarketSpec's field."""
 
@@ -210,6 +212,12 @@ class MarketParams(_Model):
     liquidation_cap_usd: float | None = Field(None, ge=0)
     """Most notional liquidations may close in the market in one block, USD (0: no cap), as dYdX and
     Synthetix limit them; a liquidation beyond it closes what room is left, the rest waits (the queue)."""
+    tier_notional_usd: float | None = Field(None, ge=0)
+    """Size-tiered margin: notional (USD) above which a position's requirements carry `tier_margin`
+    more, on the part above it (bigger positions need a higher ratio, as on Hyperliquid and dYdX)."""
+    tier_margin: float | None = Field(None, ge=0)
+    """Ratio added to the initial and maintenance requirements on the notional above
+    `tier_notional_usd` (0: no tier; at most 0.2)."""
 
 
 class CollateralParams(_Model):

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from simulation import margin_math as mm
 from simulation.abi import ContractAbi, Function
 from simulation.rpc import Rpc, RpcError
 
@@ -25,6 +26,28 @@ class MarketView:
     maintenance_ratio_wad: int | None
     oi_long: int
     oi_short: int
+    tier_notional_usd: int = 0
+    """Notional (USD wad) above which requirements carry `tier_ratio_wad` more (size-tiered margin)."""
+    tier_ratio_wad: int = 0
+
+    def health(self, margin_usd: int, size: int, entry_price_wad: int) -> mm.Health | None:
+        """A position's health at this market's oracle price, ratios and tier; None while stale."""
+        if (
+            self.price_wad is None
+            or self.initial_ratio_wad is None
+            or self.maintenance_ratio_wad is None
+        ):
+            return None
+        return mm.position_health(
+            margin_usd,
+            size,
+            entry_price_wad,
+            self.price_wad,
+            self.initial_ratio_wad,
+            self.maintenance_ratio_wad,
+            self.tier_notional_usd,
+            self.tier_ratio_wad,
+        )
 
 
 @dataclass(frozen=True)
@@ -265,11 +288,10 @@ class ChainReader:
         for m, (name, symbol) in self.markets.items():
             state, book = self._out(v["marketState"], res[i]), self._out(v["market"], res[i + 1])
             i += 2
-            price, im, mm_ = state[0] if state else (None, None, None)
+            price, im, mm_, tier, tier_ratio = state[0] if state else (None, None, None, 0, 0)
             assert book is not None
-            markets.append(
-                MarketView(m, name, symbol, price, im, mm_, int(book[0][1]), int(book[0][2]))
-            )
+            oi = int(book[0][1]), int(book[0][2])
+            markets.append(MarketView(m, name, symbol, price, im, mm_, *oi, tier, tier_ratio))
         rounds = {}
         for s in symbols:
             out = self._out(self.feed["latestRoundData"], res[i])

@@ -66,6 +66,8 @@ def _with(protocol: dict) -> object:
         ({"markets": {"ETH-USD": {"buffer_slope": 11}}}, "ETH-USD.buffer_slope"),
         ({"markets": {"ETH-USD": {"buffer_cap": 0.3}}}, "ETH-USD.buffer_cap"),
         ({"markets": {"BTC-USD": {"liquidation_cap_usd": 1.1e12}}}, "BTC-USD.liquidation_cap_usd"),
+        ({"markets": {"BTC-USD": {"tier_notional_usd": 2e12}}}, "BTC-USD.tier_notional_usd"),
+        ({"markets": {"ETH-USD": {"tier_margin": 0.21}}}, "ETH-USD.tier_margin"),
         ({"collateral": {"WETH": {"weight": 0.96}}}, "WETH.weight"),
         ({"collateral": {"WBTC": {"weight": 0.9, "discount": 0.11}}}, "WBTC.discount"),
     ],
@@ -90,6 +92,8 @@ def test_the_edges_the_contracts_accept_pass():
         "buffer_slope": 10,
         "buffer_cap": 0.25,
         "liquidation_cap_usd": 1e12,
+        "tier_notional_usd": 1e12,
+        "tier_margin": 0.2,
     }
     sc = _with(
         {"markets": {"ETH-USD": edge}, "collateral": {"WETH": {"weight": 0.95, "discount": 0.05}}}
@@ -114,6 +118,8 @@ def test_every_parameter_reaches_the_chain():
         "buffer_slope": 1.5,
         "buffer_cap": 0.04,
         "liquidation_cap_usd": 250_000,
+        "tier_notional_usd": 100_000,
+        "tier_margin": 0.02,
     }
     sc = _with(
         {
@@ -142,6 +148,7 @@ def test_every_parameter_reaches_the_chain():
     ]
     got = vault.functions.market(d.markets["ETH-USD"]).call()[5]
     want = [round(eth[k] * WAD) for k in order] + [round(0.002 * WAD), 250_000 * WAD]
+    want += [100_000 * WAD, round(0.02 * WAD)]
     assert list(got) == want
     btc = vault.functions.market(d.markets["BTC-USD"]).call()[5]
     assert btc[1] == round(0.03 * WAD)  # not given: the default maintenance ratio

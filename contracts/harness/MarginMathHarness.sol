@@ -64,16 +64,26 @@ contract MarginMathHarness {
         return MarginMath.requirementUsdUp(notionalUsd, ratioWad);
     }
 
+    function tieredRequirementUsdUp(uint256 notionalUsd, uint256 ratioWad, uint256 tierNotionalUsd, uint256 tierRatioWad)
+        external
+        pure
+        returns (uint256)
+    {
+        return MarginMath.tieredRequirementUsdUp(notionalUsd, ratioWad, tierNotionalUsd, tierRatioWad);
+    }
+
     function positionHealth(
         int256 marginUsd,
         int256 size,
         uint256 entryPriceWad,
         uint256 priceWad,
         uint256 initialRatioWad,
-        uint256 maintenanceRatioWad
+        uint256 maintenanceRatioWad,
+        uint256 tierNotionalUsd,
+        uint256 tierRatioWad
     ) external pure returns (Health memory) {
         return MarginMath.positionHealth(
-            marginUsd, size, entryPriceWad, priceWad, initialRatioWad, maintenanceRatioWad
+            marginUsd, size, entryPriceWad, priceWad, initialRatioWad, maintenanceRatioWad, tierNotionalUsd, tierRatioWad
         );
     }
 

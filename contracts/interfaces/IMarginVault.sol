@@ -23,6 +23,11 @@ import {IOracleAdapter} from "./IOracleAdapter.sol";
 /// @param liquidationCapUsd most notional (USD wad, at the oracle price) liquidations may close in this market in
 /// one block, as dYdX and Synthetix cap them; a liquidation beyond it closes only what room is left, and
 /// reverts with `LiquidationCapReached` when none is. 0: no cap.
+/// @param tierNotionalUsd notional (USD wad) above which a position's requirements carry `tierMarginWad` more:
+/// size-tiered margin, as Hyperliquid's and dYdX's tiers (one tier, charged on the notional above it only, so
+/// the requirement stays continuous in size and price).
+/// @param tierMarginWad ratio added, to the initial and the maintenance requirement, on the notional above
+/// `tierNotionalUsd`; 0: no tier.
 struct MarketParams {
     uint256 initialMarginWad;
     uint256 maintenanceMarginWad;
@@ -38,6 +43,8 @@ struct MarketParams {
     uint256 maxBufferWad;
     uint256 minFeeWad;
     uint256 liquidationCapUsd;
+    uint256 tierNotionalUsd;
+    uint256 tierMarginWad;
 }
 
 /// @notice A market's book: its oracle asset, parameters and aggregate open interest.
@@ -92,11 +99,14 @@ struct Defences {
     bool staleCollateralAtZero;
 }
 
-/// @notice A market's risk at the current block: oracle price and the ratios with the buffer added.
+/// @notice A market's risk at the current block: oracle price, the ratios with the buffer added, and the size
+/// tier (`MarketParams.tierNotionalUsd`, `tierMarginWad`).
 struct MarketState {
     uint256 priceWad;
     uint256 initialRatioWad;
     uint256 maintenanceRatioWad;
+    uint256 tierNotionalUsd;
+    uint256 tierRatioWad;
 }
 
 /// @title IMarginVault

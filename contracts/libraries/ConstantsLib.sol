@@ -28,6 +28,10 @@ library ConstantsLib {
     uint256 internal constant MAX_MAINTENANCE_BUFFER = 0.25e18; // added to the ratios, 25 %
     uint256 internal constant MAX_MIN_FEE = 0.02e18; // per-side fee floor, 2 % of price
     uint256 internal constant MAX_LIQUIDATION_CAP_USD = 1_000_000_000_000e18; // per market and block; 0 is no cap
+    uint256 internal constant MAX_TIER_NOTIONAL_USD = 1_000_000_000_000e18;
+    /// @dev With the maintenance ratio and buffer at their bounds, maintenance + tier stays under 100 %: health
+    /// then falls monotonically as the price moves against a position (the exact liquidation price exists).
+    uint256 internal constant MAX_TIER_MARGIN = 0.2e18;
 
     // --- owner powers --------------------------------------------------------------------------
     /// @dev A risk-parameter change waits this long between being queued and taking effect, so that

@@ -100,19 +100,32 @@ library MarginMath {
         return mulWadUp(notionalUsd, ratioWad);
     }
 
-    /// @notice Health of one position holding `marginUsd` of its own.
+    /// @notice Requirement of `notionalUsd` at `ratioWad`, plus `tierRatioWad` on the part above
+    /// `tierNotionalUsd` (size-tiered margin), rounded up.
+    function tieredRequirementUsdUp(uint256 notionalUsd, uint256 ratioWad, uint256 tierNotionalUsd, uint256 tierRatioWad)
+        internal
+        pure
+        returns (uint256 requirement)
+    {
+        requirement = mulWadUp(notionalUsd, ratioWad);
+        if (notionalUsd > tierNotionalUsd) requirement += mulWadUp(notionalUsd - tierNotionalUsd, tierRatioWad);
+    }
+
+    /// @notice Health of one position holding `marginUsd` of its own; requirements with the size tier.
     function positionHealth(
         int256 marginUsd,
         int256 size,
         uint256 entryPriceWad,
         uint256 priceWad,
         uint256 initialRatioWad,
-        uint256 maintenanceRatioWad
+        uint256 maintenanceRatioWad,
+        uint256 tierNotionalUsd,
+        uint256 tierRatioWad
     ) internal pure returns (Health memory h) {
         uint256 notional = notionalUsdUp(size, priceWad);
         h.equityUsd = marginUsd + pnlUsdFloor(size, entryPriceWad, priceWad);
-        h.initialUsd = requirementUsdUp(notional, initialRatioWad);
-        h.maintenanceUsd = requirementUsdUp(notional, maintenanceRatioWad);
+        h.initialUsd = tieredRequirementUsdUp(notional, initialRatioWad, tierNotionalUsd, tierRatioWad);
+        h.maintenanceUsd = tieredRequirementUsdUp(notional, maintenanceRatioWad, tierNotionalUsd, tierRatioWad);
     }
 
     function isLiquidatable(Health memory h) internal pure returns (bool) {

@@ -160,7 +160,9 @@ contract MarginLens {
         int256 size = vault.crossPosition(account, marketId).size;
         // d(equity)/d(price) and d(maintenance)/d(price), in base wad
         int256 slopeEquity = size + _sameAssetCollateral(account, vault.market(marketId).asset);
-        int256 slopeMaint = int256(MarginMath.mulWadDown(SignedMath.abs(size), s.maintenanceRatioWad));
+        uint256 ratio = s.maintenanceRatioWad;
+        if (MarginMath.notionalUsdUp(size, s.priceWad) > s.tierNotionalUsd) ratio += s.tierRatioWad;
+        int256 slopeMaint = int256(MarginMath.mulWadDown(SignedMath.abs(size), ratio));
         int256 denom = slopeEquity - slopeMaint;
         if (denom == 0) return 0;
         int256 gap = int256(h.maintenanceUsd) - h.equityUsd;
@@ -181,7 +183,9 @@ contract MarginLens {
             p.entryPriceWad,
             s.priceWad,
             s.initialRatioWad,
-            s.maintenanceRatioWad
+            s.maintenanceRatioWad,
+            s.tierNotionalUsd,
+            s.tierRatioWad
         );
     }
 

@@ -119,6 +119,8 @@ class Keeper:
             view.price_wad,
             0,
             view.maintenance_ratio_wad,
+            view.tier_notional_usd,
+            view.tier_ratio_wad,
         )
         notional = mm.notional_usd_up(p.size, view.price_wad)
         reward, fraction = self._reward(p.market_id, notional, h.equity_usd, h.maintenance_usd)

@@ -89,6 +89,8 @@ def liquidation_value_usd(
         view.price_wad,
         0,
         view.maintenance_ratio_wad,
+        view.tier_notional_usd,
+        view.tier_ratio_wad,
     )
     notional = mm.notional_usd_up(p.size, view.price_wad)
     fee = fee_fraction(terms, view.price_wad, p.size, liquidity_usd) if at_fill else 0

@@ -155,7 +155,14 @@ class Trader:
             return [self._tx(kind, "tradeCross", mid, -size)]
         if cfg.rebalance and cfg.margin_mode == "isolated" and self.rebalance_left_usd > 0:
             health = mm.position_health(
-                margin_usd, size, entry, view.price_wad, 0, view.maintenance_ratio_wad
+                margin_usd,
+                size,
+                entry,
+                view.price_wad,
+                0,
+                view.maintenance_ratio_wad,
+                view.tier_notional_usd,
+                view.tier_ratio_wad,
             )
             if (
                 health.maintenance_usd

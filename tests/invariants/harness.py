@@ -49,7 +49,7 @@ class ChainState:
     claimable: dict[str, int]  # owner -> claimableQuote
     total_claimable: int
     prices: dict[str, int | None]  # asset symbol -> oracle price (None: stale / invalid)
-    market_states: list[tuple[int, int, int] | None]  # vault.marketState (None: reverted)
+    market_states: list[tuple[int, ...] | None]  # vault.marketState (None: reverted)
     vols: dict[str, int | None]
     latest_round: dict[str, int]
     cross_accounts: list[str]
@@ -280,9 +280,9 @@ class Harness:
             self._vol_cache[symbol, latest] = mm.hourly_volatility_wad(pairs, window)
         return self._vol_cache[symbol, latest]
 
-    def model_market_state(self, st: ChainState, m: int) -> tuple[int, int, int] | None:
-        """(price, initial ratio, maintenance ratio) from the oracle and the market params, via the model;
-        None when the market's feed cannot be read."""
+    def model_market_state(self, st: ChainState, m: int) -> tuple[int, ...] | None:
+        """(price, initial ratio, maintenance ratio, tier notional, tier ratio) from the oracle and the
+        market params, via the model; None when the market's feed cannot be read."""
         params, symbol = self.params[m], self.market_symbol[m]
         price = st.prices[symbol]
         if price is None:
@@ -291,17 +291,18 @@ class Harness:
         if params[11] > 0:
             vol = self.model_volatility(symbol, st.latest_round[symbol])
             buffer = mm.volatility_buffer_up(vol, params[9], params[10], params[11])
-        return price, params[0] + buffer, params[1] + buffer
+        return price, params[0] + buffer, params[1] + buffer, params[14], params[15]
 
-    def states(self, st: ChainState) -> dict[int, tuple[int, int, int] | None]:
+    def states(self, st: ChainState) -> dict[int, tuple[int, ...] | None]:
         return {m: self.model_market_state(st, m) for m in range(self.n_markets)}
 
     def model_isolated_health(self, p: tuple, states: dict[int, Any]) -> mm.Health | None:
         _, market_id, _, size, margin, entry = p
         if states[market_id] is None:
             return None
-        price, ir, mr = states[market_id]
-        return mm.position_health(mm.quote_to_usd(margin, USDC_DEC), size, entry, price, ir, mr)
+        return mm.position_health(
+            mm.quote_to_usd(margin, USDC_DEC), size, entry, *states[market_id]
+        )
 
     def model_account_health(
         self, st: ChainState, account: str, states: dict[int, Any]
@@ -320,8 +321,7 @@ class Harness:
             if size:
                 if states[m] is None:
                     return None
-                price, ir, mr = states[m]
-                h = h + mm.position_health(0, size, entry, price, ir, mr)
+                h = h + mm.position_health(0, size, entry, *states[m])
         return h
 
     def value_quote(self, st: ChainState, symbol: str, amount: int) -> int:

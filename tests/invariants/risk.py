@@ -225,7 +225,7 @@ class MarginMachine(BaseMachine):
         state = h.states(self.state())[m]
         if state is None:
             return None
-        price, initial_ratio, _ = state
+        price, initial_ratio = state[:2]
         lev_wad = 9 * WAD // 10 * WAD // initial_ratio
         if cross:
             existing = self.state().cross[trader][m][0]
