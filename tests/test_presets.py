@@ -36,7 +36,7 @@ def test_black_thursday_leaves_bad_debt_that_the_same_fall_does_not(black_thursd
     """The same fall, the same book: with gas six-fold and the oracle an hour late, keepers skip the
     liquidations that no longer pay for their gas, underwater positions pile up (latent bad debt), and
     the insurance fund pays for them; without, keepers keep up and the fund grows."""
-    out, incident, calm = black_thursday
+    _, incident, calm = black_thursday
     assert calm["bad_debt_usd"] == 0
     assert incident["bad_debt_usd"] > 10_000
     assert incident["latent_bad_debt_usd"]["peak"] > 100 * max(
