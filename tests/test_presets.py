@@ -65,3 +65,58 @@ def test_black_thursday_oracle_lags_an_hour_and_gas_is_six_fold(black_thursday):
         "base fee 30 gwei",
         "base fee 180 gwei",
     ]
+
+
+@pytest.fixture(scope="module")
+def cascade(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, dict, int]:
+    sc = load_scenario(ROOT / "scenarios" / "cascade_2025.yaml")
+    out = tmp_path_factory.mktemp("cascade-2025")
+    incident = _run(sc, out)
+    deep = sc.model_copy(
+        update={
+            "market": sc.market.model_copy(update={"depth": None}),
+            "protocol": sc.protocol.model_copy(update={"markets": {}}),
+        }
+    )
+    calm = _run(deep, tmp_path_factory.mktemp("deep-uncapped"))
+    cap = sc.protocol.markets["ETH-USD"].liquidation_cap_usd
+    assert cap is not None
+    return out, incident, calm, int(cap)
+
+
+def test_cascade_2025_overshoots_the_path_and_reaches_the_pool(cascade):
+    """Thin depth: liquidations push the price past the scenario's path (induced liquidations, cascade
+    rounds), bad debt empties the insurance fund and reaches the LP pool; the same fall on deep markets
+    without a cap leaves none."""
+    out, incident, calm, _ = cascade
+    c = incident["cascade"]
+    assert c["induced_liquidations"] > 0 and c["rounds"] > 0
+    assert c["peak_impact_pct"]["ETH"] < -5 and c["peak_impact_pct"]["BTC"] < -5
+    assert calm["bad_debt_usd"] == 0
+    assert incident["bad_debt_usd"] > incident["insurance_fund_usd"]["start"]
+    assert incident["bad_debt_covered"]["lp_pool_usd"] > 0  # past the fund: the LP pool pays
+    assert incident["lp_share_price"]["end"] < incident["lp_share_price"]["start"]
+    assert incident["invariants"]["violations"] == 0
+    ts = pd.read_parquet(out / "timeseries.parquet")
+    assert (ts["price_ETH"] < ts["base_price_ETH"] * 0.95).any()  # the market undershoots the path
+
+
+def test_cascade_2025_liquidations_wait_for_room(cascade):
+    """The cap: no block liquidates more than $100,000 of notional in a market, some liquidations meet a
+    spent cap (LiquidationCapReached), and the queue holds more than a block can take."""
+    out, incident, _, cap = cascade
+    market_of: dict[int, int] = {}
+    per_block: dict[tuple[int, int], float] = {}
+    for line in (out / "events.jsonl").read_text().splitlines():
+        e = json.loads(line)
+        if e["event"] == "IsolatedOpened":
+            market_of[int(e["positionId"])] = int(e["marketId"])
+        elif e["event"] in ("IsolatedLiquidated", "CrossPositionLiquidated"):
+            mid = market_of[int(e["positionId"])] if "positionId" in e else int(e["marketId"])
+            key = (int(e["block"]), mid)
+            usd = abs(int(e["closedSize"])) * int(e["priceWad"]) / 1e36
+            per_block[key] = per_block.get(key, 0.0) + usd
+    assert max(per_block.values()) <= cap * (1 + 1e-9)
+    capped = sum(v for k, v in incident["reverts_by_kind"].items() if "LiquidationCapReached" in k)
+    assert capped > 0
+    assert incident["liquidation_queue_peak_usd"] > cap
