@@ -19,6 +19,9 @@ DEFAULT = [
     WAD,
     5 * P,
     3 * 10**15,
+    0,  # liquidationCapUsd: no cap
+    0,  # tierNotionalUsd
+    0,  # tierMarginWad: no tier
 ]
 BAD = [  # (field index, value, bound name)
     (0, 3 * P, b"initialMargin"),  # must exceed maintenance
@@ -38,6 +41,9 @@ BAD = [  # (field index, value, bound name)
     (10, 10 * WAD + 1, b"volSlope"),
     (11, 25 * P + 1, b"maxBuffer"),
     (12, 2 * P + 1, b"minFee"),
+    (13, 10**30 + 1, b"liquidationCap"),
+    (14, 10**30 + 1, b"tierNotional"),
+    (15, 20 * P + 1, b"tierMargin"),
 ]
 
 
@@ -78,12 +84,25 @@ def test_edges_accepted(vault, owner, weth):
         10 * WAD,
         25 * P,
         2 * P,
+        10**30,
+        10**30,
+        20 * P,
     ]
     n = vault.createMarket(weth, edge, sender=owner).return_value
     assert list(vault.market(n).params) == edge
-    low = [P // 2 + 1, P // 2, WAD, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0]
+    low = [P // 2 + 1, P // 2, WAD, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]
     m = vault.createMarket(weth, low, sender=owner).return_value
     assert list(vault.market(m).params) == low
+
+
+def test_the_liquidation_cap_moves_in_one_step_the_tier_by_steps(vault, owner):
+    """From 0 (no cap) any step would be one to $0.01: the cap is exempt from the step rule (the timelock
+    still applies); the tier's fields step like every other."""
+    capped = bad_params(13, 250_000 * WAD)
+    vault.setMarketParams(ETH, capped, sender=owner)  # queued: no ParamStepTooLarge
+    with ape.reverts(vault.ParamStepTooLarge, index=15):
+        vault.setMarketParams(ETH, bad_params(15, 5 * P), sender=owner)
+    vault.setMarketParams(ETH, bad_params(15, P), sender=owner)  # one point: within a step
 
 
 def test_unknown_market(vault, owner):

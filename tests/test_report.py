@@ -18,9 +18,9 @@ from simulation.report import HEALTH_COLUMNS, downsample, keeper_names, write_re
 
 FIGURE = re.compile(r'<script>\(function\(\)\{var f=(\{.*?\});Plotly\.newPlot\("plot-(\d+)"')
 SCENARIO = 'crash <b>& "burn"'
-BASE_PLOTS = (
-    8  # oracle lag, open interest, liquidations, health, insurance, LP share, keepers, reverts
-)
+BASE_PLOTS = 9
+"""Oracle lag, open interest, liquidations, liquidation queue, health, insurance, LP share, keepers,
+reverts."""
 
 
 def make_timeseries(
@@ -192,6 +192,44 @@ def test_oracle_lag_is_the_oracle_over_the_market(tmp_path):
     eth = next(t for t in lag["data"] if t["name"] == "ETH")
     want = (ts["oracle_ETH"] / ts["price_ETH"] - 1) * 100
     assert values(eth["y"]) == pytest.approx(list(want))
+
+
+def test_market_depth_adds_the_cascade_panel_and_the_path_under_the_price(tmp_path):
+    """With depth columns (a scenario with `market.depth`): the scenario's own path dotted on each price
+    panel, a cascade panel with each asset's liquidation impact and the induced liquidations, and the
+    summary's cascade rows; without them, none of it."""
+    ts = make_timeseries(rows=50)
+    rng = np.random.default_rng(3)
+    for symbol in ("ETH", "BTC"):
+        ts[f"liq_impact_pct_{symbol}"] = -np.abs(rng.normal(0, 1, 50))
+        ts[f"base_price_{symbol}"] = ts[f"price_{symbol}"] / (
+            1 + ts[f"liq_impact_pct_{symbol}"] / 100
+        )
+    ts["induced_liquidations"] = rng.poisson(0.3, 50)
+    summary = make_summary()
+    summary["cascade"] = {
+        "depth": True,
+        "induced_liquidations": int(ts["induced_liquidations"].sum()),
+        "rounds": int((ts["induced_liquidations"] > 0).sum()),
+        "share_of_move": {"ETH": 0.25, "BTC": 0.125},
+        "peak_impact_pct": {"ETH": -3.5, "BTC": -2.0},
+    }
+    page = write_report(tmp_path, summary, ts).read_text()
+    assert_valid_figures(page, BASE_PLOTS + 3)
+    figs = figures(page)
+    cascade = next(f for f in figs if "Cascades" in f["layout"]["title"]["text"])
+    eth = next(t for t in cascade["data"] if t["name"] == "ETH")
+    assert values(eth["y"]) == pytest.approx(list(ts["liq_impact_pct_ETH"]))
+    bars = next(t for t in cascade["data"] if t["name"] == "induced liquidations")
+    assert values(bars["y"]) == list(ts["induced_liquidations"])
+    price = figs[0]
+    dotted = next(t for t in price["data"] if t["name"] == "without liquidation impact")
+    assert values(dotted["y"]) == pytest.approx(list(ts["base_price_ETH"]))
+    rounds = f"{summary['cascade']['induced_liquidations']} / {summary['cascade']['rounds']}"
+    assert f'induced liquidations / cascade rounds</th><td class="num">{rounds}<' in page
+    assert "25.00 %, -3.50 %" in page
+    plain = write_report(tmp_path, make_summary(), make_timeseries(rows=50)).read_text()
+    assert "Cascades" not in plain and "without liquidation impact" not in plain
 
 
 def test_reverts_by_kind_and_their_gas(tmp_path):

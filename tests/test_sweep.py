@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -161,17 +162,26 @@ def test_without_ray_one_line_and_exit_2(tmp_path):
 
 def test_a_sweep_on_a_ray_cluster_by_its_address(tmp_path):
     """`--address`: the same runs on a running Ray cluster (here a head node started for the test,
-    `ray start --head`, stopped after it); the package travels as a runtime env."""
+    `ray start --head --block`, stopped after it); the package travels as a runtime env. The head is
+    stopped by signalling its own `ray start`, which takes down only the processes it started: `ray
+    stop` would kill every Ray of the user on the machine (it took down a 1,000-run sweep once)."""
     import socket
+    import time
 
     ray_cli = str(Path(sys.executable).parent / "ray")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    start = [ray_cli, "start", "--head", f"--port={port}", "--num-cpus=2"]
+    start = [ray_cli, "start", "--head", f"--port={port}", "--num-cpus=2", "--block"]
     start += ["--include-dashboard=false", "--disable-usage-stats"]
-    up = subprocess.run(start, capture_output=True, text=True, timeout=120)
-    assert up.returncode == 0, up.stderr
+    log = (tmp_path / "ray-head.log").open("w")
+    head = subprocess.Popen(start, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    status = [ray_cli, "status", "--address", f"127.0.0.1:{port}"]
+    deadline = time.monotonic() + 120
+    while subprocess.run(status, capture_output=True, timeout=60).returncode != 0:
+        assert head.poll() is None, (tmp_path / "ray-head.log").read_text()
+        assert time.monotonic() < deadline, "the Ray head did not come up in 120 s"
+        time.sleep(1)
     try:
         out = tmp_path / "out"
         code = main(
@@ -189,4 +199,11 @@ def test_a_sweep_on_a_ray_cluster_by_its_address(tmp_path):
         runs = pd.read_parquet(out / "runs.parquet")
         assert len(runs) == 2 and set(runs["status"]) == {"completed"}
     finally:
-        subprocess.run([ray_cli, "stop"], capture_output=True, timeout=120)
+        head.terminate()  # its SIGTERM handler kills the processes it started, and only those
+        try:
+            head.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait()
+        log.close()
+    assert subprocess.run(status, capture_output=True, timeout=60).returncode != 0  # nothing left
