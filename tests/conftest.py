@@ -102,8 +102,19 @@ def system(artifacts, owner) -> Deployment:
     return deploy_system(ape.chain.provider.web3, artifacts, owner.address, SystemSpec())
 
 
+def project_at(kind: str, address: str) -> Any:
+    """The project's contract `kind` at `address`, with this checkout's ABI. (`ContainerContract.at`
+    prefers ape's disk cache of contract types by address, kept per ecosystem in ~/.ape/ethereum/mainnet
+    and shared by fork networks: a deterministic address deployed by an older checkout would be decoded
+    with that checkout's ABI.)"""
+    container = getattr(ape.project, kind)
+    return ape.chain.contracts.instance_at(
+        address, contract_type=container.contract_type, fetch_from_explorer=False, replace=True
+    )
+
+
 def _at(system: Deployment, name: str) -> Any:
-    return getattr(ape.project, system.kinds[name]).at(system.addresses[name])
+    return project_at(system.kinds[name], system.addresses[name])
 
 
 @pytest.fixture(scope="module")
@@ -227,10 +238,10 @@ def set_params_now(vault: Any, owner: Any, market: int, target: list[int]) -> No
 
 def refresh_feeds(vault: Any, owner: Any) -> None:
     """A new round at the last answer on every feed of the vault's oracle (after a jump of the clock)."""
-    oracle = ape.project.OracleAdapter.at(vault.oracle())
+    oracle = project_at("OracleAdapter", vault.oracle())
     assets = [vault.market(i).asset for i in range(vault.marketCount())]
     for asset in dict.fromkeys(assets + list(vault.collateralTokens())):
-        feed = ape.project.MockAggregator.at(oracle.feedConfig(asset).feed)
+        feed = project_at("MockAggregator", oracle.feedConfig(asset).feed)
         feed.updateAnswer(feed.latestAnswer(), sender=owner)
 
 

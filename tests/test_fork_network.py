@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ape
 import pytest
+from conftest import project_at
 
 from simulation.chains import chain_for
 
@@ -36,7 +37,7 @@ def test_the_fork_reads_the_upstreams_tokens_and_feeds(on_fork, system, oracle, 
     token = w3.eth.contract(address=usdc.address, abi=ERC20_DECIMALS)
     assert token.functions.decimals().call() == usdc.decimals == 6
     eth = on_fork.feeds["ETH"]
-    proxy = ape.project.MockFeedProxy.at(eth.proxy)  # the ABI subset every Chainlink proxy has
+    proxy = project_at("MockFeedProxy", eth.proxy)  # the ABI subset every Chainlink proxy has
     round_id, answer, _, updated_at, _ = proxy.latestRoundData()
     assert answer > 0 and updated_at > 0 and round_id >> 64 >= 1, "phase-encoded round id"
     # Wire the protocol's adapter to the real proxy (a long heartbeat: the fork's clock runs on).
