@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from marginsim_cli import ROOT
+from run_events import liquidation_closes
 
 from simulation.depth import (
     Cascade,
@@ -184,18 +185,11 @@ def _impact_from_events(
 ) -> list[dict[str, float]]:
     """The liquidation impact in each block's price, recomputed from events.jsonl alone (the model as its
     docstring states it): the flows of block b move the log price of block b + 1 onwards, decaying."""
-    market_of: dict[int, int] = {}
     flows: dict[int, dict[str, float]] = {}
     symbols = {0: "ETH", 1: "BTC"}
-    for line in (out / "events.jsonl").read_text().splitlines():
-        e = json.loads(line)
-        if e["event"] == "IsolatedOpened":
-            market_of[int(e["positionId"])] = int(e["marketId"])
-        elif e["event"] in ("IsolatedLiquidated", "CrossPositionLiquidated"):
-            mid = market_of[int(e["positionId"])] if "positionId" in e else int(e["marketId"])
-            usd = -int(e["closedSize"]) * int(e["priceWad"]) / 1e36
-            b = flows.setdefault(int(e["block"]), {})
-            b[symbols[mid]] = b.get(symbols[mid], 0.0) + usd
+    for c in liquidation_closes(out):  # closing a long sells
+        b = flows.setdefault(c.block, {})
+        b[symbols[c.market_id]] = b.get(symbols[c.market_id], 0.0) - c.size * c.price_wad / 1e36
     decay = 0.5 ** (block_time_s / half_life_s)
     level = {s: 0.0 for s in depth}
     series = []

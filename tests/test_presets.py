@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from marginsim_cli import ROOT
+from run_events import notional_per_block_and_market
 
 from simulation.runner import run_scenario
 from simulation.scenario import Scenario, load_scenario
@@ -105,17 +106,7 @@ def test_cascade_2025_liquidations_wait_for_room(cascade):
     """The cap: no block liquidates more than $100,000 of notional in a market, some liquidations meet a
     spent cap (LiquidationCapReached), and the queue holds more than a block can take."""
     out, incident, _, cap = cascade
-    market_of: dict[int, int] = {}
-    per_block: dict[tuple[int, int], float] = {}
-    for line in (out / "events.jsonl").read_text().splitlines():
-        e = json.loads(line)
-        if e["event"] == "IsolatedOpened":
-            market_of[int(e["positionId"])] = int(e["marketId"])
-        elif e["event"] in ("IsolatedLiquidated", "CrossPositionLiquidated"):
-            mid = market_of[int(e["positionId"])] if "positionId" in e else int(e["marketId"])
-            key = (int(e["block"]), mid)
-            usd = abs(int(e["closedSize"])) * int(e["priceWad"]) / 1e36
-            per_block[key] = per_block.get(key, 0.0) + usd
+    per_block = notional_per_block_and_market(out)
     assert max(per_block.values()) <= cap * (1 + 1e-9)
     capped = sum(v for k, v in incident["reverts_by_kind"].items() if "LiquidationCapReached" in k)
     assert capped > 0

@@ -133,10 +133,9 @@ def test_a_cross_liquidation_closes_every_leg_by_the_capped_fraction(
 def test_keepers_respect_the_cap_and_the_queue_shows_what_waits(tmp_path):
     """The crash with $20,000 a block of liquidations per market: no block closes more than the cap in a
     market (up to rounding), a queue builds up, and everything liquidatable still gets liquidated."""
-    import json
-
     import pandas as pd
     from marginsim_cli import ROOT
+    from run_events import notional_per_block_and_market
 
     from simulation.runner import run_scenario
     from simulation.scenario import Scenario, load_scenario
@@ -148,18 +147,7 @@ def test_keepers_respect_the_cap_and_the_queue_shows_what_waits(tmp_path):
     sc = Scenario.model_validate({**data, "blocks": 500})
     code, summary = run_scenario(sc, tmp_path, progress=False, backend="revm")
     assert code == 0 and summary["status"] == "completed"
-    market_of: dict[int, int] = {}
-    per_block: dict[tuple[int, int], float] = {}
-    for line in (tmp_path / "events.jsonl").read_text().splitlines():
-        e = json.loads(line)
-        if e["event"] == "IsolatedOpened":
-            market_of[int(e["positionId"])] = int(e["marketId"])
-        elif e["event"] in ("IsolatedLiquidated", "CrossPositionLiquidated"):
-            mid = market_of[int(e["positionId"])] if "positionId" in e else int(e["marketId"])
-            key = (int(e["block"]), mid)
-            per_block[key] = (
-                per_block.get(key, 0.0) + abs(int(e["closedSize"])) * int(e["priceWad"]) / 1e36
-            )
+    per_block = notional_per_block_and_market(tmp_path)
     assert per_block and max(per_block.values()) <= cap * (1 + 1e-9)
     assert sum(v > cap * 0.99 for v in per_block.values()) > 0  # the cap binds in some blocks
     ts = pd.read_parquet(tmp_path / "timeseries.parquet")
