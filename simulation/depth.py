@@ -194,7 +194,7 @@ class Cascade:
             elif name == "CrossLiquidated":
                 self.liquidations_seen += 1
                 account = a["account"]
-                acct = before.cross.get(account) or _find(before.cross, account)
+                acct = before.cross_account(account)
                 prices = cross_prices.get(account.lower(), {})
                 if acct is not None and _cross_induced(
                     before, acct.positions, acct.equity_usd, prices, counterfactual
@@ -205,30 +205,15 @@ class Cascade:
         return induced
 
 
-def _find(cross: Mapping[str, Any], account: str) -> Any:
-    low = account.lower()
-    return next((v for k, v in cross.items() if k.lower() == low), None)
-
-
 def _scaled(price_wad: int, factor: float) -> int:
     return max(1, int(price_wad * factor))
 
 
 def _isolated_induced(before: Snapshot, p: Any, price_wad: int, factor: float) -> bool:
-    view = before.market(p.market_id)
-    if view.initial_ratio_wad is None or view.maintenance_ratio_wad is None:
-        return False
-    h = mm.position_health(
-        p.margin * USDC_TO_WAD,
-        p.size,
-        p.entry_price_wad,
-        _scaled(price_wad, factor),
-        view.initial_ratio_wad,
-        view.maintenance_ratio_wad,
-        view.tier_notional_usd,
-        view.tier_ratio_wad,
+    h = before.market(p.market_id).health(
+        p.margin * USDC_TO_WAD, p.size, p.entry_price_wad, _scaled(price_wad, factor)
     )
-    return not mm.is_liquidatable(h)
+    return h is not None and not h.liquidatable
 
 
 def _cross_induced(

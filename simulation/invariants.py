@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from simulation import margin_math as mm
 from simulation.abi import ContractAbi
 from simulation.rpc import Rpc, RpcError
 from simulation.state import SCAN_PAGE, ChainReader, Snapshot
@@ -72,20 +71,8 @@ def check_scans(snap: Snapshot) -> list[tuple[str, str]]:
     model = set()
     priced = {m.market_id for m in snap.markets if m.price_wad is not None}
     for p in snap.positions.values():
-        v = snap.market(p.market_id)
-        if v.price_wad is None or v.maintenance_ratio_wad is None:
-            continue
-        h = mm.position_health(
-            p.margin * 10**12,
-            p.size,
-            p.entry_price_wad,
-            v.price_wad,
-            0,
-            v.maintenance_ratio_wad,
-            v.tier_notional_usd,
-            v.tier_ratio_wad,
-        )
-        if h.liquidatable:
+        h = snap.market(p.market_id).health(p.margin * 10**12, p.size, p.entry_price_wad)
+        if h is not None and h.liquidatable:
             model.add(p.position_id)
     if model != set(snap.liquidatable_isolated):
         out.append(

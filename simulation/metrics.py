@@ -193,8 +193,7 @@ def mark_pnl(name: str, args: dict[str, Any], before: Snapshot) -> dict[str, Any
         p = before.positions.get(args["positionId"])
         entry = p.entry_price_wad if p is not None else None
     elif name == "CrossPositionLiquidated":
-        account = args["account"].lower()
-        acct = next((v for k, v in before.cross.items() if k.lower() == account), None)
+        acct = before.cross_account(args["account"])
         leg = acct.positions.get(args["marketId"]) if acct is not None else None
         entry = leg[1] if leg is not None else None
     if entry is None:

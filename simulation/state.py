@@ -30,8 +30,11 @@ class MarketView:
     """Notional (USD wad) above which requirements carry `tier_ratio_wad` more (size-tiered margin)."""
     tier_ratio_wad: int = 0
 
-    def health(self, margin_usd: int, size: int, entry_price_wad: int) -> mm.Health | None:
-        """A position's health at this market's oracle price, ratios and tier; None while stale."""
+    def health(
+        self, margin_usd: int, size: int, entry_price_wad: int, price_wad: int | None = None
+    ) -> mm.Health | None:
+        """A position's health at this market's ratios and tier, at its oracle price (or at `price_wad`);
+        None while the market is stale."""
         if (
             self.price_wad is None
             or self.initial_ratio_wad is None
@@ -42,7 +45,7 @@ class MarketView:
             margin_usd,
             size,
             entry_price_wad,
-            self.price_wad,
+            self.price_wad if price_wad is None else price_wad,
             self.initial_ratio_wad,
             self.maintenance_ratio_wad,
             self.tier_notional_usd,
@@ -133,6 +136,14 @@ class Snapshot:
 
     def market(self, market_id: int) -> MarketView:
         return self.markets[market_id]
+
+    def cross_account(self, address: str) -> CrossView | None:
+        """The cross account of `address`, whatever its case (events give addresses lower-case)."""
+        acct = self.cross.get(address)
+        if acct is not None:
+            return acct
+        low = address.lower()
+        return next((v for k, v in self.cross.items() if k.lower() == low), None)
 
 
 # ---------------------------------------------------------------------- the reader

@@ -370,7 +370,10 @@ def run_sweep(
             root = Path(__file__).resolve().parent
             init |= {"address": address, "runtime_env": {"py_modules": [str(root)]}}
         else:
-            init |= {"num_cpus": workers}
+            # "local": a Ray of its own, never the cluster named by a `ray start`'s address file
+            # (/tmp/ray/ray_current_cluster, left behind when a head dies without `ray stop`) or by
+            # RAY_ADDRESS; a cluster is what --address is for.
+            init |= {"address": "local", "num_cpus": workers}
         ray.init(**init)
         try:
             task = ray.remote(num_cpus=1, max_retries=0)(execute_run)

@@ -105,23 +105,9 @@ class Keeper:
         """Expected reward (USD) and the notional (USD wad) the liquidation would close per market."""
         p = snap.positions.get(pid)
         view = snap.market(p.market_id) if p else None
-        if (
-            p is None
-            or view is None
-            or view.price_wad is None
-            or view.maintenance_ratio_wad is None
-        ):
+        h = view.health(p.margin * 10**12, p.size, p.entry_price_wad) if p and view else None
+        if p is None or view is None or h is None or view.price_wad is None:
             return 0.0, {}
-        h = mm.position_health(
-            p.margin * 10**12,
-            p.size,
-            p.entry_price_wad,
-            view.price_wad,
-            0,
-            view.maintenance_ratio_wad,
-            view.tier_notional_usd,
-            view.tier_ratio_wad,
-        )
         notional = mm.notional_usd_up(p.size, view.price_wad)
         reward, fraction = self._reward(p.market_id, notional, h.equity_usd, h.maintenance_usd)
         return reward, {p.market_id: mm.mul_wad_up(notional, fraction)}

@@ -81,17 +81,8 @@ def liquidation_value_usd(
 ) -> int:
     """The keeper's reward plus what the owner keeps, USD wad. A partial liquidation's rest stays open with
     the remaining margin: it is valued at its close right after."""
-    assert view.price_wad is not None and view.maintenance_ratio_wad is not None
-    h = mm.position_health(
-        p.margin * USDC_TO_USD,
-        p.size,
-        p.entry_price_wad,
-        view.price_wad,
-        0,
-        view.maintenance_ratio_wad,
-        view.tier_notional_usd,
-        view.tier_ratio_wad,
-    )
+    h = view.health(p.margin * USDC_TO_USD, p.size, p.entry_price_wad)
+    assert h is not None and view.price_wad is not None
     notional = mm.notional_usd_up(p.size, view.price_wad)
     fee = fee_fraction(terms, view.price_wad, p.size, liquidity_usd) if at_fill else 0
     full_cost = mm.mul_wad_up(notional, terms.penalty + fee)

@@ -48,10 +48,9 @@ class Trader:
         self.rebalance_left_usd = cfg.rebalance.budget_usd if cfg.rebalance else 0.0
         self.margin_posted_usd = 0.0
         self.pair_side = 0
-        """hedged_pair: +1 long the first market and short the second, -1 the reverse."""
-        if (
-            cfg.strategy == "hedged_pair"
-        ):  # drawn only here: other strategies' streams are unchanged
+        """hedged_pair: +1 long the first market and short the second, -1 the reverse (drawn only for
+        that strategy, so the other strategies' random streams are unchanged)."""
+        if cfg.strategy == "hedged_pair":
             self.pair_side = 1 if self.rng.random() < 0.5 else -1
 
     def _draws(self) -> Draws:
@@ -154,18 +153,10 @@ class Trader:
                 return [self._tx(kind, "closeIsolated", pid)]
             return [self._tx(kind, "tradeCross", mid, -size)]
         if cfg.rebalance and cfg.margin_mode == "isolated" and self.rebalance_left_usd > 0:
-            health = mm.position_health(
-                margin_usd,
-                size,
-                entry,
-                view.price_wad,
-                0,
-                view.maintenance_ratio_wad,
-                view.tier_notional_usd,
-                view.tier_ratio_wad,
-            )
+            health = view.health(margin_usd, size, entry)
             if (
-                health.maintenance_usd
+                health is not None
+                and health.maintenance_usd
                 and health.equity_usd < cfg.rebalance.below_health * health.maintenance_usd
             ):
                 top_up_usd = min(
