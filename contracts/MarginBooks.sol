@@ -203,13 +203,14 @@ abstract contract MarginBooks is IMarginVault, IMarginVaultForPool {
         for (uint256 i = 0; i < _markets.length; ++i) {
             Market storage m = _markets[i];
             int256 netSize = m.netSize;
-            if (netSize == 0 && m.netEntryNotionalUsd == 0) continue;
+            if (netSize == 0 && m.netEntryNotionalUsd == 0 && m.netFundingEntryUsd == 0) continue;
             uint256 price = oracle.priceWad(m.asset);
             // netSize * price rounded up: the pool's debt to traders is never understated.
             int256 markUsd = netSize >= 0
                 ? int256(MarginMath.mulWadUp(uint256(netSize), price))
                 : -int256(MarginMath.mulWadDown(uint256(-netSize), price));
-            pnlUsd += markUsd - m.netEntryNotionalUsd;
+            pnlUsd += markUsd - m.netEntryNotionalUsd
+                + MarginMath.tradersFundingUsdCeil(netSize, _fundingIndexAt(m, price), m.netFundingEntryUsd);
         }
     }
 
@@ -240,11 +241,31 @@ abstract contract MarginBooks is IMarginVault, IMarginVaultForPool {
         s.initialRatioWad = p.initialMarginWad + buffer;
         s.maintenanceRatioWad = p.maintenanceMarginWad + buffer;
         (s.tierNotionalUsd, s.tierRatioWad) = (p.tierNotionalUsd, p.tierMarginWad);
+        s.fundingIndexWad = _fundingIndexAt(m, s.priceWad);
+    }
+
+    /// @dev The market's funding index brought up to now, the time since its last update accrued at `priceWad`
+    /// and the open interest since then (every change of open interest stores the index first).
+    function _fundingIndexAt(Market storage m, uint256 priceWad) internal view returns (int256) {
+        return m.fundingIndexWad
+            + MarginMath.fundingIndexDeltaAwayFromZero(
+                priceWad,
+                m.params.fundingRateWad,
+                m.netSize,
+                m.longOpenInterest + m.shortOpenInterest,
+                block.timestamp - m.fundingUpdatedAt
+            );
+    }
+
+    /// @dev Store the funding index brought up to now (`_marketState`'s), before open interest changes.
+    function _storeFunding(Market storage m, int256 indexWad) internal {
+        (m.fundingIndexWad, m.fundingUpdatedAt) = (indexWad.toInt96(), uint32(block.timestamp));
     }
 
     function _isolatedHealth(IsolatedPosition storage p, MarketState memory s) internal view returns (Health memory) {
         return MarginMath.positionHealth(
-            int256(MarginMath.quoteToUsd(p.margin, quoteDecimals)),
+            int256(MarginMath.quoteToUsd(p.margin, quoteDecimals))
+                + MarginMath.fundingPnlUsdFloor(p.size, p.fundingEntryWad, s.fundingIndexWad),
             p.size,
             p.entryPriceWad,
             s.priceWad,
@@ -263,8 +284,8 @@ abstract contract MarginBooks is IMarginVault, IMarginVaultForPool {
         return _accountHealthAt(account, states, _collateralPrices(account));
     }
 
-    /// @dev Equity = quote balance + sum(collateral value * weight) + sum(PnL); requirements summed per
-    /// market. Collateral value and PnL round down, requirements up.
+    /// @dev Equity = quote balance + sum(collateral value * weight) + sum(PnL and funding); requirements summed
+    /// per market. Collateral value and PnL round down, requirements up.
     function _accountHealthAt(address account, MarketState[] memory states, uint256[] memory prices)
         internal
         view
@@ -283,7 +304,7 @@ abstract contract MarginBooks is IMarginVault, IMarginVaultForPool {
             if (cp.size == 0) continue;
             MarketState memory s = states[i];
             Health memory ph = MarginMath.positionHealth(
-                0,
+                MarginMath.fundingPnlUsdFloor(cp.size, cp.fundingEntryWad, s.fundingIndexWad),
                 cp.size,
                 cp.entryPriceWad,
                 s.priceWad,
@@ -354,8 +375,9 @@ abstract contract MarginBooks is IMarginVault, IMarginVaultForPool {
         if (p.owner != msg.sender) revert ErrorsLib.NotPositionOwner(msg.sender, p.owner);
     }
 
-    /// @dev Add a position's size and entry notional to its market's aggregates (removed exactly later).
-    function _addExposure(Market storage m, int256 size, uint256 entryPriceWad) internal {
+    /// @dev Add a position's size, entry notional and funding entry to its market's aggregates (removed
+    /// exactly later).
+    function _addExposure(Market storage m, int256 size, uint256 entryPriceWad, int256 fundingEntryWad) internal {
         if (size == 0) return;
         (uint128 longOi, uint128 shortOi) = (m.longOpenInterest, m.shortOpenInterest);
         if (size > 0) m.longOpenInterest = longOi + uint256(size).toUint128();
@@ -364,9 +386,13 @@ abstract contract MarginBooks is IMarginVault, IMarginVaultForPool {
             (m.netSize + size).toInt128(),
             (m.netEntryNotionalUsd + MarginMath.entryNotionalSigned(size, entryPriceWad)).toInt128()
         );
+        if (fundingEntryWad != 0) {
+            m.netFundingEntryUsd =
+                (m.netFundingEntryUsd + MarginMath.fundingEntryTowardZero(size, fundingEntryWad)).toInt128();
+        }
     }
 
-    function _removeExposure(Market storage m, int256 size, uint256 entryPriceWad) internal {
+    function _removeExposure(Market storage m, int256 size, uint256 entryPriceWad, int256 fundingEntryWad) internal {
         if (size == 0) return;
         if (size > 0) m.longOpenInterest -= uint256(size).toUint128();
         else m.shortOpenInterest -= SignedMath.abs(size).toUint128();
@@ -374,6 +400,10 @@ abstract contract MarginBooks is IMarginVault, IMarginVaultForPool {
             (m.netSize - size).toInt128(),
             (m.netEntryNotionalUsd - MarginMath.entryNotionalSigned(size, entryPriceWad)).toInt128()
         );
+        if (fundingEntryWad != 0) {
+            m.netFundingEntryUsd =
+                (m.netFundingEntryUsd - MarginMath.fundingEntryTowardZero(size, fundingEntryWad)).toInt128();
+        }
     }
 
     /// @dev Append to the open list; the index lives in the position's first slot.

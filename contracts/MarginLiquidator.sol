@@ -61,13 +61,14 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
         IsolatedPosition storage p = _openPosition(positionId);
         address owner = p.owner;
         if (msg.sender == owner) revert SelfLiquidation(owner);
-        (CloseTotals memory t, int256 closeSize, uint256 priceWad) = _planIsolated(p);
+        (CloseTotals memory t, int256 closeSize, MarketState memory s) = _planIsolated(p);
         Settlement memory st = _settlementTerms(p.margin, t);
 
         Market storage m = _markets[p.marketId];
         (int256 size, uint256 entry) = (p.size, p.entryPriceWad);
-        _useLiquidationRoom(p.marketId, MarginMath.notionalUsdUp(closeSize, priceWad));
-        _removeExposure(m, size, entry);
+        _useLiquidationRoom(p.marketId, MarginMath.notionalUsdUp(closeSize, s.priceWad));
+        _storeFunding(m, s.fundingIndexWad);
+        _removeExposure(m, size, entry, p.fundingEntryWad);
         if (t.full) {
             _untrackOpen(p.openIndex);
             delete _positions[positionId];
@@ -77,10 +78,11 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
                 totalClaimableQuote += st.remaining;
             }
         } else {
-            _addExposure(m, size - closeSize, entry);
-            (p.size, p.margin) = ((size - closeSize).toInt128(), st.remaining.toUint128());
+            _addExposure(m, size - closeSize, entry, s.fundingIndexWad);
+            (p.size, p.margin, p.fundingEntryWad) =
+                ((size - closeSize).toInt128(), st.remaining.toUint128(), s.fundingIndexWad.toInt128());
         }
-        _emitIsolatedLiquidated(positionId, owner, closeSize, priceWad, st, t.full);
+        _emitIsolatedLiquidated(positionId, owner, closeSize, s.priceWad, st, t.full);
         _coverBadDebt(st, positionId, true);
         _executeSettlement(st);
     }
@@ -99,28 +101,31 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
     }
 
     /// @dev Check an isolated position is liquidatable and plan the close: the fraction that restores
-    /// health, or all of it when the margin could not pay a partial close's costs.
+    /// health, or all of it when the margin could not pay a partial close's costs. The whole position's
+    /// accrued funding is realised with it.
     function _planIsolated(IsolatedPosition storage p)
         internal
         view
-        returns (CloseTotals memory t, int256 closeSize, uint256 priceWad)
+        returns (CloseTotals memory t, int256 closeSize, MarketState memory s)
     {
-        MarketState memory s = _marketState(p.marketId);
-        priceWad = s.priceWad;
+        s = _marketState(p.marketId);
+        uint256 priceWad = s.priceWad;
         Health memory h = _isolatedHealth(p, s);
         if (!MarginMath.isLiquidatable(h)) revert NotLiquidatable(h.equityUsd, h.maintenanceUsd);
         MarketParams storage mp = _markets[p.marketId].params;
         uint256 liquidityUsd = _liquidityUsd();
         uint256 fraction =
             MarginMath.liquidationFractionUp(h.equityUsd, h.maintenanceUsd, _fullCloseCostUsd(mp, p.size, priceWad, liquidityUsd));
+        int256 funding = MarginMath.fundingPnlUsdFloor(p.size, p.fundingEntryWad, s.fundingIndexWad);
+        t.pnlUsd = funding;
         (closeSize,) = _planClose(t, mp, p.size, p.entryPriceWad, priceWad, fraction, liquidityUsd);
         if (!t.full && _settlementTerms(p.margin, t).shortfall > 0) {
-            t = CloseTotals(0, 0, 0, false, false);
+            t = CloseTotals(funding, 0, 0, false, false);
             (closeSize,) = _planClose(t, mp, p.size, p.entryPriceWad, priceWad, ConstantsLib.WAD, liquidityUsd);
         }
         uint256 allowed = _roomFractionDown(p.marketId, closeSize, p.size, priceWad);
         if (allowed < ConstantsLib.WAD) {
-            t = CloseTotals(0, 0, 0, false, true);
+            t = CloseTotals(funding, 0, 0, false, true);
             (closeSize,) = _planClose(t, mp, p.size, p.entryPriceWad, priceWad, allowed, liquidityUsd);
         }
     }
@@ -179,7 +184,8 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
         fraction = MarginMath.liquidationFractionUp(h.equityUsd, h.maintenanceUsd, fullCostUsd);
     }
 
-    /// @dev Plan closing `fraction` of every leg, cut to the liquidation room of each market this block.
+    /// @dev Plan closing `fraction` of every leg, cut to the liquidation room of each market this block; every
+    /// leg's accrued funding is realised with it.
     function _planCross(address account, MarketState[] memory states, uint256 fraction, uint256 liquidityUsd)
         internal
         view
@@ -210,6 +216,7 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
             CrossPosition storage cp = _crossPositions[account][i];
             if (cp.size == 0) continue;
             bool allSoFar = t.full;
+            t.pnlUsd += MarginMath.fundingPnlUsdFloor(cp.size, cp.fundingEntryWad, states[i].fundingIndexWad);
             (closes[i], fills[i]) =
                 _planClose(t, _markets[i].params, cp.size, cp.entryPriceWad, states[i].priceWad, fraction, liquidityUsd);
             t.full = allSoFar && t.full;
@@ -225,10 +232,11 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
             (int256 size, uint256 entry) = (cp.size, cp.entryPriceWad);
             Market storage m = _markets[i];
             _useLiquidationRoom(i, MarginMath.notionalUsdUp(closes[i], states[i].priceWad));
-            _removeExposure(m, size, entry);
+            _storeFunding(m, states[i].fundingIndexWad);
+            _removeExposure(m, size, entry, cp.fundingEntryWad);
             int256 left = size - closes[i];
-            _addExposure(m, left, entry);
-            cp.size = left.toInt128();
+            _addExposure(m, left, entry, states[i].fundingIndexWad);
+            (cp.size, cp.fundingEntryWad) = (left.toInt128(), left == 0 ? int128(0) : states[i].fundingIndexWad.toInt128());
             if (left == 0) {
                 cp.entryPriceWad = 0;
                 _crossPositionClosed(account);

@@ -12,6 +12,7 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {IOracleAdapter} from "./interfaces/IOracleAdapter.sol";
 import {ILPPool, IInsuranceFund} from "./interfaces/IProtocol.sol";
 import {IMarginLiquidation} from "./interfaces/IMarginLiquidation.sol";
+import {IMarginAdmin} from "./interfaces/IMarginAdmin.sol";
 import {
     MarketParams,
     Market,
@@ -26,7 +27,6 @@ import {ConstantsLib} from "./libraries/ConstantsLib.sol";
 import {ErrorsLib} from "./libraries/ErrorsLib.sol";
 import {EventsLib} from "./libraries/EventsLib.sol";
 import {MarginBooks} from "./MarginBooks.sol";
-import {MarginLiquidator} from "./MarginLiquidator.sol";
 
 /// @title MarginVault
 /// @notice Perpetual markets with isolated positions and cross accounts over one margin-math core,
@@ -38,7 +38,7 @@ import {MarginLiquidator} from "./MarginLiquidator.sol";
 /// runs by delegatecall on its own storage (EIP-170 room, as Euler's EVault routes to its modules).
 /// Risk-parameter changes wait `PARAMS_TIMELOCK` and move one bounded step at a time; ownership moves in
 /// two steps.
-contract MarginVault is MarginBooks, IMarginLiquidation, Ownable2Step, ReentrancyGuardTransient {
+contract MarginVault is MarginBooks, IMarginLiquidation, IMarginAdmin, Ownable2Step, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
     using SafeCast for int256;
@@ -52,130 +52,77 @@ contract MarginVault is MarginBooks, IMarginLiquidation, Ownable2Step, Reentranc
         bool increased;
     }
 
-    /// @dev `MarketParams.liquidationCapUsd`'s place in the struct.
-    uint256 private constant LIQUIDATION_CAP_WORD = 13;
-
     /// @notice The liquidation module (same storage layout, no state of its own).
     address public immutable liquidator;
+    /// @notice The owner's module: markets, parameters, collateral tokens (same storage layout, no state).
+    address public immutable admin;
 
+    /// @param modules the `MarginLiquidator` and the `MarginAdmin` to run by delegatecall, each deployed with the
+    /// same quote token, oracle, pool, insurance fund and defences as this vault (checked here). They are
+    /// deployed apart, not by this constructor: the vault's creation code would otherwise carry theirs, near
+    /// EIP-3860's limit on creation code.
     constructor(
         IERC20 quote,
         IOracleAdapter oracle_,
         ILPPool pool_,
         IInsuranceFund insurance_,
         address owner_,
-        Defences memory defences
+        Defences memory defences,
+        address[2] memory modules
     ) MarginBooks(quote, IERC20Metadata(address(quote)).decimals(), oracle_, pool_, insurance_, defences) Ownable(owner_) {
-        liquidator = address(new MarginLiquidator(quote, oracle_, pool_, insurance_, defences));
+        for (uint256 i = 0; i < 2; ++i) {
+            MarginBooks module = MarginBooks(modules[i]);
+            if (
+                module.quoteToken() != address(quote) || module.oracle() != oracle_ || module.pool() != pool_
+                    || module.insuranceFund() != insurance_
+                    || module.liquidationAtFillPrice() != defences.liquidationAtFillPrice
+                    || module.staleCollateralAtZero() != defences.staleCollateralAtZero
+            ) revert ErrorsLib.ModuleMismatch(modules[i]);
+        }
+        (liquidator, admin) = (modules[0], modules[1]);
     }
 
     // ================================================================================== admin
 
-    function createMarket(address asset, MarketParams calldata params) external onlyOwner returns (uint256 marketId) {
-        _checkParams(params);
-        marketId = _markets.length;
-        Market storage m = _markets.push();
-        m.asset = asset;
-        m.params = params;
-        emit EventsLib.MarketCreated(marketId, asset);
-        emit EventsLib.MarketParamsSet(marketId, params);
+    /// @inheritdoc IMarginAdmin
+    function createMarket(address, MarketParams calldata) external onlyOwner returns (uint256) {
+        _delegateTo(admin);
     }
 
-    /// @notice Queue new parameters for a market; anyone may apply them `PARAMS_TIMELOCK` later. A new
-    /// queue replaces the pending one.
-    function setMarketParams(uint256 marketId, MarketParams calldata params) external onlyOwner {
-        _checkParams(params);
-        _checkStep(_market(marketId).params, params);
-        uint256 readyAt = block.timestamp + ConstantsLib.PARAMS_TIMELOCK;
-        _pendingParams[marketId] = PendingParams(params, readyAt);
-        emit EventsLib.MarketParamsQueued(marketId, params, readyAt);
+    /// @inheritdoc IMarginAdmin
+    function setMarketParams(uint256, MarketParams calldata) external onlyOwner {
+        _delegateTo(admin);
     }
 
-    /// @notice Apply a market's queued parameters once their timelock has passed.
-    function applyMarketParams(uint256 marketId) external {
-        PendingParams storage q = _pendingParams[marketId];
-        _checkReady(q.readyAt);
-        MarketParams memory params = q.params;
-        _market(marketId).params = params;
-        delete _pendingParams[marketId];
-        emit EventsLib.MarketParamsSet(marketId, params);
+    /// @inheritdoc IMarginAdmin
+    function applyMarketParams(uint256) external {
+        _delegateTo(admin);
     }
 
-    /// @notice Enable a non-quote collateral token of cross accounts (at once), or queue a re-weighting of an
-    /// enabled one (applied by `applyCollateral` after `PARAMS_TIMELOCK`, one bounded step per change).
-    function setCollateral(address token, uint256 weightWad, uint256 liquidationDiscountWad) external onlyOwner {
-        if (token == address(_quote)) revert ErrorsLib.UnsupportedCollateral(token);
-        _bound("collateralWeight", weightWad, 1, ConstantsLib.MAX_COLLATERAL_WEIGHT);
-        _bound("liquidationDiscount", liquidationDiscountWad, 1, ConstantsLib.WAD - weightWad);
-        CollateralConfig memory c = _collateralConfig[token];
-        if (c.enabled) {
-            _boundStep(0, c.weightWad, weightWad);
-            _boundStep(1, c.liquidationDiscountWad, liquidationDiscountWad);
-            uint256 readyAt = block.timestamp + ConstantsLib.PARAMS_TIMELOCK;
-            _pendingCollateral[token] = PendingCollateral(uint64(weightWad), uint64(liquidationDiscountWad), uint64(readyAt));
-            emit EventsLib.CollateralQueued(token, weightWad, liquidationDiscountWad, readyAt);
-            return;
-        }
-        uint8 decimals = IERC20Metadata(token).decimals();
-        _bound("collateralDecimals", decimals, 0, ConstantsLib.USD_DECIMALS);
-        _collateralTokens.push(token);
-        _collateralConfig[token] = CollateralConfig(true, decimals, uint64(weightWad), uint64(liquidationDiscountWad));
-        emit EventsLib.CollateralConfigured(token, weightWad, liquidationDiscountWad);
+    /// @inheritdoc IMarginAdmin
+    function setCollateral(address, uint256, uint256) external onlyOwner {
+        _delegateTo(admin);
     }
 
-    /// @notice Apply a queued collateral re-weighting once its timelock has passed.
-    function applyCollateral(address token) external {
-        PendingCollateral memory q = _pendingCollateral[token];
-        _checkReady(q.readyAt);
-        (_collateralConfig[token].weightWad, _collateralConfig[token].liquidationDiscountWad) =
-            (q.weightWad, q.liquidationDiscountWad);
-        delete _pendingCollateral[token];
-        emit EventsLib.CollateralConfigured(token, q.weightWad, q.liquidationDiscountWad);
-    }
-
-    function _checkReady(uint256 readyAt) internal view {
-        if (readyAt == 0 || block.timestamp < readyAt) revert ErrorsLib.TimelockNotReady(readyAt, block.timestamp);
-    }
-
-    /// @dev Every field of `next` within one step of `current` (the struct's words, in field order), but the
-    /// liquidation cap: from 0, no cap, any step would be one to almost nothing.
-    function _checkStep(MarketParams storage current, MarketParams calldata next) internal view {
-        bytes memory a = abi.encode(current);
-        bytes memory b = abi.encode(next);
-        for (uint256 i = 0; i < a.length / 32; ++i) {
-            if (i == LIQUIDATION_CAP_WORD) continue;
-            uint256 x;
-            uint256 y;
-            assembly ("memory-safe") {
-                x := mload(add(a, add(32, mul(i, 32))))
-                y := mload(add(b, add(32, mul(i, 32))))
-            }
-            _boundStep(i, x, y);
-        }
-    }
-
-    function _boundStep(uint256 index, uint256 current, uint256 proposed) internal pure {
-        uint256 step = Math.max(current / 2, ConstantsLib.MIN_PARAM_STEP);
-        if (proposed > current + step || proposed + step < current) {
-            revert ErrorsLib.ParamStepTooLarge(index, current, proposed);
-        }
+    /// @inheritdoc IMarginAdmin
+    function applyCollateral(address) external {
+        _delegateTo(admin);
     }
 
     // ================================================================================== liquidation
 
     /// @inheritdoc IMarginLiquidation
     function liquidateIsolated(uint256) external {
-        _delegateToLiquidator();
+        _delegateTo(liquidator);
     }
 
     /// @inheritdoc IMarginLiquidation
     function liquidateCross(address) external {
-        _delegateToLiquidator();
+        _delegateTo(liquidator);
     }
 
-    /// @dev Run the call on the liquidator with this vault's storage; bubble its result or revert as is.
-    function _delegateToLiquidator() internal {
-        address target = liquidator;
+    /// @dev Run the call on `target`, a module, with this vault's storage; bubble its result or revert as is.
+    function _delegateTo(address target) internal {
         assembly ("memory-safe") {
             calldatacopy(0, 0, calldatasize())
             let ok := delegatecall(gas(), target, 0, calldatasize(), 0, 0)
@@ -202,11 +149,11 @@ contract MarginVault is MarginBooks, IMarginLiquidation, Ownable2Step, Reentranc
     function openIsolated(uint256 marketId, int256 size, uint256 margin) external nonReentrant returns (uint256 positionId) {
         if (margin == 0) revert ErrorsLib.ZeroAmount();
         MarketState memory s = _marketState(marketId);
-        Fill memory f = _trade(marketId, 0, 0, size, s.priceWad);
+        Fill memory f = _trade(marketId, 0, 0, 0, size, s);
         positionId = nextPositionId++;
         IsolatedPosition storage p = _positions[positionId];
-        (p.owner, p.marketId, p.size, p.margin, p.entryPriceWad) =
-            (msg.sender, marketId.toUint32(), size.toInt128(), margin.toUint128(), f.fillPriceWad);
+        (p.owner, p.marketId, p.size, p.margin) = (msg.sender, marketId.toUint32(), size.toInt128(), margin.toUint128());
+        (p.entryPriceWad, p.fundingEntryWad) = (f.fillPriceWad.toUint128(), s.fundingIndexWad.toInt128());
         _trackOpen(p, positionId);
         _checkIsolatedGrowth(p, s);
         emit EventsLib.IsolatedOpened(positionId, msg.sender, marketId, size, f.fillPriceWad, margin);
@@ -237,7 +184,7 @@ contract MarginVault is MarginBooks, IMarginLiquidation, Ownable2Step, Reentranc
     }
 
     /// @notice Grow (same sign) or reduce (opposite sign) an isolated position; reducing to zero closes it.
-    /// A reduce realises its PnL into the margin.
+    /// A reduce realises its PnL into the margin; every trade realises the funding accrued since the last.
     function modifyIsolated(uint256 positionId, int256 sizeDelta) external nonReentrant {
         _modifyIsolated(positionId, sizeDelta);
     }
@@ -250,7 +197,7 @@ contract MarginVault is MarginBooks, IMarginLiquidation, Ownable2Step, Reentranc
     function _modifyIsolated(uint256 positionId, int256 sizeDelta) internal {
         IsolatedPosition storage p = _ownedPosition(positionId);
         MarketState memory s = _marketState(p.marketId);
-        Fill memory f = _trade(p.marketId, p.size, p.entryPriceWad, sizeDelta, s.priceWad);
+        Fill memory f = _trade(p.marketId, p.size, p.entryPriceWad, p.fundingEntryWad, sizeDelta, s);
         int256 realized = MarginMath.signedUsdToQuoteFloor(f.realizedPnlUsd, quoteDecimals);
         int256 margin = int256(uint256(p.margin)) + realized;
         if (margin < 0) revert ErrorsLib.Underwater(margin);
@@ -262,7 +209,9 @@ contract MarginVault is MarginBooks, IMarginLiquidation, Ownable2Step, Reentranc
             _quote.safeTransfer(msg.sender, uint256(margin));
             return;
         }
-        (p.size, p.entryPriceWad, p.margin) = (f.newSize.toInt128(), f.newEntryPriceWad, uint256(margin).toUint128());
+        (p.size, p.entryPriceWad, p.margin) =
+            (f.newSize.toInt128(), f.newEntryPriceWad.toUint128(), uint256(margin).toUint128());
+        p.fundingEntryWad = s.fundingIndexWad.toInt128();
         if (f.increased) _checkIsolatedGrowth(p, s);
         else _checkMinNotional(p.marketId, f.newSize, s.priceWad);
         emit EventsLib.IsolatedModified(
@@ -310,8 +259,9 @@ contract MarginVault is MarginBooks, IMarginLiquidation, Ownable2Step, Reentranc
         MarketState memory s = _marketState(marketId);
         CrossPosition storage cp = _crossPositions[msg.sender][marketId];
         int256 oldSize = cp.size;
-        Fill memory f = _trade(marketId, oldSize, cp.entryPriceWad, sizeDelta, s.priceWad);
+        Fill memory f = _trade(marketId, oldSize, cp.entryPriceWad, cp.fundingEntryWad, sizeDelta, s);
         (cp.size, cp.entryPriceWad) = (f.newSize.toInt128(), f.newEntryPriceWad.toUint128());
+        cp.fundingEntryWad = f.newSize == 0 ? int128(0) : s.fundingIndexWad.toInt128();
         if (oldSize == 0) _crossPositionOpened(msg.sender);
         if (f.newSize == 0) _crossPositionClosed(msg.sender);
         else _checkMinNotional(marketId, f.newSize, s.priceWad);
@@ -334,11 +284,17 @@ contract MarginVault is MarginBooks, IMarginLiquidation, Ownable2Step, Reentranc
     // ================================================================================== trading core
 
     /// @dev Fill `sizeDelta` against the pool at oracle price +/- spread and impact, update open interest,
-    /// and return the new size, entry and any realised PnL (USD). Shared by isolated and cross.
-    function _trade(uint256 marketId, int256 size, uint256 entryPriceWad, int256 sizeDelta, uint256 priceWad)
-        internal
-        returns (Fill memory f)
-    {
+    /// and return the new size, entry and the realised PnL (USD): a reduce's, plus the funding accrued since
+    /// `fundingEntryWad` (the position's funding entry becomes the index now). Shared by isolated and cross.
+    function _trade(
+        uint256 marketId,
+        int256 size,
+        uint256 entryPriceWad,
+        int256 fundingEntryWad,
+        int256 sizeDelta,
+        MarketState memory s
+    ) internal returns (Fill memory f) {
+        uint256 priceWad = s.priceWad;
         if (sizeDelta == 0) revert ErrorsLib.ZeroSize();
         f.newSize = size + sizeDelta;
         if (size != 0 && f.newSize != 0 && (f.newSize > 0) != (size > 0)) {
@@ -360,8 +316,10 @@ contract MarginVault is MarginBooks, IMarginLiquidation, Ownable2Step, Reentranc
             f.newEntryPriceWad = f.newSize == 0 ? 0 : entryPriceWad;
             f.realizedPnlUsd = MarginMath.pnlUsdFloor(-sizeDelta, entryPriceWad, f.fillPriceWad);
         }
-        _removeExposure(m, size, entryPriceWad);
-        _addExposure(m, f.newSize, f.newEntryPriceWad);
+        f.realizedPnlUsd += MarginMath.fundingPnlUsdFloor(size, fundingEntryWad, s.fundingIndexWad);
+        _storeFunding(m, s.fundingIndexWad);
+        _removeExposure(m, size, entryPriceWad, fundingEntryWad);
+        _addExposure(m, f.newSize, f.newEntryPriceWad, s.fundingIndexWad);
         if (f.increased) {
             uint256 oiUsd = MarginMath.mulWadUp(m.longOpenInterest + m.shortOpenInterest, priceWad);
             uint256 capUsd = MarginMath.mulWadDown(poolValueUsd, m.params.openInterestCapWad);
@@ -373,33 +331,5 @@ contract MarginVault is MarginBooks, IMarginLiquidation, Ownable2Step, Reentranc
         notional = MarginMath.notionalUsdUp(size, priceWad);
         uint256 minNotional = _markets[marketId].params.minNotionalUsd;
         if (notional < minNotional) revert ErrorsLib.PositionTooSmall(notional, minNotional);
-    }
-
-    function _checkParams(MarketParams calldata p) internal pure {
-        _bound("maintenanceMargin", p.maintenanceMarginWad, ConstantsLib.MIN_MAINTENANCE_MARGIN, ConstantsLib.MAX_MAINTENANCE_MARGIN);
-        _bound("initialMargin", p.initialMarginWad, p.maintenanceMarginWad + 1, ConstantsLib.MAX_INITIAL_MARGIN);
-        _bound("maxLeverage", p.maxLeverageWad, ConstantsLib.MIN_MAX_LEVERAGE, ConstantsLib.MAX_MAX_LEVERAGE);
-        _bound(
-            "liquidationPenalty",
-            p.liquidationPenaltyWad,
-            0,
-            Math.min(ConstantsLib.MAX_LIQUIDATION_PENALTY, p.maintenanceMarginWad - 1)
-        );
-        _bound("keeperShare", p.keeperShareWad, 0, ConstantsLib.MAX_KEEPER_SHARE);
-        _bound("spread", p.spreadWad, 0, ConstantsLib.MAX_SPREAD);
-        _bound("impactCoefficient", p.impactCoefficientWad, 0, ConstantsLib.MAX_IMPACT_COEFFICIENT);
-        _bound("openInterestCap", p.openInterestCapWad, 1, ConstantsLib.MAX_OI_CAP);
-        _bound("minNotional", p.minNotionalUsd, 0, ConstantsLib.MAX_MIN_NOTIONAL_USD);
-        _bound("volFloor", p.volFloorWad, 0, ConstantsLib.MAX_VOL_FLOOR);
-        _bound("volSlope", p.volSlopeWad, 0, ConstantsLib.MAX_VOL_SLOPE);
-        _bound("maxBuffer", p.maxBufferWad, 0, ConstantsLib.MAX_MAINTENANCE_BUFFER);
-        _bound("minFee", p.minFeeWad, 0, ConstantsLib.MAX_MIN_FEE);
-        _bound("liquidationCap", p.liquidationCapUsd, 0, ConstantsLib.MAX_LIQUIDATION_CAP_USD);
-        _bound("tierNotional", p.tierNotionalUsd, 0, ConstantsLib.MAX_TIER_NOTIONAL_USD);
-        _bound("tierMargin", p.tierMarginWad, 0, ConstantsLib.MAX_TIER_MARGIN);
-    }
-
-    function _bound(bytes32 name, uint256 value, uint256 lo, uint256 hi) internal pure {
-        if (value < lo || value > hi) revert ErrorsLib.ParamOutOfBounds(name, value, lo, hi);
     }
 }

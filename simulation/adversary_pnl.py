@@ -56,11 +56,12 @@ def positions_value_usd(snap: Snapshot, addresses: Iterable[str]) -> float:
     for p in snap.positions.values():
         if p.owner in owners:
             price = oracle_price_wad(snap, snap.market(p.market_id).symbol)
-            total += p.margin * 10**12 + mm.pnl_usd_floor(p.size, p.entry_price_wad, price)
+            total += p.margin_and_funding_usd + mm.pnl_usd_floor(p.size, p.entry_price_wad, price)
     for owner in owners & set(snap.cross):
-        for mid, (size, entry) in snap.cross[owner].positions.items():
+        acct = snap.cross[owner]
+        for mid, (size, entry) in acct.positions.items():
             price = oracle_price_wad(snap, snap.market(mid).symbol)
-            total += mm.pnl_usd_floor(size, entry, price)
+            total += mm.pnl_usd_floor(size, entry, price) + acct.funding_usd.get(mid, 0)
     return total / WAD
 
 

@@ -56,6 +56,9 @@ class MarketSpec:
     """Notional above which a position's requirements carry `tier_margin` more, USD."""
     tier_margin: float = 0
     """Ratio added to both requirements on the notional above `tier_notional_usd` (0: no tier)."""
+    funding_rate: float = 0
+    """Funding per day, as a fraction of price, with the whole open interest on one side (scaled by the
+    skew; 0: no funding)."""
 
     def params(self) -> tuple[int, ...]:
         """The on-chain MarketParams tuple, in field order."""
@@ -76,6 +79,7 @@ class MarketSpec:
             "liquidation_cap_usd",
             "tier_notional_usd",
             "tier_margin",
+            "funding_rate",
         )
         return tuple(wad(getattr(self, f)) for f in fields)
 
@@ -100,6 +104,8 @@ DEFAULT_MARKETS = (MarketSpec("ETH-USD", "WETH"), MarketSpec("BTC-USD", "WBTC", 
 
 
 MOCK_FEED_BOUNDS_USD = (0.01, 10_000_000)
+MODULES = ("MarginLiquidator", "MarginAdmin")
+"""The vault's modules, deployed before it, in the order its constructor takes them."""
 """(min, max) price the oracle adapter accepts from each mock feed of the local system; a scenario's
 prices are checked against these before anything starts (simulation.checks)."""
 
@@ -312,16 +318,16 @@ def deploy_system(
         spec.lp_exit_delay_s,
     )
     insurance = deploy("InsuranceFund", "InsuranceFund", tokens[quote.symbol].address, deployer)
-    vault = deploy(
-        "MarginVault",
-        "MarginVault",
+    parts = (
         tokens[quote.symbol].address,
         oracle.address,
         pool.address,
         insurance.address,
-        deployer,
-        (spec.liquidation_at_fill_price, spec.stale_collateral_at_zero),
     )
+    defences = (spec.liquidation_at_fill_price, spec.stale_collateral_at_zero)
+    # the vault's modules, run by delegatecall on its storage (see MarginVault's constructor)
+    modules = [deploy(name, name, *parts, defences).address for name in MODULES]
+    vault = deploy("MarginVault", "MarginVault", *parts, deployer, defences, modules)
     deploy("MarginLens", "MarginLens", vault.address)
     send_and_wait(w3, pool.functions.setVault(vault.address), deployer)
     send_and_wait(w3, insurance.functions.setVault(vault.address), deployer)

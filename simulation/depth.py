@@ -37,7 +37,6 @@ from simulation.state import Snapshot
 
 WAD = 10**18
 ONE_PERCENT = 0.01
-USDC_TO_WAD = 10**12
 
 
 class DepthConfig(BaseModel):
@@ -211,7 +210,7 @@ def _scaled(price_wad: int, factor: float) -> int:
 
 def _isolated_induced(before: Snapshot, p: Any, price_wad: int, factor: float) -> bool:
     h = before.market(p.market_id).health(
-        p.margin * USDC_TO_WAD, p.size, p.entry_price_wad, _scaled(price_wad, factor)
+        p.margin_and_funding_usd, p.size, p.entry_price_wad, _scaled(price_wad, factor)
     )
     return h is not None and not h.liquidatable
 

@@ -18,6 +18,7 @@ from simulation.units import WAD
 USD_DECIMALS = 18
 LIQUIDATION_TARGET_HEALTH = 125 * 10**16  # 1.25e18
 SECONDS_PER_HOUR = 3600
+SECONDS_PER_DAY = 86400
 MAX_IMPACT_FRACTION = 5 * 10**16  # impact never exceeds 5 % of price (ConstantsLib)
 UINT256_MAX = 2**256 - 1
 INT256_MIN, INT256_MAX = -(2**255), 2**255 - 1
@@ -231,6 +232,45 @@ def liquidation_fraction_up(equity_usd: int, maintenance_usd: int, penalty_usd: 
 def scale_size_up(size: int, fraction_wad: int) -> int:
     scaled = _to_int256(min(abs(size), mul_wad_up(abs(size), fraction_wad)))
     return scaled if size > 0 else -scaled
+
+
+# --- funding
+
+
+def funding_index_delta_away_from_zero(
+    price_wad: int, rate_wad: int, net_size: int, open_interest: int, elapsed_seconds: int
+) -> int:
+    """How far a market's funding index moves in `elapsed_seconds`: price * rate per day * skew (net size
+    / open interest), rounded away from zero (the heavier side, which pays, never pays less)."""
+    if net_size == 0 or rate_wad == 0 or elapsed_seconds == 0:
+        return 0
+    per_unit = mul_div_up(
+        _uint256(mul_wad_up(price_wad, rate_wad) * elapsed_seconds),
+        abs(net_size),
+        _uint256(open_interest * SECONDS_PER_DAY),
+    )
+    delta = _to_int256(per_unit)
+    return delta if net_size > 0 else -delta
+
+
+def funding_pnl_usd_floor(size: int, entry_index_wad: int, index_wad: int) -> int:
+    """Funding a position has been paid (+) or owes (-) since `entry_index_wad`, rounded toward minus
+    infinity."""
+    owed = _int256(size * _int256(index_wad - entry_index_wad))
+    return _int256(-owed) // WAD
+
+
+def funding_entry_toward_zero(size: int, index_wad: int) -> int:
+    """`size * index` in USD, truncated toward zero (a position's share of the aggregate entry)."""
+    product = _int256(size * index_wad)
+    q = abs(product) // WAD
+    return q if product >= 0 else -q
+
+
+def traders_funding_usd_ceil(net_size: int, index_wad: int, net_funding_entry_usd: int) -> int:
+    """Aggregate funding the open positions have been paid (+) or owe: entry - netSize * index, rounded
+    up."""
+    return _int256(net_funding_entry_usd - _int256(net_size * index_wad) // WAD)
 
 
 def hourly_volatility_wad(rounds: list[tuple[int, int]], window: int) -> int:

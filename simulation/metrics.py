@@ -56,6 +56,12 @@ class Counters:
     latent_bad_debt_blocks: int = 0
     queue_peak_usd: float = 0.0
     """The most notional left liquidatable but open after any block (the liquidation queue), USD."""
+    funding_to_pool_usd: float = 0.0
+    """Funding the traders paid, net (simulation.schemas.FundingDoc)."""
+    funding_peak_rate: dict[str, float] = field(default_factory=dict)
+    """Per market symbol: the funding rate of largest size seen, fraction of price a day."""
+    funding_last: dict[int, tuple[int, int]] = field(default_factory=dict)
+    """Per market id: (funding index, net size) after the last block."""
     """Blocks that ended with latent bad debt (simulation.metrics.latent_bad_debt)."""
     reverts_by_kind: dict[str, int] = field(default_factory=dict)
 
@@ -288,14 +294,14 @@ def book_legs(snap: Snapshot) -> list[Leg]:
     """Every open isolated position and every cross leg whose market has a price."""
     legs = []
     for p in snap.positions.values():
-        h = _health(snap.market(p.market_id), 0, p.size, p.entry_price_wad)
+        h = _health(snap.market(p.market_id), p.funding_usd, p.size, p.entry_price_wad)
         if h is not None:
             legs.append(
                 Leg(p.owner, ("iso", p.position_id), h.initial_usd, h.maintenance_usd, h.equity_usd)
             )
     for owner, acct in snap.cross.items():
         for mid, (size, entry) in acct.positions.items():
-            h = _health(snap.market(mid), 0, size, entry)
+            h = _health(snap.market(mid), acct.funding_usd.get(mid, 0), size, entry)
             if h is not None:
                 cross_key = ("cross", owner, mid)
                 legs.append(Leg(owner, cross_key, h.initial_usd, h.maintenance_usd, h.equity_usd))
@@ -312,7 +318,7 @@ def health_and_capital(
     ratios: list[float] = []
     for leg in legs:  # an isolated position's equity is its margin plus its PnL
         if leg.key[0] == "iso" and leg.maintenance_usd:
-            equity = snap.positions[leg.key[1]].margin * 10**12 + leg.pnl_usd
+            equity = snap.positions[leg.key[1]].margin * 10**12 + leg.pnl_usd  # pnl_usd has funding
             ratios.append(equity / leg.maintenance_usd)
     for acct in snap.cross.values():
         if acct.positions and acct.maintenance_usd:
@@ -393,7 +399,7 @@ def latent_bad_debt(snap: Snapshot) -> tuple[int, float]:
             continue
         count += 1
         pnl = mm.pnl_usd_floor(p.size, p.entry_price_wad, view.price_wad)
-        underwater += max(0, -(p.margin * 10**12 + pnl))
+        underwater += max(0, -(p.margin_and_funding_usd + pnl))
     for owner in snap.liquidatable_cross:
         acct = snap.cross.get(owner)
         if acct is None:
@@ -433,6 +439,7 @@ def block_row(
     counters.latent_bad_debt_blocks += latent_usd > 0
     queue_usd = queued_notional_usd(snap)
     counters.queue_peak_usd = max(counters.queue_peak_usd, queue_usd)
+    funding_paid = track_funding(snap, counters)
     counters.peak_capital_isolated_usd = max(counters.peak_capital_isolated_usd, capital_isolated)
     counters.peak_capital_netted_usd = max(counters.peak_capital_netted_usd, capital_netted)
     q = np.percentile(ratios, [10, 50, 90]) if ratios else [math.nan] * 3
@@ -452,6 +459,7 @@ def block_row(
     ) in snap.markets:  # effective maintenance ratio: base + volatility buffer (NaN while stale)
         mmr = m.maintenance_ratio_wad
         row[f"maintenance_ratio_{m.symbol}"] = mmr / WAD if mmr is not None else math.nan
+        row[f"funding_rate_pct_day_{m.symbol}"] = 100 * m.funding_rate_day_wad / WAD
     row.update(
         {
             "oi_long_usd": oi_long,
@@ -466,6 +474,9 @@ def block_row(
             "latent_liquidatable": latent_count,
             "latent_bad_debt_usd": latent_usd,
             "liquidation_queue_usd": queue_usd,
+            "funding_paid_usd": funding_paid,
+            "funding_to_pool_usd": counters.funding_to_pool_usd,
+            "funding_open_usd": open_funding_usd(snap),
             "insurance_fund_usd": snap.insurance_balance / USDC,
             "lp_share_price": share_price(snap),
             "pool_cash_usd": snap.pool_cash / USDC,
@@ -485,6 +496,28 @@ def block_row(
         row[f"keeper_{name}_rewards_usd"] = k.rewards_usd
         row[f"keeper_{name}_gas"] = k.gas_used
     return row
+
+
+def track_funding(snap: Snapshot, counters: Counters) -> float:
+    """What the traders paid in funding over the block, net, USD (the pool's side): per market, the net size
+    before the block times how far the funding index moved; the peak rates on the way."""
+    paid = 0
+    for m in snap.markets:
+        index, net = counters.funding_last.get(m.market_id, (m.funding_index_wad, m.net_size))
+        paid += net * (m.funding_index_wad - index) // WAD
+        counters.funding_last[m.market_id] = (m.funding_index_wad, m.net_size)
+        rate, peak = m.funding_rate_day_wad / WAD, counters.funding_peak_rate.get(m.symbol)
+        if peak is None or abs(rate) > abs(peak):
+            counters.funding_peak_rate[m.symbol] = rate
+    counters.funding_to_pool_usd += paid / WAD
+    return paid / WAD
+
+
+def open_funding_usd(snap: Snapshot) -> float:
+    """Funding accrued by the open positions and not yet settled, USD (+ owed to them)."""
+    isolated = sum(p.funding_usd for p in snap.positions.values())
+    cross = sum(sum(a.funding_usd.values()) for a in snap.cross.values())
+    return (isolated + cross) / WAD
 
 
 def share_price(snap: Snapshot) -> float:

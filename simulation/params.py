@@ -41,6 +41,7 @@ MAX_MIN_FEE = wad("0.02")
 MAX_LIQUIDATION_CAP_USD = wad(10**12)
 MAX_TIER_NOTIONAL_USD = wad(10**12)
 MAX_TIER_MARGIN = wad("0.2")
+MAX_FUNDING_RATE = wad(1)
 MAX_COLLATERAL_WEIGHT = wad("0.95")
 
 
@@ -155,6 +156,7 @@ def param_problems(sc: Scenario) -> Iterator[str]:
         )
         yield from _bound(f"{at}.tier_notional_usd", m.tier_notional_usd, 0, MAX_TIER_NOTIONAL_USD)
         yield from _bound(f"{at}.tier_margin", m.tier_margin, 0, MAX_TIER_MARGIN)
+        yield from _bound(f"{at}.funding_rate", m.funding_rate, 0, MAX_FUNDING_RATE)
     for t in token_specs(sc):
         if t.collateral_weight is None or t.liquidation_discount is None:
             continue

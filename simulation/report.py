@@ -252,6 +252,7 @@ def build_plots(
         liquidations_plot(data, bin_size, windows),
         *cascade_plot(data, windows),
         queue_plot(data, windows),
+        *funding_plot(data, windows),
         health_plot(data, windows),
         insurance_plot(data, windows),
         lp_share_plot(data, windows),
@@ -309,19 +310,28 @@ def _price_plot(data: pd.DataFrame, symbol: str, windows: Sequence[Window], firs
     return Plot(title, caption, fig)
 
 
-def cascade_plot(data: pd.DataFrame, windows: Sequence[Window] = ()) -> list[Plot]:
-    """Liquidation impact in the price per asset, and the induced liquidations (with market depth)."""
-    impacts = [str(c) for c in data.columns if str(c).startswith("liq_impact_pct_")]
-    if not impacts:
-        return []
-    title = "Cascades: liquidation impact and induced liquidations"
+def _per_asset_twin(
+    data: pd.DataFrame, title: str, prefix: str, yaxis: str, value: str
+) -> go.Figure:
+    """A figure with a right axis, one line per `prefix<asset>` column on the left one."""
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    styled(fig, title, X_TITLE, "liquidation impact (% of price)")
-    for column in impacts:
+    styled(fig, title, X_TITLE, yaxis)
+    for column in (str(c) for c in data.columns if str(c).startswith(prefix)):
         values = _series(data, column)
         if values is not None:
-            name = column[len("liq_impact_pct_") :]
-            fig.add_trace(_scatter(data, values, name, "%{y:.3f} %"), secondary_y=False)
+            name = column[len(prefix) :]
+            fig.add_trace(_scatter(data, values, name, value), secondary_y=False)
+    return fig
+
+
+def cascade_plot(data: pd.DataFrame, windows: Sequence[Window] = ()) -> list[Plot]:
+    """Liquidation impact in the price per asset, and the induced liquidations (with market depth)."""
+    if not any(str(c).startswith("liq_impact_pct_") for c in data.columns):
+        return []
+    title = "Cascades: liquidation impact and induced liquidations"
+    fig = _per_asset_twin(
+        data, title, "liq_impact_pct_", "liquidation impact (% of price)", "%{y:.3f} %"
+    )
     induced = _series(data, "induced_liquidations")
     if induced is not None:
         bars = go.Bar(x=_x(data), y=induced, name="induced liquidations", opacity=0.5)
@@ -333,6 +343,29 @@ def cascade_plot(data: pd.DataFrame, windows: Sequence[Window] = ()) -> list[Plo
         "scenario's path, in percent, as the market's depth absorbs it and recovers; bars: "
         "liquidations whose target was healthy at the price without that impact (a cascade "
         "round is a block with one or more)."
+    )
+    return [Plot(title, caption, fig)]
+
+
+def funding_plot(data: pd.DataFrame, windows: Sequence[Window] = ()) -> list[Plot]:
+    """Funding rate per market, and what the traders paid the pool (only where a market has funding)."""
+    rates = [str(c) for c in data.columns if str(c).startswith("funding_rate_pct_day_")]
+    if not any((data[c].fillna(0) != 0).any() for c in rates):
+        return []
+    title = "Funding: rate and payments"
+    fig = _per_asset_twin(
+        data, title, "funding_rate_pct_day_", "rate (% of price a day)", "%{y:.4f} %"
+    )
+    paid = _series(data, "funding_to_pool_usd")
+    if paid is not None:
+        trace = _scatter(data, paid, "paid to the pool", "$%{y:,.2f}", line_dash="dot")
+        fig.add_trace(trace, secondary_y=True)
+        fig.update_yaxes(title_text="USD (cumulative)", secondary_y=True)
+    shade(fig, windows, label=False)
+    caption = (
+        "Each market's funding rate, driven by its skew (net size over open interest): + the longs "
+        "pay, - the shorts; dotted, what the traders paid over the run, net, which the pool (the "
+        "holder of the net) earned (protocol.markets.*.funding_rate)."
     )
     return [Plot(title, caption, fig)]
 
@@ -699,6 +732,14 @@ def summary_table(summary: Mapping[str, Any]) -> str:
                     f"{100 * share:.2f} %, {fmt(peak)} %" if isinstance(share, float) else "-",
                 )
             )
+    funding = summary.get("funding")
+    if isinstance(funding, Mapping) and any((funding.get("peak_rate_pct_day") or {}).values()):
+        rows.append(
+            _row(
+                "funding paid to the pool / accrued, open (USD)",
+                f"{fmt(funding.get('to_pool_usd'))} / {fmt(funding.get('open_usd'))}",
+            )
+        )
     return '<table class="summary">' + "".join(rows) + "</table>"
 
 

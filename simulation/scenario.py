@@ -179,6 +179,7 @@ MARKET_PARAM_FIELDS = {
     "liquidation_cap_usd": "liquidation_cap_usd",
     "tier_notional_usd": "tier_notional_usd",
     "tier_margin": "tier_margin",
+    "funding_rate": "funding_rate",
 }
 """A market's scenario field -> simulation.deploy.MarketSpec's field."""
 
@@ -218,6 +219,10 @@ class MarketParams(_Model):
     tier_margin: float | None = Field(None, ge=0)
     """Ratio added to the initial and maintenance requirements on the notional above
     `tier_notional_usd` (0: no tier; at most 0.2)."""
+    funding_rate: float | None = Field(None, ge=0)
+    """Funding per day, as a fraction of price, when the whole open interest is on one side; the rate
+    scales with the skew (net size / open interest), accrues every second and is paid by the heavier
+    side to the lighter side and the pool (0: no funding, the default; at most 1)."""
 
 
 class CollateralParams(_Model):

@@ -53,6 +53,18 @@ class Latent(_Doc):
     """Blocks that ended with latent bad debt."""
 
 
+class FundingDoc(_Doc):
+    """Funding (MarketParams.fundingRateWad); zeros in markets without it."""
+
+    to_pool_usd: float
+    """What the traders paid, net, over the run: per block, each market's net size before the block times
+    how far its funding index moved (the pool holds the net, so it is what the pool earned)."""
+    open_usd: float
+    """Funding accrued by the positions still open at the end, not yet settled (+ owed to them)."""
+    peak_rate_pct_day: dict[str, float]
+    """Per market: the largest funding rate the skew drove, % of price a day (sign: + longs paid)."""
+
+
 class CascadeDoc(_Doc):
     """Liquidations that moved the market (simulation.depth); zeros without `market.depth`."""
 
@@ -135,6 +147,7 @@ class SummaryDoc(_Doc):
     collateral_to_carry_usd: Margining | None = None
     """The least collateral carrying the book through the path with no liquidation, both ways."""
     cascade: CascadeDoc | None = None
+    funding: FundingDoc | None = None
     keepers: dict[str, KeeperDoc] | None = None
     invariants: Invariants | None = None
     rpc_round_trips: int | None = None

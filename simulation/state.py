@@ -29,6 +29,18 @@ class MarketView:
     tier_notional_usd: int = 0
     """Notional (USD wad) above which requirements carry `tier_ratio_wad` more (size-tiered margin)."""
     tier_ratio_wad: int = 0
+    funding_index_wad: int = 0
+    """The funding index brought up to the block (`MarketState.fundingIndexWad`; the stored one while the
+    market is stale): what a position of size 1 long has paid since the market opened, USD wad."""
+    net_size: int = 0
+    funding_rate_wad: int = 0
+    """`MarketParams.fundingRateWad`: funding per day at full skew."""
+
+    @property
+    def funding_rate_day_wad(self) -> int:
+        """The funding rate now, a fraction of price per day (wad): + longs pay, - shorts pay."""
+        oi = self.oi_long + self.oi_short
+        return self.funding_rate_wad * self.net_size // oi if oi else 0
 
     def health(
         self, margin_usd: int, size: int, entry_price_wad: int, price_wad: int | None = None
@@ -61,6 +73,14 @@ class IsolatedView:
     size: int
     margin: int
     entry_price_wad: int
+    funding_entry_wad: int = 0
+    funding_usd: int = 0
+    """Funding accrued since its last trade at the block's index, USD wad (+ paid to it, - owed)."""
+
+    @property
+    def margin_and_funding_usd(self) -> int:
+        """Its margin in USD wad plus the funding accrued: the equity its PnL adds to."""
+        return self.margin * 10**12 + self.funding_usd
 
 
 @dataclass(frozen=True)
@@ -72,6 +92,8 @@ class CrossView:
     maintenance_usd: int
     positions: dict[int, tuple[int, int]]
     quote_balance: int
+    funding_usd: dict[int, int] = field(default_factory=dict)
+    """Per market of an open position: funding accrued since its last trade, USD wad (in equity_usd)."""
 
 
 @dataclass(frozen=True)
@@ -299,10 +321,17 @@ class ChainReader:
         for m, (name, symbol) in self.markets.items():
             state, book = self._out(v["marketState"], res[i]), self._out(v["market"], res[i + 1])
             i += 2
-            price, im, mm_, tier, tier_ratio = state[0] if state else (None, None, None, 0, 0)
             assert book is not None
+            # Market: asset, long OI, short OI, net size, net entry, params, index, at, net funding
+            stored_index = int(book[0][6])
+            price, im, mm_, tier, tier_ratio, index = (
+                state[0] if state else (None, None, None, 0, 0, stored_index)
+            )
             oi = int(book[0][1]), int(book[0][2])
-            markets.append(MarketView(m, name, symbol, price, im, mm_, *oi, tier, tier_ratio))
+            terms = (int(index), int(book[0][3]), int(book[0][5][16]))
+            markets.append(
+                MarketView(m, name, symbol, price, im, mm_, *oi, tier, tier_ratio, *terms)
+            )
         rounds = {}
         for s in symbols:
             out = self._out(self.feed["latestRoundData"], res[i])
@@ -329,8 +358,11 @@ class ChainReader:
         liquidatable_isolated = []
         if book:
             for pid, p, liquidatable in zip(book[0], book[1], book[2], strict=True):
+                size, entry_index = int(p[3]), int(p[6])
+                index = markets[int(p[1])].funding_index_wad
+                accrued = mm.funding_pnl_usd_floor(size, entry_index, index)
                 positions[int(pid)] = IsolatedView(
-                    int(pid), p[0], int(p[1]), int(p[3]), int(p[4]), int(p[5])
+                    int(pid), p[0], int(p[1]), size, int(p[4]), int(p[5]), entry_index, accrued
                 )
                 if liquidatable:
                     liquidatable_isolated.append(int(pid))
@@ -341,14 +373,20 @@ class ChainReader:
             n = len(self.markets)
             for k, acct in enumerate(self.cross_accounts if books else ()):
                 assert books is not None
-                healths, sizes, entries, quotes = books
+                healths, sizes, entries, quotes, funding_entries = books
                 legs = {
                     m: (sizes[k * n + m], entries[k * n + m])
                     for m in range(n)
                     if sizes[k * n + m] != 0
                 }
+                funding = {
+                    m: mm.funding_pnl_usd_floor(
+                        size, funding_entries[k * n + m], markets[m].funding_index_wad
+                    )
+                    for m, (size, _) in legs.items()
+                }
                 eq, init, maint = healths[k]
-                cross[acct] = CrossView(eq, init, maint, legs, quotes[k])
+                cross[acct] = CrossView(eq, init, maint, legs, quotes[k], funding)
         lp_shares = {}
         for lp in self.lps:
             lp_shares[lp] = self._parse_lp(res[i : i + 3])

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from simulation.depth import share_of_move
-from simulation.metrics import latent_bad_debt, share_price
+from simulation.metrics import latent_bad_debt, open_funding_usd, share_price
 
 if TYPE_CHECKING:
     from simulation.engine import Engine
@@ -74,6 +74,13 @@ def build_summary(
             "cross_margining": round(c.carry.cross_usd, 2),
         },
         "cascade": cascade_summary(e),
+        "funding": {
+            "to_pool_usd": round(c.funding_to_pool_usd, 6),
+            "open_usd": round(open_funding_usd(end), 6),
+            "peak_rate_pct_day": {
+                s: round(100 * r, 6) for s, r in sorted(c.funding_peak_rate.items())
+            },
+        },
         "keepers": {
             name: {**asdict(k), "rewards_usd": round(k.rewards_usd, 6)}
             for name, k in c.keepers.items()

@@ -35,17 +35,20 @@ def run_both(name: str, tmp: Path) -> tuple[Path, Path]:
     return outs
 
 
-@pytest.mark.parametrize("name", ["calm", "thin_market", "adversaries"])
+@pytest.mark.parametrize("name", ["calm", "thin_market", "adversaries", "crowded_long"])
 def test_both_backends_write_the_same_outputs(name, tmp_path):
     """calm: everyday trading; thin_market: the crash (100+ liquidations of both kinds, keepers' lost
     races, reverts) with liquidations moving the price (market depth);
-    adversaries: reverts with custom errors, bad debt, a stale feed."""
+    adversaries: reverts with custom errors, bad debt, a stale feed; crowded_long: funding accrued by
+    the second over three days of five-minute blocks."""
     anvil, revm = run_both(name, tmp_path)
     assert first_divergence(anvil, revm) is None
     summary = json.loads((revm / "summary.json").read_text())
     if name == "thin_market":  # the run exercises what the parity is for
         assert summary["liquidations"]["isolated"] > 0 and summary["liquidations"]["cross"] > 0
         assert summary["tx_reverted"] > 0
+    if name == "crowded_long":
+        assert summary["funding"]["to_pool_usd"] > 0 and summary["funding"]["open_usd"] != 0
 
 
 @pytest.fixture(scope="module")

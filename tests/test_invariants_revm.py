@@ -17,19 +17,22 @@ from simulation.build import compile_contracts
 from simulation.deploy import DEFAULT_MARKETS, DEFENCES_OFF, SystemSpec, deploy_system
 
 MIN_ACTIONS = int(os.environ.get("MARGINSIM_REVM_INVARIANT_ACTIONS", "100000"))
-TIERED_AND_CAPPED = SystemSpec(
+MECHANISMS = SystemSpec(
     markets=(
-        DEFAULT_MARKETS[0],
+        dataclasses.replace(DEFAULT_MARKETS[0], funding_rate=1.0),
         dataclasses.replace(
             DEFAULT_MARKETS[1],
             tier_notional_usd=10_000,
             tier_margin=0.05,
             liquidation_cap_usd=15_000,
+            funding_rate=0.3,
         ),
     )
 )
-"""BTC-USD with a size tier (5 % more above $10,000 of notional) and a liquidation cap ($15,000 a block):
-the machine's positions (up to some $95,000) cross both, so every property also covers them."""
+"""Every margin mechanism on: funding in both markets (ETH-USD at the highest rate the vault allows, 100 %
+of price a day at full skew, so that the machine's minutes move equity), and BTC-USD with a size tier (5 %
+more above $10,000 of notional) and a liquidation cap ($15,000 a block): the machine's positions (up to
+some $95,000) cross both, so every property also covers them."""
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -41,7 +44,7 @@ def on_revm(spec: SystemSpec):
 
 @pytest.mark.local_only
 def test_margin_invariants_on_revm(capsys):
-    spec = TIERED_AND_CAPPED
+    spec = MECHANISMS
     with capsys.disabled():  # the seed, the speed and `actions=N violations=V` reach CI's log
         stats = run_suite(
             on_revm(spec),

@@ -130,6 +130,12 @@ CASES: dict[str, st.SearchStrategy[tuple[Any, ...]]] = {
     "liquidationFractionUp": st.tuples(E, U, U),
     "scaleSizeUp": st.tuples(S, R),
     "tradeFeeFractionUp": st.tuples(R, R, R, U, st.one_of(st.just(0), U)),
+    "fundingIndexDeltaAwayFromZero": st.tuples(
+        P, R, S, st.one_of(st.just(0), U), st.one_of(st.integers(0, 10**8), uint256)
+    ),
+    "fundingPnlUsdFloor": st.tuples(S, E, E),
+    "fundingEntryTowardZero": st.tuples(S, E),
+    "tradersFundingUsdCeil": st.tuples(S, E, E),
 }
 NEVER_REVERT = {"isLiquidatable", "meetsInitial"}  # comparisons only: no arithmetic to revert
 

@@ -22,6 +22,7 @@ DEFAULT = [
     0,  # liquidationCapUsd: no cap
     0,  # tierNotionalUsd
     0,  # tierMarginWad: no tier
+    0,  # fundingRateWad: no funding
 ]
 BAD = [  # (field index, value, bound name)
     (0, 3 * P, b"initialMargin"),  # must exceed maintenance
@@ -44,6 +45,7 @@ BAD = [  # (field index, value, bound name)
     (13, 10**30 + 1, b"liquidationCap"),
     (14, 10**30 + 1, b"tierNotional"),
     (15, 20 * P + 1, b"tierMargin"),
+    (16, WAD + 1, b"fundingRate"),
 ]
 
 
@@ -87,10 +89,11 @@ def test_edges_accepted(vault, owner, weth):
         10**30,
         10**30,
         20 * P,
+        WAD,
     ]
     n = vault.createMarket(weth, edge, sender=owner).return_value
     assert list(vault.market(n).params) == edge
-    low = [P // 2 + 1, P // 2, WAD, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]
+    low = [P // 2 + 1, P // 2, WAD, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]
     m = vault.createMarket(weth, low, sender=owner).return_value
     assert list(vault.market(m).params) == low
 

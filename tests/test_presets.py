@@ -111,3 +111,47 @@ def test_cascade_2025_liquidations_wait_for_room(cascade):
     capped = sum(v for k, v in incident["reverts_by_kind"].items() if "LiquidationCapReached" in k)
     assert capped > 0
     assert incident["liquidation_queue_peak_usd"] > cap
+
+
+@pytest.fixture(scope="module")
+def crowded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, dict]:
+    sc = load_scenario(ROOT / "scenarios" / "crowded_long.yaml")
+    out = tmp_path_factory.mktemp("crowded-long")
+    funded = _run(sc, out)
+    markets = {
+        name: m.model_copy(update={"funding_rate": 0.0}) for name, m in sc.protocol.markets.items()
+    }
+    free = sc.model_copy(update={"protocol": sc.protocol.model_copy(update={"markets": markets})})
+    return out, funded, _run(free, tmp_path_factory.mktemp("no-funding"))
+
+
+def test_crowded_long_pays_the_pool_what_its_lps_gain(crowded):
+    """The book leans long through the rally: the rate reaches the full 5 % a day in both markets (the
+    whole book long) and stays positive most of the way; the traders pay the pool, net, and the LPs'
+    share price ends that much above the same rally without funding (the pool's value counts the
+    funding owed but not yet settled too)."""
+    out, funded, free = crowded
+    funding = funded["funding"]
+    assert funding["peak_rate_pct_day"] == {"BTC": 5.0, "ETH": 5.0}
+    assert free["funding"] == {
+        "to_pool_usd": 0,
+        "open_usd": 0,
+        "peak_rate_pct_day": {"BTC": 0.0, "ETH": 0.0},
+    }
+    assert (
+        funding["to_pool_usd"] > 50_000 and funding["open_usd"] < 0
+    )  # longs owe what is unsettled
+    ts = pd.read_parquet(out / "timeseries.parquet")
+    for symbol in (
+        "ETH",
+        "BTC",
+    ):  # the longs pay two blocks in three, more than 1 % a day on average
+        rate = ts[f"funding_rate_pct_day_{symbol}"]
+        assert (rate > 0).mean() > 2 / 3 and rate.mean() > 1.0
+    # whichever side is heavier pays, and the pool holds the other side of the net: it never pays
+    assert (ts["funding_paid_usd"] >= 0).all()
+    assert ts["funding_to_pool_usd"].iloc[-1] == pytest.approx(funding["to_pool_usd"], rel=1e-6)
+    supply_usd = 3 * 2_000_000  # the LPs' deposits, at a share price of 1 to start
+    lp_gain = (funded["lp_share_price"]["end"] - free["lp_share_price"]["end"]) * supply_usd
+    assert lp_gain == pytest.approx(funding["to_pool_usd"], rel=0.05)
+    assert funded["invariants"]["violations"] == 0

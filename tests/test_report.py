@@ -232,6 +232,34 @@ def test_market_depth_adds_the_cascade_panel_and_the_path_under_the_price(tmp_pa
     assert "Cascades" not in plain and "without liquidation impact" not in plain
 
 
+def test_funding_adds_its_panel_and_summary_row_only_where_a_market_charges_it(tmp_path):
+    ts = make_timeseries(rows=50)
+    rng = np.random.default_rng(5)
+    ts["funding_rate_pct_day_ETH"] = rng.normal(1, 1, 50)
+    ts["funding_rate_pct_day_BTC"] = 0.0
+    ts["funding_to_pool_usd"] = np.cumsum(rng.uniform(0, 10, 50))
+    summary = make_summary()
+    summary["funding"] = {
+        "to_pool_usd": float(ts["funding_to_pool_usd"].iloc[-1]),
+        "open_usd": -12.5,
+        "peak_rate_pct_day": {"ETH": 3.25, "BTC": 0.0},
+    }
+    page = write_report(tmp_path, summary, ts).read_text()
+    figs = assert_valid_figures(page, BASE_PLOTS + 3)  # two price panels and the funding panel
+    funding = next(f for f in figs if "Funding" in f["layout"]["title"]["text"])
+    eth = next(t for t in funding["data"] if t["name"] == "ETH")
+    assert values(eth["y"]) == pytest.approx(list(ts["funding_rate_pct_day_ETH"]))
+    paid = next(t for t in funding["data"] if t["name"] == "paid to the pool")
+    assert values(paid["y"]) == pytest.approx(list(ts["funding_to_pool_usd"]))
+    assert "funding paid to the pool / accrued, open (USD)" in page
+    ts_off = make_timeseries(rows=50)
+    ts_off["funding_rate_pct_day_ETH"] = 0.0  # the columns are there, no market charges funding
+    off = make_summary()
+    off["funding"] = {"to_pool_usd": 0, "open_usd": 0, "peak_rate_pct_day": {"ETH": 0.0}}
+    plain = write_report(tmp_path, off, ts_off).read_text()
+    assert "Funding" not in plain and "funding paid" not in plain
+
+
 def test_reverts_by_kind_and_their_gas(tmp_path):
     events = [
         {

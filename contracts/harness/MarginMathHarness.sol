@@ -140,4 +140,29 @@ contract MarginMathHarness {
     ) external pure returns (uint256) {
         return MarginMath.tradeFeeFractionUp(spreadWad, minFeeWad, impactCoefficientWad, notionalUsd, liquidityUsd);
     }
+    function fundingIndexDeltaAwayFromZero(
+        uint256 priceWad,
+        uint256 rateWad,
+        int256 netSize,
+        uint256 openInterest,
+        uint256 elapsedSeconds
+    ) external pure returns (int256) {
+        return MarginMath.fundingIndexDeltaAwayFromZero(priceWad, rateWad, netSize, openInterest, elapsedSeconds);
+    }
+
+    function fundingPnlUsdFloor(int256 size, int256 entryIndexWad, int256 indexWad) external pure returns (int256) {
+        return MarginMath.fundingPnlUsdFloor(size, entryIndexWad, indexWad);
+    }
+
+    function fundingEntryTowardZero(int256 size, int256 indexWad) external pure returns (int256) {
+        return MarginMath.fundingEntryTowardZero(size, indexWad);
+    }
+
+    function tradersFundingUsdCeil(int256 netSize, int256 indexWad, int256 netFundingEntryUsd)
+        external
+        pure
+        returns (int256)
+    {
+        return MarginMath.tradersFundingUsdCeil(netSize, indexWad, netFundingEntryUsd);
+    }
 }

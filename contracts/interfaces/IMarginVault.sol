@@ -28,23 +28,30 @@ import {IOracleAdapter} from "./IOracleAdapter.sol";
 /// the requirement stays continuous in size and price).
 /// @param tierMarginWad ratio added, to the initial and the maintenance requirement, on the notional above
 /// `tierNotionalUsd`; 0: no tier.
+/// @param fundingRateWad funding per day, as a fraction of price, when the whole open interest is on one side;
+/// the rate scales with the skew (net size / open interest), accrues every second, and is paid by the heavier
+/// side to the lighter side and the pool (which holds the net), as GMX v2's funding; 0: no funding.
+/// @dev Packed in six storage slots (ratios in 64 bits, USD amounts and leverage in 128; every bound of
+/// `ConstantsLib` fits): a trade or a liquidation reads most fields, and each slot read cold costs 2,100 gas.
+/// In the ABI each field is still one word.
 struct MarketParams {
-    uint256 initialMarginWad;
-    uint256 maintenanceMarginWad;
-    uint256 maxLeverageWad;
-    uint256 liquidationPenaltyWad;
-    uint256 keeperShareWad;
-    uint256 spreadWad;
-    uint256 impactCoefficientWad;
-    uint256 openInterestCapWad;
-    uint256 minNotionalUsd;
-    uint256 volFloorWad;
-    uint256 volSlopeWad;
-    uint256 maxBufferWad;
-    uint256 minFeeWad;
-    uint256 liquidationCapUsd;
-    uint256 tierNotionalUsd;
-    uint256 tierMarginWad;
+    uint64 initialMarginWad;
+    uint64 maintenanceMarginWad;
+    uint128 maxLeverageWad;
+    uint64 liquidationPenaltyWad;
+    uint64 keeperShareWad;
+    uint64 spreadWad;
+    uint64 impactCoefficientWad;
+    uint64 openInterestCapWad;
+    uint128 minNotionalUsd;
+    uint64 volFloorWad;
+    uint64 volSlopeWad;
+    uint64 maxBufferWad;
+    uint64 minFeeWad;
+    uint128 liquidationCapUsd;
+    uint128 tierNotionalUsd;
+    uint64 tierMarginWad;
+    uint64 fundingRateWad;
 }
 
 /// @notice A market's book: its oracle asset, parameters and aggregate open interest.
@@ -52,6 +59,12 @@ struct MarketParams {
 /// @param shortOpenInterest sum of short sizes (positive), base wad.
 /// @param netSize sum of signed sizes, base wad.
 /// @param netEntryNotionalUsd sum of signed size * entry price, USD wad (aggregate PnL = netSize * price - this).
+/// @param fundingIndexWad funding paid per unit of long size since the market opened, USD wad (shorts are paid
+/// it); a position owes size * (index now - index at its entry). 96 bits: $3.9e10 per unit of size, some
+/// thousand years of the highest rate on a $100,000 asset.
+/// @param fundingUpdatedAt when `fundingIndexWad` was last brought up to date.
+/// @param netFundingEntryUsd sum of signed size * funding index at entry, USD wad (aggregate funding owed =
+/// netSize * index - this). The three share one slot: every change of open interest reads and writes them.
 struct Market {
     address asset;
     uint128 longOpenInterest;
@@ -59,23 +72,29 @@ struct Market {
     int128 netSize;
     int128 netEntryNotionalUsd;
     MarketParams params;
+    int96 fundingIndexWad;
+    uint32 fundingUpdatedAt;
+    int128 netFundingEntryUsd;
 }
 
 /// @notice An isolated position: it owns its margin (quote tokens) and nothing else.
 /// @param openIndex the position's place in the vault's list of open positions (bookkeeping for scans).
+/// @param fundingEntryWad its market's funding index when its funding was last settled (at every trade).
 struct IsolatedPosition {
     address owner;
     uint32 marketId;
     uint64 openIndex;
     int128 size;
     uint128 margin;
-    uint256 entryPriceWad;
+    uint128 entryPriceWad;
+    int128 fundingEntryWad;
 }
 
-/// @notice One market's position inside a cross account (one storage slot).
+/// @notice One market's position inside a cross account (two storage slots).
 struct CrossPosition {
     int128 size;
     uint128 entryPriceWad;
+    int128 fundingEntryWad;
 }
 
 /// @notice A cross collateral token. Valued at oracle price * weight; sold in liquidation at oracle
@@ -99,14 +118,15 @@ struct Defences {
     bool staleCollateralAtZero;
 }
 
-/// @notice A market's risk at the current block: oracle price, the ratios with the buffer added, and the size
-/// tier (`MarketParams.tierNotionalUsd`, `tierMarginWad`).
+/// @notice A market's risk at the current block: oracle price, the ratios with the buffer added, the size
+/// tier (`MarketParams.tierNotionalUsd`, `tierMarginWad`) and the funding index brought up to now.
 struct MarketState {
     uint256 priceWad;
     uint256 initialRatioWad;
     uint256 maintenanceRatioWad;
     uint256 tierNotionalUsd;
     uint256 tierRatioWad;
+    int256 fundingIndexWad;
 }
 
 /// @title IMarginVault

@@ -32,6 +32,8 @@ library ConstantsLib {
     /// @dev With the maintenance ratio and buffer at their bounds, maintenance + tier stays under 100 %: health
     /// then falls monotonically as the price moves against a position (the exact liquidation price exists).
     uint256 internal constant MAX_TIER_MARGIN = 0.2e18;
+    /// @dev Funding per day at full skew: 100 % of price (Hyperliquid caps its rate at 4 % an hour).
+    uint256 internal constant MAX_FUNDING_RATE = 1e18;
 
     // --- owner powers --------------------------------------------------------------------------
     /// @dev A risk-parameter change waits this long between being queued and taking effect, so that

@@ -68,4 +68,7 @@ library ErrorsLib {
     error NonPositivePrice(address asset, int256 answer);
     /// @notice Thrown when the normalised price is outside the feed's configured bounds.
     error PriceOutOfBounds(address asset, uint256 priceWad, uint256 minPriceWad, uint256 maxPriceWad);
+    /// @notice Thrown when a vault is built with a module bound to other parts (quote, oracle, pool, insurance
+    /// fund or defences) than its own.
+    error ModuleMismatch(address module);
 }

@@ -1,22 +1,11 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-import {MarketParams} from "../interfaces/IMarginVault.sol";
-
 /// @title EventsLib
-/// @notice Every event of the vault but the liquidation's (in `IMarginLiquidation`). Token amounts are in the token's own decimals, prices and USD in wad,
-/// sizes in base-asset wad (+ long, - short).
+/// @notice Every event of the vault but the liquidation's (in `IMarginLiquidation`) and the owner's (in
+/// `IMarginAdmin`). Token amounts are in the token's own decimals, prices and USD in wad, sizes in base-asset
+/// wad (+ long, - short).
 library EventsLib {
-    /// @notice A market was created for `asset` (the oracle key of its price).
-    event MarketCreated(uint256 indexed marketId, address indexed asset);
-    /// @notice A market's parameters were set (at creation or later by the owner).
-    event MarketParamsSet(uint256 indexed marketId, MarketParams params);
-    /// @notice A cross collateral token was enabled or re-weighted.
-    event CollateralConfigured(address indexed token, uint256 weightWad, uint256 liquidationDiscountWad);
-    /// @notice New parameters for a market were queued; anyone may apply them from `readyAt` on.
-    event MarketParamsQueued(uint256 indexed marketId, MarketParams params, uint256 readyAt);
-    /// @notice A re-weighting of an enabled collateral token was queued; it applies from `readyAt` on.
-    event CollateralQueued(address indexed token, uint256 weightWad, uint256 liquidationDiscountWad, uint256 readyAt);
     /// @notice `owner` took the quote tokens that full liquidations of its positions left it.
     event RemainderClaimed(address indexed owner, uint256 amount);
 

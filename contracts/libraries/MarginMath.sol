@@ -206,6 +206,54 @@ library MarginMath {
         return Math.min(WAD, mulDivUp(target - uint256(equityUsd), WAD, target - penaltyUsd));
     }
 
+    // --- funding ------------------------------------------------------------------------------
+
+    /// @notice How far a market's funding index (USD per unit of size, wad) moves in `elapsedSeconds`:
+    /// price * `rateWad` per day * skew, where skew = netSize / open interest (all on one side: the full
+    /// rate), rounded away from zero so that the heavier side, which pays, never pays less than its share.
+    /// Positive: longs pay shorts and the pool; negative: shorts pay.
+    function fundingIndexDeltaAwayFromZero(
+        uint256 priceWad,
+        uint256 rateWad,
+        int256 netSize,
+        uint256 openInterest,
+        uint256 elapsedSeconds
+    ) internal pure returns (int256) {
+        if (netSize == 0 || rateWad == 0 || elapsedSeconds == 0) return 0;
+        uint256 perUnit =
+            mulDivUp(mulWadUp(priceWad, rateWad) * elapsedSeconds, SignedMath.abs(netSize), openInterest * 1 days);
+        int256 delta = SafeCast.toInt256(perUnit);
+        return netSize > 0 ? delta : -delta;
+    }
+
+    /// @notice Funding a position of `size` has been paid (positive) or owes (negative) since the index was
+    /// `entryIndexWad`, USD wad, rounded toward minus infinity (owed up, paid down).
+    function fundingPnlUsdFloor(int256 size, int256 entryIndexWad, int256 indexWad) internal pure returns (int256) {
+        return _divWadFloor(-(size * (indexWad - entryIndexWad)));
+    }
+
+    /// @notice `size * indexWad` in USD, truncated toward zero: a position's share of its market's aggregate
+    /// funding entry (the vault removes exactly what it added, so nothing drifts).
+    function fundingEntryTowardZero(int256 size, int256 indexWad) internal pure returns (int256) {
+        return (size * indexWad) / int256(WAD);
+    }
+
+    /// @notice The funding every open position of a market has been paid (positive) or owes since its entry,
+    /// in aggregate: netFundingEntry - netSize * index, rounded up (the pool's debt to traders is never
+    /// understated).
+    function tradersFundingUsdCeil(int256 netSize, int256 indexWad, int256 netFundingEntryUsd)
+        internal
+        pure
+        returns (int256)
+    {
+        return netFundingEntryUsd - _divWadFloor(netSize * indexWad);
+    }
+
+    function _divWadFloor(int256 x) private pure returns (int256 q) {
+        q = x / int256(WAD);
+        if (x < 0 && q * int256(WAD) != x) q -= 1;
+    }
+
     /// @notice `fractionWad` of `size`, rounded up in magnitude (close more, never less), capped at size.
     function scaleSizeUp(int256 size, uint256 fractionWad) internal pure returns (int256) {
         uint256 absSize = SignedMath.abs(size);

@@ -58,7 +58,7 @@ contract MarginLens {
         }
     }
 
-    /// @notice Health of an isolated position now: equity = margin + PnL at the oracle price.
+    /// @notice Health of an isolated position now: equity = margin + PnL at the oracle price + funding.
     function isolatedHealth(uint256 positionId) external view returns (Health memory) {
         IsolatedPosition memory p = _position(positionId);
         return _health(p, vault.marketState(p.marketId), vault.quoteDecimals());
@@ -104,11 +104,18 @@ contract MarginLens {
     }
 
     /// @notice The cross books of `accounts` in one call (every price read once): health per account, and
-    /// per account and market (index `account * marketCount + market`) the position's size and entry price.
+    /// per account and market (index `account * marketCount + market`) the position's size, entry price and
+    /// funding entry.
     function accountBooks(address[] calldata accounts)
         external
         view
-        returns (Health[] memory healths, int256[] memory sizes, uint256[] memory entries, uint256[] memory quotes)
+        returns (
+            Health[] memory healths,
+            int256[] memory sizes,
+            uint256[] memory entries,
+            uint256[] memory quotes,
+            int256[] memory fundingEntries
+        )
     {
         MarketState[] memory states = _marketStatesOrZero();
         uint256[] memory prices = _collateralPrices();
@@ -117,26 +124,29 @@ contract MarginLens {
         healths = new Health[](accounts.length);
         sizes = new int256[](accounts.length * n);
         entries = new uint256[](accounts.length * n);
+        fundingEntries = new int256[](accounts.length * n);
         quotes = new uint256[](accounts.length);
         for (uint256 i = 0; i < accounts.length; ++i) {
             (healths[i],) = accountHealthAt(accounts[i], states, prices);
             quotes[i] = vault.collateralBalance(accounts[i], quote);
             for (uint256 m = 0; m < n; ++m) {
                 CrossPosition memory cp = vault.crossPosition(accounts[i], m);
-                (sizes[i * n + m], entries[i * n + m]) = (cp.size, cp.entryPriceWad);
+                (sizes[i * n + m], entries[i * n + m], fundingEntries[i * n + m]) =
+                    (cp.size, cp.entryPriceWad, cp.fundingEntryWad);
             }
         }
     }
 
     /// @notice Exact liquidation price of an isolated position (wad), with the current maintenance buffer
     /// held: a long is liquidatable at every price <= the answer and at none above it; a short at every
-    /// price >= the answer and none below. Fees are in the entry price already. 0 for a long that no
-    /// positive price liquidates.
+    /// price >= the answer and none below. Fees are in the entry price already, the funding accrued so far in
+    /// the margin. 0 for a long that no positive price liquidates.
     function isolatedLiquidationPrice(uint256 positionId) external view returns (uint256) {
         IsolatedPosition memory p = _position(positionId);
         MarketState memory s = vault.marketState(p.marketId);
         uint256 absSize = SignedMath.abs(p.size);
-        int256 marginUsd = int256(MarginMath.quoteToUsd(p.margin, vault.quoteDecimals()));
+        int256 marginUsd = int256(MarginMath.quoteToUsd(p.margin, vault.quoteDecimals()))
+            + MarginMath.fundingPnlUsdFloor(p.size, p.fundingEntryWad, s.fundingIndexWad);
         uint256 entryUsd = MarginMath.mulWadDown(absSize, p.entryPriceWad);
         uint256 m = s.maintenanceRatioWad;
         // Closed form, then walked to the exact unit the rounded health check flips at.
@@ -147,7 +157,7 @@ contract MarginLens {
             return _lastLiquidatableLong(p, s, estimate);
         }
         uint256 estimateShort =
-            MarginMath.mulDivDown(uint256(marginUsd) + entryUsd, 1e36, absSize * (1e18 + m));
+            MarginMath.mulDivDown((marginUsd > 0 ? uint256(marginUsd) : 0) + entryUsd, 1e36, absSize * (1e18 + m));
         return _firstLiquidatableShort(p, s, estimateShort);
     }
 
@@ -178,7 +188,8 @@ contract MarginLens {
         returns (Health memory)
     {
         return MarginMath.positionHealth(
-            int256(MarginMath.quoteToUsd(p.margin, quoteDecimals)),
+            int256(MarginMath.quoteToUsd(p.margin, quoteDecimals))
+                + MarginMath.fundingPnlUsdFloor(p.size, p.fundingEntryWad, s.fundingIndexWad),
             p.size,
             p.entryPriceWad,
             s.priceWad,

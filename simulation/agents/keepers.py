@@ -105,7 +105,7 @@ class Keeper:
         """Expected reward (USD) and the notional (USD wad) the liquidation would close per market."""
         p = snap.positions.get(pid)
         view = snap.market(p.market_id) if p else None
-        h = view.health(p.margin * 10**12, p.size, p.entry_price_wad) if p and view else None
+        h = view.health(p.margin_and_funding_usd, p.size, p.entry_price_wad) if p and view else None
         if p is None or view is None or h is None or view.price_wad is None:
             return 0.0, {}
         notional = mm.notional_usd_up(p.size, view.price_wad)
@@ -142,7 +142,7 @@ class Keeper:
         pnl = sum(
             mm.pnl_usd_floor(size, entry, snap.market(m).price_wad or 0)
             for m, (size, entry) in acct.positions.items()
-        )
+        ) + sum(acct.funding_usd.values())
         quote_usd = mm.quote_to_usd(acct.quote_balance, 6)
         owed = mm.mul_wad_up(max(0, -pnl) + penalty_usd, fraction)
         weighted = acct.equity_usd - quote_usd - pnl

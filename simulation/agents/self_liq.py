@@ -27,12 +27,13 @@ def fee_fraction(terms: MarketTerms, price_wad: int, size: int, liquidity_usd: i
 def close_value_usd(
     p: IsolatedView, view: MarketView, terms: MarketTerms, liquidity_usd: int
 ) -> int:
-    """Margin plus PnL at the fill price of closing the position at once: what a close pays."""
+    """Margin plus PnL at the fill price of closing the position at once, plus the funding accrued (a
+    close realises it): what a close pays."""
     assert view.price_wad is not None
     fill = mm.fill_price_against_trader(
         view.price_wad, -p.size, fee_fraction(terms, view.price_wad, p.size, liquidity_usd)
     )
-    return p.margin * USDC_TO_USD + mm.pnl_usd_floor(p.size, p.entry_price_wad, fill)
+    return p.margin_and_funding_usd + mm.pnl_usd_floor(p.size, p.entry_price_wad, fill)
 
 
 def _plan(
@@ -43,7 +44,8 @@ def _plan(
     at_fill: bool,
     fraction: int,
 ) -> tuple[int, int, int]:
-    """(close size, realised PnL USD, penalty USD) of closing `fraction` as `_planClose` does."""
+    """(close size, realised PnL USD, penalty USD) of closing `fraction` as `_planIsolated` does: the
+    whole position's accrued funding is realised with it."""
     assert view.price_wad is not None
     price = view.price_wad
     close = p.size if fraction >= WAD else mm.scale_size_up(p.size, fraction)
@@ -57,7 +59,7 @@ def _plan(
         else price
     )
     penalty = mm.mul_wad_up(mm.notional_usd_up(close, price), terms.penalty)
-    return close, mm.pnl_usd_floor(close, p.entry_price_wad, fill), penalty
+    return close, p.funding_usd + mm.pnl_usd_floor(close, p.entry_price_wad, fill), penalty
 
 
 def _settle(
@@ -81,7 +83,7 @@ def liquidation_value_usd(
 ) -> int:
     """The keeper's reward plus what the owner keeps, USD wad. A partial liquidation's rest stays open with
     the remaining margin: it is valued at its close right after."""
-    h = view.health(p.margin * USDC_TO_USD, p.size, p.entry_price_wad)
+    h = view.health(p.margin_and_funding_usd, p.size, p.entry_price_wad)
     assert h is not None and view.price_wad is not None
     notional = mm.notional_usd_up(p.size, view.price_wad)
     fee = fee_fraction(terms, view.price_wad, p.size, liquidity_usd) if at_fill else 0

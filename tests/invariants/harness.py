@@ -9,6 +9,8 @@ with simulation.margin_math from those raw reads, so the properties compare the 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,8 +44,12 @@ class Outcome:
 class ChainState:
     """Everything the properties read after a step, from one batch."""
 
-    positions: dict[int, tuple]  # id -> (owner, marketId, openIndex, size, margin, entryPriceWad)
-    cross: dict[str, tuple]  # account -> ((size, entry) per market, ..., balance per token)
+    positions: dict[
+        int, tuple
+    ]  # id -> (owner, marketId, openIndex, size, margin, entry, fundingEntry)
+    cross: dict[
+        str, tuple
+    ]  # account -> ((size, entry, fundingEntry) per market, ..., balance per token)
     balances: dict[tuple[str, str], int]  # (token symbol, holder) -> wallet balance
     insurance_coll: dict[str, int]  # the insurance fund's cross balances (forfeited collateral)
     claimable: dict[str, int]  # owner -> claimableQuote
@@ -55,6 +61,8 @@ class ChainState:
     cross_accounts: list[str]
     lp_shares: dict[str, int]
     pool_supply: int
+    markets: list[tuple[Any, ...]] = field(default_factory=list)  # vault.market per market id
+    timestamp: int = 0  # the latest block's: the views' block.timestamp
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -190,6 +198,16 @@ class Harness:
             latest = int(self.rpc1("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
             self.rpc1("evm_setNextBlockTimestamp", [latest + seconds])
 
+    @contextmanager
+    def frozen_time(self) -> Iterator[None]:
+        """Blocks mined inside come at the latest block's timestamp (the suite's interval is 1 s): no time
+        passes, so no funding accrues, between a property's reads before and after."""
+        self.rpc1("anvil_setBlockTimestampInterval", [0])
+        try:
+            yield
+        finally:
+            self.rpc1("anvil_setBlockTimestampInterval", [1])
+
     def snapshot(self) -> str:
         return str(self.rpc1("evm_snapshot", []))
 
@@ -216,6 +234,8 @@ class Harness:
         specs += [("MarginVault", "totalClaimableQuote"), ("MarginVault", "crossAccounts", 0, PAGE)]
         specs += [("LPPool", "balanceOf", x) for x in (self.owner, *self.lps)]
         specs.append(("LPPool", "totalSupply"))
+        specs += [("MarginVault", "market", m) for m in range(n)]
+        timestamp = int(self.rpc1("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
         r = iter(self.calls(specs))
         ids, ps = next(r)
         positions = {int(i): (self.ck(p[0]), *p[1:]) for i, p in zip(ids, ps, strict=True)}
@@ -246,6 +266,8 @@ class Harness:
             accounts,
             lp_shares,
             next(r),
+            [tuple(next(r)) for _ in range(n)],
+            timestamp,
         )
 
     def read_lens(self, st: ChainState) -> dict[str, Any]:
@@ -281,8 +303,9 @@ class Harness:
         return self._vol_cache[symbol, latest]
 
     def model_market_state(self, st: ChainState, m: int) -> tuple[int, ...] | None:
-        """(price, initial ratio, maintenance ratio, tier notional, tier ratio) from the oracle and the
-        market params, via the model; None when the market's feed cannot be read."""
+        """(price, initial ratio, maintenance ratio, tier notional, tier ratio, funding index) from the
+        oracle, the market params and its stored funding, via the model; None when the market's feed
+        cannot be read."""
         params, symbol = self.params[m], self.market_symbol[m]
         price = st.prices[symbol]
         if price is None:
@@ -291,17 +314,26 @@ class Harness:
         if params[11] > 0:
             vol = self.model_volatility(symbol, st.latest_round[symbol])
             buffer = mm.volatility_buffer_up(vol, params[9], params[10], params[11])
-        return price, params[0] + buffer, params[1] + buffer, params[14], params[15]
+        # (asset, long OI, short OI, net size, net entry, params, index, updated at, net funding)
+        book = st.markets[m]
+        oi = int(book[1]) + int(book[2])
+        elapsed = st.timestamp - int(book[7])
+        index = int(book[6]) + mm.funding_index_delta_away_from_zero(
+            price, params[16], int(book[3]), oi, elapsed
+        )
+        return price, params[0] + buffer, params[1] + buffer, params[14], params[15], index
 
     def states(self, st: ChainState) -> dict[int, tuple[int, ...] | None]:
         return {m: self.model_market_state(st, m) for m in range(self.n_markets)}
 
     def model_isolated_health(self, p: tuple, states: dict[int, Any]) -> mm.Health | None:
-        _, market_id, _, size, margin, entry = p
-        if states[market_id] is None:
+        _, market_id, _, size, margin, entry, funding_entry = p
+        state = states[market_id]
+        if state is None:
             return None
+        funding = mm.funding_pnl_usd_floor(size, funding_entry, state[5])
         return mm.position_health(
-            mm.quote_to_usd(margin, USDC_DEC), size, entry, *states[market_id]
+            mm.quote_to_usd(margin, USDC_DEC) + funding, size, entry, *state[:5]
         )
 
     def model_account_health(
@@ -317,11 +349,13 @@ class Harness:
                 equity += mm.mul_wad_down(mm.value_usd_down(amount, dec, price), weight)
         h = mm.Health(equity, 0, 0)
         for m in range(self.n_markets):
-            size, entry = st.cross[account][m]
+            size, entry, funding_entry = st.cross[account][m]
             if size:
-                if states[m] is None:
+                state = states[m]
+                if state is None:
                     return None
-                h = h + mm.position_health(0, size, entry, *states[m])
+                funding = mm.funding_pnl_usd_floor(size, funding_entry, state[5])
+                h = h + mm.position_health(funding, size, entry, *state[:5])
         return h
 
     def value_quote(self, st: ChainState, symbol: str, amount: int) -> int:

@@ -191,6 +191,13 @@ class BaseMachine(RuleBasedStateMachine):
     def move_eth_price(self, move: int) -> None:
         self._move("WETH", move)
 
+    @rule(minutes=st.integers(1, 55))
+    def pass_time(self, minutes: int) -> None:
+        """Time passes with the prices held (each feed gets a round at its answer, so none goes stale):
+        what moves is funding."""
+        for symbol in ("WETH", "WBTC"):
+            self._move(symbol, 0, minutes * 60 if symbol == "WETH" else 0)
+
     def _move(self, symbol: str, move: int, seconds: int = 60) -> None:
         h = self.h
         answer = h.call1(f"FEED_{symbol}", "latestAnswer")

@@ -56,7 +56,8 @@ class FullMachine(MarginMachine):
         )
         if pending[0]:  # the LP waits out the delay (if it has not passed), then claims
             latest = int(h.rpc1("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
-            h.advance(max(pending[1] - latest, 0))
+            if pending[1] > latest:  # an empty block at the ready time: the reads below see it
+                h.rpc1("evm_mine", [pending[1]])
             step, args = "claim", (who,)
             cap = min(pending[2], h.call1("LPPool", "convertToAssets", pending[0]))
         else:
@@ -66,7 +67,8 @@ class FullMachine(MarginMachine):
                 return
         cash = h.call1("USDC", "balanceOf", who)
         before = sum(self._lp_values(others))
-        out = h.send("LPPool", f"{step}Redeem", args, who)
+        with h.frozen_time():  # in the block of the reads: no funding accrues in between
+            out = h.send("LPPool", f"{step}Redeem", args, who)
         STATS[f"lpExit:{step}:{'ok' if out.ok else out.error}"] += 1
         STATS["lpCalls"] += 1
         self.dirty()
@@ -92,32 +94,33 @@ class FullMachine(MarginMachine):
         size = notional * WAD * WAD // self.price(m) * (1 if long else -1)
         trade = ("MarginVault", "openIsolated", (m, size, margin), trader)
 
-        snap = h.snapshot()
-        cf_ok = h.send(*trade).ok if notional else True
-        # The pool's earnings are shared by every share, escrowed ones included (what an exit's cap
-        # leaves of theirs goes to the LPs who stay): the round trip counts them uncapped.
-        others_cf = sum(self._lp_values(others, capped=False))
-        h.revert(snap)
+        with h.frozen_time():  # the whole round trip, and its counterfactual, in one instant
+            snap = h.snapshot()
+            cf_ok = h.send(*trade).ok if notional else True
+            # The pool's earnings are shared by every share, escrowed ones included (what an exit's cap
+            # leaves of theirs goes to the LPs who stay): the round trip counts them uncapped.
+            others_cf = sum(self._lp_values(others, capped=False))
+            h.revert(snap)
 
-        before = self._lp_values([*others, who], capped=False)
-        deposit = amount * 10**USDC_DEC
-        if not h.send("LPPool", "deposit", (deposit, who), who).ok:
-            STATS["lpRoundTrip:depositReverted"] += 1
-            self.dirty()
-            return
-        held, supply, pending = h.calls(
-            [
-                ("LPPool", "balanceOf", who),
-                ("LPPool", "totalSupply"),
-                ("LPPool", "pendingExit", who),
-            ]
-        )
-        ok = h.send(*trade).ok if notional else True
-        cash_before = h.call1("USDC", "balanceOf", who)
-        request = h.send("LPPool", "requestRedeem", (held,), who)
-        claim = h.send("LPPool", "claimRedeem", (who,), who)
-        redeemed = h.call1("USDC", "balanceOf", who) - cash_before
-        after = self._lp_values([*others, who], capped=False)
+            before = self._lp_values([*others, who], capped=False)
+            deposit = amount * 10**USDC_DEC
+            if not h.send("LPPool", "deposit", (deposit, who), who).ok:
+                STATS["lpRoundTrip:depositReverted"] += 1
+                self.dirty()
+                return
+            held, supply, pending = h.calls(
+                [
+                    ("LPPool", "balanceOf", who),
+                    ("LPPool", "totalSupply"),
+                    ("LPPool", "pendingExit", who),
+                ]
+            )
+            ok = h.send(*trade).ok if notional else True
+            cash_before = h.call1("USDC", "balanceOf", who)
+            request = h.send("LPPool", "requestRedeem", (held,), who)
+            claim = h.send("LPPool", "claimRedeem", (who,), who)
+            redeemed = h.call1("USDC", "balanceOf", who) - cash_before
+            after = self._lp_values([*others, who], capped=False)
         for step, out in (("request", request), ("claim", claim)):
             STATS[f"lpRoundTrip:{step}:{'ok' if out.ok else out.error}"] += 1
         STATS["lpCalls"] += 4 if notional else 3

@@ -53,20 +53,21 @@ class MarginMachine(BaseMachine):
     def _compare_isolated_with_close(self, pid: int, owner: str) -> None:
         """What-if, on snapshots: the keeper's liquidation, then the owner's close of the same size."""
         h = self.h
-        snap = h.snapshot()
-        liq = h.send("MarginVault", "liquidateIsolated", (pid,), h.keeper)
-        h.revert(snap)
-        if not liq.ok:
-            return
-        ev = liq.events("IsolatedLiquidated")[0]
-        snap = h.snapshot()
-        if ev["full"]:
-            close = h.send("MarginVault", "closeIsolated", (pid,), owner)
-            paid = close.events("IsolatedClosed")[0]["payout"] if close.ok else None
-        else:
-            close = h.send("MarginVault", "modifyIsolated", (pid, -ev["closedSize"]), owner)
-            paid = close.events("IsolatedModified")[0]["margin"] if close.ok else None
-        h.revert(snap)
+        with h.frozen_time():  # both what-ifs at the same instant: the same funding
+            snap = h.snapshot()
+            liq = h.send("MarginVault", "liquidateIsolated", (pid,), h.keeper)
+            h.revert(snap)
+            if not liq.ok:
+                return
+            ev = liq.events("IsolatedLiquidated")[0]
+            snap = h.snapshot()
+            if ev["full"]:
+                close = h.send("MarginVault", "closeIsolated", (pid,), owner)
+                paid = close.events("IsolatedClosed")[0]["payout"] if close.ok else None
+            else:
+                close = h.send("MarginVault", "modifyIsolated", (pid, -ev["closedSize"]), owner)
+                paid = close.events("IsolatedModified")[0]["margin"] if close.ok else None
+            h.revert(snap)
         if not close.ok and close.error != "Underwater":
             STATS[f"closeWhatIf:{close.error}"] += 1
             return
@@ -108,23 +109,24 @@ class MarginMachine(BaseMachine):
 
     def _compare_cross_with_close(self, account: str) -> None:
         h, pre = self.h, self.state()
-        snap = h.snapshot()
-        liq = h.send("MarginVault", "liquidateCross", (account,), h.keeper)
-        after = h.read() if liq.ok else pre
-        h.revert(snap)
-        if not liq.ok:
-            return
-        ev = liq.events("CrossLiquidated")[0]
-        owner_side = self._owner_side(after, account, pre)
-        snap = h.snapshot()
-        h.must("USDC", "mint", (account, TOP_UP), h.owner)
-        h.must("MarginVault", "depositCollateral", (h.addr["USDC"], TOP_UP), account)
-        closes = [
-            h.send("MarginVault", "tradeCross", (c["marketId"], -c["closedSize"]), account)
-            for c in liq.events("CrossPositionLiquidated")
-        ]
-        closed = h.read()
-        h.revert(snap)
+        with h.frozen_time():  # both what-ifs at the same instant: the same funding
+            snap = h.snapshot()
+            liq = h.send("MarginVault", "liquidateCross", (account,), h.keeper)
+            after = h.read() if liq.ok else pre
+            h.revert(snap)
+            if not liq.ok:
+                return
+            ev = liq.events("CrossLiquidated")[0]
+            owner_side = self._owner_side(after, account, pre)
+            snap = h.snapshot()
+            h.must("USDC", "mint", (account, TOP_UP), h.owner)
+            h.must("MarginVault", "depositCollateral", (h.addr["USDC"], TOP_UP), account)
+            closes = [
+                h.send("MarginVault", "tradeCross", (c["marketId"], -c["closedSize"]), account)
+                for c in liq.events("CrossPositionLiquidated")
+            ]
+            closed = h.read()
+            h.revert(snap)
         if not all(c.ok for c in closes):
             STATS[f"closeWhatIf:{[c.error for c in closes]}"] += 1
             return
@@ -166,7 +168,7 @@ class MarginMachine(BaseMachine):
     def _cut_to_cap(self, liquidated: dict, left: tuple) -> bool:
         """A position may stay open after its liquidation booked bad debt only when the liquidation was
         cut to its market's per-block cap (the rest goes in a later block) and left it no margin."""
-        _, market_id, _, _, margin, _ = left
+        market_id, margin = left[1], left[4]
         cap = self.h.params[market_id][13]
         closed_usd = abs(liquidated["closedSize"]) * liquidated["priceWad"] // WAD
         return cap > 0 and closed_usd >= cap - 10**6 and margin == 0
