@@ -46,6 +46,15 @@ def main() -> int:
         funded = tuple(dataclasses.replace(m, funding_rate=0.05) for m in DEFAULT_MARKETS)
         d = deploy_system(w3, artifacts, spec=SystemSpec(markets=funded), rpc_url=node.rpc_url)
         table = measure(w3, d)
+        # auto-deleveraging needs a deficit: a system with no insurance fund and a tiny pool loss cap
+        capped = (
+            dataclasses.replace(funded[0], pool_loss_cap=1e-6, impact_coefficient=0),
+            funded[1],
+        )
+        spec = SystemSpec(markets=capped, insurance_usd=0)
+        table |= measure_deleverage(
+            w3, deploy_system(w3, artifacts, spec=spec, rpc_url=node.rpc_url)
+        )
     sizes = {
         name: artifacts[name].deployed_size_bytes
         for name in (
@@ -77,6 +86,14 @@ def measure(w3: Web3, d: Any) -> dict[str, int]:
     oracle = d.contract("OracleAdapter")
     feeds = [d.contract("FEED_WETH"), d.contract("FEED_WBTC")]
     gas: dict[str, int] = {}
+    # 12-second blocks: time passes between any two transactions, so funding accrues at each (the figures
+    # do not depend on whether two of them share a wall-clock second)
+    w3.provider.make_request(RPCEndpoint("anvil_setBlockTimestampInterval"), [12])
+
+    def advance(seconds: int) -> None:
+        """An empty block `seconds` after the latest (the interval goes on from there)."""
+        latest = w3.eth.get_block("latest")["timestamp"]
+        w3.provider.make_request(RPCEndpoint("evm_mine"), [latest + seconds])
 
     decoder = ErrorDecoder(d.abis.values())
 
@@ -94,7 +111,7 @@ def measure(w3: Web3, d: Any) -> dict[str, int]:
 
     def rounds(eth: float, btc: float) -> None:
         """New rounds, then the volatility cache refreshed, as the oracle agent does."""
-        w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [60])
+        advance(60)
         for feed, price, asset in ((feeds[0], eth, weth), (feeds[1], btc, wbtc)):
             send(feed.functions.updateAnswer(int(price * 1e8)), owner)
             send(oracle.functions.cacheVolatility(asset.address), owner, "cache_volatility")
@@ -147,7 +164,7 @@ def measure(w3: Web3, d: Any) -> dict[str, int]:
     params = list(vault.functions.market(0).call()[5])
     params[1] += params[1] // 4  # maintenance up a quarter: within one step
     send(vault.functions.setMarketParams(0, params), owner, "set_market_params_queue")
-    w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [86_400])
+    advance(86_400)
     rounds(2720, 60000)  # applying stores the funding accrued so far: it reads a fresh price
     send(vault.functions.applyMarketParams(0), owner, "apply_market_params")
 
@@ -157,9 +174,49 @@ def measure(w3: Web3, d: Any) -> dict[str, int]:
         carol,
         "lp_request_exit",
     )
-    w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [pool.functions.exitDelay().call()])
+    advance(pool.functions.exitDelay().call())
     rounds(2720, 60000)
     send(pool.functions.claimRedeem(carol), carol, "lp_claim_exit")
+    return gas
+
+
+def measure_deleverage(w3: Web3, d: Any) -> dict[str, int]:
+    """A $2M long at 19x goes 15 % under with no insurance fund: past the pool's cap, its bad debt is owed by
+    an isolated and a cross short, each then deleveraged."""
+    owner, alice, bob, carol, keeper = list(w3.eth.accounts)[:5]
+    vault, usdc, feed = (d.contract(n) for n in ("MarginVault", "USDC", "FEED_WETH"))
+    gas: dict[str, int] = {}
+    w3.provider.make_request(RPCEndpoint("anvil_setBlockTimestampInterval"), [12])
+    for who in (alice, bob, carol):
+        w3.eth.wait_for_transaction_receipt(
+            usdc.functions.mint(who, 10_000_000 * USDC).transact({"from": owner})
+        )
+        w3.eth.wait_for_transaction_receipt(
+            usdc.functions.approve(vault.address, 2**255).transact({"from": who})
+        )
+
+    def send(fn: Any, sender: str, label: str | None = None) -> None:
+        r = w3.eth.wait_for_transaction_receipt(fn.transact({"from": sender}))
+        assert r["status"] == 1, label
+        if label:
+            gas[label] = int(r["gasUsed"])
+
+    send(vault.functions.openIsolated(0, -100 * WAD, 100_000 * USDC), bob)
+    short_id = vault.functions.nextPositionId().call() - 1
+    send(vault.functions.depositCollateral(usdc.address, 100_000 * USDC), carol)
+    send(vault.functions.tradeCross(0, -100 * WAD), carol)
+    longs = []
+    for _ in range(2):  # the second liquidation is measured: the deficit's slots are warm
+        send(vault.functions.openIsolated(0, 333 * WAD, 55_000 * USDC), alice)
+        longs.append(vault.functions.nextPositionId().call() - 1)
+    send(feed.functions.updateAnswer(2550 * 10**8), owner)
+    send(vault.functions.liquidateIsolated(longs[0]), keeper)
+    send(
+        vault.functions.liquidateIsolated(longs[1]), keeper, "liquidate_isolated_into_deleveraging"
+    )
+    assert vault.functions.deleverageDeficit(0, False).call() > 0
+    send(vault.functions.deleverageIsolated(short_id), keeper, "deleverage_isolated")
+    send(vault.functions.deleverageCross(carol, 0), keeper, "deleverage_cross")
     return gas
 
 

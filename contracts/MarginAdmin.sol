@@ -141,6 +141,7 @@ contract MarginAdmin is MarginBooks, IMarginAdmin {
         _bound("tierNotional", p.tierNotionalUsd, 0, ConstantsLib.MAX_TIER_NOTIONAL_USD);
         _bound("tierMargin", p.tierMarginWad, 0, ConstantsLib.MAX_TIER_MARGIN);
         _bound("fundingRate", p.fundingRateWad, 0, ConstantsLib.MAX_FUNDING_RATE);
+        _bound("poolLossCap", p.poolLossCapWad, 0, ConstantsLib.MAX_POOL_LOSS_CAP);
     }
 
     function _bound(bytes32 name, uint256 value, uint256 lo, uint256 hi) internal pure {

@@ -6,9 +6,9 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SignedMath} from "@openzeppelin/contracts/utils/math/SignedMath.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IOracleAdapter} from "./interfaces/IOracleAdapter.sol";
-import {IMarginVaultForPool, ILPPool, IInsuranceFund} from "./interfaces/IProtocol.sol";
+import {ILPPool, IInsuranceFund} from "./interfaces/IProtocol.sol";
 import {
-    IMarginVault,
+    IMarginBooks,
     MarketParams,
     Market,
     IsolatedPosition,
@@ -23,10 +23,11 @@ import {ErrorsLib} from "./libraries/ErrorsLib.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 
 /// @title MarginBooks
-/// @notice The vault's storage (all of it: the liquidation module runs on it by delegatecall), its
-/// bookkeeping helpers, health and fill pricing (computed here once, with MarginMath, for the vault and
-/// the module alike) and the raw views. Views that only compute live in `MarginLens`.
-abstract contract MarginBooks is IMarginVault, IMarginVaultForPool {
+/// @notice The vault's storage (all of it: its modules run on it by delegatecall), its bookkeeping helpers,
+/// health and fill pricing (computed here once, with MarginMath, for the vault and its modules alike). The
+/// raw views are the vault's alone (`MarginViews`: the modules do not carry them); views that only compute
+/// live in `MarginLens`.
+abstract contract MarginBooks is IMarginBooks {
     using SafeCast for uint256;
     using SafeCast for int256;
     using SafeERC20 for IERC20;
@@ -64,9 +65,9 @@ abstract contract MarginBooks is IMarginVault, IMarginVaultForPool {
     address[] internal _collateralTokens;
     mapping(address token => CollateralConfig) internal _collateralConfig;
 
-    /// @inheritdoc IMarginVault
+    /// @inheritdoc IMarginBooks
     mapping(address owner => uint256) public claimableQuote;
-    /// @inheritdoc IMarginVault
+    /// @inheritdoc IMarginBooks
     uint256 public totalClaimableQuote;
 
     /// @dev A queued change of a market's parameters and when it may be applied.
@@ -93,6 +94,19 @@ abstract contract MarginBooks is IMarginVault, IMarginVaultForPool {
 
     mapping(uint256 marketId => LiquidationWindow) internal _liquidationWindow;
 
+    /// @dev Bad debt the LP pool absorbed from a market's liquidations on day `day` (the loss cap's window).
+    struct PoolLossWindow {
+        uint64 day;
+        uint192 absorbedQuote;
+    }
+
+    mapping(uint256 marketId => PoolLossWindow) internal _poolLoss;
+    /// @dev Bad debt beyond the pool's loss cap, per market, owed by its profitable longs (true) or shorts.
+    mapping(uint256 marketId => mapping(bool long => uint256)) internal _deleverageDeficit;
+    /// @notice Sum of every market's deleveraging deficit, quote tokens: what the pool was not paid of the
+    /// bankrupt positions' losses and will be by the haircuts (it counts in the pool's value meanwhile).
+    uint256 public totalDeleverageDeficit;
+
     constructor(
         IERC20 quote,
         uint8 quoteDecimals_,
@@ -110,119 +124,9 @@ abstract contract MarginBooks is IMarginVault, IMarginVaultForPool {
         insuranceFund = insurance_;
     }
 
-    // ================================================================================== views
-
+    /// @notice The quote token (also what the vault checks its modules were deployed with).
     function quoteToken() public view returns (address) {
         return address(_quote);
-    }
-
-    function marketCount() external view returns (uint256) {
-        return _markets.length;
-    }
-
-    function market(uint256 marketId) external view returns (Market memory) {
-        return _market(marketId);
-    }
-
-    function marketState(uint256 marketId) external view returns (MarketState memory) {
-        return _marketState(marketId);
-    }
-
-    function position(uint256 positionId) external view returns (IsolatedPosition memory) {
-        return _positions[positionId];
-    }
-
-    function accountHealthAt(address account, MarketState[] memory states, uint256[] memory collateralPricesWad)
-        external
-        view
-        returns (Health memory)
-    {
-        return _accountHealthAt(account, states, collateralPricesWad);
-    }
-
-    function crossPosition(address account, uint256 marketId) external view returns (CrossPosition memory) {
-        return _crossPositions[account][marketId];
-    }
-
-    function collateralBalance(address account, address token) external view returns (uint256) {
-        return _collateral[account][token];
-    }
-
-    function collateralTokens() external view returns (address[] memory) {
-        return _collateralTokens;
-    }
-
-    function collateralConfig(address token) external view returns (CollateralConfig memory) {
-        return _collateralConfig[token];
-    }
-
-    function openPositionCount() external view returns (uint256) {
-        return _openPositionIds.length;
-    }
-
-    function openPositions(uint256 start, uint256 count)
-        external
-        view
-        returns (uint256[] memory ids, IsolatedPosition[] memory positions)
-    {
-        uint256 end = Math.min(_openPositionIds.length, start + count);
-        uint256 n = end > start ? end - start : 0;
-        ids = new uint256[](n);
-        positions = new IsolatedPosition[](n);
-        for (uint256 i = 0; i < n; ++i) {
-            ids[i] = _openPositionIds[start + i];
-            positions[i] = _positions[ids[i]];
-        }
-    }
-
-    /// @notice Notional (USD wad, at the oracle price) liquidations may still close in `marketId` in this
-    /// block; `type(uint256).max` for a market without a cap.
-    function liquidationRoomUsd(uint256 marketId) public view returns (uint256) {
-        uint256 cap = _market(marketId).params.liquidationCapUsd;
-        if (cap == 0) return type(uint256).max;
-        LiquidationWindow memory w = _liquidationWindow[marketId];
-        uint256 used = w.blockNumber == block.number ? w.notionalUsd : 0;
-        return cap > used ? cap - used : 0;
-    }
-
-    function crossAccountCount() external view returns (uint256) {
-        return _crossAccounts.length;
-    }
-
-    function crossAccounts(uint256 start, uint256 count) external view returns (address[] memory accounts) {
-        uint256 end = Math.min(_crossAccounts.length, start + count);
-        uint256 n = end > start ? end - start : 0;
-        accounts = new address[](n);
-        for (uint256 i = 0; i < n; ++i) {
-            accounts[i] = _crossAccounts[start + i];
-        }
-    }
-
-    /// @inheritdoc IMarginVaultForPool
-    function unrealizedTraderPnlUsd() external view returns (int256 pnlUsd) {
-        for (uint256 i = 0; i < _markets.length; ++i) {
-            Market storage m = _markets[i];
-            int256 netSize = m.netSize;
-            if (netSize == 0 && m.netEntryNotionalUsd == 0 && m.netFundingEntryUsd == 0) continue;
-            uint256 price = oracle.priceWad(m.asset);
-            // netSize * price rounded up: the pool's debt to traders is never understated.
-            int256 markUsd = netSize >= 0
-                ? int256(MarginMath.mulWadUp(uint256(netSize), price))
-                : -int256(MarginMath.mulWadDown(uint256(-netSize), price));
-            pnlUsd += markUsd - m.netEntryNotionalUsd
-                + MarginMath.tradersFundingUsdCeil(netSize, _fundingIndexAt(m, price), m.netFundingEntryUsd);
-        }
-    }
-
-    /// @inheritdoc IMarginVaultForPool
-    function requiredPoolValueUsd() external view returns (uint256 required) {
-        for (uint256 i = 0; i < _markets.length; ++i) {
-            Market storage m = _markets[i];
-            uint256 oi = m.longOpenInterest + m.shortOpenInterest;
-            if (oi == 0) continue;
-            uint256 oiUsd = MarginMath.mulWadUp(oi, oracle.priceWad(m.asset));
-            required = Math.max(required, MarginMath.mulDivUp(oiUsd, ConstantsLib.WAD, m.params.openInterestCapWad));
-        }
     }
 
     // ================================================================================== health
@@ -333,6 +237,29 @@ abstract contract MarginBooks is IMarginVault, IMarginVaultForPool {
     /// stale-collateral defence off).
     function _collateralPrice(address token) internal view returns (uint256) {
         return staleCollateralAtZero ? oracle.priceWadOrZero(token) : oracle.priceWad(token);
+    }
+
+    // ================================================================================== rooms
+
+    /// @dev Notional (USD wad, at the oracle price) liquidations may still close in `marketId` in this
+    /// block; `type(uint256).max` for a market without a cap.
+    function _liquidationRoomUsd(uint256 marketId) internal view returns (uint256) {
+        uint256 cap = _market(marketId).params.liquidationCapUsd;
+        if (cap == 0) return type(uint256).max;
+        LiquidationWindow memory w = _liquidationWindow[marketId];
+        uint256 used = w.blockNumber == block.number ? w.notionalUsd : 0;
+        return cap > used ? cap - used : 0;
+    }
+
+    /// @dev Bad debt the LP pool may still absorb from `marketId`'s liquidations today, quote tokens:
+    /// `poolLossCapWad` of its trading liquidity less what it absorbed today (max: no cap).
+    function _poolLossRoom(uint256 marketId) internal view returns (uint256) {
+        uint256 cap = _market(marketId).params.poolLossCapWad;
+        if (cap == 0) return type(uint256).max;
+        PoolLossWindow memory w = _poolLoss[marketId];
+        uint256 used = w.day == block.timestamp / 1 days ? w.absorbedQuote : 0;
+        uint256 limit = MarginMath.mulWadDown(pool.tradingLiquidity(), cap);
+        return limit > used ? limit - used : 0;
     }
 
     // ================================================================================== fills

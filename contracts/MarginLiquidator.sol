@@ -14,6 +14,7 @@ import {MarketParams, Market, IsolatedPosition, CrossPosition, MarketState, Defe
     "./interfaces/IMarginVault.sol";
 import {MarginMath, Health} from "./libraries/MarginMath.sol";
 import {ConstantsLib} from "./libraries/ConstantsLib.sol";
+import {ErrorsLib} from "./libraries/ErrorsLib.sol";
 import {MarginBooks} from "./MarginBooks.sol";
 
 /// @title MarginLiquidator
@@ -38,6 +39,12 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
         uint256 fromInsurance;
         uint256 fromPool;
         uint256 shortfall;
+        /// @dev Where bad debt beyond the pool's loss cap goes: the market, and the side that went bankrupt.
+        uint256 market;
+        bool long;
+        /// @dev Bad debt beyond the pool's loss cap: the pool is not paid it now; the haircuts of
+        /// auto-deleveraging pay it later, and meanwhile it counts in the pool's value (`unrealizedTraderPnlUsd`).
+        uint256 toDeleverage;
     }
 
     /// @dev Sum of a liquidation's closes across markets.
@@ -48,6 +55,11 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
         bool full;
         /// @dev The close was cut to the market's liquidation room this block (see `liquidationCapUsd`).
         bool capped;
+        /// @dev The market of the largest notional closed, and its side: where bad debt beyond the pool's loss
+        /// cap is left to auto-deleveraging (the other side's profitable positions pay it).
+        uint256 market;
+        bool long;
+        uint256 largestUsd;
     }
 
     constructor(IERC20 quote, IOracleAdapter oracle_, ILPPool pool_, IInsuranceFund insurance_, Defences memory defences)
@@ -66,6 +78,7 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
 
         Market storage m = _markets[p.marketId];
         (int256 size, uint256 entry) = (p.size, p.entryPriceWad);
+        (st.market, st.long) = (p.marketId, size > 0);
         _useLiquidationRoom(p.marketId, MarginMath.notionalUsdUp(closeSize, s.priceWad));
         _storeFunding(m, s.fundingIndexWad);
         _removeExposure(m, size, entry, p.fundingEntryWad);
@@ -120,12 +133,12 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
         t.pnlUsd = funding;
         (closeSize,) = _planClose(t, mp, p.size, p.entryPriceWad, priceWad, fraction, liquidityUsd);
         if (!t.full && _settlementTerms(p.margin, t).shortfall > 0) {
-            t = CloseTotals(funding, 0, 0, false, false);
+            t = CloseTotals(funding, 0, 0, false, false, 0, false, 0);
             (closeSize,) = _planClose(t, mp, p.size, p.entryPriceWad, priceWad, ConstantsLib.WAD, liquidityUsd);
         }
         uint256 allowed = _roomFractionDown(p.marketId, closeSize, p.size, priceWad);
         if (allowed < ConstantsLib.WAD) {
-            t = CloseTotals(funding, 0, 0, false, true);
+            t = CloseTotals(funding, 0, 0, false, true, 0, false, 0);
             (closeSize,) = _planClose(t, mp, p.size, p.entryPriceWad, priceWad, allowed, liquidityUsd);
         }
     }
@@ -155,6 +168,7 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
         }
         _collateral[account][address(_quote)] = st.remaining;
         emit CrossLiquidated(account, msg.sender, fraction, st.pnl, st.keeperReward, st.insuranceFee, st.remaining, t.full);
+        (st.market, st.long) = (t.market, t.long);
         _coverBadDebt(st, uint256(uint160(account)), false);
         if (st.badDebt > 0) _forfeitUnpricedCollateral(account);
         _executeSettlement(st);
@@ -220,6 +234,8 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
             (closes[i], fills[i]) =
                 _planClose(t, _markets[i].params, cp.size, cp.entryPriceWad, states[i].priceWad, fraction, liquidityUsd);
             t.full = allSoFar && t.full;
+            uint256 notional = MarginMath.notionalUsdUp(closes[i], states[i].priceWad);
+            if (notional > t.largestUsd) (t.largestUsd, t.market, t.long) = (notional, i, cp.size > 0);
         }
     }
 
@@ -282,7 +298,7 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
         view
         returns (uint256)
     {
-        uint256 room = liquidationRoomUsd(marketId);
+        uint256 room = _liquidationRoomUsd(marketId);
         if (MarginMath.notionalUsdUp(closeSize, priceWad) <= room) return ConstantsLib.WAD;
         uint256 allowed = MarginMath.mulDivDown(room, ConstantsLib.WAD, MarginMath.notionalUsdUp(size, priceWad));
         if (allowed == 0) revert LiquidationCapReached(marketId, _markets[marketId].params.liquidationCapUsd);
@@ -351,12 +367,28 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
         else st.badDebt = uint256(int256(st.keeperReward) - equity);
     }
 
-    /// @dev Waterfall steps 2 and 3: the insurance fund pays what it can, the LP pool absorbs the rest.
+    /// @dev Waterfall steps 2 to 4: the insurance fund pays what it can, the LP pool absorbs the rest up to its
+    /// loss cap in `st.market` today, and what is left is owed by the profitable positions on the other side of
+    /// the bankrupt one (`st.long`): auto-deleveraging pays it back (`deleverageIsolated`, `deleverageCross`).
     function _coverBadDebt(Settlement memory st, uint256 subject, bool isolated) internal {
         if (st.badDebt == 0) return;
+        uint256 marketId = st.market;
         st.fromInsurance = Math.min(st.badDebt, _quote.balanceOf(address(insuranceFund)));
-        st.fromPool = st.badDebt - st.fromInsurance;
-        emit BadDebtCovered(subject, isolated, st.badDebt, st.fromInsurance, st.fromPool);
+        uint256 rest = st.badDebt - st.fromInsurance;
+        uint256 room = _poolLossRoom(marketId);
+        st.fromPool = Math.min(rest, room);
+        if (room != type(uint256).max) {
+            PoolLossWindow storage w = _poolLoss[marketId];
+            uint64 today = uint64(block.timestamp / 1 days);
+            uint256 used = w.day == today ? w.absorbedQuote : 0;
+            (w.day, w.absorbedQuote) = (today, (used + st.fromPool).toUint192());
+        }
+        st.toDeleverage = rest - st.fromPool;
+        if (st.toDeleverage > 0) {
+            _deleverageDeficit[marketId][!st.long] += st.toDeleverage;
+            totalDeleverageDeficit += st.toDeleverage;
+        }
+        emit BadDebtCovered(subject, isolated, st.badDebt, st.fromInsurance, st.fromPool, st.toDeleverage, marketId);
     }
 
     /// @dev Token movements of a liquidation. Cash in: the account's funds, the pool's side of the PnL,
@@ -365,10 +397,118 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
         // Cash in before cash out: the insurance cover first, so that paying the pool a loss larger
         // than the account's funds never borrows, even for one call, other users' balances.
         if (st.fromInsurance > 0) insuranceFund.cover(st.fromInsurance);
-        // The pool pays profits and the bad debt it absorbs; it receives realised losses.
-        _settleRealizedWithPool(st.pnl + int256(st.fromPool));
+        // The pool pays profits and the bad debt it absorbs; it receives realised losses, but for the part of
+        // the bad debt past its loss cap, which deleveraging's haircuts pay it later.
+        _settleRealizedWithPool(st.pnl + int256(st.fromPool) + int256(st.toDeleverage));
         if (st.keeperReward > 0) _quote.safeTransfer(msg.sender, st.keeperReward);
         if (st.insuranceFee > 0) _quote.safeTransfer(address(insuranceFund), st.insuranceFee);
+    }
+
+    // ================================================================================== deleveraging
+
+    /// @inheritdoc IMarginLiquidation
+    function deleverageIsolated(uint256 positionId) external nonReentrant {
+        IsolatedPosition storage p = _openPosition(positionId);
+        uint256 marketId = p.marketId;
+        (int256 closeSize, int256 realized, uint256 haircut, MarketState memory s) =
+            _planDeleverage(marketId, p.size, p.entryPriceWad, p.fundingEntryWad);
+        int256 margin = int256(uint256(p.margin)) + realized - int256(haircut);
+        if (margin < 0) revert ErrorsLib.Underwater(margin);
+        (address owner, bool long) = (p.owner, p.size > 0);
+        _closeIsolatedPart(p, positionId, closeSize, uint256(margin), s.fundingIndexWad);
+        _payDeficit(marketId, long, haircut);
+        emit Deleveraged(marketId, positionId, owner, closeSize, s.priceWad, realized, haircut);
+        _settleRealizedWithPool(realized - int256(haircut)); // the haircut stays with the pool
+    }
+
+    /// @dev Take `closeSize` off an isolated position, leaving it `margin`; a full close credits the owner.
+    function _closeIsolatedPart(
+        IsolatedPosition storage p,
+        uint256 positionId,
+        int256 closeSize,
+        uint256 margin,
+        int256 indexWad
+    ) internal {
+        int256 left = _reduceExposure(p.marketId, p.size, p.entryPriceWad, p.fundingEntryWad, closeSize, indexWad);
+        if (left != 0) {
+            (p.size, p.margin, p.fundingEntryWad) = (left.toInt128(), margin.toUint128(), indexWad.toInt128());
+            return;
+        }
+        address owner = p.owner;
+        _untrackOpen(p.openIndex);
+        delete _positions[positionId];
+        claimableQuote[owner] += margin;
+        totalClaimableQuote += margin;
+    }
+
+    /// @inheritdoc IMarginLiquidation
+    function deleverageCross(address account, uint256 marketId) external nonReentrant {
+        CrossPosition storage cp = _crossPositions[account][marketId];
+        (int256 size, uint256 entry, int256 fundingEntry) = (cp.size, cp.entryPriceWad, cp.fundingEntryWad);
+        (int256 closeSize, int256 realized, uint256 haircut, MarketState memory s) =
+            _planDeleverage(marketId, size, entry, fundingEntry);
+        uint256 quoteBalance = _collateral[account][address(_quote)];
+        int256 balance = int256(quoteBalance) + realized - int256(haircut);
+        if (balance < 0) revert ErrorsLib.InsufficientQuote(uint256(-(realized - int256(haircut))), quoteBalance);
+        _collateral[account][address(_quote)] = uint256(balance);
+        int256 left = _reduceExposure(marketId, size, entry, fundingEntry, closeSize, s.fundingIndexWad);
+        (cp.size, cp.fundingEntryWad) = (left.toInt128(), left == 0 ? int128(0) : s.fundingIndexWad.toInt128());
+        if (left == 0) {
+            cp.entryPriceWad = 0;
+            _crossPositionClosed(account);
+        }
+        _payDeficit(marketId, size > 0, haircut);
+        emit Deleveraged(marketId, 0, account, closeSize, s.priceWad, realized, haircut);
+        _settleRealizedWithPool(realized - int256(haircut)); // the haircut stays with the pool
+    }
+
+    /// @dev Plan deleveraging a position: its side must owe a deficit and it must be in profit at the oracle
+    /// price. Close the smallest part whose profit covers the deficit (rounded up; all of it when none does, or
+    /// when the rest would fall under the minimum notional); the haircut is that part's profit up to the deficit.
+    /// `realized` is that part's PnL plus the whole position's funding, quote tokens (the owner gets it less the
+    /// haircut).
+    function _planDeleverage(uint256 marketId, int256 size, uint256 entry, int256 fundingEntry)
+        internal
+        view
+        returns (int256 closeSize, int256 realized, uint256 haircut, MarketState memory s)
+    {
+        bool long = size > 0;
+        uint256 deficit = _deleverageDeficit[marketId][long];
+        if (size == 0 || deficit == 0) revert NothingToDeleverage(marketId, long);
+        s = _marketState(marketId);
+        int256 profit = MarginMath.pnlUsdFloor(size, entry, s.priceWad);
+        if (profit <= 0) revert NotProfitable(profit);
+        uint256 deficitUsd = MarginMath.quoteToUsd(deficit, quoteDecimals);
+        closeSize = MarginMath.scaleSizeUp(size, MarginMath.mulDivUp(deficitUsd, ConstantsLib.WAD, uint256(profit)));
+        if (MarginMath.notionalUsdDown(size - closeSize, s.priceWad) < _markets[marketId].params.minNotionalUsd) {
+            closeSize = size;
+        }
+        int256 closedProfit = MarginMath.pnlUsdFloor(closeSize, entry, s.priceWad);
+        haircut = Math.min(deficit, MarginMath.usdToQuoteDown(uint256(closedProfit), quoteDecimals));
+        realized = MarginMath.signedUsdToQuoteFloor(
+            closedProfit + MarginMath.fundingPnlUsdFloor(size, fundingEntry, s.fundingIndexWad), quoteDecimals
+        );
+    }
+
+    /// @dev Store the market's funding and take `closeSize` off a position's exposure; returns what is left.
+    function _reduceExposure(
+        uint256 marketId,
+        int256 size,
+        uint256 entry,
+        int256 fundingEntry,
+        int256 closeSize,
+        int256 indexWad
+    ) internal returns (int256 left) {
+        Market storage m = _markets[marketId];
+        _storeFunding(m, indexWad);
+        _removeExposure(m, size, entry, fundingEntry);
+        left = size - closeSize;
+        _addExposure(m, left, entry, indexWad);
+    }
+
+    function _payDeficit(uint256 marketId, bool long, uint256 haircut) internal {
+        _deleverageDeficit[marketId][long] -= haircut;
+        totalDeleverageDeficit -= haircut;
     }
 
     // ================================================================================== collateral

@@ -27,6 +27,7 @@ import {ConstantsLib} from "./libraries/ConstantsLib.sol";
 import {ErrorsLib} from "./libraries/ErrorsLib.sol";
 import {EventsLib} from "./libraries/EventsLib.sol";
 import {MarginBooks} from "./MarginBooks.sol";
+import {MarginViews} from "./MarginViews.sol";
 
 /// @title MarginVault
 /// @notice Perpetual markets with isolated positions and cross accounts over one margin-math core,
@@ -38,7 +39,7 @@ import {MarginBooks} from "./MarginBooks.sol";
 /// runs by delegatecall on its own storage (EIP-170 room, as Euler's EVault routes to its modules).
 /// Risk-parameter changes wait `PARAMS_TIMELOCK` and move one bounded step at a time; ownership moves in
 /// two steps.
-contract MarginVault is MarginBooks, IMarginLiquidation, IMarginAdmin, Ownable2Step, ReentrancyGuardTransient {
+contract MarginVault is MarginViews, IMarginLiquidation, IMarginAdmin, Ownable2Step, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
     using SafeCast for int256;
@@ -118,6 +119,16 @@ contract MarginVault is MarginBooks, IMarginLiquidation, IMarginAdmin, Ownable2S
 
     /// @inheritdoc IMarginLiquidation
     function liquidateCross(address) external {
+        _delegateTo(liquidator);
+    }
+
+    /// @inheritdoc IMarginLiquidation
+    function deleverageIsolated(uint256) external {
+        _delegateTo(liquidator);
+    }
+
+    /// @inheritdoc IMarginLiquidation
+    function deleverageCross(address, uint256) external {
         _delegateTo(liquidator);
     }
 

@@ -59,6 +59,9 @@ class MarketSpec:
     funding_rate: float = 0
     """Funding per day, as a fraction of price, with the whole open interest on one side (scaled by the
     skew; 0: no funding)."""
+    pool_loss_cap: float = 0
+    """The most bad debt the LP pool absorbs from the market's liquidations in a day, a fraction of its
+    trading liquidity; beyond it, auto-deleveraging (0: no cap)."""
 
     def params(self) -> tuple[int, ...]:
         """The on-chain MarketParams tuple, in field order."""
@@ -80,6 +83,7 @@ class MarketSpec:
             "tier_notional_usd",
             "tier_margin",
             "funding_rate",
+            "pool_loss_cap",
         )
         return tuple(wad(getattr(self, f)) for f in fields)
 

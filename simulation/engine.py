@@ -171,6 +171,8 @@ class Engine:
             txs += k.decide(block, seen, snap)
         for adv in self.agents.adversaries:
             txs += adv.decide(block, snap, self.history)
+        if self.agents.deleverager is not None:
+            txs += self.agents.deleverager.decide(snap)
         # Equal fees would be ordered by arrival, which a concurrent batch does not fix: break ties by the
         # (seeded, fixed) decision order with a few wei, so the block's order is a function of the seed.
         txs = [

@@ -56,6 +56,14 @@ class Counters:
     latent_bad_debt_blocks: int = 0
     queue_peak_usd: float = 0.0
     """The most notional left liquidatable but open after any block (the liquidation queue), USD."""
+    bad_debt_to_deleverage_usd: float = 0.0
+    """Bad debt past the insurance fund and the pool's loss cap, left to auto-deleveraging."""
+    deleveraged: int = 0
+    """Positions auto-deleveraged (`Deleveraged` events)."""
+    deleverage_haircut_usd: float = 0.0
+    """What the deleveraged positions' profits paid back."""
+    deficit_peak_usd: float = 0.0
+    """The largest deleveraging deficit after any block."""
     funding_to_pool_usd: float = 0.0
     """Funding the traders paid, net (simulation.schemas.FundingDoc)."""
     funding_peak_rate: dict[str, float] = field(default_factory=dict)
@@ -107,11 +115,15 @@ def count_event(
         c.bad_debt_usd += args["badDebt"] / USDC
         c.bad_debt_from_insurance_usd += args["fromInsurance"] / USDC
         c.bad_debt_from_pool_usd += args["fromPool"] / USDC
+        c.bad_debt_to_deleverage_usd += args["toDeleverage"] / USDC
         c.collateral_lost_usd -= (
             args["badDebt"] / USDC
         )  # what the account could not pay, it did not lose
     elif name == "CollateralSeized":
         c.collateral_seized += 1
+    elif name == "Deleveraged":
+        c.deleveraged += 1
+        c.deleverage_haircut_usd += args["haircut"] / USDC
 
 
 @dataclass
@@ -440,6 +452,8 @@ def block_row(
     queue_usd = queued_notional_usd(snap)
     counters.queue_peak_usd = max(counters.queue_peak_usd, queue_usd)
     funding_paid = track_funding(snap, counters)
+    deficit = sum(m.deficit_long + m.deficit_short for m in snap.markets) / USDC
+    counters.deficit_peak_usd = max(counters.deficit_peak_usd, deficit)
     counters.peak_capital_isolated_usd = max(counters.peak_capital_isolated_usd, capital_isolated)
     counters.peak_capital_netted_usd = max(counters.peak_capital_netted_usd, capital_netted)
     q = np.percentile(ratios, [10, 50, 90]) if ratios else [math.nan] * 3
@@ -477,6 +491,8 @@ def block_row(
             "funding_paid_usd": funding_paid,
             "funding_to_pool_usd": counters.funding_to_pool_usd,
             "funding_open_usd": open_funding_usd(snap),
+            "deleverage_deficit_usd": deficit,
+            "deleveraged": counters.deleveraged,
             "insurance_fund_usd": snap.insurance_balance / USDC,
             "lp_share_price": share_price(snap),
             "pool_cash_usd": snap.pool_cash / USDC,

@@ -42,6 +42,7 @@ MAX_LIQUIDATION_CAP_USD = wad(10**12)
 MAX_TIER_NOTIONAL_USD = wad(10**12)
 MAX_TIER_MARGIN = wad("0.2")
 MAX_FUNDING_RATE = wad(1)
+MAX_POOL_LOSS_CAP = wad(1)
 MAX_COLLATERAL_WEIGHT = wad("0.95")
 
 
@@ -157,6 +158,7 @@ def param_problems(sc: Scenario) -> Iterator[str]:
         yield from _bound(f"{at}.tier_notional_usd", m.tier_notional_usd, 0, MAX_TIER_NOTIONAL_USD)
         yield from _bound(f"{at}.tier_margin", m.tier_margin, 0, MAX_TIER_MARGIN)
         yield from _bound(f"{at}.funding_rate", m.funding_rate, 0, MAX_FUNDING_RATE)
+        yield from _bound(f"{at}.pool_loss_cap", m.pool_loss_cap, 0, MAX_POOL_LOSS_CAP)
     for t in token_specs(sc):
         if t.collateral_weight is None or t.liquidation_discount is None:
             continue

@@ -732,6 +732,15 @@ def summary_table(summary: Mapping[str, Any]) -> str:
                     f"{100 * share:.2f} %, {fmt(peak)} %" if isinstance(share, float) else "-",
                 )
             )
+    adl = summary.get("deleveraging")
+    if isinstance(adl, Mapping) and adl.get("positions"):
+        rows.append(
+            _row(
+                "auto-deleveraged positions / haircuts (USD) / deficit at the end (USD)",
+                f"{fmt(adl.get('positions'))} / {fmt(adl.get('haircut_usd'))} / "
+                f"{fmt(adl.get('deficit_end_usd'))}",
+            )
+        )
     funding = summary.get("funding")
     if isinstance(funding, Mapping) and any((funding.get("peak_rate_pct_day") or {}).values()):
         rows.append(

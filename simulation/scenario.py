@@ -180,6 +180,7 @@ MARKET_PARAM_FIELDS = {
     "tier_notional_usd": "tier_notional_usd",
     "tier_margin": "tier_margin",
     "funding_rate": "funding_rate",
+    "pool_loss_cap": "pool_loss_cap",
 }
 """A market's scenario field -> simulation.deploy.MarketSpec's field."""
 
@@ -223,6 +224,10 @@ class MarketParams(_Model):
     """Funding per day, as a fraction of price, when the whole open interest is on one side; the rate
     scales with the skew (net size / open interest), accrues every second and is paid by the heavier
     side to the lighter side and the pool (0: no funding, the default; at most 1)."""
+    pool_loss_cap: float | None = Field(None, ge=0)
+    """The most bad debt the LP pool absorbs from this market's liquidations in a day (UTC), as a fraction
+    of its trading liquidity; beyond it the rest is auto-deleveraged: profitable positions on the other
+    side are reduced, ranked by profit and leverage, and their profit pays it (0: no cap, the default)."""
 
 
 class CollateralParams(_Model):

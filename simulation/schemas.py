@@ -33,6 +33,20 @@ class Liquidations(_Doc):
 class BadDebtCovered(_Doc):
     insurance_usd: float
     lp_pool_usd: float
+    deleveraging_usd: float = 0.0
+    """Past the insurance fund and the pool's loss cap: left to auto-deleveraging."""
+
+
+class DeleveragingDoc(_Doc):
+    """Auto-deleveraging (`protocol.markets.*.pool_loss_cap`); zeros without a cap."""
+
+    positions: int
+    """Profitable positions reduced (`Deleveraged` events)."""
+    haircut_usd: float
+    """What their profits paid of the deficit."""
+    deficit_peak_usd: float
+    """The largest deficit after any block: bad debt waiting for deleveraging."""
+    deficit_end_usd: float
 
 
 class StartEnd(_Doc):
@@ -148,6 +162,7 @@ class SummaryDoc(_Doc):
     """The least collateral carrying the book through the path with no liquidation, both ways."""
     cascade: CascadeDoc | None = None
     funding: FundingDoc | None = None
+    deleveraging: DeleveragingDoc | None = None
     keepers: dict[str, KeeperDoc] | None = None
     invariants: Invariants | None = None
     rpc_round_trips: int | None = None

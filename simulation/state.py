@@ -35,6 +35,11 @@ class MarketView:
     net_size: int = 0
     funding_rate_wad: int = 0
     """`MarketParams.fundingRateWad`: funding per day at full skew."""
+    deficit_long: int = 0
+    """Bad debt beyond the pool's loss cap owed by the market's profitable longs (auto-deleveraging),
+    quote tokens."""
+    deficit_short: int = 0
+    """The same, owed by its profitable shorts."""
 
     @property
     def funding_rate_day_wad(self) -> int:
@@ -235,6 +240,9 @@ class ChainReader:
         calls = [("eth_getBlockByNumber", ["latest", False])]
         for m in self.markets:
             calls += [self._call(a.vault, v["marketState"], m), self._call(a.vault, v["market"], m)]
+            calls += [
+                self._call(a.vault, v["deleverageDeficit"], m, long) for long in (True, False)
+            ]
         calls += [self._call(a.feeds[s], self.feed["latestRoundData"]) for s in a.feeds]
         calls += [
             self._call(
@@ -320,7 +328,8 @@ class ChainReader:
         markets = []
         for m, (name, symbol) in self.markets.items():
             state, book = self._out(v["marketState"], res[i]), self._out(v["market"], res[i + 1])
-            i += 2
+            deficits = [self._out(v["deleverageDeficit"], r) for r in res[i + 2 : i + 4]]
+            i += 4
             assert book is not None
             # Market: asset, long OI, short OI, net size, net entry, params, index, at, net funding
             stored_index = int(book[0][6])
@@ -329,8 +338,9 @@ class ChainReader:
             )
             oi = int(book[0][1]), int(book[0][2])
             terms = (int(index), int(book[0][3]), int(book[0][5][16]))
+            owed = tuple(int(d[0]) if d else 0 for d in deficits)
             markets.append(
-                MarketView(m, name, symbol, price, im, mm_, *oi, tier, tier_ratio, *terms)
+                MarketView(m, name, symbol, price, im, mm_, *oi, tier, tier_ratio, *terms, *owed)
             )
         rounds = {}
         for s in symbols:

@@ -50,6 +50,15 @@ def build_summary(
         "bad_debt_covered": {
             "insurance_usd": round(c.bad_debt_from_insurance_usd, 6),
             "lp_pool_usd": round(c.bad_debt_from_pool_usd, 6),
+            "deleveraging_usd": round(c.bad_debt_to_deleverage_usd, 6),
+        },
+        "deleveraging": {
+            "positions": c.deleveraged,
+            "haircut_usd": round(c.deleverage_haircut_usd, 6),
+            "deficit_peak_usd": round(c.deficit_peak_usd, 6),
+            "deficit_end_usd": round(
+                sum(m.deficit_long + m.deficit_short for m in end.markets) / 1e6, 6
+            ),
         },
         "latent_bad_debt_usd": {
             "peak": round(c.latent_bad_debt_peak_usd, 6),

@@ -18,8 +18,9 @@ from simulation.deploy import DEFAULT_MARKETS, DEFENCES_OFF, SystemSpec, deploy_
 
 MIN_ACTIONS = int(os.environ.get("MARGINSIM_REVM_INVARIANT_ACTIONS", "100000"))
 MECHANISMS = SystemSpec(
+    insurance_usd=0,
     markets=(
-        dataclasses.replace(DEFAULT_MARKETS[0], funding_rate=1.0),
+        dataclasses.replace(DEFAULT_MARKETS[0], funding_rate=1.0, pool_loss_cap=0.0001),
         dataclasses.replace(
             DEFAULT_MARKETS[1],
             tier_notional_usd=10_000,
@@ -27,12 +28,13 @@ MECHANISMS = SystemSpec(
             liquidation_cap_usd=15_000,
             funding_rate=0.3,
         ),
-    )
+    ),
 )
 """Every margin mechanism on: funding in both markets (ETH-USD at the highest rate the vault allows, 100 %
-of price a day at full skew, so that the machine's minutes move equity), and BTC-USD with a size tier (5 %
+of price a day at full skew, so that the machine's minutes move equity); BTC-USD with a size tier (5 %
 more above $10,000 of notional) and a liquidation cap ($15,000 a block): the machine's positions (up to
-some $95,000) cross both, so every property also covers them."""
+some $95,000) cross both; and in ETH-USD, with no insurance fund to start, a pool loss cap of 0.01 % of
+its trading liquidity a day (some $1,000), past which bad debt is auto-deleveraged."""
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -72,7 +72,13 @@ def test_a_cross_liquidation_its_positions_and_its_bad_debt():
     count_event(
         c,
         "BadDebtCovered",
-        {"badDebt": 400_000_000, "fromInsurance": 300_000_000, "fromPool": 100_000_000},
+        {
+            "badDebt": 400_000_000,
+            "fromInsurance": 300_000_000,
+            "fromPool": 60_000_000,
+            "toDeleverage": 40_000_000,
+            "marketId": 0,
+        },
         None,
         s,
     )
@@ -84,8 +90,12 @@ def test_a_cross_liquidation_its_positions_and_its_bad_debt():
     assert (c.bad_debt_usd, c.bad_debt_from_insurance_usd, c.bad_debt_from_pool_usd) == (
         pytest.approx(400.0),
         pytest.approx(300.0),
-        pytest.approx(100.0),
+        pytest.approx(60.0),
     )
+    assert c.bad_debt_to_deleverage_usd == pytest.approx(40.0)  # past the pool's loss cap
+    count_event(c, "Deleveraged", {"haircut": 25_000_000, "closedSize": -WAD}, None, s)
+    count_event(c, "Deleveraged", {"haircut": 15_000_000, "closedSize": -WAD}, None, s)
+    assert (c.deleveraged, c.deleverage_haircut_usd) == (2, pytest.approx(40.0))
     # $1,000 lost + $10 to the keeper, less the $400 of it the account could not pay
     assert c.collateral_lost_usd == pytest.approx(610.0)
     assert c.collateral_seized == 1

@@ -23,6 +23,7 @@ DEFAULT = [
     0,  # tierNotionalUsd
     0,  # tierMarginWad: no tier
     0,  # fundingRateWad: no funding
+    0,  # poolLossCapWad: no cap
 ]
 BAD = [  # (field index, value, bound name)
     (0, 3 * P, b"initialMargin"),  # must exceed maintenance
@@ -46,6 +47,7 @@ BAD = [  # (field index, value, bound name)
     (14, 10**30 + 1, b"tierNotional"),
     (15, 20 * P + 1, b"tierMargin"),
     (16, WAD + 1, b"fundingRate"),
+    (17, WAD + 1, b"poolLossCap"),
 ]
 
 
@@ -90,10 +92,11 @@ def test_edges_accepted(vault, owner, weth):
         10**30,
         20 * P,
         WAD,
+        WAD,
     ]
     n = vault.createMarket(weth, edge, sender=owner).return_value
     assert list(vault.market(n).params) == edge
-    low = [P // 2 + 1, P // 2, WAD, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+    low = [P // 2 + 1, P // 2, WAD, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
     m = vault.createMarket(weth, low, sender=owner).return_value
     assert list(vault.market(m).params) == low
 

@@ -76,7 +76,7 @@ def cascade(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, dict,
     deep = sc.model_copy(
         update={
             "market": sc.market.model_copy(update={"depth": None}),
-            "protocol": sc.protocol.model_copy(update={"markets": {}}),
+            "protocol": sc.protocol.model_copy(update={"markets": {}}),  # no cap of any kind
         }
     )
     calm = _run(deep, tmp_path_factory.mktemp("deep-uncapped"))
@@ -100,6 +100,28 @@ def test_cascade_2025_overshoots_the_path_and_reaches_the_pool(cascade):
     assert incident["invariants"]["violations"] == 0
     ts = pd.read_parquet(out / "timeseries.parquet")
     assert (ts["price_ETH"] < ts["base_price_ETH"] * 0.95).any()  # the market undershoots the path
+
+
+def test_cascade_2025_auto_deleverages_what_the_pool_cap_leaves(cascade):
+    """The LP pool takes bad debt up to its loss cap (0.2 % of its trading liquidity a day per market); the
+    rest is owed by the profitable side, and the deleverager's haircuts pay all of it back by the end. The
+    same fall on deep markets needs none."""
+    out, incident, calm, _ = cascade
+    covered, adl = incident["bad_debt_covered"], incident["deleveraging"]
+    ts = pd.read_parquet(out / "timeseries.parquet")
+    cap = 2 * 0.002 * ts["pool_cash_usd"].max()  # two markets, each capped apart
+    assert 0 < covered["lp_pool_usd"] <= cap
+    assert covered["deleveraging_usd"] > 0 and adl["positions"] > 0
+    assert adl["haircut_usd"] == pytest.approx(covered["deleveraging_usd"], abs=1e-6)
+    assert adl["deficit_peak_usd"] > 0 and adl["deficit_end_usd"] == 0
+    assert ts["deleverage_deficit_usd"].max() == pytest.approx(adl["deficit_peak_usd"])
+    assert calm["deleveraging"]["positions"] == 0
+    haircuts = [
+        json.loads(line)
+        for line in (out / "events.jsonl").read_text().splitlines()
+        if '"Deleveraged"' in line
+    ]
+    assert len(haircuts) == adl["positions"] and all(e["closedSize"] for e in haircuts)
 
 
 def test_cascade_2025_liquidations_wait_for_room(cascade):

@@ -69,6 +69,7 @@ def _with(protocol: dict) -> object:
         ({"markets": {"BTC-USD": {"tier_notional_usd": 2e12}}}, "BTC-USD.tier_notional_usd"),
         ({"markets": {"ETH-USD": {"tier_margin": 0.21}}}, "ETH-USD.tier_margin"),
         ({"markets": {"ETH-USD": {"funding_rate": 1.01}}}, "ETH-USD.funding_rate"),
+        ({"markets": {"BTC-USD": {"pool_loss_cap": 1.5}}}, "BTC-USD.pool_loss_cap"),
         ({"collateral": {"WETH": {"weight": 0.96}}}, "WETH.weight"),
         ({"collateral": {"WBTC": {"weight": 0.9, "discount": 0.11}}}, "WBTC.discount"),
     ],
@@ -96,6 +97,7 @@ def test_the_edges_the_contracts_accept_pass():
         "tier_notional_usd": 1e12,
         "tier_margin": 0.2,
         "funding_rate": 1.0,
+        "pool_loss_cap": 1.0,
     }
     sc = _with(
         {"markets": {"ETH-USD": edge}, "collateral": {"WETH": {"weight": 0.95, "discount": 0.05}}}
@@ -123,6 +125,7 @@ def test_every_parameter_reaches_the_chain():
         "tier_notional_usd": 100_000,
         "tier_margin": 0.02,
         "funding_rate": 0.05,
+        "pool_loss_cap": 0.02,
     }
     sc = _with(
         {
@@ -151,7 +154,7 @@ def test_every_parameter_reaches_the_chain():
     ]
     got = vault.functions.market(d.markets["ETH-USD"]).call()[5]
     want = [round(eth[k] * WAD) for k in order] + [round(0.002 * WAD), 250_000 * WAD]
-    want += [100_000 * WAD, round(0.02 * WAD), round(0.05 * WAD)]
+    want += [100_000 * WAD, round(0.02 * WAD), round(0.05 * WAD), round(0.02 * WAD)]
     assert list(got) == want
     btc = vault.functions.market(d.markets["BTC-USD"]).call()[5]
     assert btc[1] == round(0.03 * WAD)  # not given: the default maintenance ratio

@@ -260,6 +260,22 @@ def test_funding_adds_its_panel_and_summary_row_only_where_a_market_charges_it(t
     assert "Funding" not in plain and "funding paid" not in plain
 
 
+def test_deleveraging_adds_its_summary_row_only_when_it_happened(tmp_path):
+    summary = make_summary()
+    summary["deleveraging"] = {
+        "positions": 4,
+        "haircut_usd": 53885.64,
+        "deficit_peak_usd": 13151.14,
+        "deficit_end_usd": 0.0,
+    }
+    page = write_report(tmp_path, summary, make_timeseries(rows=20)).read_text()
+    assert "auto-deleveraged positions / haircuts (USD) / deficit at the end (USD)" in page
+    assert "4 / 53,885.64 / 0.00<" in page
+    summary["deleveraging"]["positions"] = 0
+    plain = write_report(tmp_path, summary, make_timeseries(rows=20)).read_text()
+    assert "auto-deleveraged" not in plain
+
+
 def test_reverts_by_kind_and_their_gas(tmp_path):
     events = [
         {

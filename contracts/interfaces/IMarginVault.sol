@@ -31,6 +31,9 @@ import {IOracleAdapter} from "./IOracleAdapter.sol";
 /// @param fundingRateWad funding per day, as a fraction of price, when the whole open interest is on one side;
 /// the rate scales with the skew (net size / open interest), accrues every second, and is paid by the heavier
 /// side to the lighter side and the pool (which holds the net), as GMX v2's funding; 0: no funding.
+/// @param poolLossCapWad the most bad debt the LP pool absorbs from this market's liquidations in a day (UTC), as
+/// a fraction of its trading liquidity; beyond it, the rest is auto-deleveraged from profitable positions on the
+/// other side. 0: no cap (the pool absorbs it all).
 /// @dev Packed in six storage slots (ratios in 64 bits, USD amounts and leverage in 128; every bound of
 /// `ConstantsLib` fits): a trade or a liquidation reads most fields, and each slot read cold costs 2,100 gas.
 /// In the ABI each field is still one word.
@@ -52,6 +55,7 @@ struct MarketParams {
     uint128 tierNotionalUsd;
     uint64 tierMarginWad;
     uint64 fundingRateWad;
+    uint64 poolLossCapWad;
 }
 
 /// @notice A market's book: its oracle asset, parameters and aggregate open interest.
@@ -129,12 +133,22 @@ struct MarketState {
     int256 fundingIndexWad;
 }
 
-/// @title IMarginVault
-/// @notice Read surface of the vault that keepers, the lens and outside tools rely on.
-interface IMarginVault {
+/// @title IMarginBooks
+/// @notice What the vault's books themselves answer (public immutables and balances), in the vault and in each
+/// of its modules alike.
+interface IMarginBooks {
     function quoteToken() external view returns (address);
     function quoteDecimals() external view returns (uint8);
     function oracle() external view returns (IOracleAdapter);
+    /// @notice Quote tokens full liquidations (and deleveragings) left `owner`, waiting for `claimRemainder`.
+    function claimableQuote(address owner) external view returns (uint256);
+    /// @notice Sum of `claimableQuote` over every owner (part of what the vault's balance backs).
+    function totalClaimableQuote() external view returns (uint256);
+}
+
+/// @title IMarginVault
+/// @notice Read surface of the vault that keepers, the lens and outside tools rely on.
+interface IMarginVault is IMarginBooks {
     function marketCount() external view returns (uint256);
     function market(uint256 marketId) external view returns (Market memory);
     /// @notice Oracle price and effective ratios (base + volatility buffer) of a market now.
@@ -149,10 +163,6 @@ interface IMarginVault {
     function crossPosition(address account, uint256 marketId) external view returns (CrossPosition memory);
     function collateralBalance(address account, address token) external view returns (uint256);
     function collateralTokens() external view returns (address[] memory);
-    /// @notice Quote tokens full liquidations left `owner`, waiting for `claimRemainder`.
-    function claimableQuote(address owner) external view returns (uint256);
-    /// @notice Sum of `claimableQuote` over every owner (part of what the vault's balance backs).
-    function totalClaimableQuote() external view returns (uint256);
     function collateralConfig(address token) external view returns (CollateralConfig memory);
     function openPositionCount() external view returns (uint256);
     /// @notice Open isolated positions `[start, start + count)` of the open list, with their data.
@@ -165,4 +175,9 @@ interface IMarginVault {
     function liquidationRoomUsd(uint256 marketId) external view returns (uint256);
     /// @notice Cross accounts with at least one open position, `[start, start + count)`.
     function crossAccounts(uint256 start, uint256 count) external view returns (address[] memory);
+    /// @notice Bad debt of `marketId` left to auto-deleveraging, quote tokens: owed by its profitable longs
+    /// (`long`) or shorts.
+    function deleverageDeficit(uint256 marketId, bool long) external view returns (uint256);
+    /// @notice Bad debt the LP pool may still absorb from `marketId` today, quote tokens (max: no cap).
+    function poolLossRoom(uint256 marketId) external view returns (uint256);
 }

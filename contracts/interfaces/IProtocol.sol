@@ -3,8 +3,9 @@ pragma solidity 0.8.28;
 
 /// @notice What the LP pool and the insurance fund need of the vault.
 interface IMarginVaultForPool {
-    /// @notice Net unrealised PnL of every open position, USD wad, traders' side (positive: pool owes),
-    /// rounded up (against the pool).
+    /// @notice Net unrealised PnL of every open position, funding included, USD wad, traders' side (positive:
+    /// pool owes), rounded up (against the pool), less the deleveraging deficit (bad debt past the pool's loss
+    /// cap, which the profitable side owes the pool out of that PnL).
     function unrealizedTraderPnlUsd() external view returns (int256);
 
     /// @notice Pool cash, USD wad, that open interest requires under each market's cap.

@@ -34,6 +34,8 @@ library ConstantsLib {
     uint256 internal constant MAX_TIER_MARGIN = 0.2e18;
     /// @dev Funding per day at full skew: 100 % of price (Hyperliquid caps its rate at 4 % an hour).
     uint256 internal constant MAX_FUNDING_RATE = 1e18;
+    /// @dev The pool's daily loss cap per market, a fraction of its trading liquidity (0 is no cap).
+    uint256 internal constant MAX_POOL_LOSS_CAP = 1e18;
 
     // --- owner powers --------------------------------------------------------------------------
     /// @dev A risk-parameter change waits this long between being queued and taking effect, so that

@@ -16,6 +16,7 @@ from simulation.agents.adversaries import (
     addresses_needed,
     make_adversary,
 )
+from simulation.agents.deleverager import Deleverager
 from simulation.agents.keepers import Keeper, KeeperContext
 from simulation.agents.lps import LiquidityProvider
 from simulation.agents.oracle import OracleAgent
@@ -24,6 +25,8 @@ from simulation.deploy import Deployment
 from simulation.scenario import Scenario
 from simulation.state import Addresses, ChainReader
 
+POOL_LOSS_CAP_FIELD = 17
+"""`MarketParams.poolLossCapWad`'s place in the struct."""
 SYMBOL_TOKEN = {"ETH": "WETH", "BTC": "WBTC"}
 """Feed symbol -> token it prices, for the feeds that have a market."""
 
@@ -68,6 +71,8 @@ class Agents:
     keepers: list[Keeper]
     lps: list[LiquidityProvider]
     adversaries: list[Adversary] = field(default_factory=list)
+    deleverager: Deleverager | None = None
+    """The protocol's auto-deleveraging bot, where a market caps the pool's losses."""
 
 
 @dataclass
@@ -137,7 +142,9 @@ def build_agents(b: Build, accounts: Sequence[str]) -> Agents:
     b.reader.cross_accounts = [t.address for t in traders if t.cfg.margin_mode == "cross"]
     b.reader.lps = [lp.address for lp in lps]
     adversaries = _build_adversaries(b, it, terms)
-    return Agents(oracle, traders, keepers, lps, adversaries)
+    capped = any(p[POOL_LOSS_CAP_FIELD] for p in b.protocol.market_params.values())
+    deleverager = Deleverager(deployer, a["MarginVault"], vault) if capped else None
+    return Agents(oracle, traders, keepers, lps, adversaries, deleverager)
 
 
 def _build_adversaries(

@@ -63,6 +63,8 @@ class ChainState:
     pool_supply: int
     markets: list[tuple[Any, ...]] = field(default_factory=list)  # vault.market per market id
     timestamp: int = 0  # the latest block's: the views' block.timestamp
+    deficits: dict[tuple[int, bool], int] = field(default_factory=dict)  # (market, long) -> owed
+    total_deficit: int = 0  # vault.totalDeleverageDeficit
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -235,6 +237,9 @@ class Harness:
         specs += [("LPPool", "balanceOf", x) for x in (self.owner, *self.lps)]
         specs.append(("LPPool", "totalSupply"))
         specs += [("MarginVault", "market", m) for m in range(n)]
+        sides = [(m, long) for m in range(n) for long in (True, False)]
+        specs += [("MarginVault", "deleverageDeficit", m, long) for m, long in sides]
+        specs.append(("MarginVault", "totalDeleverageDeficit"))
         timestamp = int(self.rpc1("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
         r = iter(self.calls(specs))
         ids, ps = next(r)
@@ -268,6 +273,8 @@ class Harness:
             next(r),
             [tuple(next(r)) for _ in range(n)],
             timestamp,
+            {side: next(r) for side in sides},
+            next(r),
         )
 
     def read_lens(self, st: ChainState) -> dict[str, Any]:

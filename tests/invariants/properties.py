@@ -30,6 +30,10 @@ def check_conservation(h: Harness, st: ChainState, usdc_supply: int) -> list[str
     vault = h.vault_address
     books = {s: sum(h.coll(st, a, s) for a in h.traders) + st.insurance_coll[s] for s in TOKENS}
     books["USDC"] += sum(p[4] for p in st.positions.values()) + st.total_claimable
+    if st.total_deficit != sum(st.deficits.values()):
+        errors.append(
+            f"totalDeleverageDeficit {st.total_deficit} != sum {sum(st.deficits.values())}"
+        )
     for s in TOKENS:
         if (bal := st.balances[s, vault]) != books[s]:
             errors.append(f"vault {s} {bal} != its books {books[s]} (diff {bal - books[s]})")

@@ -9,6 +9,8 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import precondition, rule
 
+from simulation import margin_math as mm
+
 from . import properties as prop
 from .harness import ASSETS, TOKENS, USDC_DEC, ChainState
 from .machine import STATS, WAD, BaseMachine, actor, market, pick, usd
@@ -143,9 +145,13 @@ class MarginMachine(BaseMachine):
         )
 
     def _liquidate(self, liquidator: str, fn: str, args: tuple, positions: Any, accounts: Any):
-        s = self.state()
-        self._pool_before = s.balances["USDC", self.h.addr["LPPool"]]
-        self._insurance_before = s.balances["USDC", self.h.addr["InsuranceFund"]]
+        s, h = self.state(), self.h
+        self._pool_before = s.balances["USDC", h.addr["LPPool"]]
+        self._insurance_before = s.balances["USDC", h.addr["InsuranceFund"]]
+        self._rooms_before = h.calls(
+            [("MarginVault", "poolLossRoom", m) for m in range(h.n_markets)]
+        )
+        self._day_before = s.timestamp // 86_400
         return self._act(fn, liquidator, fn, args, positions=positions, accounts=accounts)
 
     def _check_liquidation_outcome(
@@ -182,11 +188,18 @@ class MarginMachine(BaseMachine):
         from_pool = 0
         for a in out.events("BadDebtCovered"):
             STATS["badDebtEvents"] += 1
-            if a["badDebt"] != a["fromInsurance"] + a["fromPool"]:
+            if a["badDebt"] != a["fromInsurance"] + a["fromPool"] + a["toDeleverage"]:
                 errors.append(f"bad debt split {a}")
             if a["fromInsurance"] > self._insurance_before:
                 errors.append(f"insurance paid more than it held: {a}")
-            from_pool += a["fromPool"]
+            from_pool += a["fromPool"] + a["toDeleverage"]  # the pool is not paid the deficit now
+            room = self._rooms_before[a["marketId"]]
+            if s.timestamp // 86_400 == self._day_before and (
+                a["fromPool"] > room or (a["toDeleverage"] > 0 and a["fromPool"] != room)
+            ):  # the pool takes bad debt up to its room today, and all of it before deleveraging
+                errors.append(f"pool loss cap: room {room} before, {a}")
+            if a["toDeleverage"]:
+                STATS["deficitsQueued"] += 1
             if isolated and (
                 not a["isolated"]
                 or a["subject"] != isolated
@@ -203,6 +216,67 @@ class MarginMachine(BaseMachine):
         pool_delta = s.balances["USDC", h.addr["LPPool"]] - self._pool_before
         if pool_delta != -pnl - from_pool:
             errors.append(f"pool cash moved {pool_delta}, expected {-pnl - from_pool} (pnl {pnl})")
+
+    # ------------------------------------------------------------------ auto-deleveraging
+
+    @rule(i=pick)
+    def deleverage(self, i: int) -> None:
+        """Deleverage a position on a side that owes a deficit (profitable or not: the vault must refuse
+        the latter); its closed part's profit pays the deficit, no more than the deficit and no more than
+        that profit, and the vault's books stay whole (check_conservation, after every step)."""
+        h, s = self.h, self.state()
+        owing = sorted(side for side, owed in s.deficits.items() if owed > 0)
+        if not owing:
+            STATS["deleverage:noDeficit"] += 1
+            return
+        m, long = owing[i % len(owing)]
+        iso = [("iso", pid, p[3], p[5]) for pid, p in s.positions.items() if p[1] == m]
+        cross = [("cross", a, *s.cross[a][m][:2]) for a in h.traders if s.cross[a][m][0]]
+        cands = [c for c in iso + cross if (c[2] > 0) == long]
+        state = h.model_market_state(s, m)
+        if not cands or state is None:
+            STATS["deleverage:noCandidate"] += 1
+            return
+        kind, key, size, entry = cands[i % len(cands)]
+        profit = mm.pnl_usd_floor(size, entry, state[0])
+        deficit = s.deficits[m, long]
+        if kind == "iso":
+            out = self._act(
+                "deleverage:iso", h.keeper, "deleverageIsolated", (key,), positions={key}
+            )
+        else:
+            out = self._act(
+                "deleverage:cross", h.keeper, "deleverageCross", (key, m), accounts={key}
+            )
+        after = self.state()
+        if profit <= 0:
+            if out.ok or out.error != "NotProfitable":
+                self.violations.append(
+                    f"deleveraging {kind} {key} at a profit of {profit}: {out.error}"
+                )
+            return
+        if not out.ok:
+            if out.error not in (
+                "Underwater",
+                "InsufficientQuote",
+            ):  # funding owed beyond its margin
+                self.violations.append(
+                    f"deleveraging {kind} {key} (profit {profit}) reverted: {out.error}"
+                )
+            return
+        ev = out.events("Deleveraged")[0]
+        closed = mm.pnl_usd_floor(ev["closedSize"], entry, state[0])
+        if ev["haircut"] > min(deficit, mm.usd_to_quote_down(max(closed, 0), USDC_DEC)):
+            self.violations.append(
+                f"haircut {ev['haircut']} beyond deficit {deficit} or profit {closed}"
+            )
+        if after.deficits[m, long] != deficit - ev["haircut"]:
+            self.violations.append(f"deficit {deficit} -> {after.deficits[m, long]}, haircut {ev}")
+        # a partial close pays all the deficit (but a unit its profit's rounding down may leave)
+        if ev["haircut"] + 1 < deficit and ev["closedSize"] != size:
+            self.violations.append(
+                f"partial deleverage left {deficit - ev['haircut']} of the deficit"
+            )
 
     @rule(
         a=actor,
