@@ -234,6 +234,32 @@ def scale_size_up(size: int, fraction_wad: int) -> int:
     return scaled if size > 0 else -scaled
 
 
+# --- portfolio margin
+
+
+def portfolio_requirement_usd_up(signed_requirements_usd: list[int], correlation_wad: int) -> int:
+    """sqrt(sum s_i^2 + correlation * sum_{i != j} s_i s_j) over the legs' signed requirements: same-side
+    terms rounded up, offsets down, the root up."""
+    plus = minus = 0
+    for i, a in enumerate(signed_requirements_usd):
+        if a == 0:
+            continue
+        abs_a = abs(a)
+        plus = _uint256(plus + _uint256(abs_a * abs_a))
+        for b in signed_requirements_usd[i + 1 :]:
+            if b == 0:
+                continue
+            both = _uint256(abs_a * abs(b))
+            if (a > 0) == (b > 0):
+                plus = _uint256(plus + _uint256(2 * mul_wad_up(both, correlation_wad)))
+            else:
+                minus = _uint256(minus + _uint256(2 * mul_wad_down(both, correlation_wad)))
+    if plus <= minus:
+        return 0
+    root = math.isqrt(plus - minus)
+    return root if root * root == plus - minus else root + 1
+
+
 # --- funding
 
 

@@ -13,6 +13,7 @@ Pure math, no deployed system: not a `contract` test, so it does not run again o
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -136,6 +137,7 @@ CASES: dict[str, st.SearchStrategy[tuple[Any, ...]]] = {
     "fundingPnlUsdFloor": st.tuples(S, E, E),
     "fundingEntryTowardZero": st.tuples(S, E),
     "tradersFundingUsdCeil": st.tuples(S, E, E),
+    "portfolioRequirementUsdUp": st.tuples(st.lists(E, max_size=4), R),
 }
 NEVER_REVERT = {"isLiquidatable", "meetsInitial"}  # comparisons only: no arithmetic to revert
 
@@ -291,3 +293,17 @@ def test_results_too_large_for_int256_revert(
     result = harness.call(name, args)
     if not isinstance(result, Reverted):
         raise WrapsInsteadOfReverting(f"{name}{args} returned {result!r}")
+
+
+def test_portfolio_requirement_by_hand() -> None:
+    """Two legs of $1,000 of requirement each: a hedge (long one, short the other) at correlation 0.8
+    needs sqrt(2 - 1.6) = 0.632 of one leg's; the same side, sqrt(2 + 1.6) = 1.897 (never the sum, 2); no
+    correlation, sqrt(2) = 1.414; one leg alone, itself."""
+    k = 1_000 * WAD
+    corr = 8 * WAD // 10
+    assert mm.portfolio_requirement_usd_up([k, -k], corr) == math.isqrt(4 * 10**41) + 1  # $632.46
+    assert mm.portfolio_requirement_usd_up([k, k], corr) == math.isqrt(36 * 10**41) + 1  # $1,897.37
+    assert mm.portfolio_requirement_usd_up([k, -k], 0) == math.isqrt(2 * 10**42) + 1  # $1,414.21
+    assert mm.portfolio_requirement_usd_up([k, 0], corr) == k
+    assert mm.portfolio_requirement_usd_up([k, -k], WAD) == 0  # perfectly correlated: no net risk
+    assert mm.portfolio_requirement_usd_up([], corr) == 0

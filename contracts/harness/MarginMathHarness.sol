@@ -165,4 +165,12 @@ contract MarginMathHarness {
     {
         return MarginMath.tradersFundingUsdCeil(netSize, indexWad, netFundingEntryUsd);
     }
+
+    function portfolioRequirementUsdUp(int256[] memory signedRequirementsUsd, uint256 correlationWad)
+        external
+        pure
+        returns (uint256)
+    {
+        return MarginMath.portfolioRequirementUsdUp(signedRequirementsUsd, correlationWad);
+    }
 }

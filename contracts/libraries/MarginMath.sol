@@ -206,6 +206,37 @@ library MarginMath {
         return Math.min(WAD, mulDivUp(target - uint256(equityUsd), WAD, target - penaltyUsd));
     }
 
+    // --- portfolio margin ---------------------------------------------------------------------
+
+    /// @notice An account's requirement on its net risk, from its legs' signed requirements (USD; + long,
+    /// - short): sqrt(sum_i s_i^2 + correlation * sum_{i != j} s_i s_j), the spread of correlated exposures
+    /// (as SPAN's inter-market credit): opposite legs offset each other by the correlation, same-side legs
+    /// add up. Same-side terms round up, offsets down, the root up. With correlation 0 it is the root of the
+    /// sum of squares; it never exceeds the sum of the legs' requirements.
+    function portfolioRequirementUsdUp(int256[] memory signedRequirementsUsd, uint256 correlationWad)
+        internal
+        pure
+        returns (uint256)
+    {
+        uint256 plus;
+        uint256 minus;
+        uint256 n = signedRequirementsUsd.length;
+        for (uint256 i = 0; i < n; ++i) {
+            int256 a = signedRequirementsUsd[i];
+            if (a == 0) continue;
+            uint256 absA = SignedMath.abs(a);
+            plus += absA * absA;
+            for (uint256 j = i + 1; j < n; ++j) {
+                int256 b = signedRequirementsUsd[j];
+                if (b == 0) continue;
+                uint256 both = absA * SignedMath.abs(b);
+                if ((a > 0) == (b > 0)) plus += 2 * mulWadUp(both, correlationWad);
+                else minus += 2 * mulWadDown(both, correlationWad);
+            }
+        }
+        return plus > minus ? Math.sqrt(plus - minus, Math.Rounding.Ceil) : 0;
+    }
+
     // --- funding ------------------------------------------------------------------------------
 
     /// @notice How far a market's funding index (USD per unit of size, wad) moves in `elapsedSeconds`:
