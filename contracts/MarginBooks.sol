@@ -42,6 +42,15 @@ abstract contract MarginBooks is IMarginBooks {
     /// @notice See `Defences`.
     bool public immutable staleCollateralAtZero;
 
+    /// @dev The result of one trade against the pool.
+    struct Fill {
+        int256 newSize;
+        uint256 newEntryPriceWad;
+        uint256 fillPriceWad;
+        int256 realizedPnlUsd;
+        bool increased;
+    }
+
     Market[] internal _markets;
 
     mapping(uint256 positionId => IsolatedPosition) internal _positions;
@@ -56,6 +65,8 @@ abstract contract MarginBooks is IMarginBooks {
     struct CrossAccountMeta {
         uint64 openCount;
         uint64 indexPlusOne;
+        /// @dev Portfolio margin: requirements on the account's net risk (`MarginMath.portfolioRequirementUsdUp`).
+        bool portfolio;
     }
 
     mapping(address account => CrossAccountMeta) internal _crossMeta;
@@ -203,24 +214,42 @@ abstract contract MarginBooks is IMarginBooks {
             equity += int256(MarginMath.mulWadDown(MarginMath.valueUsdDown(amount, c.decimals, prices[i]), c.weightWad));
         }
         h.equityUsd = equity;
+        bool portfolio = _crossMeta[account].portfolio;
+        // a portfolio account's legs' requirements, signed by side, for its net-risk requirement
+        int256[] memory initials = new int256[](portfolio ? states.length : 0);
+        int256[] memory maints = new int256[](portfolio ? states.length : 0);
         for (uint256 i = 0; i < states.length; ++i) {
             CrossPosition storage cp = _crossPositions[account][i];
             if (cp.size == 0) continue;
-            MarketState memory s = states[i];
-            Health memory ph = MarginMath.positionHealth(
-                MarginMath.fundingPnlUsdFloor(cp.size, cp.fundingEntryWad, s.fundingIndexWad),
-                cp.size,
-                cp.entryPriceWad,
-                s.priceWad,
-                s.initialRatioWad,
-                s.maintenanceRatioWad,
-                s.tierNotionalUsd,
-                s.tierRatioWad
-            );
+            Health memory ph = _legHealth(cp, states[i]);
             h.equityUsd += ph.equityUsd;
-            h.initialUsd += ph.initialUsd;
-            h.maintenanceUsd += ph.maintenanceUsd;
+            if (portfolio) {
+                (initials[i], maints[i]) = cp.size > 0
+                    ? (int256(ph.initialUsd), int256(ph.maintenanceUsd))
+                    : (-int256(ph.initialUsd), -int256(ph.maintenanceUsd));
+            } else {
+                h.initialUsd += ph.initialUsd;
+                h.maintenanceUsd += ph.maintenanceUsd;
+            }
         }
+        if (portfolio) {
+            h.initialUsd = MarginMath.portfolioRequirementUsdUp(initials, ConstantsLib.PORTFOLIO_CORRELATION);
+            h.maintenanceUsd = MarginMath.portfolioRequirementUsdUp(maints, ConstantsLib.PORTFOLIO_CORRELATION);
+        }
+    }
+
+    /// @dev One cross leg's PnL and funding (as equity) and its own requirements.
+    function _legHealth(CrossPosition storage cp, MarketState memory s) internal view returns (Health memory) {
+        return MarginMath.positionHealth(
+            MarginMath.fundingPnlUsdFloor(cp.size, cp.fundingEntryWad, s.fundingIndexWad),
+            cp.size,
+            cp.entryPriceWad,
+            s.priceWad,
+            s.initialRatioWad,
+            s.maintenanceRatioWad,
+            s.tierNotionalUsd,
+            s.tierRatioWad
+        );
     }
 
     /// @dev Oracle prices of the collateral tokens `account` holds (0 for those it does not). A token whose
@@ -363,5 +392,57 @@ abstract contract MarginBooks is IMarginBooks {
         _crossMeta[last].indexPlusOne = uint64(index + 1);
         _crossAccounts.pop();
         meta.indexPlusOne = 0;
+    }
+
+    // ================================================================================== trading core
+
+    /// @dev Fill `sizeDelta` against the pool at oracle price +/- spread and impact, update open interest,
+    /// and return the new size, entry and the realised PnL (USD): a reduce's, plus the funding accrued since
+    /// `fundingEntryWad` (the position's funding entry becomes the index now). Shared by isolated and cross.
+    function _trade(
+        uint256 marketId,
+        int256 size,
+        uint256 entryPriceWad,
+        int256 fundingEntryWad,
+        int256 sizeDelta,
+        MarketState memory s
+    ) internal returns (Fill memory f) {
+        uint256 priceWad = s.priceWad;
+        if (sizeDelta == 0) revert ErrorsLib.ZeroSize();
+        f.newSize = size + sizeDelta;
+        if (size != 0 && f.newSize != 0 && (f.newSize > 0) != (size > 0)) {
+            revert ErrorsLib.SizeFlipNotAllowed(size, sizeDelta);
+        }
+        Market storage m = _markets[marketId];
+        // Cap and impact are relative to the pool's trading liquidity (cash that has stayed), not to its
+        // PnL-marked value: one read instead of a price read per market.
+        uint256 poolValueUsd = _tradingLiquidityUsd();
+        f.fillPriceWad = MarginMath.fillPriceAgainstTrader(
+            priceWad, sizeDelta, _feeFraction(m.params, MarginMath.notionalUsdUp(sizeDelta, priceWad), poolValueUsd)
+        );
+        f.increased = size == 0 || (size > 0) == (sizeDelta > 0);
+        if (f.increased) {
+            f.newEntryPriceWad = size == 0
+                ? f.fillPriceWad
+                : MarginMath.averageEntryAgainstTrader(size, entryPriceWad, sizeDelta, f.fillPriceWad);
+        } else {
+            f.newEntryPriceWad = f.newSize == 0 ? 0 : entryPriceWad;
+            f.realizedPnlUsd = MarginMath.pnlUsdFloor(-sizeDelta, entryPriceWad, f.fillPriceWad);
+        }
+        f.realizedPnlUsd += MarginMath.fundingPnlUsdFloor(size, fundingEntryWad, s.fundingIndexWad);
+        _storeFunding(m, s.fundingIndexWad);
+        _removeExposure(m, size, entryPriceWad, fundingEntryWad);
+        _addExposure(m, f.newSize, f.newEntryPriceWad, s.fundingIndexWad);
+        if (f.increased) {
+            uint256 oiUsd = MarginMath.mulWadUp(m.longOpenInterest + m.shortOpenInterest, priceWad);
+            uint256 capUsd = MarginMath.mulWadDown(poolValueUsd, m.params.openInterestCapWad);
+            if (oiUsd > capUsd) revert ErrorsLib.OpenInterestCapExceeded(marketId, oiUsd, capUsd);
+        }
+    }
+
+    function _checkMinNotional(uint256 marketId, int256 size, uint256 priceWad) internal view returns (uint256 notional) {
+        notional = MarginMath.notionalUsdUp(size, priceWad);
+        uint256 minNotional = _markets[marketId].params.minNotionalUsd;
+        if (notional < minNotional) revert ErrorsLib.PositionTooSmall(notional, minNotional);
     }
 }

@@ -13,6 +13,7 @@ import {IOracleAdapter} from "./interfaces/IOracleAdapter.sol";
 import {ILPPool, IInsuranceFund} from "./interfaces/IProtocol.sol";
 import {IMarginLiquidation} from "./interfaces/IMarginLiquidation.sol";
 import {IMarginAdmin} from "./interfaces/IMarginAdmin.sol";
+import {IMarginCross} from "./interfaces/IMarginCross.sol";
 import {
     MarketParams,
     Market,
@@ -39,26 +40,19 @@ import {MarginViews} from "./MarginViews.sol";
 /// runs by delegatecall on its own storage (EIP-170 room, as Euler's EVault routes to its modules).
 /// Risk-parameter changes wait `PARAMS_TIMELOCK` and move one bounded step at a time; ownership moves in
 /// two steps.
-contract MarginVault is MarginViews, IMarginLiquidation, IMarginAdmin, Ownable2Step, ReentrancyGuardTransient {
+contract MarginVault is MarginViews, IMarginLiquidation, IMarginAdmin, IMarginCross, Ownable2Step, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
     using SafeCast for int256;
-
-    /// @dev The result of one trade against the pool.
-    struct Fill {
-        int256 newSize;
-        uint256 newEntryPriceWad;
-        uint256 fillPriceWad;
-        int256 realizedPnlUsd;
-        bool increased;
-    }
 
     /// @notice The liquidation module (same storage layout, no state of its own).
     address public immutable liquidator;
     /// @notice The owner's module: markets, parameters, collateral tokens (same storage layout, no state).
     address public immutable admin;
+    /// @notice The cross-account module: collateral, cross trades, margin mode (same storage layout, no state).
+    address public immutable crossModule;
 
-    /// @param modules the `MarginLiquidator` and the `MarginAdmin` to run by delegatecall, each deployed with the
+    /// @param modules the `MarginLiquidator`, `MarginAdmin` and `MarginCross` to run by delegatecall, each deployed with the
     /// same quote token, oracle, pool, insurance fund and defences as this vault (checked here). They are
     /// deployed apart, not by this constructor: the vault's creation code would otherwise carry theirs, near
     /// EIP-3860's limit on creation code.
@@ -69,9 +63,9 @@ contract MarginVault is MarginViews, IMarginLiquidation, IMarginAdmin, Ownable2S
         IInsuranceFund insurance_,
         address owner_,
         Defences memory defences,
-        address[2] memory modules
+        address[3] memory modules
     ) MarginBooks(quote, IERC20Metadata(address(quote)).decimals(), oracle_, pool_, insurance_, defences) Ownable(owner_) {
-        for (uint256 i = 0; i < 2; ++i) {
+        for (uint256 i = 0; i < 3; ++i) {
             MarginBooks module = MarginBooks(modules[i]);
             if (
                 module.quoteToken() != address(quote) || module.oracle() != oracle_ || module.pool() != pool_
@@ -80,7 +74,7 @@ contract MarginVault is MarginViews, IMarginLiquidation, IMarginAdmin, Ownable2S
                     || module.staleCollateralAtZero() != defences.staleCollateralAtZero
             ) revert ErrorsLib.ModuleMismatch(modules[i]);
         }
-        (liquidator, admin) = (modules[0], modules[1]);
+        (liquidator, admin, crossModule) = (modules[0], modules[1], modules[2]);
     }
 
     // ================================================================================== admin
@@ -244,103 +238,23 @@ contract MarginVault is MarginViews, IMarginLiquidation, IMarginAdmin, Ownable2S
 
     // ================================================================================== cross
 
-    /// @notice Deposit quote tokens or an enabled collateral token into the caller's cross account.
-    function depositCollateral(address token, uint256 amount) external nonReentrant {
-        if (amount == 0) revert ErrorsLib.ZeroAmount();
-        if (token != address(_quote) && !_collateralConfig[token].enabled) revert ErrorsLib.UnsupportedCollateral(token);
-        _collateral[msg.sender][token] += amount;
-        emit EventsLib.CollateralDeposited(msg.sender, token, amount);
-        IERC20(token).safeTransferFrom(msg.sender, address(this), amount);
+    /// @inheritdoc IMarginCross
+    function depositCollateral(address, uint256) external {
+        _delegateTo(crossModule);
     }
 
-    /// @notice Withdraw collateral while the account stays above its initial requirement.
-    function withdrawCollateral(address token, uint256 amount) external nonReentrant {
-        if (amount == 0) revert ErrorsLib.ZeroAmount();
-        uint256 balance = _collateral[msg.sender][token];
-        if (amount > balance) revert ErrorsLib.InsufficientCollateral(token, amount, balance);
-        _collateral[msg.sender][token] = balance - amount;
-        if (_crossMeta[msg.sender].openCount > 0) _checkAccountInitial(msg.sender);
-        emit EventsLib.CollateralWithdrawn(msg.sender, token, amount);
-        IERC20(token).safeTransfer(msg.sender, amount);
+    /// @inheritdoc IMarginCross
+    function withdrawCollateral(address, uint256) external {
+        _delegateTo(crossModule);
     }
 
-    /// @notice Trade `sizeDelta` in `marketId` from the caller's cross account. A reduce realises PnL into
-    /// the quote balance, which must be able to pay a realised loss.
-    function tradeCross(uint256 marketId, int256 sizeDelta) external nonReentrant {
-        MarketState memory s = _marketState(marketId);
-        CrossPosition storage cp = _crossPositions[msg.sender][marketId];
-        int256 oldSize = cp.size;
-        Fill memory f = _trade(marketId, oldSize, cp.entryPriceWad, cp.fundingEntryWad, sizeDelta, s);
-        (cp.size, cp.entryPriceWad) = (f.newSize.toInt128(), f.newEntryPriceWad.toUint128());
-        cp.fundingEntryWad = f.newSize == 0 ? int128(0) : s.fundingIndexWad.toInt128();
-        if (oldSize == 0) _crossPositionOpened(msg.sender);
-        if (f.newSize == 0) _crossPositionClosed(msg.sender);
-        else _checkMinNotional(marketId, f.newSize, s.priceWad);
-        int256 realized = MarginMath.signedUsdToQuoteFloor(f.realizedPnlUsd, quoteDecimals);
-        uint256 quoteBalance = _collateral[msg.sender][address(_quote)];
-        if (realized < 0 && uint256(-realized) > quoteBalance) {
-            revert ErrorsLib.InsufficientQuote(uint256(-realized), quoteBalance);
-        }
-        _collateral[msg.sender][address(_quote)] = uint256(int256(quoteBalance) + realized);
-        if (f.increased) _checkAccountInitial(msg.sender);
-        emit EventsLib.CrossTraded(msg.sender, marketId, sizeDelta, f.newSize, f.newEntryPriceWad, f.fillPriceWad, realized);
-        _settleRealizedWithPool(realized);
+    /// @inheritdoc IMarginCross
+    function tradeCross(uint256, int256) external {
+        _delegateTo(crossModule);
     }
 
-    function _checkAccountInitial(address account) internal view {
-        Health memory h = _accountHealth(account);
-        if (!MarginMath.meetsInitial(h)) revert ErrorsLib.BelowInitialMargin(h.equityUsd, h.initialUsd);
-    }
-
-    // ================================================================================== trading core
-
-    /// @dev Fill `sizeDelta` against the pool at oracle price +/- spread and impact, update open interest,
-    /// and return the new size, entry and the realised PnL (USD): a reduce's, plus the funding accrued since
-    /// `fundingEntryWad` (the position's funding entry becomes the index now). Shared by isolated and cross.
-    function _trade(
-        uint256 marketId,
-        int256 size,
-        uint256 entryPriceWad,
-        int256 fundingEntryWad,
-        int256 sizeDelta,
-        MarketState memory s
-    ) internal returns (Fill memory f) {
-        uint256 priceWad = s.priceWad;
-        if (sizeDelta == 0) revert ErrorsLib.ZeroSize();
-        f.newSize = size + sizeDelta;
-        if (size != 0 && f.newSize != 0 && (f.newSize > 0) != (size > 0)) {
-            revert ErrorsLib.SizeFlipNotAllowed(size, sizeDelta);
-        }
-        Market storage m = _markets[marketId];
-        // Cap and impact are relative to the pool's trading liquidity (cash that has stayed), not to its
-        // PnL-marked value: one read instead of a price read per market.
-        uint256 poolValueUsd = _tradingLiquidityUsd();
-        f.fillPriceWad = MarginMath.fillPriceAgainstTrader(
-            priceWad, sizeDelta, _feeFraction(m.params, MarginMath.notionalUsdUp(sizeDelta, priceWad), poolValueUsd)
-        );
-        f.increased = size == 0 || (size > 0) == (sizeDelta > 0);
-        if (f.increased) {
-            f.newEntryPriceWad = size == 0
-                ? f.fillPriceWad
-                : MarginMath.averageEntryAgainstTrader(size, entryPriceWad, sizeDelta, f.fillPriceWad);
-        } else {
-            f.newEntryPriceWad = f.newSize == 0 ? 0 : entryPriceWad;
-            f.realizedPnlUsd = MarginMath.pnlUsdFloor(-sizeDelta, entryPriceWad, f.fillPriceWad);
-        }
-        f.realizedPnlUsd += MarginMath.fundingPnlUsdFloor(size, fundingEntryWad, s.fundingIndexWad);
-        _storeFunding(m, s.fundingIndexWad);
-        _removeExposure(m, size, entryPriceWad, fundingEntryWad);
-        _addExposure(m, f.newSize, f.newEntryPriceWad, s.fundingIndexWad);
-        if (f.increased) {
-            uint256 oiUsd = MarginMath.mulWadUp(m.longOpenInterest + m.shortOpenInterest, priceWad);
-            uint256 capUsd = MarginMath.mulWadDown(poolValueUsd, m.params.openInterestCapWad);
-            if (oiUsd > capUsd) revert ErrorsLib.OpenInterestCapExceeded(marketId, oiUsd, capUsd);
-        }
-    }
-
-    function _checkMinNotional(uint256 marketId, int256 size, uint256 priceWad) internal view returns (uint256 notional) {
-        notional = MarginMath.notionalUsdUp(size, priceWad);
-        uint256 minNotional = _markets[marketId].params.minNotionalUsd;
-        if (notional < minNotional) revert ErrorsLib.PositionTooSmall(notional, minNotional);
+    /// @inheritdoc IMarginCross
+    function setPortfolioMargin(bool) external {
+        _delegateTo(crossModule);
     }
 }

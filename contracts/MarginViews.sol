@@ -87,6 +87,11 @@ abstract contract MarginViews is MarginBooks, IMarginVault, IMarginVaultForPool 
         return _deleverageDeficit[marketId][long];
     }
 
+    /// @notice Whether `account` is margined on its net risk (portfolio margin).
+    function portfolioMargin(address account) external view returns (bool) {
+        return _crossMeta[account].portfolio;
+    }
+
     function crossAccountCount() external view returns (uint256) {
         return _crossAccounts.length;
     }

@@ -108,7 +108,7 @@ DEFAULT_MARKETS = (MarketSpec("ETH-USD", "WETH"), MarketSpec("BTC-USD", "WBTC", 
 
 
 MOCK_FEED_BOUNDS_USD = (0.01, 10_000_000)
-MODULES = ("MarginLiquidator", "MarginAdmin")
+MODULES = ("MarginLiquidator", "MarginAdmin", "MarginCross")
 """The vault's modules, deployed before it, in the order its constructor takes them."""
 """(min, max) price the oracle adapter accepts from each mock feed of the local system; a scenario's
 prices are checked against these before anything starts (simulation.checks)."""

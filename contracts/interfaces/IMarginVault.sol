@@ -178,6 +178,8 @@ interface IMarginVault is IMarginBooks {
     /// @notice Bad debt of `marketId` left to auto-deleveraging, quote tokens: owed by its profitable longs
     /// (`long`) or shorts.
     function deleverageDeficit(uint256 marketId, bool long) external view returns (uint256);
+    /// @notice Whether `account` is margined on its net risk (portfolio margin).
+    function portfolioMargin(address account) external view returns (bool);
     /// @notice Bad debt the LP pool may still absorb from `marketId` today, quote tokens (max: no cap).
     function poolLossRoom(uint256 marketId) external view returns (uint256);
 }

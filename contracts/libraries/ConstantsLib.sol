@@ -34,6 +34,10 @@ library ConstantsLib {
     uint256 internal constant MAX_TIER_MARGIN = 0.2e18;
     /// @dev Funding per day at full skew: 100 % of price (Hyperliquid caps its rate at 4 % an hour).
     uint256 internal constant MAX_FUNDING_RATE = 1e18;
+    /// @dev Portfolio margin's correlation between any two markets, with its haircut taken: ETH and BTC's
+    /// hourly returns correlate about 0.85; at 0.7 a long and a short of equal requirements need sqrt(0.6),
+    /// 39 %, of their sum.
+    uint256 internal constant PORTFOLIO_CORRELATION = 0.7e18;
     /// @dev The pool's daily loss cap per market, a fraction of its trading liquidity (0 is no cap).
     uint256 internal constant MAX_POOL_LOSS_CAP = 1e18;
 

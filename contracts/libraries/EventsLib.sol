@@ -2,8 +2,8 @@
 pragma solidity 0.8.28;
 
 /// @title EventsLib
-/// @notice Every event of the vault but the liquidation's (in `IMarginLiquidation`) and the owner's (in
-/// `IMarginAdmin`). Token amounts are in the token's own decimals, prices and USD in wad, sizes in base-asset
+/// @notice Every event of the vault but the liquidation's (in `IMarginLiquidation`), the owner's (in
+/// `IMarginAdmin`) and the cross accounts' (in `IMarginCross`). Token amounts are in the token's own decimals, prices and USD in wad, sizes in base-asset
 /// wad (+ long, - short).
 library EventsLib {
     /// @notice `owner` took the quote tokens that full liquidations of its positions left it.
@@ -27,19 +27,4 @@ library EventsLib {
     );
     /// @notice The owner closed an isolated position; `payout` quote tokens went to the owner.
     event IsolatedClosed(uint256 indexed positionId, uint256 fillPriceWad, int256 realizedPnl, uint256 payout);
-
-    /// @notice Collateral was deposited into a cross account.
-    event CollateralDeposited(address indexed account, address indexed token, uint256 amount);
-    /// @notice Collateral was withdrawn from a cross account.
-    event CollateralWithdrawn(address indexed account, address indexed token, uint256 amount);
-    /// @notice A cross account traded; a reduce realises `realizedPnl` into its quote balance.
-    event CrossTraded(
-        address indexed account,
-        uint256 indexed marketId,
-        int256 sizeDelta,
-        int256 newSize,
-        uint256 entryPriceWad,
-        uint256 fillPriceWad,
-        int256 realizedPnl
-    );
 }
