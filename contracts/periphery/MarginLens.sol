@@ -163,9 +163,13 @@ contract MarginLens {
 
     /// @notice Estimated price of `marketId` at which `account` becomes liquidatable, every other price
     /// held, collateral in the same asset moving with it; rounding ignored. 0 if no positive price does.
+    /// A portfolio account's maintenance is not linear in price: its estimate is Newton's step from the
+    /// health's slope measured 0.1 % up the price.
     function crossLiquidationPrice(address account, uint256 marketId) external view returns (uint256) {
         MarketState[] memory states = _marketStates();
-        (Health memory h,) = accountHealthAt(account, states, _collateralPrices());
+        uint256[] memory prices = _collateralPrices();
+        (Health memory h,) = accountHealthAt(account, states, prices);
+        if (vault.portfolioMargin(account)) return _portfolioLiquidationPrice(account, marketId, states, prices, h);
         MarketState memory s = states[marketId];
         int256 size = vault.crossPosition(account, marketId).size;
         // d(equity)/d(price) and d(maintenance)/d(price), in base wad
@@ -181,6 +185,30 @@ contract MarginLens {
     }
 
     // ------------------------------------------------------------------------------------------
+
+    function _portfolioLiquidationPrice(
+        address account,
+        uint256 marketId,
+        MarketState[] memory states,
+        uint256[] memory prices,
+        Health memory h
+    ) internal view returns (uint256) {
+        uint256 p0 = states[marketId].priceWad;
+        uint256 step = p0 / 1000;
+        if (step == 0) return 0;
+        states[marketId].priceWad = p0 + step;
+        address asset = vault.market(marketId).asset;
+        address[] memory tokens = vault.collateralTokens();
+        for (uint256 i = 0; i < tokens.length; ++i) {
+            if (tokens[i] == asset && prices[i] != 0) prices[i] += prices[i] / 1000;
+        }
+        (Health memory up,) = accountHealthAt(account, states, prices);
+        int256 gap0 = h.equityUsd - int256(h.maintenanceUsd);
+        int256 slope = (up.equityUsd - int256(up.maintenanceUsd)) - gap0; // per `step` of price
+        if (slope == 0) return 0;
+        int256 price = int256(p0) - (gap0 * int256(step)) / slope;
+        return price > 0 ? uint256(price) : 0;
+    }
 
     function _health(IsolatedPosition memory p, MarketState memory s, uint8 quoteDecimals)
         internal
