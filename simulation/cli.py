@@ -106,7 +106,7 @@ def _parser() -> argparse.ArgumentParser:
         "--seeds",
         type=int,
         metavar="N",
-        help="both modes on N seeds (the scenario's, then the next) on Ray: contagion, capital",
+        help="every mode on N seeds (the scenario's, then the next) on Ray: contagion, capital",
     )
     compare.add_argument(
         "--workers", type=int, default=os.cpu_count() or 1, help="with --seeds: local Ray workers"

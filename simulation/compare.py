@@ -21,11 +21,13 @@ ROWS = (
     ("bad_debt_usd", "bad debt, $"),
     ("collateral_needed_isolated_usd", "collateral to carry the book, margined isolated, $"),
     ("collateral_needed_cross_usd", "collateral to carry the same book, margined cross, $"),
+    ("collateral_needed_portfolio_usd", "the same book margined on net risk (portfolio), $"),
     ("carry_isolated_usd", "collateral to carry the book with no liquidation, isolated, $"),
     ("carry_cross_usd", "the same book with no liquidation, margined cross, $"),
+    ("carry_portfolio_usd", "the same book with no liquidation, on net risk (portfolio), $"),
     ("liquidated_notional_usd", "liquidated notional, $"),
 )
-MODES = ("isolated", "cross")
+MODES = ("isolated", "cross", "portfolio")
 
 
 def with_mode(sc: Scenario, mode: str) -> Scenario:
@@ -60,21 +62,20 @@ def measure(out: Path, summary: dict[str, Any]) -> dict[str, float]:
         "bad_debt_usd": summary["bad_debt_usd"],
         "collateral_needed_isolated_usd": summary["collateral_needed_usd"]["isolated_margining"],
         "collateral_needed_cross_usd": summary["collateral_needed_usd"]["cross_margining"],
+        "collateral_needed_portfolio_usd": summary["collateral_needed_usd"]["portfolio_margining"],
         "carry_isolated_usd": summary["collateral_to_carry_usd"]["isolated_margining"],
         "carry_cross_usd": summary["collateral_to_carry_usd"]["cross_margining"],
+        "carry_portfolio_usd": summary["collateral_to_carry_usd"]["portfolio_margining"],
         "liquidated_notional_usd": summary["liquidations"]["notional_usd"],
     }
 
 
 def format_table(result: dict[str, dict[str, float]]) -> str:
-    lines = [f"{'':<52}{'isolated':>14}{'cross':>14}", "-" * 80]
+    lines = [f"{'':<60}" + "".join(f"{m:>14}" for m in MODES), "-" * (60 + 14 * len(MODES))]
     for key, label in ROWS:
-        iso, cross = result["isolated"][key], result["cross"][key]
-        lines.append(
-            f"{label:<52}{iso:>14,.2f}{cross:>14,.2f}"
-            if isinstance(iso, float)
-            else f"{label:<52}{iso:>14,}{cross:>14,}"
-        )
+        cells = [result[m][key] for m in MODES]
+        fmt = ",.2f" if isinstance(cells[0], float) else ","
+        lines.append(f"{label:<60}" + "".join(f"{c:>14{fmt}}" for c in cells))
     return "\n".join(lines)
 
 
@@ -85,9 +86,10 @@ def run_compare(
     fork: ForkTarget | None = None,
     backend: str = "anvil",
 ) -> int:
-    """Both runs on fresh chains, or both on a fork of the same block (the second from the cache)."""
+    """A run per mode on fresh chains, or each on a fork of the same block (the later ones from the
+    cache)."""
     result: dict[str, Any] = {}
-    for mode in ("isolated", "cross"):
+    for mode in MODES:
         code, summary = run_scenario(
             with_mode(sc, mode), out / mode, progress=progress, fork=fork, backend=backend
         )
@@ -114,9 +116,15 @@ OVERLAYS = (
     ("lp_share_price", "LP share price", "USD per share", False),
     ("capital_isolated_usd", "Collateral the book needs now, margined isolated", "USD", False),
     ("capital_netted_usd", "Collateral the book needs now, margined cross", "USD", False),
+    (
+        "capital_portfolio_usd",
+        "Collateral the book needs now, on net risk (portfolio)",
+        "USD",
+        False,
+    ),
 )
 CUMULATIVE = frozenset({"liquidations", "liquidated_notional_usd"})
-MODE_COLOURS = {"isolated": "#1f77b4", "cross": "#ff7f0e"}
+MODE_COLOURS = {"isolated": "#1f77b4", "cross": "#ff7f0e", "portfolio": "#2ca02c"}
 
 
 def compare_html(sc: Scenario, out: Path, result: dict[str, dict[str, float]]) -> str:
@@ -149,22 +157,21 @@ def compare_html(sc: Scenario, out: Path, result: dict[str, dict[str, float]]) -
             )
         if log:
             fig.update_yaxes(type="log")
-        plots.append(Plot(title, f"{title}: all-isolated against all-cross, same path.", fig))
-    rows = [
-        [label, _cell(result["isolated"][key]), _cell(result["cross"][key])] for key, label in ROWS
-    ]
+        plots.append(Plot(title, f"{title}: each mode's run, the same path.", fig))
+    rows = [[label, *(_cell(result[m][key]) for m in MODES)] for key, label in ROWS]
     meta = (
         f"scenario <b>{esc(sc.name)}</b> · seed {sc.seed} · {sc.blocks:,} blocks · "
-        "the same price path and intended trades in both runs"
+        "the same price path and intended trades in every run"
     )
     return page(
-        f"Isolated against cross: {sc.name}",
+        f"Isolated, cross and portfolio margin: {sc.name}",
         meta,
         [
             "<h2>Side by side</h2>",
-            table(["", "isolated", "cross"], rows, [False, True, True]),
-            '<p>Each run\'s own report: <a href="isolated/report.html">isolated</a>, '
-            '<a href="cross/report.html">cross</a>.</p>',
+            table(["", *MODES], rows, [False, *(True for _ in MODES)]),
+            "<p>Each run's own report: "
+            + ", ".join(f'<a href="{m}/report.html">{m}</a>' for m in MODES)
+            + ".</p>",
             "<h2>Overlaid</h2>",
             *plots,
         ],
@@ -233,7 +240,7 @@ def run_compare_seeds(
     backend: str,
     progress: bool = True,
 ) -> int:
-    """Both modes over `seeds` seeds (the scenario's, then the next ones), as one sweep on Ray
+    """Every mode over `seeds` seeds (the scenario's, then the next ones), as one sweep on Ray
     (simulation.sweep: resumable, `DIR/runs.parquet` and `risk.json` by mode), then compare.json
     with each mode's rates and capital across the paths."""
     from simulation.sweep import Plan, RunSpec, run_key, run_sweep
@@ -267,10 +274,9 @@ def run_compare_seeds(
     table = seeds_table(per_path)
     doc = {"scenario": sc.name, "seeds": list(range(sc.seed, sc.seed + seeds)), "blocks": sc.blocks}
     write_json_atomic(out / "compare.json", {**doc, **table})
-    lines = [f"{'':<58}{'isolated':>14}{'cross':>14}", "-" * 86]
+    lines = [f"{'':<58}" + "".join(f"{m:>14}" for m in MODES), "-" * (58 + 14 * len(MODES))]
     for key, label in SEEDS_ROWS:
-        iso, cross = table["isolated"][key], table["cross"][key]
-        lines.append(f"{label:<58}{iso:>14,.3f}{cross:>14,.3f}")
+        lines.append(f"{label:<58}" + "".join(f"{table[m][key]:>14,.3f}" for m in MODES))
     print("\n".join(lines))
     print(f"compare: {out / 'compare.json'}")
     return code

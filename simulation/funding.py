@@ -128,6 +128,12 @@ def fund(
         if adv.cfg.kind == "griefer"
         for t in ("WETH", "WBTC")
     ]
+    # portfolio traders switch their cross account to portfolio margin (with the approvals: no position yet)
+    approvals += [
+        (t.address, a["MarginVault"], abis["MarginVault"]["setPortfolioMargin"].calldata(True))
+        for t in agents.traders
+        if t.cfg.margin_mode == "portfolio"
+    ]
     setup_phase(rpc, nonces, approvals)
     deposits = [
         (

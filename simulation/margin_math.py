@@ -236,6 +236,9 @@ def scale_size_up(size: int, fraction_wad: int) -> int:
 
 # --- portfolio margin
 
+PORTFOLIO_CORRELATION_WAD = 7 * 10**17
+"""ConstantsLib.PORTFOLIO_CORRELATION: any two markets' correlation, its haircut taken."""
+
 
 def portfolio_requirement_usd_up(signed_requirements_usd: list[int], correlation_wad: int) -> int:
     """sqrt(sum s_i^2 + correlation * sum_{i != j} s_i s_j) over the legs' signed requirements: same-side

@@ -51,6 +51,7 @@ class Counters:
     invariant_violations: int = 0
     peak_capital_isolated_usd: float = 0.0
     peak_capital_netted_usd: float = 0.0
+    peak_capital_portfolio_usd: float = 0.0
     carry: CarryTracker = field(default_factory=lambda: CarryTracker())
     latent_bad_debt_peak_usd: float = 0.0
     latent_bad_debt_blocks: int = 0
@@ -295,6 +296,8 @@ class Leg:
     initial_usd: int
     maintenance_usd: int
     pnl_usd: int
+    long: bool = True
+    """Its side (portfolio margin offsets opposite sides)."""
 
 
 def _health(view: MarketView, margin_usd: int, size: int, entry: int) -> mm.Health | None:
@@ -308,24 +311,29 @@ def book_legs(snap: Snapshot) -> list[Leg]:
     for p in snap.positions.values():
         h = _health(snap.market(p.market_id), p.funding_usd, p.size, p.entry_price_wad)
         if h is not None:
+            key = ("iso", p.position_id)
             legs.append(
-                Leg(p.owner, ("iso", p.position_id), h.initial_usd, h.maintenance_usd, h.equity_usd)
+                Leg(p.owner, key, h.initial_usd, h.maintenance_usd, h.equity_usd, p.size > 0)
             )
     for owner, acct in snap.cross.items():
         for mid, (size, entry) in acct.positions.items():
             h = _health(snap.market(mid), acct.funding_usd.get(mid, 0), size, entry)
             if h is not None:
                 cross_key = ("cross", owner, mid)
-                legs.append(Leg(owner, cross_key, h.initial_usd, h.maintenance_usd, h.equity_usd))
+                legs.append(
+                    Leg(owner, cross_key, h.initial_usd, h.maintenance_usd, h.equity_usd, size > 0)
+                )
     return legs
 
 
 def health_and_capital(
     snap: Snapshot, legs: list[Leg] | None = None
-) -> tuple[list[float], float, float]:
+) -> tuple[list[float], float, float, float]:
     """Equity / maintenance of every open position and cross account, and the collateral the whole
-    book needs at the initial requirement, margined two ways: each position on its own
-    (sum of max(0, initial - PnL)) and netted per owner (sum over owners of max(0, sum initial - sum PnL))."""
+    book needs at the initial requirement, margined three ways: each position on its own
+    (sum of max(0, initial - PnL)), netted per owner (sum over owners of max(0, sum initial - sum PnL)),
+    and on each owner's net risk (portfolio: the legs' initials signed by side, aggregated as the vault's
+    `portfolioRequirementUsdUp` does, less the PnL)."""
     legs = book_legs(snap) if legs is None else legs
     ratios: list[float] = []
     for leg in legs:  # an isolated position's equity is its margin plus its PnL
@@ -342,7 +350,14 @@ def health_and_capital(
     netted = sum(
         max(0, sum(i for i, _ in legs_) - sum(p for _, p in legs_)) for legs_ in per_owner.values()
     )
-    return ratios, isolated / WAD, netted / WAD
+    signed: dict[str, list[int]] = {}
+    for leg in legs:
+        signed.setdefault(leg.owner, []).append(leg.initial_usd if leg.long else -leg.initial_usd)
+    portfolio = sum(
+        max(0, mm.portfolio_requirement_usd_up(signed[o], mm.PORTFOLIO_CORRELATION_WAD) - pnl)
+        for o, pnl in ((o, sum(p for _, p in legs_)) for o, legs_ in per_owner.items())
+    )
+    return ratios, isolated / WAD, netted / WAD, portfolio / WAD
 
 
 @dataclass
@@ -356,6 +371,8 @@ class CarryTracker:
       the next), and the most of that over the path.
     - Cross: an owner needs, at each block, the sum of its open legs' needs at that block, and the
       most of that over the path.
+    - Portfolio: the same, with the owner's requirement on its net risk (its legs' requirements signed by
+      side, `portfolio_requirement_usd_up`) less the sum of their PnL.
     Summed over owners. Each owner's cross figure is at most its isolated one (a sum of maxima bounds
     the maximum of the sums); they differ by what offsetting legs save when their worst moments fall
     apart. A cross leg is one market of one account: closed and reopened, it counts as one leg."""
@@ -364,9 +381,12 @@ class CarryTracker:
     """Leg -> (owner, first block, last block)."""
     worst_leg: dict[tuple[Any, ...], int] = field(default_factory=dict)
     worst_owner: dict[str, int] = field(default_factory=dict)
+    worst_portfolio: dict[str, int] = field(default_factory=dict)
 
     def update(self, block: int, legs: list[Leg]) -> None:
         per_owner: dict[str, int] = {}
+        signed: dict[str, list[int]] = {}
+        pnl: dict[str, int] = {}
         for leg in legs:
             known = self.seen.get(leg.key)
             req = leg.maintenance_usd if known is not None else leg.initial_usd
@@ -375,9 +395,14 @@ class CarryTracker:
             if need > self.worst_leg.get(leg.key, 0):
                 self.worst_leg[leg.key] = need
             per_owner[leg.owner] = per_owner.get(leg.owner, 0) + need
+            signed.setdefault(leg.owner, []).append(req if leg.long else -req)
+            pnl[leg.owner] = pnl.get(leg.owner, 0) + leg.pnl_usd
         for owner, need in per_owner.items():
             if need > self.worst_owner.get(owner, 0):
                 self.worst_owner[owner] = need
+            net = mm.portfolio_requirement_usd_up(signed[owner], mm.PORTFOLIO_CORRELATION_WAD)
+            if net - pnl[owner] > self.worst_portfolio.get(owner, 0):
+                self.worst_portfolio[owner] = net - pnl[owner]
 
     @property
     def isolated_usd(self) -> float:
@@ -397,6 +422,10 @@ class CarryTracker:
     @property
     def cross_usd(self) -> float:
         return sum(self.worst_owner.values()) / WAD
+
+    @property
+    def portfolio_usd(self) -> float:
+        return sum(self.worst_portfolio.values()) / WAD
 
 
 def latent_bad_debt(snap: Snapshot) -> tuple[int, float]:
@@ -444,7 +473,7 @@ def block_row(
     block_stats: dict[str, float],
 ) -> dict[str, float]:
     legs = book_legs(snap)
-    ratios, capital_isolated, capital_netted = health_and_capital(snap, legs)
+    ratios, capital_isolated, capital_netted, capital_portfolio = health_and_capital(snap, legs)
     counters.carry.update(int(block_stats["block"]), legs)
     latent_count, latent_usd = latent_bad_debt(snap)
     counters.latent_bad_debt_peak_usd = max(counters.latent_bad_debt_peak_usd, latent_usd)
@@ -456,6 +485,9 @@ def block_row(
     counters.deficit_peak_usd = max(counters.deficit_peak_usd, deficit)
     counters.peak_capital_isolated_usd = max(counters.peak_capital_isolated_usd, capital_isolated)
     counters.peak_capital_netted_usd = max(counters.peak_capital_netted_usd, capital_netted)
+    counters.peak_capital_portfolio_usd = max(
+        counters.peak_capital_portfolio_usd, capital_portfolio
+    )
     q = np.percentile(ratios, [10, 50, 90]) if ratios else [math.nan] * 3
     oi_long = sum(m.oi_long * (m.price_wad or 0) for m in snap.markets) / WAD / WAD
     oi_short = sum(m.oi_short * (m.price_wad or 0) for m in snap.markets) / WAD / WAD
@@ -504,6 +536,7 @@ def block_row(
             "health_min": min(ratios) if ratios else math.nan,
             "capital_isolated_usd": capital_isolated,
             "capital_netted_usd": capital_netted,
+            "capital_portfolio_usd": capital_portfolio,
             "tx_sent": block_stats["tx_sent"],
             "tx_reverted": block_stats["tx_reverted"],
         }

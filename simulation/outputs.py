@@ -29,7 +29,7 @@ RUN_FILES = (
 )
 """What `marginsim run` writes into its --out directory."""
 COMPARE_FILES = ("compare.json",)
-COMPARE_MODES = ("isolated", "cross")
+COMPARE_MODES = ("isolated", "cross", "portfolio")
 """`marginsim compare` writes compare.json and one run per mode into these subdirectories."""
 
 

@@ -116,7 +116,10 @@ class TraderGroup(_Model):
     pairs: long the asset that outperformed the other over `lookback_blocks`, short the other (hedged);
     hedged_pair: long its first market and short the second, or the reverse (drawn once per trader),
     held until a stop, a take-profit or a liquidation (never flipped)."""
-    margin_mode: Literal["isolated", "cross"] = "isolated"
+    margin_mode: Literal["isolated", "cross", "portfolio"] = "isolated"
+    """isolated: each position its own margin; cross: one account, requirements summed leg by leg;
+    portfolio: one account margined on its net risk (hedged legs offset each other by the markets'
+    correlation, `MarginVault.setPortfolioMargin`)."""
     markets: tuple[str, ...] = ("ETH-USD", "BTC-USD")
     leverage: Range = Range(min=2, max=10)
     """Leverage of each new position, drawn uniformly."""

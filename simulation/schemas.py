@@ -57,6 +57,8 @@ class StartEnd(_Doc):
 class Margining(_Doc):
     isolated_margining: float
     cross_margining: float
+    portfolio_margining: float | None = None
+    """On each owner's net risk (portfolio margin)."""
 
 
 class Latent(_Doc):

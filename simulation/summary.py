@@ -77,10 +77,12 @@ def build_summary(
         "collateral_needed_usd": {
             "isolated_margining": round(c.peak_capital_isolated_usd, 2),
             "cross_margining": round(c.peak_capital_netted_usd, 2),
+            "portfolio_margining": round(c.peak_capital_portfolio_usd, 2),
         },
         "collateral_to_carry_usd": {
             "isolated_margining": round(c.carry.isolated_usd, 2),
             "cross_margining": round(c.carry.cross_usd, 2),
+            "portfolio_margining": round(c.carry.portfolio_usd, 2),
         },
         "cascade": cascade_summary(e),
         "funding": {

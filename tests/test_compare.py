@@ -1,4 +1,5 @@
-"""`marginsim compare`: the same path and intended book, all-isolated then all-cross, side by side."""
+"""`marginsim compare`: the same path and intended book, all-isolated, all-cross and all-portfolio, side by
+side."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import pandas as pd
 import pytest
 from marginsim_cli import marginsim
 
-from simulation.compare import ROWS
+from simulation.compare import MODES, ROWS
 
 
-def test_compare_runs_both_modes_on_the_same_path(tmp_path):
+def test_compare_runs_every_mode_on_the_same_path(tmp_path):
     r = marginsim(
         "compare",
         "scenarios/crash.yaml",
@@ -25,26 +26,33 @@ def test_compare_runs_both_modes_on_the_same_path(tmp_path):
     assert r.returncode == 0, r.stderr
     doc = json.loads((tmp_path / "compare.json").read_text())
     assert doc["scenario"] == "crash" and doc["blocks"] == 250
-    for mode in ("isolated", "cross"):
-        assert set(doc[mode]) == {key for key, _ in ROWS}
-        # netting PnL per owner never needs more collateral than margining each position alone
-        assert (
-            doc[mode]["collateral_needed_cross_usd"] <= doc[mode]["collateral_needed_isolated_usd"]
-        )
-        assert doc[mode]["carry_cross_usd"] <= doc[mode]["carry_isolated_usd"]
-    iso = pd.read_csv(tmp_path / "isolated" / "timeseries.csv")
-    cross = pd.read_csv(tmp_path / "cross" / "timeseries.csv")
+    assert MODES == ("isolated", "cross", "portfolio")
+    for mode in MODES:
+        m = doc[mode]
+        assert set(m) == {key for key, _ in ROWS}
+        # netting PnL per owner never needs more collateral than margining each position alone, and
+        # margining on net risk never more than netting
+        assert m["collateral_needed_portfolio_usd"] <= m["collateral_needed_cross_usd"]
+        assert m["collateral_needed_cross_usd"] <= m["collateral_needed_isolated_usd"]
+        assert m["carry_portfolio_usd"] <= m["carry_cross_usd"] <= m["carry_isolated_usd"]
+    iso, cross, pm = (pd.read_csv(tmp_path / m / "timeseries.csv") for m in MODES)
     assert iso.price_ETH.equals(cross.price_ETH) and iso.price_BTC.equals(cross.price_BTC)
-    assert (
-        iso.cross_accounts.max() == 0 and cross.open_positions.max() == 0
-    )  # each run is all one mode
+    assert pm.price_ETH.equals(cross.price_ETH)
+    # each run is all one mode
+    assert iso.cross_accounts.max() == 0 and cross.open_positions.max() == 0
+    assert pm.open_positions.max() == 0 and pm.cross_accounts.max() > 0
+    # the portfolio accounts were switched at set-up: before the crash, the same book is healthier on net
+    # risk (lower requirements, the same equity)
+    early = slice(1, 40)
+    assert (pm.health_p50[early] >= cross.health_p50[early]).all()
+    assert (pm.health_p50[early] > cross.health_p50[early]).any()
     assert doc["isolated"]["liquidation_events"] > 0  # the crash bites in this window
     for _, label in ROWS:
         assert label in r.stdout
 
 
 def test_compare_across_seeds_gives_contagion_and_capital(tmp_path):
-    """Both modes on 3 seeds (in process, on a local Ray): the rates are the paths' own figures
+    """Every mode on 3 seeds (in process, on a local Ray): the rates are the paths' own figures
     pooled, the same book never needs more collateral margined cross, and a rerun resumes."""
     out = tmp_path / "cmp"
     args = ("compare", "scenarios/crash.yaml", "--out", str(out), "--blocks", "200")
@@ -54,8 +62,8 @@ def test_compare_across_seeds_gives_contagion_and_capital(tmp_path):
     doc = json.loads((out / "compare.json").read_text())
     assert doc["seeds"] == [7, 8, 9]
     runs = pd.read_parquet(out / "runs.parquet")
-    assert len(runs) == 6 and set(runs["status"]) == {"completed"}
-    for point, mode in enumerate(("isolated", "cross")):
+    assert len(runs) == 9 and set(runs["status"]) == {"completed"}
+    for point, mode in enumerate(MODES):
         m, mine = doc[mode], runs[runs["point"] == point]
         assert m["paths"] == 3
         # the rates, from the runs' own summaries
@@ -77,7 +85,8 @@ def test_compare_across_seeds_gives_contagion_and_capital(tmp_path):
 def test_divergence_cross_liquidates_profitable_legs_isolated_does_not(tmp_path):
     """scenarios/divergence.yaml: hedged pairs, ETH -40 % while BTC is nearly flat. Cross margin closes
     the accounts' BTC legs with their ETH legs, some of them in profit at the oracle price; isolated
-    margin never closes a profitable leg. The books are the same, leg for leg, until the crash."""
+    margin never closes a profitable leg. The books are the same, leg for leg, until the crash. The
+    hedged book needs less collateral on net risk than netted, and less netted than leg by leg."""
     r = marginsim(
         "compare",
         "scenarios/divergence.yaml",
@@ -111,3 +120,8 @@ def test_divergence_cross_liquidates_profitable_legs_isolated_does_not(tmp_path)
         ) < 0
     # what the contagion costs the same traders
     assert cross["collateral_lost_usd"] > iso["collateral_lost_usd"]
+    # the capital order, on each run's book carried through the path with no liquidation
+    for mode in MODES:
+        m = doc[mode]
+        assert m["carry_portfolio_usd"] <= m["carry_cross_usd"] < m["carry_isolated_usd"], mode
+    assert doc["portfolio"]["profitable_positions_liquidated"] > 0  # one account, one liquidation

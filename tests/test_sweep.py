@@ -139,7 +139,7 @@ BAD = [
     ("typo", {"grid": {"protocol.markets.ETH-USD.maintenace": [0.03]}}, "maintenace"),
     ("bounds", {"grid": {"protocol.markets.ETH-USD.maintenance": [0.6]}}, "maintenance: 0.6"),
     ("index", {"grid": {"traders.9.margin_mode": ["cross"]}}, "traders.9"),
-    ("mode", {"grid": {"traders.*.margin_mode": ["cross", "portfolio"]}}, "margin_mode"),
+    ("mode", {"grid": {"traders.*.margin_mode": ["cross", "spot"]}}, "margin_mode"),
     ("empty", {"grid": {AXIS: []}}, "no values"),
     ("seeds", {"seeds": 0}, "seeds"),
     ("key", {"sedes": 3}, "sedes"),

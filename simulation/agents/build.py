@@ -139,7 +139,7 @@ def build_agents(b: Build, accounts: Sequence[str]) -> Agents:
         driven=fork.feeds if fork else None,
         rules=fork.rules if fork else None,
     )
-    b.reader.cross_accounts = [t.address for t in traders if t.cfg.margin_mode == "cross"]
+    b.reader.cross_accounts = [t.address for t in traders if t.cfg.margin_mode != "isolated"]
     b.reader.lps = [lp.address for lp in lps]
     adversaries = _build_adversaries(b, it, terms)
     capped = any(p[POOL_LOSS_CAP_FIELD] for p in b.protocol.market_params.values())

@@ -65,6 +65,7 @@ class ChainState:
     timestamp: int = 0  # the latest block's: the views' block.timestamp
     deficits: dict[tuple[int, bool], int] = field(default_factory=dict)  # (market, long) -> owed
     total_deficit: int = 0  # vault.totalDeleverageDeficit
+    portfolio: dict[str, bool] = field(default_factory=dict)  # trader -> margined on net risk
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -240,6 +241,7 @@ class Harness:
         sides = [(m, long) for m in range(n) for long in (True, False)]
         specs += [("MarginVault", "deleverageDeficit", m, long) for m, long in sides]
         specs.append(("MarginVault", "totalDeleverageDeficit"))
+        specs += [("MarginVault", "portfolioMargin", a) for a in t]
         timestamp = int(self.rpc1("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
         r = iter(self.calls(specs))
         ids, ps = next(r)
@@ -275,6 +277,7 @@ class Harness:
             timestamp,
             {side: next(r) for side in sides},
             next(r),
+            {a: bool(next(r)) for a in t},
         )
 
     def read_lens(self, st: ChainState) -> dict[str, Any]:
@@ -355,6 +358,7 @@ class Harness:
                 _, dec, weight, _ = self.collateral_cfg[s]
                 equity += mm.mul_wad_down(mm.value_usd_down(amount, dec, price), weight)
         h = mm.Health(equity, 0, 0)
+        signed: list[tuple[int, int]] = []  # each leg's (initial, maintenance), signed by side
         for m in range(self.n_markets):
             size, entry, funding_entry = st.cross[account][m]
             if size:
@@ -362,7 +366,15 @@ class Harness:
                 if state is None:
                     return None
                 funding = mm.funding_pnl_usd_floor(size, funding_entry, state[5])
-                h = h + mm.position_health(funding, size, entry, *state[:5])
+                leg = mm.position_health(funding, size, entry, *state[:5])
+                h = h + leg
+                sign = 1 if size > 0 else -1
+                signed.append((sign * leg.initial_usd, sign * leg.maintenance_usd))
+        if st.portfolio.get(account):  # requirements on net risk
+            corr = mm.PORTFOLIO_CORRELATION_WAD
+            initial = mm.portfolio_requirement_usd_up([i for i, _ in signed], corr)
+            maintenance = mm.portfolio_requirement_usd_up([m for _, m in signed], corr)
+            h = mm.Health(h.equity_usd, initial, maintenance)
         return h
 
     def value_quote(self, st: ChainState, symbol: str, amount: int) -> int:

@@ -5,6 +5,7 @@ After every step one invariant reads the chain (two batched requests) and runs e
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 from hypothesis import strategies as st
@@ -141,6 +142,32 @@ class BaseMachine(RuleBasedStateMachine):
             self._act("closeIsolated", trader, "closeIsolated", (pid,), positions={pid})
 
     # ------------------------------------------------------------------ cross
+
+    @rule(a=actor)
+    def toggle_portfolio(self, a: int) -> None:
+        """A cross account switches portfolio margin on (always allowed: requirements only fall) or off
+        (refused `BelowInitialMargin` exactly when the model says leg-by-leg margin would not meet the
+        initial requirement)."""
+        h, trader = self.h, self.h.traders[a]
+        s = self.state()
+        on = not s.portfolio.get(trader, False)
+        leg_by_leg = h.model_account_health(
+            replace(s, portfolio={**s.portfolio, trader: False}), trader, h.states(s)
+        )
+        has_legs = any(s.cross[trader][m][0] for m in range(h.n_markets))
+        step = "portfolio:on" if on else "portfolio:off"
+        out = self._act(step, trader, "setPortfolioMargin", (on,), accounts={trader})
+        if on or not has_legs or leg_by_leg is None:
+            if not out.ok and (on or not has_legs):
+                self.violations.append(
+                    f"setPortfolioMargin({on}) by {trader} reverted: {out.error}"
+                )
+            return
+        refused = leg_by_leg.equity_usd < leg_by_leg.initial_usd
+        if out.ok == refused or (not out.ok and out.error != "BelowInitialMargin"):
+            self.violations.append(
+                f"setPortfolioMargin(False) by {trader}: model {leg_by_leg}, outcome {out.error or 'ok'}"
+            )
 
     @rule(a=actor, token=st.sampled_from(["USDC", "WETH", "WBTC"]), amount=st.integers(100, 20_000))
     def deposit(self, a: int, token: str, amount: int) -> None:
