@@ -61,6 +61,7 @@ def main() -> int:
             "MarginVault",
             "MarginLiquidator",
             "MarginAdmin",
+            "MarginCross",
             "MarginLens",
             "LPPool",
             "OracleAdapter",
@@ -177,6 +178,9 @@ def measure(w3: Web3, d: Any) -> dict[str, int]:
     advance(pool.functions.exitDelay().call())
     rounds(2720, 60000)
     send(pool.functions.claimRedeem(carol), carol, "lp_claim_exit")
+    # carol's cross account (long ETH, short BTC) switches to portfolio margin, then grows a leg
+    send(vault.functions.setPortfolioMargin(True), carol, "set_portfolio_margin")
+    send(vault.functions.tradeCross(0, WAD // 2), carol, "trade_cross_increase_portfolio")
     return gas
 
 
