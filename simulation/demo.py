@@ -93,7 +93,7 @@ def health_table(w3: Web3, d: Deployment) -> list[Row]:
     rows = []
     ids, positions = vault.functions.openPositions(0, 1000).call()
     for pid, p in zip(ids, positions, strict=True):
-        owner, market_id, _, size, _, _ = p
+        owner, market_id, _, size, *_ = p
         health = lens.functions.isolatedHealth(pid).call()
         liq = lens.functions.isolatedLiquidationPrice(pid).call()
         rows.append(_row(f"#{pid} {owner[:8]}", "isolated", names[market_id], size, health, liq))

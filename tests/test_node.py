@@ -167,7 +167,7 @@ def test_node_serves_cast_and_stops_on_sigint(tmp_path):
             str(500 * USDC_UNIT),
         )
         assert vault.functions.openPositionCount().call() == count_before + 1
-        owner, market_id, _, size, margin, _ = vault.functions.position(next_id).call()
+        owner, market_id, _, size, margin, *_ = vault.functions.position(next_id).call()
         assert (owner, market_id, size) == (trader, 0, WAD)
         assert 0 < margin <= 500 * USDC_UNIT
         assert usdc.functions.balanceOf(trader).call() == 500 * USDC_UNIT
