@@ -152,7 +152,10 @@ class MarginMachine(BaseMachine):
             [("MarginVault", "poolLossRoom", m) for m in range(h.n_markets)]
         )
         self._day_before = s.timestamp // 86_400
-        return self._act(fn, liquidator, fn, args, positions=positions, accounts=accounts)
+        # in the instant of those reads: a pool deposit maturing a second later (its cooldown over) would
+        # raise the trading liquidity, and the cap's room with it, between the read and the liquidation
+        with h.frozen_time():
+            return self._act(fn, liquidator, fn, args, positions=positions, accounts=accounts)
 
     def _check_liquidation_outcome(
         self, out: Any, predicted: bool, by_owner: bool, what: str
