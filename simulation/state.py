@@ -209,6 +209,9 @@ class ChainReader:
         self.pool, self.token, self.feed = abis["LPPool"], abis[token_kind], abis[feed_kind]
         self.cross_accounts: list[str] = []
         self.lps: list[str] = []
+        self.read_deficits = False
+        """Whether snapshots read each market's deleveraging deficits (only where a market caps the
+        pool's losses: elsewhere they stay 0)."""
         self.wallets: list[str] = []
         """Adversary addresses whose holdings each snapshot reads (WalletView)."""
         self.tokens: dict[str, str] = {}
@@ -240,9 +243,10 @@ class ChainReader:
         calls = [("eth_getBlockByNumber", ["latest", False])]
         for m in self.markets:
             calls += [self._call(a.vault, v["marketState"], m), self._call(a.vault, v["market"], m)]
-            calls += [
-                self._call(a.vault, v["deleverageDeficit"], m, long) for long in (True, False)
-            ]
+            if self.read_deficits:
+                calls += [
+                    self._call(a.vault, v["deleverageDeficit"], m, long) for long in (True, False)
+                ]
         calls += [self._call(a.feeds[s], self.feed["latestRoundData"]) for s in a.feeds]
         calls += [
             self._call(
@@ -328,8 +332,15 @@ class ChainReader:
         markets = []
         for m, (name, symbol) in self.markets.items():
             state, book = self._out(v["marketState"], res[i]), self._out(v["market"], res[i + 1])
-            deficits = [self._out(v["deleverageDeficit"], r) for r in res[i + 2 : i + 4]]
-            i += 4
+            i += 2
+            owed = (0, 0)
+            if self.read_deficits:
+                deficits = [self._out(v["deleverageDeficit"], r) for r in res[i : i + 2]]
+                owed = (
+                    int(deficits[0][0]) if deficits[0] else 0,
+                    int(deficits[1][0]) if deficits[1] else 0,
+                )
+                i += 2
             assert book is not None
             # Market: asset, long OI, short OI, net size, net entry, params, index, at, net funding
             stored_index = int(book[0][6])
@@ -338,7 +349,6 @@ class ChainReader:
             )
             oi = int(book[0][1]), int(book[0][2])
             terms = (int(index), int(book[0][3]), int(book[0][5][16]))
-            owed = tuple(int(d[0]) if d else 0 for d in deficits)
             markets.append(
                 MarketView(m, name, symbol, price, im, mm_, *oi, tier, tier_ratio, *terms, *owed)
             )

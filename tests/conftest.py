@@ -236,12 +236,15 @@ def set_params_now(vault: Any, owner: Any, market: int, target: list[int]) -> No
     refresh_feeds(vault, owner)
 
 
-def refresh_feeds(vault: Any, owner: Any) -> None:
-    """A new round at the last answer on every feed of the vault's oracle (after a jump of the clock)."""
+def refresh_feeds(vault: Any, owner: Any, at: int | None = None) -> None:
+    """A new round at the last answer on every feed of the vault's oracle (after a jump of the clock);
+    with `at`, each in a block pinned to that timestamp (anvil otherwise moves on with the wall clock)."""
     oracle = project_at("OracleAdapter", vault.oracle())
     assets = [vault.market(i).asset for i in range(vault.marketCount())]
     for asset in dict.fromkeys(assets + list(vault.collateralTokens())):
         feed = project_at("MockAggregator", oracle.feedConfig(asset).feed)
+        if at is not None:
+            ape.chain.pending_timestamp = at
         feed.updateAnswer(feed.latestAnswer(), sender=owner)
 
 

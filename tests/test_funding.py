@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ape
 import pytest
-from conftest import ETH, PARAMS_TIMELOCK_S, USDC_UNIT, WAD, project_at
+from conftest import ETH, PARAMS_TIMELOCK_S, USDC_UNIT, WAD, refresh_feeds
 
 from simulation import margin_math as mm
 
@@ -31,14 +31,8 @@ def _head_time() -> int:
 
 
 def _jump_to(vault, owner, timestamp: int) -> None:
-    """The chain's clock at `timestamp`: every feed gets a fresh round there (nothing is stale), each in a
-    block pinned to it (anvil would otherwise move on with the wall clock between them)."""
-    oracle = project_at("OracleAdapter", vault.oracle())
-    assets = [vault.market(i).asset for i in range(vault.marketCount())]
-    for asset in dict.fromkeys(assets + list(vault.collateralTokens())):
-        feed = project_at("MockAggregator", oracle.feedConfig(asset).feed)
-        ape.chain.pending_timestamp = timestamp
-        feed.updateAnswer(feed.latestAnswer(), sender=owner)
+    """The chain's clock at `timestamp`: every feed gets a fresh round there (nothing is stale)."""
+    refresh_feeds(vault, owner, at=timestamp)
 
 
 def _index_now(vault, market: int) -> int:

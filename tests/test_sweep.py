@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -92,24 +93,28 @@ def test_a_sweep_writes_its_parquet_risk_and_report_and_resumes(tmp_path):
     assert len(pd.read_parquet(out / "runs.parquet")) == 6
 
 
-def test_a_stale_ray_address_file_does_not_capture_a_local_sweep(tmp_path, monkeypatch):
-    """A `ray start` head that died without `ray stop` leaves its address in
-    `$RAY_TMPDIR/ray/ray_current_cluster`; `ray.init()` without an address would connect to it (and
-    refuse `num_cpus`). A local sweep starts a Ray of its own. (A short temp dir of its own: Ray's
-    socket paths must stay under 108 bytes.)"""
+@pytest.fixture
+def ray_tmpdir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A Ray temp dir of the test's own (`RAY_TMPDIR`), removed after it: short, since Ray's socket paths
+    must stay under 108 bytes, and apart from the user's `/tmp/ray`."""
     import shutil
     import tempfile
 
     ray_tmp = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))
-    try:
-        (ray_tmp / "ray").mkdir()
-        (ray_tmp / "ray" / "ray_current_cluster").write_text("192.0.2.2:45541")
-        monkeypatch.setenv("RAY_TMPDIR", str(ray_tmp))
-        out = tmp_path / "out"
-        assert _run(_sweep(tmp_path, seeds=1, grid={AXIS: [0.03]}), out) == 0
-        assert set(pd.read_parquet(out / "runs.parquet")["status"]) == {"completed"}
-    finally:
-        shutil.rmtree(ray_tmp, ignore_errors=True)
+    monkeypatch.setenv("RAY_TMPDIR", str(ray_tmp))
+    yield ray_tmp
+    shutil.rmtree(ray_tmp, ignore_errors=True)
+
+
+def test_a_stale_ray_address_file_does_not_capture_a_local_sweep(tmp_path, ray_tmpdir):
+    """A `ray start` head that died without `ray stop` leaves its address in
+    `$RAY_TMPDIR/ray/ray_current_cluster`; `ray.init()` without an address would connect to it (and
+    refuse `num_cpus`). A local sweep starts a Ray of its own."""
+    (ray_tmpdir / "ray").mkdir()
+    (ray_tmpdir / "ray" / "ray_current_cluster").write_text("192.0.2.2:45541")
+    out = tmp_path / "out"
+    assert _run(_sweep(tmp_path, seeds=1, grid={AXIS: [0.03]}), out) == 0
+    assert set(pd.read_parquet(out / "runs.parquet")["status"]) == {"completed"}
 
 
 def test_a_failed_run_is_recorded_and_the_sweep_goes_on(tmp_path, capfd):
@@ -180,20 +185,15 @@ def test_without_ray_one_line_and_exit_2(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_a_sweep_on_a_ray_cluster_by_its_address(tmp_path, monkeypatch):
+def test_a_sweep_on_a_ray_cluster_by_its_address(tmp_path, ray_tmpdir):
     """`--address`: the same runs on a running Ray cluster (here a head node started for the test,
     `ray start --head --block`, stopped after it); the package travels as a runtime env. The head is
     stopped by signalling its own `ray start`, which takes down only the processes it started: `ray
     stop` would kill every Ray of the user on the machine (it took down a 1,000-run sweep once). The
     head keeps its files in a temp dir of its own, so that the address file it writes (which outlives
     it) is removed with it."""
-    import shutil
     import socket
-    import tempfile
     import time
-
-    ray_tmp = tempfile.mkdtemp(prefix="rt", dir="/tmp")
-    monkeypatch.setenv("RAY_TMPDIR", ray_tmp)
 
     ray_cli = str(Path(sys.executable).parent / "ray")
     with socket.socket() as s:
@@ -234,4 +234,3 @@ def test_a_sweep_on_a_ray_cluster_by_its_address(tmp_path, monkeypatch):
             head.wait()
         log.close()
     assert subprocess.run(status, capture_output=True, timeout=60).returncode != 0  # nothing left
-    shutil.rmtree(ray_tmp, ignore_errors=True)

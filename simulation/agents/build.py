@@ -144,6 +144,7 @@ def build_agents(b: Build, accounts: Sequence[str]) -> Agents:
     adversaries = _build_adversaries(b, it, terms)
     capped = any(p[POOL_LOSS_CAP_FIELD] for p in b.protocol.market_params.values())
     deleverager = Deleverager(deployer, a["MarginVault"], vault) if capped else None
+    b.reader.read_deficits = capped
     return Agents(oracle, traders, keepers, lps, adversaries, deleverager)
 
 
