@@ -84,9 +84,14 @@ def test_the_heavier_side_pays_the_lighter_and_the_pool_the_rest(
     market = _funded_market(vault, owner, weth)
     fund(usdc, alice, 6_000)
     fund(usdc, bob, 3_000)
+    # both open in the same second: the lone long's full rate never accrues (a slow machine's wall
+    # clock put a second between them once, and the long owed that second's $0.0347 too)
+    opened = _head_time() + 1
+    ape.chain.pending_timestamp = opened
     long_id = vault.openIsolated(market, 2 * WAD, 6_000 * USDC_UNIT, sender=alice).return_value
+    ape.chain.pending_timestamp = opened
     short_id = vault.openIsolated(market, -WAD, 3_000 * USDC_UNIT, sender=bob).return_value
-    opened = _head_time()
+    assert _head_time() == opened
     pnl_before = vault.unrealizedTraderPnlUsd()
     _jump_to(vault, owner, opened + DAY)
     # skew 1/3: the rate is a third of the full one, $500 a day per ETH
