@@ -80,6 +80,8 @@ class Depth:
     """Log impact that liquidations caused, still in the price, per asset."""
     trade: dict[str, float] = field(default_factory=dict)
     """Log impact that traders caused (with `traders: true`)."""
+    outside: dict[str, float] = field(default_factory=dict)
+    """Log impact of what adversaries bought or sold on the outside venue itself (a manipulator's pump)."""
     liq_by_block: list[dict[str, float]] = field(default_factory=list)
     """The liquidation impact in each block's price, block 0 first."""
 
@@ -87,17 +89,29 @@ class Depth:
         self.decay = 0.5 ** (self.block_time_s / self.cfg.half_life_s)
         self.liq = {a: 0.0 for a in self.cfg.depth_usd}
         self.trade = {a: 0.0 for a in self.cfg.depth_usd}
+        self.outside = {a: 0.0 for a in self.cfg.depth_usd}
 
     def price(self, base: Mapping[str, float]) -> dict[str, float]:
         """This block's market prices from the exogenous ones; records the impact they carry."""
         self.liq_by_block.append(dict(self.liq))
         return {
-            s: p * math.exp(self.liq.get(s, 0.0) + self.trade.get(s, 0.0)) for s, p in base.items()
+            s: p
+            * math.exp(self.liq.get(s, 0.0) + self.trade.get(s, 0.0) + self.outside.get(s, 0.0))
+            for s, p in base.items()
         }
 
-    def absorb(self, liquidations: Mapping[str, float], trades: Mapping[str, float]) -> None:
-        """One block passes: the impact decays, and the block's flows add theirs."""
+    def absorb(
+        self,
+        liquidations: Mapping[str, float],
+        trades: Mapping[str, float],
+        outside: Mapping[str, float] | None = None,
+    ) -> None:
+        """One block passes: the impact decays, and the block's flows add theirs (`outside`: what was
+        bought or sold on the outside venue directly, signed USD per asset)."""
         for asset, depth in self.cfg.depth_usd.items():
+            self.outside[asset] = self.outside[asset] * self.decay + impact_log(
+                (outside or {}).get(asset, 0.0), depth, self.cfg.exponent
+            )
             self.liq[asset] = self.liq[asset] * self.decay + impact_log(
                 liquidations.get(asset, 0.0), depth, self.cfg.exponent
             )
@@ -105,6 +119,11 @@ class Depth:
             self.trade[asset] = self.trade[asset] * self.decay + impact_log(
                 trade_flow, depth, self.cfg.exponent
             )
+
+    def fill_price(self, price: float, asset: str, flow_usd: float) -> float:
+        """The price an outside order of `flow_usd` (+ buy / - sell) fills at in a block whose market price
+        is `price`: the price after its own impact (the last unit's, the worst of the order)."""
+        return price * math.exp(impact_log(flow_usd, self.cfg.depth_usd[asset], self.cfg.exponent))
 
     def liq_at(self, block: int, asset: str) -> float:
         if 0 <= block < len(self.liq_by_block):

@@ -17,6 +17,7 @@ import numpy as np
 from simulation import funding
 from simulation.abi import ContractAbi, EventDecoder
 from simulation.adversary_pnl import holdings_usd, oracle_price_wad, pnl_usd
+from simulation.agents.adversaries import Manipulator
 from simulation.agents.base import Tx
 from simulation.agents.build import (
     SYMBOL_TOKEN,
@@ -169,8 +170,11 @@ class Engine:
         for k in self.agents.keepers:
             seen = self._seen[max(0, len(self._seen) - 1 - k.cfg.latency_blocks)]
             txs += k.decide(block, seen, snap)
+        outside: dict[str, float] = {}
         for adv in self.agents.adversaries:
             txs += adv.decide(block, snap, self.history)
+            if isinstance(adv, Manipulator):
+                outside = self._trade_outside(block, adv, outside)
         if self.agents.deleverager is not None:
             txs += self.agents.deleverager.decide(snap)
         # Equal fees would be ordered by arrival, which a concurrent batch does not fix: break ties by the
@@ -218,7 +222,7 @@ class Engine:
             stats["induced_liquidations"] = self.cascade.fold(
                 events, snap, self._counterfactual(snap)
             )
-            self.depth.absorb(liq_flow, trade_flow)
+            self.depth.absorb(liq_flow, trade_flow, outside)
         self._seen.append(self.last)
         row = block_row(self.last, self.history[-1], self.counters, stats)
         if self.depth is not None:
@@ -241,15 +245,37 @@ class Engine:
                 self.rec.event(block, "InvariantViolation", check=check, detail=detail)
             self.counters.invariant_blocks += 1
 
+    def _trade_outside(
+        self, block: int, adv: Manipulator, flows: dict[str, float]
+    ) -> dict[str, float]:
+        """A manipulator's order on the outside venue this block: filled at the price after its own
+        impact, and added to the block's outside flows (which move the next blocks' price)."""
+        assert self.depth is not None  # the scenario requires a depth for a manipulator's asset
+        price = self.history[-1][adv.asset]
+        usd = adv.outside_order(block, price)
+        if usd == 0:
+            return flows
+        units = usd / price
+        fill = self.depth.fill_price(price, adv.asset, usd)
+        adv.filled(units, units * fill)
+        self.rec.event(
+            block, "OutsideTrade", agent=adv.name, asset=adv.asset, units=units, price=fill
+        )
+        return {**flows, adv.asset: flows.get(adv.asset, 0.0) + usd}
+
     def adversary_pnl(self) -> dict[str, float]:
-        """Each adversary's PnL now (all its addresses, after gas), USD."""
+        """Each adversary's PnL now (all its addresses, after gas; a manipulator's outside cash and
+        inventory at the market price too), USD."""
         assert self.start is not None and self.last is not None
-        return {
-            adv.name: pnl_usd(
+        out = {}
+        for adv in self.agents.adversaries:
+            pnl = pnl_usd(
                 self.adv_start_usd[adv.name], self.last, adv.addresses, self.adv_gas_usd[adv.name]
             )
-            for adv in self.agents.adversaries
-        }
+            if isinstance(adv, Manipulator):
+                pnl += adv.outside_value_usd(self.history[-1][adv.asset])
+            out[adv.name] = pnl
+        return out
 
     def run(self, blocks: int, on_block: Callable[[int], None] | None = None) -> None:
         assert self.last is not None, "fund() first"

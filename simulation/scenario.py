@@ -276,7 +276,7 @@ class ProtocolConfig(_Model):
     real feeds' own heartbeats hold)."""
 
 
-AdversaryKind = Literal["jit_lp", "oracle_frontrunner", "self_liquidator", "griefer"]
+AdversaryKind = Literal["jit_lp", "oracle_frontrunner", "self_liquidator", "griefer", "manipulator"]
 
 
 class AdversaryConfig(_Model):
@@ -290,7 +290,9 @@ class AdversaryConfig(_Model):
     deposit in one block, and closes the same way after the round; oracle_frontrunner: trades ahead of
     each deviation round it sees coming and closes after it; self_liquidator: a levered isolated position
     it liquidates from a second address when that beats closing; griefer: a levered cross position with
-    dust collateral whose feed may go stale."""
+    dust collateral whose feed may go stale; manipulator: a long and a thinly margined short of the same
+    size, then buys the market's outside venue (its oracle's source) to pump it, closes the long at the
+    pumped oracle price and sells what it bought (Mango Markets 2022, JELLY on Hyperliquid 2025)."""
     market: str = "ETH-USD"
     """The market it trades."""
     notional_usd: float = Field(100_000, gt=0, le=1e9)
@@ -305,6 +307,18 @@ class AdversaryConfig(_Model):
     """Priority fee of the transactions that must land first (above the oracle's 50 gwei)."""
     wallet_usd: float = Field(1_000_000, gt=0, le=1e12)
     """USDC minted to it at the start (plus `deposit_usd` for a jit_lp)."""
+    start_block: int = Field(5, ge=1)
+    """manipulator: the block it opens its two legs in."""
+    long_leverage: float = Field(2, gt=1, le=100)
+    """manipulator: notional / margin of its long (the leg that gains); `leverage` is the short's."""
+    pump_usd: float = Field(0, ge=0, le=1e12)
+    """manipulator: USD it buys on the outside venue each block of the pump (needs `market.depth`)."""
+    pump_blocks: int = Field(10, ge=1, le=100_000)
+    """manipulator: blocks of buying, from the block after its legs open."""
+    hold_blocks: int = Field(3, ge=0, le=100_000)
+    """manipulator: blocks it waits after the pump (for the oracle to follow) before closing the long."""
+    dump_blocks: int = Field(10, ge=1, le=100_000)
+    """manipulator: blocks over which it sells the outside inventory, once the long is closed."""
 
 
 class ForkConfig(_Model):
@@ -353,6 +367,13 @@ class Scenario(_Model):
         for a in self.adversaries:
             if a.market not in ("ETH-USD", "BTC-USD"):
                 raise ValueError(f"adversaries.{a.name}.market: unknown market {a.market!r}")
+            asset = a.market.split("-")[0]
+            depth = self.market.depth
+            if a.kind == "manipulator" and (depth is None or asset not in depth.depth_usd):
+                raise ValueError(
+                    f"adversaries.{a.name}: a manipulator buys {asset}'s outside market, which needs "
+                    f"a depth: set market.depth.depth_usd.{asset}"
+                )
         keepers, adversaries = [k.name for k in self.keepers], [a.name for a in self.adversaries]
         for field, names in (("keepers", keepers), ("adversaries", adversaries)):
             if len(set(names)) != len(names):

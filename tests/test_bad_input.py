@@ -333,3 +333,19 @@ def test_compare_across_seeds_refuses_bad_flags(capfd, tmp_path, extra, names):
     code, err = _cli(capfd, "compare", str(CALM), "--out", str(out), *extra)
     _refused(code, err, *names)
     assert not out.exists()
+
+
+def test_a_manipulator_needs_a_depth_to_pump(capfd, tmp_path):
+    """A manipulator buys its market's outside venue: without a depth for that asset there is no venue
+    to buy, and the scenario is refused naming the field."""
+    text = (
+        (ROOT / "scenarios" / "mango.yaml")
+        .read_text()
+        .replace("depth_usd: {BTC: 100000}", "depth_usd: {ETH: 100000}")
+    )
+    path = tmp_path / "mango.yaml"
+    path.write_text(text)
+    out = tmp_path / "out"
+    code, err = _cli(capfd, "run", str(path), "--out", str(out))
+    _refused(code, err, str(path), "adversaries.mango", "market.depth.depth_usd.BTC")
+    assert not out.exists()

@@ -62,6 +62,21 @@ def test_traders_flow_moves_the_market_when_asked():
     assert d.price({"ETH": 1000.0})["ETH"] == pytest.approx(1000 * math.exp(0.01))
 
 
+def test_outside_orders_move_the_market_and_fill_after_their_own_impact():
+    """A manipulator's buying on the outside venue moves the price whether or not traders' flow does, decays
+    like the rest, and fills at the price after its own impact (the worst of the order)."""
+    cfg = DepthConfig(depth_usd={"BTC": 100_000}, half_life_s=120)
+    d = Depth(cfg, block_time_s=12)
+    assert d.fill_price(60_000.0, "BTC", 300_000) == pytest.approx(60_000 * math.exp(0.03))
+    assert d.fill_price(60_000.0, "BTC", -100_000) == pytest.approx(60_000 * math.exp(-0.01))
+    d.absorb({}, {}, {"BTC": 300_000})
+    assert d.outside["BTC"] == pytest.approx(0.03) and d.liq["BTC"] == d.trade["BTC"] == 0.0
+    for _ in range(10):  # 120 s
+        d.absorb({}, {})
+    assert d.outside["BTC"] == pytest.approx(0.015)
+    assert d.price({"BTC": 60_000.0})["BTC"] == pytest.approx(60_000 * math.exp(0.015))
+
+
 @pytest.mark.parametrize(
     "bad,field",
     [

@@ -12,7 +12,7 @@ from marginsim_cli import ROOT
 from run_events import notional_per_block_and_market
 
 from simulation.runner import run_scenario
-from simulation.scenario import Scenario, load_scenario
+from simulation.scenario import MarketParams, Scenario, load_scenario
 
 
 def _run(sc: Scenario, out: Path) -> dict:
@@ -177,3 +177,102 @@ def test_crowded_long_pays_the_pool_what_its_lps_gain(crowded):
     lp_gain = (funded["lp_share_price"]["end"] - free["lp_share_price"]["end"]) * supply_usd
     assert lp_gain == pytest.approx(funding["to_pool_usd"], rel=0.05)
     assert funded["invariants"]["violations"] == 0
+
+
+def _events(out: Path, name: str) -> list[dict]:
+    return [
+        json.loads(line)
+        for line in (out / "events.jsonl").read_text().splitlines()
+        if f'"event": "{name}"' in line
+    ]
+
+
+def _deeper(sc: Scenario, factor: float) -> Scenario:
+    depth = sc.market.depth
+    assert depth is not None
+    deep = depth.model_copy(
+        update={"depth_usd": {a: d * factor for a, d in depth.depth_usd.items()}}
+    )
+    return sc.model_copy(update={"market": sc.market.model_copy(update={"depth": deep})})
+
+
+@pytest.fixture(scope="module")
+def mango(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, dict]:
+    sc = load_scenario(ROOT / "scenarios" / "mango.yaml")
+    out = tmp_path_factory.mktemp("mango")
+    return out, _run(sc, out), _run(_deeper(sc, 20), tmp_path_factory.mktemp("mango-deep"))
+
+
+def test_mango_cashes_out_a_pumped_long_that_the_lps_pay(mango):
+    """The pump: $4,000,000 bought on a venue $100,000 deep at 1 % takes the oracle price up by more than
+    half; the long closes there and the LP pool pays its profit; the manipulator ends more than $1,000,000
+    up after its outside round trip, its short and gas, and the LPs' share price falls by more than 5 %.
+    The same attack on a market 20 times deeper loses the manipulator money and costs the LPs nothing."""
+    out, incident, deep = mango
+    ts = pd.read_parquet(out / "timeseries.parquet").set_index("block")
+    assert ts["oracle_BTC"].max() > 1.5 * ts["oracle_BTC"].iloc[0]
+    (close,) = [e for e in _events(out, "IsolatedClosed") if e["agent"] == "mango"]
+    assert int(close["fillPriceWad"]) > 1.4 * 60_000 * 10**18
+    assert close["realizedPnl"] > 1_000_000 * 10**6  # paid out of the pool, USDC
+    adv = incident["adversaries"]["mango"]
+    assert adv["pnl_usd"] > 1_000_000
+    assert incident["lp_share_price"]["end"] < 0.95
+    buys = [e for e in _events(out, "OutsideTrade") if e["units"] > 0]
+    sells = [e for e in _events(out, "OutsideTrade") if e["units"] < 0]
+    assert len(buys) == 10 and sum(e["units"] for e in buys) == pytest.approx(
+        -sum(e["units"] for e in sells)
+    )  # everything bought is sold again: the PnL holds no inventory
+    assert deep["adversaries"]["mango"]["pnl_usd"] < 0
+    assert deep["lp_share_price"]["end"] >= 1.0
+    assert incident["invariants"]["violations"] == deep["invariants"]["violations"] == 0
+
+
+@pytest.fixture(scope="module")
+def jelly(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, Path, dict]:
+    sc = load_scenario(ROOT / "scenarios" / "jelly.yaml")
+    out = tmp_path_factory.mktemp("jelly")
+    incident = _run(sc, out)
+    capped = sc.protocol.model_copy(
+        update={
+            "insurance_usd": 10_000,
+            "markets": {"BTC-USD": MarketParams(pool_loss_cap=0.0001)},
+        }
+    )
+    out_cap = tmp_path_factory.mktemp("jelly-capped")
+    return out, incident, out_cap, _run(sc.model_copy(update={"protocol": capped}), out_cap)
+
+
+def test_jelly_liquidates_the_short_into_the_pool_and_the_price_goes_on_up(jelly):
+    """The thin short is liquidated early in the pump: the pool takes its side, and the liquidation's own
+    buying moves the thin market by more than 10 %; the price goes on up past the liquidation's by more
+    than a third, the long closes at the top, and the LPs lose more than 10 %."""
+    out, incident, _, _ = jelly
+    address = incident["adversaries"]["jelly"]["addresses"][0]
+    (liq,) = [e for e in _events(out, "IsolatedLiquidated") if e["owner"] == address]
+    assert int(liq["closedSize"]) < 0 and liq["full"]
+    (close,) = [e for e in _events(out, "IsolatedClosed") if e["agent"] == "jelly"]
+    assert int(close["fillPriceWad"]) > 1.33 * int(liq["priceWad"])
+    assert close["block"] > liq["block"]
+    ts = pd.read_parquet(out / "timeseries.parquet").set_index("block")
+    assert ts["liq_impact_pct_BTC"].max() > 10  # the short's liquidation bought the thin market
+    assert incident["adversaries"]["jelly"]["pnl_usd"] > 1_000_000
+    assert incident["lp_share_price"]["end"] < 0.9
+    assert incident["invariants"]["violations"] == 0
+
+
+def test_jelly_auto_deleveraging_recovers_the_bad_debt_not_the_pools_loss(jelly):
+    """With a pool loss cap and a small insurance fund, the short's bad debt past them is auto-deleveraged
+    from the most profitable long: the manipulator's own. The haircuts pay the deficit back, but they
+    are all the waterfall takes: the pool's loss is the inherited short marked up, not bad debt, so the
+    manipulator keeps more than 90 % of its gain (Hyperliquid settled JELLY by delisting the market)."""
+    _, incident, out_cap, capped = jelly
+    address = capped["adversaries"]["jelly"]["addresses"][0]
+    haircuts = _events(out_cap, "Deleveraged")
+    assert haircuts and all(e["owner"] == address for e in haircuts)
+    adl = capped["deleveraging"]
+    assert adl["haircut_usd"] == pytest.approx(capped["bad_debt_covered"]["deleveraging_usd"])
+    assert adl["deficit_end_usd"] == 0
+    assert incident["deleveraging"]["positions"] == 0
+    kept = capped["adversaries"]["jelly"]["pnl_usd"] / incident["adversaries"]["jelly"]["pnl_usd"]
+    assert 0.9 < kept < 1.0
+    assert capped["invariants"]["violations"] == 0

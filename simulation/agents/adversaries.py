@@ -249,11 +249,87 @@ class SelfLiquidator(Adversary):
         return [self._vault("adv_close", "closeIsolated", pos.position_id, fee=self.fee)]
 
 
+class Manipulator(Adversary):
+    """An oracle manipulator (Mango Markets 2022, JELLY on Hyperliquid 2025). From one address, in
+    `start_block`: an isolated long of `notional_usd` at `long_leverage` and an isolated short of the same
+    size at `leverage` (thin margin: the leg it gives up). Then for `pump_blocks` it buys `pump_usd` a
+    block on the market's outside venue, the source its oracle reads (simulation.depth moves that price;
+    the oracle follows at its deviation threshold). `hold_blocks` after the pump it closes the long at
+    the pumped oracle price, which the LP pool pays, and then sells what it bought over `dump_blocks`.
+    The short is left to the keepers: liquidated into the pool as the price rises, with bad debt when the
+    rise outruns its margin. Its outside cash and inventory count in its PnL (`outside_value_usd`)."""
+
+    def __init__(self, cfg: AdversaryConfig, addresses: tuple[str, ...], ctx: AdversaryContext):
+        super().__init__(cfg, addresses, ctx)
+        self.asset = cfg.market.split("-")[0]
+        self.opened = self.closed = False
+        self.close_block = cfg.start_block + cfg.pump_blocks + cfg.hold_blocks + 1
+        self.cash_usd = 0.0
+        """Outside venue: USD spent (-) and received (+)."""
+        self.units = 0.0
+        """Outside venue: units of the asset held."""
+        self.dump_left = 0
+        self.dump_units = 0.0
+
+    def decide(self, block: int, snap: Snapshot, history: Sequence[dict[str, float]]) -> list[Tx]:
+        view = snap.market(self.market)
+        if view.price_wad is None or view.initial_ratio_wad is None:
+            return []
+        if not self.opened and block >= self.cfg.start_block:
+            self.opened = True
+            # each leg's fill costs its spread and impact: 2 % of notional above the initial ratio covers
+            # both at the sizes this agent is meant for (a few % of the pool)
+            least = view.initial_ratio_wad / WAD + 0.02
+            long_fraction = max(1 / self.cfg.long_leverage, least)
+            short_fraction = max(1 / self.cfg.leverage, least)
+            return [
+                self._vault(
+                    "adv_open",
+                    "openIsolated",
+                    self.market,
+                    self._size(view, sign),
+                    int(self.cfg.notional_usd * fraction * USDC),
+                )
+                for sign, fraction in ((1, long_fraction), (-1, short_fraction))
+            ]
+        if self.opened and not self.closed and block >= self.close_block:
+            longs = [p for p in self._own_positions(snap) if p.size > 0]
+            self.closed = True
+            self.dump_left, self.dump_units = self.cfg.dump_blocks, self.units
+            return [
+                self._vault("adv_close", "closeIsolated", p.position_id, fee=self.fee)
+                for p in longs
+            ]
+        return []
+
+    def outside_order(self, block: int, price: float) -> float:
+        """Signed USD (at the block's market `price`) it trades on the outside venue in `block`: buys
+        during the pump, sells an equal part of its inventory each block after the close."""
+        start = self.cfg.start_block
+        if self.opened and start < block <= start + self.cfg.pump_blocks:
+            return self.cfg.pump_usd
+        if self.closed and self.dump_left > 0 and self.units > 0:
+            self.dump_left -= 1
+            units = self.units if self.dump_left == 0 else self.dump_units / self.cfg.dump_blocks
+            return -min(units, self.units) * price
+        return 0.0
+
+    def filled(self, units: float, paid_usd: float) -> None:
+        """An outside fill: `units` bought (+) or sold (-) for `paid_usd` paid (+) or received (-)."""
+        self.cash_usd -= paid_usd
+        self.units += units
+
+    def outside_value_usd(self, price: float) -> float:
+        """Its outside cash plus its inventory at the market price."""
+        return self.cash_usd + self.units * price
+
+
 KINDS: dict[str, type[Adversary]] = {
     "jit_lp": JitLp,
     "oracle_frontrunner": OracleFrontrunner,
     "self_liquidator": SelfLiquidator,
     "griefer": Griefer,
+    "manipulator": Manipulator,
 }
 
 
