@@ -100,10 +100,11 @@ contract LPPool is ILPPool, ERC4626, Ownable2Step {
         uint256 cash = IERC20(asset()).balanceOf(address(this));
         if (address(vault) == address(0)) return cash;
         int256 pnlUsd = vault.unrealizedTraderPnlUsd();
-        // What the pool owes traders rounds up, what they owe it rounds down.
+        uint256 quotePrice = vault.quotePriceWad();
+        // What the pool owes traders rounds up, what they owe it rounds down (in quote tokens at their price).
         int256 value = pnlUsd > 0
-            ? int256(cash) - int256(MarginMath.usdToQuoteUp(uint256(pnlUsd), _quoteDecimals))
-            : int256(cash + MarginMath.usdToQuoteDown(uint256(-pnlUsd), _quoteDecimals));
+            ? int256(cash) - int256(MarginMath.usdToQuoteUp(uint256(pnlUsd), _quoteDecimals, quotePrice))
+            : int256(cash + MarginMath.usdToQuoteDown(uint256(-pnlUsd), _quoteDecimals, quotePrice));
         return value > 0 ? uint256(value) : 0;
     }
 
@@ -113,7 +114,7 @@ contract LPPool is ILPPool, ERC4626, Ownable2Step {
         uint256 cash = IERC20(asset()).balanceOf(address(this));
         uint256 required = address(vault) == address(0)
             ? 0
-            : MarginMath.usdToQuoteUp(vault.requiredPoolValueUsd(), _quoteDecimals);
+            : MarginMath.usdToQuoteUp(vault.requiredPoolValueUsd(), _quoteDecimals, vault.quotePriceWad());
         return cash > required ? cash - required : 0;
     }
 

@@ -179,7 +179,7 @@ abstract contract MarginBooks is IMarginBooks {
 
     function _isolatedHealth(IsolatedPosition storage p, MarketState memory s) internal view returns (Health memory) {
         return MarginMath.positionHealth(
-            int256(MarginMath.quoteToUsd(p.margin, quoteDecimals))
+            int256(MarginMath.quoteToUsdDown(p.margin, quoteDecimals, _quotePriceWad()))
                 + MarginMath.fundingPnlUsdFloor(p.size, p.fundingEntryWad, s.fundingIndexWad),
             p.size,
             p.entryPriceWad,
@@ -206,7 +206,8 @@ abstract contract MarginBooks is IMarginBooks {
         view
         returns (Health memory h)
     {
-        int256 equity = int256(MarginMath.quoteToUsd(_collateral[account][address(_quote)], quoteDecimals));
+        int256 equity =
+            int256(MarginMath.quoteToUsdDown(_collateral[account][address(_quote)], quoteDecimals, _quotePriceWad()));
         for (uint256 i = 0; i < _collateralTokens.length; ++i) {
             uint256 amount = _collateral[account][_collateralTokens[i]];
             if (amount == 0) continue;
@@ -296,7 +297,13 @@ abstract contract MarginBooks is IMarginBooks {
     /// @dev Pool liquidity that trades are priced and capped against, USD wad: cash that has stayed
     /// (see `LPPool.tradingLiquidity`), so liquidity that can leave at once never lowers what a trade pays.
     function _tradingLiquidityUsd() internal view returns (uint256) {
-        return MarginMath.quoteToUsd(pool.tradingLiquidity(), quoteDecimals);
+        return MarginMath.quoteToUsdDown(pool.tradingLiquidity(), quoteDecimals, _quotePriceWad());
+    }
+
+    /// @dev The quote token's USD price (1e18 at par while it has no feed; see `OracleAdapter.priceWadOrPar`).
+    /// Margin, balances and pool cash are valued at it, and USD amounts paid or taken are converted at it.
+    function _quotePriceWad() internal view returns (uint256) {
+        return oracle.priceWadOrPar(address(_quote));
     }
 
     /// @dev Spread plus impact (floored at the market's minimum fee) for trading `notionalUsd`.

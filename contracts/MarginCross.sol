@@ -67,7 +67,7 @@ contract MarginCross is MarginBooks, IMarginCross, ReentrancyGuardTransient {
         if (oldSize == 0) _crossPositionOpened(msg.sender);
         if (f.newSize == 0) _crossPositionClosed(msg.sender);
         else _checkMinNotional(marketId, f.newSize, s.priceWad);
-        int256 realized = MarginMath.signedUsdToQuoteFloor(f.realizedPnlUsd, quoteDecimals);
+        int256 realized = MarginMath.signedUsdToQuoteFloor(f.realizedPnlUsd, quoteDecimals, _quotePriceWad());
         uint256 quoteBalance = _collateral[msg.sender][address(_quote)];
         if (realized < 0 && uint256(-realized) > quoteBalance) {
             revert InsufficientQuote(uint256(-realized), quoteBalance);

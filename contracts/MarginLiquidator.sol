@@ -349,9 +349,10 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
     /// beats closing it; only an underwater account (nothing to lose by closing, which it cannot) gets its
     /// keeper paid by the waterfall, so it still gets liquidated. `badDebt` is what the account cannot pay.
     function _settlementTerms(uint256 available, CloseTotals memory t) internal view returns (Settlement memory st) {
-        st.pnl = MarginMath.signedUsdToQuoteFloor(t.pnlUsd, quoteDecimals);
-        uint256 penalty = MarginMath.usdToQuoteUp(t.penaltyUsd, quoteDecimals);
-        st.keeperReward = Math.min(penalty, MarginMath.usdToQuoteDown(t.keeperUsd, quoteDecimals));
+        uint256 quotePrice = _quotePriceWad();
+        st.pnl = MarginMath.signedUsdToQuoteFloor(t.pnlUsd, quoteDecimals, quotePrice);
+        uint256 penalty = MarginMath.usdToQuoteUp(t.penaltyUsd, quoteDecimals, quotePrice);
+        st.keeperReward = Math.min(penalty, MarginMath.usdToQuoteDown(t.keeperUsd, quoteDecimals, quotePrice));
         uint256 fee = penalty - st.keeperReward;
         int256 equity = int256(available) + st.pnl;
         if (liquidationAtFillPrice && equity >= 0 && uint256(equity) < st.keeperReward) {
@@ -478,15 +479,16 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
         s = _marketState(marketId);
         int256 profit = MarginMath.pnlUsdFloor(size, entry, s.priceWad);
         if (profit <= 0) revert NotProfitable(profit);
-        uint256 deficitUsd = MarginMath.quoteToUsd(deficit, quoteDecimals);
+        uint256 quotePrice = _quotePriceWad();
+        uint256 deficitUsd = MarginMath.quoteToUsdUp(deficit, quoteDecimals, quotePrice);
         closeSize = MarginMath.scaleSizeUp(size, MarginMath.mulDivUp(deficitUsd, ConstantsLib.WAD, uint256(profit)));
         if (MarginMath.notionalUsdDown(size - closeSize, s.priceWad) < _markets[marketId].params.minNotionalUsd) {
             closeSize = size;
         }
         int256 closedProfit = MarginMath.pnlUsdFloor(closeSize, entry, s.priceWad);
-        haircut = Math.min(deficit, MarginMath.usdToQuoteDown(uint256(closedProfit), quoteDecimals));
+        haircut = Math.min(deficit, MarginMath.usdToQuoteDown(uint256(closedProfit), quoteDecimals, quotePrice));
         realized = MarginMath.signedUsdToQuoteFloor(
-            closedProfit + MarginMath.fundingPnlUsdFloor(size, fundingEntry, s.fundingIndexWad), quoteDecimals
+            closedProfit + MarginMath.fundingPnlUsdFloor(size, fundingEntry, s.fundingIndexWad), quoteDecimals, quotePrice
         );
     }
 
@@ -537,12 +539,13 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
     {
         uint256 balance = _collateral[account][token];
         uint8 decimals = _collateralConfig[token].decimals;
-        uint256 neededUsd = MarginMath.quoteToUsd(neededQuote, quoteDecimals);
+        uint256 quotePrice = _quotePriceWad();
+        uint256 neededUsd = MarginMath.quoteToUsdUp(neededQuote, quoteDecimals, quotePrice);
         uint256 amount = Math.min(balance, MarginMath.mulDivUp(neededUsd, 10 ** decimals, unitPrice));
-        paid = MarginMath.usdToQuoteDown(MarginMath.valueUsdDown(amount, decimals, unitPrice), quoteDecimals);
+        paid = MarginMath.usdToQuoteDown(MarginMath.valueUsdDown(amount, decimals, unitPrice), quoteDecimals, quotePrice);
         if (paid < neededQuote && amount < balance) {
             amount += 1; // rounding left it a unit short
-            paid = MarginMath.usdToQuoteDown(MarginMath.valueUsdDown(amount, decimals, unitPrice), quoteDecimals);
+            paid = MarginMath.usdToQuoteDown(MarginMath.valueUsdDown(amount, decimals, unitPrice), quoteDecimals, quotePrice);
         }
         _collateral[account][token] = balance - amount;
         emit CollateralSeized(account, token, msg.sender, amount, paid);
@@ -557,13 +560,14 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
         view
         returns (uint256 total)
     {
+        uint256 quotePrice = _quotePriceWad();
         for (uint256 i = 0; i < _collateralTokens.length; ++i) {
             address token = _collateralTokens[i];
             uint256 unitPrice = _salePrice(token, prices[i], discounted);
             if (unitPrice == 0) continue;
             uint256 balance = _collateral[account][token];
             uint8 decimals = _collateralConfig[token].decimals;
-            total += MarginMath.usdToQuoteDown(MarginMath.valueUsdDown(balance, decimals, unitPrice), quoteDecimals);
+            total += MarginMath.usdToQuoteDown(MarginMath.valueUsdDown(balance, decimals, unitPrice), quoteDecimals, quotePrice);
         }
     }
 

@@ -203,7 +203,7 @@ contract MarginVault is MarginViews, IMarginLiquidation, IMarginAdmin, IMarginCr
         IsolatedPosition storage p = _ownedPosition(positionId);
         MarketState memory s = _marketState(p.marketId);
         Fill memory f = _trade(p.marketId, p.size, p.entryPriceWad, p.fundingEntryWad, sizeDelta, s);
-        int256 realized = MarginMath.signedUsdToQuoteFloor(f.realizedPnlUsd, quoteDecimals);
+        int256 realized = MarginMath.signedUsdToQuoteFloor(f.realizedPnlUsd, quoteDecimals, _quotePriceWad());
         int256 margin = int256(uint256(p.margin)) + realized;
         if (margin < 0) revert ErrorsLib.Underwater(margin);
         if (f.newSize == 0) {
@@ -229,7 +229,7 @@ contract MarginVault is MarginViews, IMarginLiquidation, IMarginAdmin, IMarginCr
     function _checkIsolatedGrowth(IsolatedPosition storage p, MarketState memory s) internal view {
         MarketParams storage mp = _markets[p.marketId].params;
         uint256 notional = _checkMinNotional(p.marketId, p.size, s.priceWad);
-        uint256 marginUsd = MarginMath.quoteToUsd(p.margin, quoteDecimals);
+        uint256 marginUsd = MarginMath.quoteToUsdDown(p.margin, quoteDecimals, _quotePriceWad());
         uint256 leverage = marginUsd == 0 ? type(uint256).max : MarginMath.mulDivUp(notional, ConstantsLib.WAD, marginUsd);
         if (leverage > mp.maxLeverageWad) revert ErrorsLib.LeverageTooHigh(leverage, mp.maxLeverageWad);
         Health memory h = _isolatedHealth(p, s);

@@ -120,7 +120,12 @@ abstract contract MarginViews is MarginBooks, IMarginVault, IMarginVaultForPool 
                 + MarginMath.tradersFundingUsdCeil(netSize, _fundingIndexAt(m, price), m.netFundingEntryUsd);
         }
         // the profitable side owes the deleveraging deficit out of its profit: the pool's debt is that smaller
-        pnlUsd -= int256(MarginMath.quoteToUsd(totalDeleverageDeficit, quoteDecimals));
+        pnlUsd -= int256(MarginMath.quoteToUsdDown(totalDeleverageDeficit, quoteDecimals, _quotePriceWad()));
+    }
+
+    /// @inheritdoc IMarginVaultForPool
+    function quotePriceWad() external view override(IMarginVault, IMarginVaultForPool) returns (uint256) {
+        return _quotePriceWad();
     }
 
     /// @inheritdoc IMarginVaultForPool

@@ -17,7 +17,7 @@ from web3.contract import Contract
 from web3.types import RPCEndpoint
 
 from simulation.build import Artifact
-from simulation.units import WAD
+from simulation.units import QUOTE_FEED_BOUNDS_USD, WAD
 
 
 def wad(x: float | int | str) -> int:
@@ -108,6 +108,7 @@ DEFAULT_MARKETS = (MarketSpec("ETH-USD", "WETH"), MarketSpec("BTC-USD", "WBTC", 
 
 
 MOCK_FEED_BOUNDS_USD = (0.01, 10_000_000)
+
 MODULES = ("MarginLiquidator", "MarginAdmin", "MarginCross")
 """The vault's modules, deployed before it, in the order its constructor takes them."""
 """(min, max) price the oracle adapter accepts from each mock feed of the local system; a scenario's
@@ -171,7 +172,10 @@ class SystemSpec:
     """Symbol -> address of tokens already on the chain (a fork): used instead of deploying mocks."""
     existing_feeds: Mapping[str, FeedSpec] | None = None
     """Token symbol -> feed already on the chain: wired into the oracle instead of mock aggregators.
-    May price the quote token too (read by the adapter, not by the margin math)."""
+    May price the quote token too: the vault then values it at that feed, not at par."""
+    quote_feed_usd: float | None = None
+    """A mock feed for the quote token starting at this price: the vault values margin, balances and
+    pool cash at it (a depeg). None: no feed, the quote at par."""
 
 
 DEFENCES_OFF = SystemSpec(
@@ -296,6 +300,16 @@ def deploy_system(
                 deployer,
             )
             feeds[t.symbol] = (feed.address, spec.heartbeat_s, *MOCK_FEED_BOUNDS_USD)
+        if spec.quote_feed_usd is not None:
+            feed = deploy(
+                f"FEED_{quote.symbol}",
+                "MockAggregator",
+                spec.feed_decimals,
+                f"{quote.symbol} / USD",
+                round(spec.quote_feed_usd * 10**spec.feed_decimals),
+                deployer,
+            )
+            feeds[quote.symbol] = (feed.address, spec.heartbeat_s, *QUOTE_FEED_BOUNDS_USD)
     for symbol, (address, heartbeat, lo, hi) in feeds.items():
         # The adapter checks the feed answers with the decimals it is told: the feed's own, read here.
         feed_reader = w3.eth.contract(address=Web3.to_checksum_address(address), abi=feed_abi)

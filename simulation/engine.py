@@ -66,6 +66,8 @@ class Engine:
         feed_token = dict(SYMBOL_TOKEN)
         if fork is not None and fork.quote_symbol in fork.feeds:
             feed_token[fork.quote_symbol] = fork.quote_symbol
+        if fork is None and "FEED_USDC" in deployment.addresses:  # a local quote feed (a depeg)
+            feed_token["USDC"] = "USDC"
         self.feed_token = feed_token
         self.decoder = EventDecoder(deployment.abis.values())
         self.errors = ErrorDecoder(deployment.abis.values())

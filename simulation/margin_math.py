@@ -66,28 +66,33 @@ def mul_wad_up(x: int, y: int) -> int:
     return mul_div_up(x, y, WAD)
 
 
-def _unit(decimals: int) -> int:
-    if decimals > USD_DECIMALS:
-        raise OverflowError(f"{decimals} decimals: more than {USD_DECIMALS}")  # uint8 underflow
-    return 10 ** (USD_DECIMALS - decimals)
+def _scale(decimals: int) -> int:
+    return _uint256(10**decimals)  # 10 ** decimals past uint256 (decimals > 77) reverts
 
 
-def quote_to_usd(amount: int, decimals: int) -> int:
-    return _uint256(amount * _unit(decimals))
+def quote_to_usd_down(amount: int, decimals: int, quote_price_wad: int = WAD) -> int:
+    """Quote tokens to USD wad at the quote's price (1e18 at par: exact), rounded down."""
+    return value_usd_down(amount, decimals, quote_price_wad)
 
 
-def usd_to_quote_down(usd: int, decimals: int) -> int:
-    return usd // _unit(decimals)
+def quote_to_usd_up(amount: int, decimals: int, quote_price_wad: int = WAD) -> int:
+    return mul_div_up(amount, quote_price_wad, _scale(decimals))
 
 
-def usd_to_quote_up(usd: int, decimals: int) -> int:
-    return -(-usd // _unit(decimals))
+def usd_to_quote_down(usd: int, decimals: int, quote_price_wad: int = WAD) -> int:
+    return mul_div_down(usd, _scale(decimals), quote_price_wad)
 
 
-def signed_usd_to_quote_floor(usd: int, decimals: int) -> int:
+def usd_to_quote_up(usd: int, decimals: int, quote_price_wad: int = WAD) -> int:
+    return mul_div_up(usd, _scale(decimals), quote_price_wad)
+
+
+def signed_usd_to_quote_floor(usd: int, decimals: int, quote_price_wad: int = WAD) -> int:
     if usd == INT256_MIN:
         raise OverflowError("-usd of type(int256).min")  # the contract negates a negative usd
-    return usd // _unit(decimals)  # Python's // already floors toward minus infinity
+    if usd >= 0:
+        return usd_to_quote_down(usd, decimals, quote_price_wad)
+    return -usd_to_quote_up(-usd, decimals, quote_price_wad)
 
 
 def value_usd_down(amount: int, decimals: int, price_wad: int) -> int:

@@ -55,6 +55,12 @@ class Counters:
     carry: CarryTracker = field(default_factory=lambda: CarryTracker())
     latent_bad_debt_peak_usd: float = 0.0
     latent_bad_debt_blocks: int = 0
+    quote_unseen_peak: int = 0
+    """The most positions and accounts liquidatable at the quote's market price but not on the vault's
+    books after any block (see `unseen_at_quote_price`)."""
+    quote_overvalued_peak_usd: float = 0.0
+    quote_price_low_wad: int | None = None
+    """The lowest quote price the vault valued at (None: never read a quote feed)."""
     queue_peak_usd: float = 0.0
     """The most notional left liquidatable but open after any block (the liquidation queue), USD."""
     bad_debt_to_deleverage_usd: float = 0.0
@@ -338,7 +344,10 @@ def health_and_capital(
     ratios: list[float] = []
     for leg in legs:  # an isolated position's equity is its margin plus its PnL
         if leg.key[0] == "iso" and leg.maintenance_usd:
-            equity = snap.positions[leg.key[1]].margin * 10**12 + leg.pnl_usd  # pnl_usd has funding
+            p = snap.positions[leg.key[1]]
+            equity = (
+                mm.quote_to_usd_down(p.margin, 6, p.quote_price_wad) + leg.pnl_usd
+            )  # has funding
             ratios.append(equity / leg.maintenance_usd)
     for acct in snap.cross.values():
         if acct.positions and acct.maintenance_usd:
@@ -450,6 +459,31 @@ def latent_bad_debt(snap: Snapshot) -> tuple[int, float]:
     return count, underwater / WAD
 
 
+def unseen_at_quote_price(snap: Snapshot, quote_usd: float) -> tuple[int, float]:
+    """What valuing the quote at its market price `quote_usd` (not at the vault's `quote_price_wad`) would
+    show: the isolated positions and cross accounts liquidatable then that the vault does not list, and
+    how much the vault's valuation overstates the quote they hold (margins and cross quote balances), USD.
+    Both 0 when the vault values the quote at its feed (but for the oracle's lag)."""
+    market_wad = round(quote_usd * WAD)
+    gap = snap.quote_price_wad - market_wad
+    count, quote_held = 0, 0
+    listed_iso, listed_cross = set(snap.liquidatable_isolated), set(snap.liquidatable_cross)
+    for p in snap.positions.values():
+        quote_held += p.margin
+        if p.position_id in listed_iso:
+            continue
+        equity = mm.quote_to_usd_down(p.margin, 6, market_wad) + p.funding_usd
+        h = snap.market(p.market_id).health(equity, p.size, p.entry_price_wad)
+        count += h is not None and h.liquidatable
+    for owner, acct in snap.cross.items():
+        quote_held += acct.quote_balance
+        if not acct.positions or owner in listed_cross:
+            continue
+        equity = acct.equity_usd - acct.quote_balance * gap // 10**6
+        count += equity < acct.maintenance_usd
+    return count, quote_held * gap / 10**6 / WAD
+
+
 def queued_notional_usd(snap: Snapshot) -> float:
     """Notional of the positions and cross accounts liquidatable after the block yet still open, USD at
     the oracle price: the liquidation queue (what keepers left, or a liquidation cap held back)."""
@@ -498,6 +532,14 @@ def block_row(
     }
     for symbol, price in prices.items():
         row[f"price_{symbol}"] = price
+    if "USDC" in prices:  # the quote has a market price: what the vault's valuation of it hides
+        unseen, overstated = unseen_at_quote_price(snap, prices["USDC"])
+        row["quote_unseen_liquidatable"] = unseen
+        row["quote_overvalued_usd"] = overstated
+        counters.quote_unseen_peak = max(counters.quote_unseen_peak, unseen)
+        counters.quote_overvalued_peak_usd = max(counters.quote_overvalued_peak_usd, overstated)
+        low = counters.quote_price_low_wad
+        counters.quote_price_low_wad = min(low or snap.quote_price_wad, snap.quote_price_wad)
     for symbol, (answer, _) in snap.oracle_rounds.items():
         row[f"oracle_{symbol}"] = answer / 1e8
     for (

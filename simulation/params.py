@@ -108,6 +108,8 @@ def system_spec(sc: Scenario) -> SystemSpec:
     kw["tokens"] = tuple(
         replace(t, price_usd=start[t.symbol]) if t.symbol in start else t for t in kw["tokens"]
     )
+    # a path for USDC: the quote gets a feed, and the vault values it there instead of at par
+    kw["quote_feed_usd"] = None if sc.protocol.quote_at_par else sc.market.start.get("USDC")
     return SystemSpec(**kw)
 
 

@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from simulation.market import MarketConfig
+from simulation.units import QUOTE_FEED_BOUNDS_USD
 
 
 class _Model(BaseModel):
@@ -263,6 +264,10 @@ class ProtocolConfig(_Model):
     stale_collateral_at_zero: bool = True
     """Defence against a stale collateral feed blocking liquidations: such collateral counts as 0. false
     turns it off (the account's health reverts while the feed is stale)."""
+    quote_at_par: bool = False
+    """With a market path for USDC (`market.start.USDC`), the quote gets a feed the oracle agent pushes and
+    the vault values margin, balances and pool cash at it. true: no quote feed, the vault values USDC at
+    $1 whatever its market price (the path then only measures what that hides: `quote` in the summary)."""
     min_fee: float = Field(0.003, ge=0, le=0.02)
     """Defence against trading ahead of oracle rounds: the per-side floor of spread + impact, as a fraction
     of price, in every market. Above half the oracle's deviation threshold, a round trip costs more than a
@@ -364,6 +369,13 @@ class Scenario(_Model):
                     )
         if not {"ETH", "BTC"} <= assets:
             raise ValueError(f"market.start must price ETH and BTC, got {sorted(assets)}")
+        if extra := sorted(assets - {"ETH", "BTC", "USDC"}):
+            raise ValueError(f"market.start prices ETH, BTC and (for a depeg) USDC, not {extra}")
+        quote = self.market.start.get("USDC")
+        if quote is not None and not QUOTE_FEED_BOUNDS_USD[0] < quote < QUOTE_FEED_BOUNDS_USD[1]:
+            raise ValueError(
+                f"market.start.USDC: {quote} is outside the quote feed's bounds {QUOTE_FEED_BOUNDS_USD}"
+            )
         for a in self.adversaries:
             if a.market not in ("ETH-USD", "BTC-USD"):
                 raise ValueError(f"adversaries.{a.name}.market: unknown market {a.market!r}")

@@ -81,11 +81,17 @@ class IsolatedView:
     funding_entry_wad: int = 0
     funding_usd: int = 0
     """Funding accrued since its last trade at the block's index, USD wad (+ paid to it, - owed)."""
+    quote_price_wad: int = mm.WAD
+    """The quote token's USD price its margin is valued at (the vault's `quotePriceWad`)."""
 
     @property
     def margin_and_funding_usd(self) -> int:
-        """Its margin in USD wad plus the funding accrued: the equity its PnL adds to."""
-        return self.margin * 10**12 + self.funding_usd
+        """Its margin in USD wad (at the quote's price) plus the funding accrued: the equity its PnL adds
+        to."""
+        return (
+            mm.quote_to_usd_down(self.margin, QUOTE_DECIMALS, self.quote_price_wad)
+            + self.funding_usd
+        )
 
 
 @dataclass(frozen=True)
@@ -160,6 +166,9 @@ class Snapshot:
     """Per adversary address: what it holds (empty without adversaries)."""
     trading_liquidity: int = 0
     """`LPPool.tradingLiquidity()`, quote tokens (read only with adversaries)."""
+    quote_price_wad: int = mm.WAD
+    """The quote token's USD price, wad: its feed's latest round where it has one (`USDC` in the rounds),
+    else par, as the vault's `quotePriceWad`."""
 
     def market(self, market_id: int) -> MarketView:
         return self.markets[market_id]
@@ -171,6 +180,18 @@ class Snapshot:
             return acct
         low = address.lower()
         return next((v for k, v in self.cross.items() if k.lower() == low), None)
+
+
+QUOTE_DECIMALS = 6
+QUOTE_FEED_DECIMALS = 8
+"""The quote's feed answers with 8 decimals: the local mock's and Chainlink's USDC / USD alike."""
+
+
+def quote_price_wad(rounds: dict[str, tuple[int, int]]) -> int:
+    """The quote's price from its feed's latest round (par where it has no feed), as the adapter reads it."""
+    if "USDC" not in rounds:
+        return mm.WAD
+    return rounds["USDC"][0] * 10 ** (18 - QUOTE_FEED_DECIMALS)
 
 
 # ---------------------------------------------------------------------- the reader
@@ -358,6 +379,7 @@ class ChainReader:
             assert out is not None
             rounds[s] = (int(out[1]), int(out[3]))
             i += 1
+        quote_price = quote_price_wad(rounds)
         book = self._out(self.lens["isolatedBook"], res[i])
         scan_cross = self._out(self.lens["scanCross"], res[i + 1])
         totals = [
@@ -382,7 +404,15 @@ class ChainReader:
                 index = markets[int(p[1])].funding_index_wad
                 accrued = mm.funding_pnl_usd_floor(size, entry_index, index)
                 positions[int(pid)] = IsolatedView(
-                    int(pid), p[0], int(p[1]), size, int(p[4]), int(p[5]), entry_index, accrued
+                    int(pid),
+                    p[0],
+                    int(p[1]),
+                    size,
+                    int(p[4]),
+                    int(p[5]),
+                    entry_index,
+                    accrued,
+                    quote_price,
                 )
                 if liquidatable:
                     liquidatable_isolated.append(int(pid))
@@ -430,4 +460,5 @@ class ChainReader:
             lp_shares=lp_shares,
             wallets=wallets,
             trading_liquidity=liquidity,
+            quote_price_wad=quote_price,
         )

@@ -102,6 +102,15 @@ def build_summary(
         if e.blocks_done
         else 0.0,
     }
+    if "USDC" in sc.market.start:
+        low = c.quote_price_low_wad
+        out["quote"] = {
+            "valued_at": "feed" if "FEED_USDC" in e.d.addresses else "par",
+            "market_low_usd": round(float(e.prices["USDC"].min()), 6),
+            "vault_low_usd": round(low / 1e18, 6) if low is not None else None,
+            "unseen_liquidatable_peak": c.quote_unseen_peak,
+            "overvalued_peak_usd": round(c.quote_overvalued_peak_usd, 2),
+        }
     if e.agents.adversaries:
         out["adversaries"] = adversaries_summary(e)
     out["windows"] = scenario_windows(sc)

@@ -45,7 +45,7 @@ def test_withdraw_blocked_below_initial(vault, usdc, alice, fund):
 
 
 def expected_health(vault, oracle, account, tokens):
-    equity = mm.quote_to_usd(vault.collateralBalance(account, vault.quoteToken()), 6)
+    equity = mm.quote_to_usd_down(vault.collateralBalance(account, vault.quoteToken()), 6)
     for t in tokens:
         c = vault.collateralConfig(t)
         equity += mm.mul_wad_down(

@@ -19,6 +19,7 @@ from simulation.deploy import DEFAULT_MARKETS, DEFENCES_OFF, SystemSpec, deploy_
 MIN_ACTIONS = int(os.environ.get("MARGINSIM_REVM_INVARIANT_ACTIONS", "100000"))
 MECHANISMS = SystemSpec(
     insurance_usd=0,
+    quote_feed_usd=1.0,
     markets=(
         dataclasses.replace(DEFAULT_MARKETS[0], funding_rate=1.0, pool_loss_cap=0.0001),
         dataclasses.replace(
@@ -34,7 +35,8 @@ MECHANISMS = SystemSpec(
 of price a day at full skew, so that the machine's minutes move equity); BTC-USD with a size tier (5 %
 more above $10,000 of notional) and a liquidation cap ($15,000 a block): the machine's positions (up to
 some $95,000) cross both; and in ETH-USD, with no insurance fund to start, a pool loss cap of 0.01 % of
-its trading liquidity a day (some $1,000), past which bad debt is auto-deleveraged."""
+its trading liquidity a day (some $1,000), past which bad debt is auto-deleveraged. The quote has a feed
+(`move_quote_price` depegs it, within $0.50 to $2), so margin and balances are valued at it."""
 ROOT = Path(__file__).resolve().parents[1]
 
 

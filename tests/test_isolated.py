@@ -17,7 +17,7 @@ def expected_fill(vault, pool, market_id, size):
         market_fee(
             vault.market(market_id).params,
             mm.notional_usd_up(size, price),
-            mm.quote_to_usd(pool.tradingLiquidity(), 6),
+            mm.quote_to_usd_down(pool.tradingLiquidity(), 6),
         ),
     )
 

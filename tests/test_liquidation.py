@@ -20,14 +20,14 @@ def expected_isolated(vault, pool, pid, price):
     and the fill of a full close; the closed part fills as an owner's reduce of that size would."""
     p, mp = vault.position(pid), vault.market(vault.position(pid).marketId).params
     h = mm.position_health(
-        mm.quote_to_usd(p.margin, 6),
+        mm.quote_to_usd_down(p.margin, 6),
         p.size,
         p.entryPriceWad,
         price,
         mp.initialMarginWad,
         mp.maintenanceMarginWad,
     )
-    liquidity = mm.quote_to_usd(pool.tradingLiquidity(), 6)
+    liquidity = mm.quote_to_usd_down(pool.tradingLiquidity(), 6)
 
     def fee(size):
         return market_fee(mp, mm.notional_usd_up(size, price), liquidity)

@@ -77,7 +77,9 @@ usd = st.integers(0, 10**12 * WAD)  # up to $1e12
 size = st.integers(-(10**9) * WAD, 10**9 * WAD)  # +-1e9 tokens (wad)
 price = st.one_of(st.sampled_from([1, WAD, 3000 * WAD, 10**30]), st.integers(1, 10**30))
 ratio = st.one_of(st.sampled_from([0, 1, WAD - 1, WAD, WAD + 1]), st.integers(0, 2 * WAD))
-decimals = st.one_of(*[st.integers(0, 18)] * 3, st.integers(19, 255))  # > 18 must revert
+decimals = st.one_of(
+    *[st.integers(0, 18)] * 3, st.integers(19, 255)
+)  # > 77 reverts: 10 ** decimals
 amount = st.one_of(st.integers(0, 10**30), uint256)
 
 
@@ -90,6 +92,8 @@ S = real_or_edge(size, int256)  # a position size, int256
 P = real_or_edge(price, uint256)  # a price, uint256
 R = real_or_edge(ratio, uint256)  # a ratio / fraction, uint256
 E = real_or_edge(st.integers(-(10**12) * WAD, 10**12 * WAD), int256)  # a signed USD value
+# a quote token's price: at par most often, a depeg, or any uint256 (0 must revert: a division by it)
+QP = st.one_of(st.just(WAD), st.integers(WAD // 2, 2 * WAD), P)
 
 
 @st.composite
@@ -107,10 +111,11 @@ CASES: dict[str, st.SearchStrategy[tuple[Any, ...]]] = {
     "mulDivUp": st.tuples(U, R, st.one_of(st.sampled_from([0, 1, WAD]), R)),
     "mulWadDown": st.tuples(U, R),
     "mulWadUp": st.tuples(U, R),
-    "quoteToUsd": st.tuples(amount, decimals),
-    "usdToQuoteDown": st.tuples(U, decimals),
-    "usdToQuoteUp": st.tuples(U, decimals),
-    "signedUsdToQuoteFloor": st.tuples(E, decimals),
+    "quoteToUsdDown": st.tuples(amount, decimals, QP),
+    "quoteToUsdUp": st.tuples(amount, decimals, QP),
+    "usdToQuoteDown": st.tuples(U, decimals, QP),
+    "usdToQuoteUp": st.tuples(U, decimals, QP),
+    "signedUsdToQuoteFloor": st.tuples(E, decimals, QP),
     "valueUsdDown": st.tuples(amount, decimals, P),
     "notionalUsdUp": st.tuples(S, P),
     "notionalUsdDown": st.tuples(S, P),

@@ -276,3 +276,40 @@ def test_jelly_auto_deleveraging_recovers_the_bad_debt_not_the_pools_loss(jelly)
     kept = capped["adversaries"]["jelly"]["pnl_usd"] / incident["adversaries"]["jelly"]["pnl_usd"]
     assert 0.9 < kept < 1.0
     assert capped["invariants"]["violations"] == 0
+
+
+@pytest.fixture(scope="module")
+def depeg(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, Path, dict]:
+    sc = load_scenario(ROOT / "scenarios" / "usdc_depeg.yaml")
+    out = tmp_path_factory.mktemp("usdc-depeg")
+    at_feed = _run(sc, out)
+    par = sc.model_copy(update={"protocol": sc.protocol.model_copy(update={"quote_at_par": True})})
+    out_par = tmp_path_factory.mktemp("usdc-at-par")
+    return out, at_feed, out_par, _run(par, out_par)
+
+
+def test_usdc_depeg_valued_at_the_feed_liquidates_what_par_hides(depeg):
+    """USDC at $0.88: valued at its feed, the vault sees every USDC margin lose 12 % and liquidates the
+    levered positions that no longer cover maintenance (more than 10 liquidations beyond the same run at
+    par, all of them in the depeg's window); at par the books overstate the quote held by more than
+    $50,000 and at least 5 positions sit unliquidated that the quote's market price makes liquidatable.
+    The feed lags the market by at most its 0.25 % deviation: what it leaves unseen is that lag's."""
+    out, feed, out_par, par = depeg
+    assert feed["quote"]["valued_at"] == "feed" and par["quote"]["valued_at"] == "par"
+    assert feed["quote"]["market_low_usd"] == pytest.approx(0.88)
+    assert feed["quote"]["vault_low_usd"] == pytest.approx(0.88, abs=0.0025 * 0.88)
+    assert par["quote"]["vault_low_usd"] == 1.0
+    assert feed["liquidations"]["count"] > par["liquidations"]["count"] + 10
+    ts, ts_par = (
+        pd.read_parquet(o / "timeseries.parquet").set_index("block") for o in (out, out_par)
+    )
+    extra = ts["liquidations"] - ts_par["liquidations"]
+    assert extra.loc[60:600].sum() > 10  # the depeg's window: the fall, the trough, the recovery
+    assert par["quote"]["overvalued_peak_usd"] > 50_000
+    assert feed["quote"]["overvalued_peak_usd"] < par["quote"]["overvalued_peak_usd"] / 20
+    assert par["quote"]["unseen_liquidatable_peak"] >= 5
+    assert feed["quote"]["unseen_liquidatable_peak"] < par["quote"]["unseen_liquidatable_peak"]
+    assert ts["oracle_USDC"].min() == pytest.approx(0.88, abs=0.0025 * 0.88)
+    assert "oracle_USDC" not in ts_par  # at par the quote has no feed
+    assert feed["bad_debt_usd"] == par["bad_debt_usd"] == 0
+    assert feed["invariants"]["violations"] == par["invariants"]["violations"] == 0

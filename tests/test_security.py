@@ -145,7 +145,7 @@ def test_a_liquidation_fills_as_a_close_of_the_same_size(
     pid = big_long(vault, usdc, alice, fund)
     entry = vault.position(pid).entryPriceWad
     set_price(eth_feed, 2900)
-    liquidity = mm.quote_to_usd(pool.tradingLiquidity(), 6)
+    liquidity = mm.quote_to_usd_down(pool.tradingLiquidity(), 6)
     tx = vault.liquidateIsolated(pid, sender=keeper)
     ev = vault.IsolatedLiquidated.from_receipt(tx)[0]
     mp = vault.market(ETH).params

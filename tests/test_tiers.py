@@ -89,7 +89,7 @@ def test_the_exact_liquidation_price_accounts_for_the_tier(
 
     def liquidatable(price: int) -> bool:
         return mm.position_health(
-            mm.quote_to_usd(p.margin, 6),
+            mm.quote_to_usd_down(p.margin, 6),
             p.size,
             p.entryPriceWad,
             price,

@@ -24,20 +24,24 @@ contract MarginMathHarness {
         return MarginMath.mulWadUp(x, y);
     }
 
-    function quoteToUsd(uint256 amount, uint8 decimals) external pure returns (uint256) {
-        return MarginMath.quoteToUsd(amount, decimals);
+    function quoteToUsdDown(uint256 amount, uint8 decimals, uint256 quotePriceWad) external pure returns (uint256) {
+        return MarginMath.quoteToUsdDown(amount, decimals, quotePriceWad);
     }
 
-    function usdToQuoteDown(uint256 usd, uint8 decimals) external pure returns (uint256) {
-        return MarginMath.usdToQuoteDown(usd, decimals);
+    function quoteToUsdUp(uint256 amount, uint8 decimals, uint256 quotePriceWad) external pure returns (uint256) {
+        return MarginMath.quoteToUsdUp(amount, decimals, quotePriceWad);
     }
 
-    function usdToQuoteUp(uint256 usd, uint8 decimals) external pure returns (uint256) {
-        return MarginMath.usdToQuoteUp(usd, decimals);
+    function usdToQuoteDown(uint256 usd, uint8 decimals, uint256 quotePriceWad) external pure returns (uint256) {
+        return MarginMath.usdToQuoteDown(usd, decimals, quotePriceWad);
     }
 
-    function signedUsdToQuoteFloor(int256 usd, uint8 decimals) external pure returns (int256) {
-        return MarginMath.signedUsdToQuoteFloor(usd, decimals);
+    function usdToQuoteUp(uint256 usd, uint8 decimals, uint256 quotePriceWad) external pure returns (uint256) {
+        return MarginMath.usdToQuoteUp(usd, decimals, quotePriceWad);
+    }
+
+    function signedUsdToQuoteFloor(int256 usd, uint8 decimals, uint256 quotePriceWad) external pure returns (int256) {
+        return MarginMath.signedUsdToQuoteFloor(usd, decimals, quotePriceWad);
     }
 
     function valueUsdDown(uint256 amount, uint8 decimals, uint256 priceWad) external pure returns (uint256) {

@@ -150,6 +150,8 @@ interface IMarginBooks {
 /// @notice Read surface of the vault that keepers, the lens and outside tools rely on.
 interface IMarginVault is IMarginBooks {
     function marketCount() external view returns (uint256);
+    /// @notice The quote token's USD price (wad) that margin and balances are valued at: 1e18 without a feed.
+    function quotePriceWad() external view returns (uint256);
     function market(uint256 marketId) external view returns (Market memory);
     /// @notice Oracle price and effective ratios (base + volatility buffer) of a market now.
     function marketState(uint256 marketId) external view returns (MarketState memory);

@@ -10,6 +10,10 @@ interface IMarginVaultForPool {
 
     /// @notice Pool cash, USD wad, that open interest requires under each market's cap.
     function requiredPoolValueUsd() external view returns (uint256);
+
+    /// @notice The quote token's USD price, wad: its feed's (checked like every feed), or 1e18 while the
+    /// oracle has none for it. The vault values margin, balances and pool cash at it.
+    function quotePriceWad() external view returns (uint256);
 }
 
 /// @notice The LP pool, as the vault uses it.

@@ -40,28 +40,32 @@ library MarginMath {
 
     // --- token <-> USD --------------------------------------------------------------------------
 
-    /// @dev Scale between a token's decimals (<= 18) and USD wad, for a token worth exactly $1.
-    function _unit(uint8 decimals) private pure returns (uint256) {
-        return 10 ** (ConstantsLib.USD_DECIMALS - decimals);
+    /// @notice Quote-token amount to USD wad at the quote's price (`quotePriceWad`, USD per whole token: 1e18 at
+    /// par, where the result is exact), rounded down: what an account holds is never overstated.
+    function quoteToUsdDown(uint256 amount, uint8 decimals, uint256 quotePriceWad) internal pure returns (uint256) {
+        return valueUsdDown(amount, decimals, quotePriceWad);
     }
 
-    /// @notice Quote-token amount to USD wad (exact: decimals <= 18).
-    function quoteToUsd(uint256 amount, uint8 decimals) internal pure returns (uint256) {
-        return amount * _unit(decimals);
+    /// @notice As `quoteToUsdDown`, rounded up: what an account owes is never understated.
+    function quoteToUsdUp(uint256 amount, uint8 decimals, uint256 quotePriceWad) internal pure returns (uint256) {
+        return mulDivUp(amount, quotePriceWad, 10 ** decimals);
     }
 
-    function usdToQuoteDown(uint256 usd, uint8 decimals) internal pure returns (uint256) {
-        return usd / _unit(decimals);
+    /// @notice USD wad to quote tokens at the quote's price, rounded down: what the protocol pays.
+    function usdToQuoteDown(uint256 usd, uint8 decimals, uint256 quotePriceWad) internal pure returns (uint256) {
+        return mulDivDown(usd, 10 ** decimals, quotePriceWad);
     }
 
-    function usdToQuoteUp(uint256 usd, uint8 decimals) internal pure returns (uint256) {
-        return Math.ceilDiv(usd, _unit(decimals));
+    /// @notice USD wad to quote tokens at the quote's price, rounded up: what the protocol takes.
+    function usdToQuoteUp(uint256 usd, uint8 decimals, uint256 quotePriceWad) internal pure returns (uint256) {
+        return mulDivUp(usd, 10 ** decimals, quotePriceWad);
     }
 
-    /// @notice Signed USD to quote tokens, rounded toward minus infinity: gains down, losses up.
-    function signedUsdToQuoteFloor(int256 usd, uint8 decimals) internal pure returns (int256) {
-        if (usd >= 0) return int256(usdToQuoteDown(uint256(usd), decimals));
-        return -int256(usdToQuoteUp(uint256(-usd), decimals));
+    /// @notice Signed USD to quote tokens at the quote's price, rounded toward minus infinity: gains down,
+    /// losses up.
+    function signedUsdToQuoteFloor(int256 usd, uint8 decimals, uint256 quotePriceWad) internal pure returns (int256) {
+        if (usd >= 0) return int256(usdToQuoteDown(uint256(usd), decimals, quotePriceWad));
+        return -int256(usdToQuoteUp(uint256(-usd), decimals, quotePriceWad));
     }
 
     /// @notice Value of `amount` of a token with `decimals` at `priceWad` (USD per whole token).

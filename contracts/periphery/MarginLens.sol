@@ -51,17 +51,18 @@ contract MarginLens {
     {
         (ids, positions) = vault.openPositions(start, count);
         MarketState[] memory states = _marketStatesOrZero();
-        uint8 decimals = vault.quoteDecimals(); // once, not once per position
+        (uint8 decimals, uint256 quotePrice) = _quote(); // once, not once per position
         liquidatable = new bool[](ids.length);
         for (uint256 i = 0; i < ids.length; ++i) {
-            liquidatable[i] = _liquidatable(positions[i], states[positions[i].marketId], decimals);
+            liquidatable[i] = _liquidatable(positions[i], states[positions[i].marketId], decimals, quotePrice);
         }
     }
 
     /// @notice Health of an isolated position now: equity = margin + PnL at the oracle price + funding.
     function isolatedHealth(uint256 positionId) external view returns (Health memory) {
         IsolatedPosition memory p = _position(positionId);
-        return _health(p, vault.marketState(p.marketId), vault.quoteDecimals());
+        (uint8 decimals, uint256 quotePrice) = _quote();
+        return _health(p, vault.marketState(p.marketId), decimals, quotePrice);
     }
 
     /// @notice Health of a cross account now: equity = quote + sum(weighted collateral) + sum(PnL), collateral
@@ -145,7 +146,8 @@ contract MarginLens {
         IsolatedPosition memory p = _position(positionId);
         MarketState memory s = vault.marketState(p.marketId);
         uint256 absSize = SignedMath.abs(p.size);
-        int256 marginUsd = int256(MarginMath.quoteToUsd(p.margin, vault.quoteDecimals()))
+        (uint8 decimals, uint256 quotePrice) = _quote();
+        int256 marginUsd = int256(MarginMath.quoteToUsdDown(p.margin, decimals, quotePrice))
             + MarginMath.fundingPnlUsdFloor(p.size, p.fundingEntryWad, s.fundingIndexWad);
         uint256 entryUsd = MarginMath.mulWadDown(absSize, p.entryPriceWad);
         uint256 m = s.maintenanceRatioWad;
@@ -210,13 +212,18 @@ contract MarginLens {
         return price > 0 ? uint256(price) : 0;
     }
 
-    function _health(IsolatedPosition memory p, MarketState memory s, uint8 quoteDecimals)
+    /// @dev The quote token's decimals and USD price (the vault's valuation of margin).
+    function _quote() internal view returns (uint8 decimals, uint256 quotePrice) {
+        return (vault.quoteDecimals(), vault.quotePriceWad());
+    }
+
+    function _health(IsolatedPosition memory p, MarketState memory s, uint8 quoteDecimals, uint256 quotePrice)
         internal
         pure
         returns (Health memory)
     {
         return MarginMath.positionHealth(
-            int256(MarginMath.quoteToUsd(p.margin, quoteDecimals))
+            int256(MarginMath.quoteToUsdDown(p.margin, quoteDecimals, quotePrice))
                 + MarginMath.fundingPnlUsdFloor(p.size, p.fundingEntryWad, s.fundingIndexWad),
             p.size,
             p.entryPriceWad,
@@ -234,7 +241,8 @@ contract MarginLens {
         returns (bool)
     {
         s.priceWad = priceWad;
-        return MarginMath.isLiquidatable(_health(p, s, vault.quoteDecimals()));
+        (uint8 decimals, uint256 quotePrice) = _quote();
+        return MarginMath.isLiquidatable(_health(p, s, decimals, quotePrice));
     }
 
     /// @dev Bracket the flip around the estimate by doubling steps, then search it.
@@ -290,8 +298,12 @@ contract MarginLens {
 
     /// @dev A position is liquidatable now if its market can be priced and equity < maintenance. A market
     /// whose oracle is stale (state zero) liquidates nothing: the vault would revert.
-    function _liquidatable(IsolatedPosition memory p, MarketState memory s, uint8 decimals) internal pure returns (bool) {
-        return s.priceWad != 0 && MarginMath.isLiquidatable(_health(p, s, decimals));
+    function _liquidatable(IsolatedPosition memory p, MarketState memory s, uint8 decimals, uint256 quotePrice)
+        internal
+        pure
+        returns (bool)
+    {
+        return s.priceWad != 0 && MarginMath.isLiquidatable(_health(p, s, decimals, quotePrice));
     }
 
     /// @dev Every market's state, zero for a market whose state cannot be read (a stale oracle), so one

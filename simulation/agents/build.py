@@ -132,7 +132,7 @@ def build_agents(b: Build, accounts: Sequence[str]) -> Agents:
         deployer,
         b.addr.feeds,
         {s: a[t] for s, t in SYMBOL_TOKEN.items()},
-        fork.decimals if fork else {s: 8 for s in SYMBOL_TOKEN},
+        fork.decimals if fork else {s: 8 for s in b.addr.feeds},
         b.abis[b.d.kinds["FEED_WETH"]],
         a["OracleAdapter"],
         b.abis["OracleAdapter"],

@@ -143,7 +143,7 @@ class Keeper:
             mm.pnl_usd_floor(size, entry, snap.market(m).price_wad or 0)
             for m, (size, entry) in acct.positions.items()
         ) + sum(acct.funding_usd.values())
-        quote_usd = mm.quote_to_usd(acct.quote_balance, 6)
+        quote_usd = mm.quote_to_usd_down(acct.quote_balance, 6, snap.quote_price_wad)
         owed = mm.mul_wad_up(max(0, -pnl) + penalty_usd, fraction)
         weighted = acct.equity_usd - quote_usd - pnl
         needed = min(max(0, owed - quote_usd), max(0, weighted))

@@ -66,6 +66,7 @@ class ChainState:
     deficits: dict[tuple[int, bool], int] = field(default_factory=dict)  # (market, long) -> owed
     total_deficit: int = 0  # vault.totalDeleverageDeficit
     portfolio: dict[str, bool] = field(default_factory=dict)  # trader -> margined on net risk
+    quote_price: int = mm.WAD  # the quote's price the vault values it at (its feed's, or par)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -109,6 +110,10 @@ class Harness:
             s: self.call1("OracleAdapter", "feedConfig", self.addr[s])[3] for s in ASSETS
         }
         self._vol_cache: dict[tuple[str, int], int] = {}
+        self.quote_feed = "FEED_USDC" in system.addresses
+        """The quote has a feed (a depeg can be played): the vault values it there, and so does the model."""
+        self.quote_price = mm.WAD
+        """The quote's price at the latest `read` (the model's isolated health values margin at it)."""
         self.holders = [owner, keeper, *traders, *lps]
         self.holders += [self.addr[n] for n in ("MarginVault", "LPPool", "InsuranceFund")]
         self._ck = {a.lower(): a for a in self.holders}
@@ -242,6 +247,8 @@ class Harness:
         specs += [("MarginVault", "deleverageDeficit", m, long) for m, long in sides]
         specs.append(("MarginVault", "totalDeleverageDeficit"))
         specs += [("MarginVault", "portfolioMargin", a) for a in t]
+        if self.quote_feed:
+            specs.append(("OracleAdapter", "priceWadOrPar", self.addr["USDC"]))
         timestamp = int(self.rpc1("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
         r = iter(self.calls(specs))
         ids, ps = next(r)
@@ -278,7 +285,14 @@ class Harness:
             {side: next(r) for side in sides},
             next(r),
             {a: bool(next(r)) for a in t},
+            self._quote_price(next(r) if self.quote_feed else mm.WAD),
         )
+
+    def _quote_price(self, read: int | None) -> int:
+        """Remember the quote's price of this read (the suite keeps its feed fresh: it never reverts)."""
+        assert read, "the quote feed went stale: the suite refreshes it with every time step"
+        self.quote_price = read
+        return read
 
     def read_lens(self, st: ChainState) -> dict[str, Any]:
         """The lens's health of every position and account, and its scans (None where one reverted)."""
@@ -343,7 +357,10 @@ class Harness:
             return None
         funding = mm.funding_pnl_usd_floor(size, funding_entry, state[5])
         return mm.position_health(
-            mm.quote_to_usd(margin, USDC_DEC) + funding, size, entry, *state[:5]
+            mm.quote_to_usd_down(margin, USDC_DEC, self.quote_price) + funding,
+            size,
+            entry,
+            *state[:5],
         )
 
     def model_account_health(
@@ -351,7 +368,7 @@ class Harness:
     ) -> mm.Health | None:
         """Collateral whose feed is stale counts 0 (the vault's rule); None when a market the account
         trades cannot be priced."""
-        equity = mm.quote_to_usd(self.coll(st, account, "USDC"), USDC_DEC)
+        equity = mm.quote_to_usd_down(self.coll(st, account, "USDC"), USDC_DEC, st.quote_price)
         for s in self.collateral:
             amount, price = self.coll(st, account, s), st.prices[s]
             if amount and price is not None:
@@ -378,10 +395,10 @@ class Harness:
         return h
 
     def value_quote(self, st: ChainState, symbol: str, amount: int) -> int:
-        """Oracle value of `amount` of a token, in quote units (rounded down; the quote at par)."""
+        """Oracle value of `amount` of a token, in quote units at the quote's price (rounded down)."""
         if symbol == "USDC":
             return amount
         price = st.prices[symbol] or 0
         return mm.usd_to_quote_down(
-            mm.value_usd_down(amount, self.decimals[symbol], price), USDC_DEC
+            mm.value_usd_down(amount, self.decimals[symbol], price), USDC_DEC, st.quote_price
         )

@@ -225,12 +225,29 @@ class BaseMachine(RuleBasedStateMachine):
         for symbol in ("WETH", "WBTC"):
             self._move(symbol, 0, minutes * 60 if symbol == "WETH" else 0)
 
+    @rule(move=st.integers(-12, 12))
+    def move_quote_price(self, move: int) -> None:
+        """A deployment whose quote has a feed: the quote's price moves (a depeg, or its recovery), kept
+        within the feed's bounds ($0.50 to $2). The vault revalues every margin and balance."""
+        h = self.h
+        if not h.quote_feed:
+            return
+        answer = h.call1("FEED_USDC", "latestAnswer")
+        new = min(max(answer * (100 + move) // 100, 55 * 10**6), 190 * 10**6)
+        h.advance(60)
+        h.must("FEED_USDC", "updateAnswer", (new,), h.owner)
+        STATS["quoteMoves"] += 1
+        self.dirty()
+
     def _move(self, symbol: str, move: int, seconds: int = 60) -> None:
         h = self.h
         answer = h.call1(f"FEED_{symbol}", "latestAnswer")
         h.advance(seconds)
         h.must(f"FEED_{symbol}", "updateAnswer", (max(1, answer * (100 + move) // 100),), h.owner)
         h.must("OracleAdapter", "cacheVolatility", (h.addr[symbol],), h.owner)
+        if h.quote_feed:  # the quote's feed gets a round at its answer: time never makes it stale
+            quote = h.call1("FEED_USDC", "latestAnswer")
+            h.must("FEED_USDC", "updateAnswer", (quote,), h.owner)
         STATS["priceMoves"] += 1
         self.dirty()
 

@@ -269,7 +269,9 @@ class MarginMachine(BaseMachine):
             return
         ev = out.events("Deleveraged")[0]
         closed = mm.pnl_usd_floor(ev["closedSize"], entry, state[0])
-        if ev["haircut"] > min(deficit, mm.usd_to_quote_down(max(closed, 0), USDC_DEC)):
+        if ev["haircut"] > min(
+            deficit, mm.usd_to_quote_down(max(closed, 0), USDC_DEC, s.quote_price)
+        ):
             self.violations.append(
                 f"haircut {ev['haircut']} beyond deficit {deficit} or profit {closed}"
             )
