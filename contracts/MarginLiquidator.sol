@@ -76,12 +76,10 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
         (CloseTotals memory t, int256 closeSize, MarketState memory s) = _planIsolated(p);
         Settlement memory st = _settlementTerms(p.margin, t);
 
-        Market storage m = _markets[p.marketId];
-        (int256 size, uint256 entry) = (p.size, p.entryPriceWad);
+        int256 size = p.size;
         (st.market, st.long) = (p.marketId, size > 0);
         _useLiquidationRoom(p.marketId, MarginMath.notionalUsdUp(closeSize, s.priceWad));
-        _storeFunding(m, s.fundingIndexWad);
-        _removeExposure(m, size, entry, p.fundingEntryWad);
+        int256 left = _reduceExposure(p.marketId, size, p.entryPriceWad, p.fundingEntryWad, closeSize, s.fundingIndexWad);
         if (t.full) {
             _untrackOpen(p.openIndex);
             delete _positions[positionId];
@@ -91,9 +89,8 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
                 totalClaimableQuote += st.remaining;
             }
         } else {
-            _addExposure(m, size - closeSize, entry, s.fundingIndexWad);
             (p.size, p.margin, p.fundingEntryWad) =
-                ((size - closeSize).toInt128(), st.remaining.toUint128(), s.fundingIndexWad.toInt128());
+                (left.toInt128(), st.remaining.toUint128(), s.fundingIndexWad.toInt128());
         }
         _emitIsolatedLiquidated(positionId, owner, closeSize, s.priceWad, st, t.full);
         _coverBadDebt(st, positionId, true);
@@ -245,13 +242,9 @@ contract MarginLiquidator is MarginBooks, IMarginLiquidation, ReentrancyGuardTra
         for (uint256 i = 0; i < closes.length; ++i) {
             if (closes[i] == 0) continue;
             CrossPosition storage cp = _crossPositions[account][i];
-            (int256 size, uint256 entry) = (cp.size, cp.entryPriceWad);
-            Market storage m = _markets[i];
+            uint256 entry = cp.entryPriceWad;
             _useLiquidationRoom(i, MarginMath.notionalUsdUp(closes[i], states[i].priceWad));
-            _storeFunding(m, states[i].fundingIndexWad);
-            _removeExposure(m, size, entry, cp.fundingEntryWad);
-            int256 left = size - closes[i];
-            _addExposure(m, left, entry, states[i].fundingIndexWad);
+            int256 left = _reduceExposure(i, cp.size, entry, cp.fundingEntryWad, closes[i], states[i].fundingIndexWad);
             (cp.size, cp.fundingEntryWad) = (left.toInt128(), left == 0 ? int128(0) : states[i].fundingIndexWad.toInt128());
             if (left == 0) {
                 cp.entryPriceWad = 0;

@@ -101,6 +101,11 @@ class ContractAbi:
 
     def __init__(self, abi: Sequence[Mapping[str, Any]]):
         self.functions: dict[str, Function] = {}
+        self.output_names: dict[str, list[Mapping[str, Any]]] = {}
+        """Function name -> its ABI outputs, with their (and their structs' fields') names."""
+        for item in abi:
+            if item.get("type") == "function":
+                self.output_names[item["name"]] = item["outputs"]
         for item in abi:
             if item.get("type") != "function":
                 continue
@@ -113,6 +118,15 @@ class ContractAbi:
 
     def __getitem__(self, name: str) -> Function:
         return self.functions[name]
+
+    def struct_fields(self, function: str, *path: str) -> tuple[str, ...]:
+        """The field names, in order, of the struct `function` returns (first output), or of the struct
+        reached from it through the fields named in `path`: the contracts' own order, so that a decoded
+        tuple is read by name and no field index is written twice."""
+        node: Mapping[str, Any] = self.output_names[function][0]
+        for name in path:
+            node = next(c for c in node["components"] if c["name"] == name)
+        return tuple(c["name"] for c in node["components"])
 
     def __contains__(self, name: object) -> bool:
         return name in self.functions

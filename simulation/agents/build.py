@@ -25,7 +25,6 @@ from simulation.deploy import Deployment
 from simulation.scenario import Scenario
 from simulation.state import Addresses, ChainReader
 
-POOL_LOSS_CAP_FIELD = 17
 """`MarketParams.poolLossCapWad`'s place in the struct."""
 SYMBOL_TOKEN = {"ETH": "WETH", "BTC": "WBTC"}
 """Feed symbol -> token it prices, for the feeds that have a market."""
@@ -54,8 +53,8 @@ class ForkContext:
 class ProtocolReads:
     """What the agents need of the deployed protocol, read once at set-up."""
 
-    market_params: dict[int, tuple[int, ...]]
-    """Market id -> its MarketParams tuple."""
+    market_params: dict[int, dict[str, int]]
+    """Market id -> its MarketParams by field name (the struct's own names: `poolLossCapWad`, ...)."""
     min_collateral_discount: int
     """The smallest liquidation discount of the cross collateral tokens (wad)."""
     liquidation_at_fill_price: bool
@@ -142,7 +141,7 @@ def build_agents(b: Build, accounts: Sequence[str]) -> Agents:
     b.reader.cross_accounts = [t.address for t in traders if t.cfg.margin_mode != "isolated"]
     b.reader.lps = [lp.address for lp in lps]
     adversaries = _build_adversaries(b, it, terms)
-    capped = any(p[POOL_LOSS_CAP_FIELD] for p in b.protocol.market_params.values())
+    capped = any(p["poolLossCapWad"] for p in b.protocol.market_params.values())
     deleverager = Deleverager(deployer, a["MarginVault"], vault) if capped else None
     b.reader.read_deficits = capped
     return Agents(oracle, traders, keepers, lps, adversaries, deleverager)
@@ -191,8 +190,10 @@ def read_protocol(
         ]
     )
     configs = reader.views([(a["MarginVault"], vault["collateralConfig"], (t,)) for t in tokens[0]])
+    at = vault.struct_fields("market").index("params")
+    names = vault.struct_fields("market", "params")
     return ProtocolReads(
-        {i: tuple(m[0][5]) for i, m in zip(ids, markets, strict=True)},
+        {i: dict(zip(names, m[0][at], strict=True)) for i, m in zip(ids, markets, strict=True)},
         min((int(c[0][3]) for c in configs), default=0),
         bool(at_fill[0]),
         int(cooldown[0]),
@@ -202,7 +203,15 @@ def read_protocol(
 def market_terms(protocol: ProtocolReads) -> dict[int, MarketTerms]:
     """Each market's fee and liquidation parameters, from its MarketParams tuple."""
     return {
-        i: MarketTerms(p[5], p[12], p[6], p[3], p[4], p[8], p[13])
+        i: MarketTerms(
+            spread=p["spreadWad"],
+            min_fee=p["minFeeWad"],
+            impact=p["impactCoefficientWad"],
+            penalty=p["liquidationPenaltyWad"],
+            keeper_share=p["keeperShareWad"],
+            min_notional=p["minNotionalUsd"],
+            liquidation_cap=p["liquidationCapUsd"],
+        )
         for i, p in protocol.market_params.items()
     }
 
