@@ -25,9 +25,16 @@ def oracle_price_wad(snap: Snapshot, symbol: str) -> int:
     return snap.oracle_rounds[symbol][0] * 10**10
 
 
+def quote_usd(snap: Snapshot, amount: int) -> float:
+    """Quote tokens in USD at the quote's price (the vault's: its feed's, or par)."""
+    return (
+        amount * snap.quote_price_wad / (10**6 * WAD)
+    )  # one rounding: at par, amount / 1e6 exactly
+
+
 def token_value_usd(snap: Snapshot, token: str, amount: int) -> float:
     if token == "USDC":
-        return amount / 10**6
+        return quote_usd(snap, amount)
     price = oracle_price_wad(snap, TOKEN_SYMBOL[token])
     return amount * price / 10 ** DECIMALS[token] / WAD
 
@@ -35,7 +42,7 @@ def token_value_usd(snap: Snapshot, token: str, amount: int) -> float:
 def lp_value_usd(snap: Snapshot, shares: int) -> float:
     """ERC-4626 `convertToAssets` (rounded down) in USD."""
     assets = shares * (snap.pool_total_assets + 1) // (snap.pool_total_supply + SHARE_OFFSET)
-    return assets / 10**6
+    return quote_usd(snap, assets)
 
 
 def wallet_value_usd(snap: Snapshot, w: WalletView) -> float:
@@ -43,9 +50,13 @@ def wallet_value_usd(snap: Snapshot, w: WalletView) -> float:
     its value at the request and now), and claimable remainders."""
     tokens = sum(token_value_usd(snap, t, a) for t, a in w.tokens.items())
     collateral = sum(token_value_usd(snap, t, a) for t, a in w.collateral.items())
-    exit_usd = min(w.lp.pending_assets / 10**6, lp_value_usd(snap, w.lp.pending))
+    exit_usd = min(quote_usd(snap, w.lp.pending_assets), lp_value_usd(snap, w.lp.pending))
     return (
-        tokens + collateral + lp_value_usd(snap, w.lp.held) + exit_usd + w.claimable_quote / 10**6
+        tokens
+        + collateral
+        + lp_value_usd(snap, w.lp.held)
+        + exit_usd
+        + quote_usd(snap, w.claimable_quote)
     )
 
 
