@@ -55,6 +55,10 @@ def main() -> int:
         table |= measure_deleverage(
             w3, deploy_system(w3, artifacts, spec=spec, rpc_url=node.rpc_url)
         )
+        # the same actions on a vault that values the quote at its feed (a USDC / USD feed at $1)
+        at_feed = SystemSpec(markets=funded, quote_feed_usd=1.0, quote_at_feed=True)
+        d_feed = deploy_system(w3, artifacts, spec=at_feed, rpc_url=node.rpc_url)
+        table |= {f"{k}@quote_feed": v for k, v in measure(w3, d_feed).items()}
     sizes = {
         name: artifacts[name].deployed_size_bytes
         for name in (
@@ -110,12 +114,17 @@ def measure(w3: Web3, d: Any) -> dict[str, int]:
             gas[label] = int(r["gasUsed"])
         return r
 
+    quote_feed = d.contract("FEED_USDC") if "FEED_USDC" in d.addresses else None
+
     def rounds(eth: float, btc: float) -> None:
-        """New rounds, then the volatility cache refreshed, as the oracle agent does."""
+        """New rounds, then the volatility cache refreshed, as the oracle agent does (and the quote's
+        feed, where it has one, a round at $1)."""
         advance(60)
         for feed, price, asset in ((feeds[0], eth, weth), (feeds[1], btc, wbtc)):
             send(feed.functions.updateAnswer(int(price * 1e8)), owner)
             send(oracle.functions.cacheVolatility(asset.address), owner, "cache_volatility")
+        if quote_feed is not None:
+            send(quote_feed.functions.updateAnswer(10**8), owner)
 
     for i in range(9):  # a full volatility window of small moves
         rounds(3000 + 3 * (i % 2), 60000 + 40 * (i % 2))

@@ -41,6 +41,8 @@ abstract contract MarginBooks is IMarginBooks {
     bool public immutable liquidationAtFillPrice;
     /// @notice See `Defences`.
     bool public immutable staleCollateralAtZero;
+    /// @notice The quote is valued at its oracle feed (see `Defences.quoteAtFeed`); false: at $1.
+    bool public immutable quoteAtFeed;
 
     /// @dev The result of one trade against the pool.
     struct Fill {
@@ -128,6 +130,7 @@ abstract contract MarginBooks is IMarginBooks {
     ) {
         liquidationAtFillPrice = defences.liquidationAtFillPrice;
         staleCollateralAtZero = defences.staleCollateralAtZero;
+        quoteAtFeed = defences.quoteAtFeed;
         _quote = quote;
         quoteDecimals = quoteDecimals_;
         oracle = oracle_;
@@ -300,10 +303,11 @@ abstract contract MarginBooks is IMarginBooks {
         return MarginMath.quoteToUsdDown(pool.tradingLiquidity(), quoteDecimals, _quotePriceWad());
     }
 
-    /// @dev The quote token's USD price (1e18 at par while it has no feed; see `OracleAdapter.priceWadOrPar`).
-    /// Margin, balances and pool cash are valued at it, and USD amounts paid or taken are converted at it.
+    /// @dev The quote token's USD price: its feed's (checked like any feed: stale or out of bounds reverts)
+    /// with `quoteAtFeed`, else 1e18. Margin, balances and pool cash are valued at it, and USD amounts paid or
+    /// taken are converted at it.
     function _quotePriceWad() internal view returns (uint256) {
-        return oracle.priceWadOrPar(address(_quote));
+        return quoteAtFeed ? oracle.priceWad(address(_quote)) : ConstantsLib.WAD;
     }
 
     /// @dev Spread plus impact (floored at the market's minimum fee) for trading `notionalUsd`.

@@ -72,6 +72,7 @@ contract MarginVault is MarginViews, IMarginLiquidation, IMarginAdmin, IMarginCr
                     || module.insuranceFund() != insurance_
                     || module.liquidationAtFillPrice() != defences.liquidationAtFillPrice
                     || module.staleCollateralAtZero() != defences.staleCollateralAtZero
+                    || module.quoteAtFeed() != defences.quoteAtFeed
             ) revert ErrorsLib.ModuleMismatch(modules[i]);
         }
         (liquidator, admin, crossModule) = (modules[0], modules[1], modules[2]);

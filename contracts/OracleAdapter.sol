@@ -117,12 +117,6 @@ contract OracleAdapter is IOracleAdapter, Ownable2Step {
     }
 
     /// @inheritdoc IOracleAdapter
-    function priceWadOrPar(address asset) external view returns (uint256 price) {
-        if (_feeds[asset].feed == address(0)) return ConstantsLib.WAD;
-        (,,, price) = _latest(asset);
-    }
-
-    /// @inheritdoc IOracleAdapter
     function hourlyVolatilityWad(address asset) external view returns (uint256) {
         (uint80 roundId, int256 answer, uint256 updatedAt) = _latestRound(_config(asset));
         return _volatility(asset, roundId, answer, updatedAt);

@@ -174,8 +174,11 @@ class SystemSpec:
     """Token symbol -> feed already on the chain: wired into the oracle instead of mock aggregators.
     May price the quote token too: the vault then values it at that feed, not at par."""
     quote_feed_usd: float | None = None
-    """A mock feed for the quote token starting at this price: the vault values margin, balances and
-    pool cash at it (a depeg). None: no feed, the quote at par."""
+    """A mock feed for the quote token starting at this price (a local chain; on a fork the quote's feed
+    is among `existing_feeds`). None: no feed for the quote."""
+    quote_at_feed: bool = False
+    """The vault values the quote at its feed (`Defences.quoteAtFeed`, fixed for the vault's life: a
+    depeg shows in every margin and balance); False: at $1 whatever the feed says."""
 
 
 DEFENCES_OFF = SystemSpec(
@@ -342,7 +345,9 @@ def deploy_system(
         pool.address,
         insurance.address,
     )
-    defences = (spec.liquidation_at_fill_price, spec.stale_collateral_at_zero)
+    if spec.quote_at_feed and quote.symbol not in feeds:
+        raise ValueError(f"quote_at_feed: the quote {quote.symbol} has no feed to be valued at")
+    defences = (spec.liquidation_at_fill_price, spec.stale_collateral_at_zero, spec.quote_at_feed)
     # the vault's modules, run by delegatecall on its storage (see MarginVault's constructor)
     modules = [deploy(name, name, *parts, defences).address for name in MODULES]
     vault = deploy("MarginVault", "MarginVault", *parts, deployer, defences, modules)

@@ -86,6 +86,7 @@ class Engine:
             rpc, self.addr, self.abis, markets, self.token_kind, deployment.kinds["FEED_WETH"]
         )
         self.protocol = read_protocol(self.reader, deployment, self.abis, self.market_ids)
+        self.reader.quote_at_feed = self.protocol.quote_at_feed
         build = Build(
             scenario,
             deployment,

@@ -95,6 +95,8 @@ def protocol_spec(sc: Scenario) -> dict[str, Any]:
         "lp_exit_delay_s": p.lp_exit_delay_s,
         "liquidation_at_fill_price": p.liquidation_at_fill_price,
         "stale_collateral_at_zero": p.stale_collateral_at_zero,
+        # a fork has the quote's real feed: valued at it unless held at par (a local run: see system_spec)
+        "quote_at_feed": not p.quote_at_par,
         "markets": market_specs(sc),
         "heartbeat_s": p.heartbeat_s,
         "tokens": token_specs(sc),
@@ -109,7 +111,8 @@ def system_spec(sc: Scenario) -> SystemSpec:
         replace(t, price_usd=start[t.symbol]) if t.symbol in start else t for t in kw["tokens"]
     )
     # a path for USDC: the quote gets a feed, and the vault values it there instead of at par
-    kw["quote_feed_usd"] = None if sc.protocol.quote_at_par else sc.market.start.get("USDC")
+    kw["quote_feed_usd"] = sc.market.start.get("USDC")
+    kw["quote_at_feed"] = kw["quote_feed_usd"] is not None and not sc.protocol.quote_at_par
     return SystemSpec(**kw)
 
 

@@ -265,9 +265,9 @@ class ProtocolConfig(_Model):
     """Defence against a stale collateral feed blocking liquidations: such collateral counts as 0. false
     turns it off (the account's health reverts while the feed is stale)."""
     quote_at_par: bool = False
-    """With a market path for USDC (`market.start.USDC`), the quote gets a feed the oracle agent pushes and
-    the vault values margin, balances and pool cash at it. true: no quote feed, the vault values USDC at
-    $1 whatever its market price (the path then only measures what that hides: `quote` in the summary)."""
+    """With a market path for USDC (`market.start.USDC`; on a fork, the chain's USDC/USD feed), the quote
+    has a feed the oracle agent pushes and the vault values margin, balances and pool cash at it. true: the
+    vault values USDC at $1 whatever its feed says (the summary's `quote` measures what that hides)."""
     min_fee: float = Field(0.003, ge=0, le=0.02)
     """Defence against trading ahead of oracle rounds: the per-side floor of spread + impact, as a fraction
     of price, in every market. Above half the oracle's deviation threshold, a round trip costs more than a

@@ -167,8 +167,8 @@ class Snapshot:
     trading_liquidity: int = 0
     """`LPPool.tradingLiquidity()`, quote tokens (read only with adversaries)."""
     quote_price_wad: int = mm.WAD
-    """The quote token's USD price, wad: its feed's latest round where it has one (`USDC` in the rounds),
-    else par, as the vault's `quotePriceWad`."""
+    """The quote token's USD price the vault values it at, wad (`vault.quotePriceWad`): its feed's latest
+    round with `quoteAtFeed`, else par."""
 
     def market(self, market_id: int) -> MarketView:
         return self.markets[market_id]
@@ -188,9 +188,7 @@ QUOTE_FEED_DECIMALS = 8
 
 
 def quote_price_wad(rounds: dict[str, tuple[int, int]]) -> int:
-    """The quote's price from its feed's latest round (par where it has no feed), as the adapter reads it."""
-    if "USDC" not in rounds:
-        return mm.WAD
+    """The quote's price from its feed's latest round, as the adapter reads it."""
     return rounds["USDC"][0] * 10 ** (18 - QUOTE_FEED_DECIMALS)
 
 
@@ -230,6 +228,9 @@ class ChainReader:
         self.pool, self.token, self.feed = abis["LPPool"], abis[token_kind], abis[feed_kind]
         self.cross_accounts: list[str] = []
         self.lps: list[str] = []
+        self.quote_at_feed = False
+        """The vault values the quote at its feed (`vault.quoteAtFeed()`, read once by the engine); else
+        at par, whatever the feed says."""
         self.read_deficits = False
         """Whether snapshots read each market's deleveraging deficits (only where a market caps the
         pool's losses: elsewhere they stay 0)."""
@@ -379,7 +380,7 @@ class ChainReader:
             assert out is not None
             rounds[s] = (int(out[1]), int(out[3]))
             i += 1
-        quote_price = quote_price_wad(rounds)
+        quote_price = quote_price_wad(rounds) if self.quote_at_feed else mm.WAD
         book = self._out(self.lens["isolatedBook"], res[i])
         scan_cross = self._out(self.lens["scanCross"], res[i + 1])
         totals = [

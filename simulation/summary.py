@@ -105,7 +105,7 @@ def build_summary(
     if "USDC" in sc.market.start:
         low = c.quote_price_low_wad
         out["quote"] = {
-            "valued_at": "feed" if "FEED_USDC" in e.d.addresses else "par",
+            "valued_at": "feed" if e.protocol.quote_at_feed else "par",
             "market_low_usd": round(float(e.prices["USDC"].min()), 6),
             "vault_low_usd": round(low / 1e18, 6) if low is not None else None,
             "unseen_liquidatable_peak": c.quote_unseen_peak,

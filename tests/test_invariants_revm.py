@@ -20,6 +20,7 @@ MIN_ACTIONS = int(os.environ.get("MARGINSIM_REVM_INVARIANT_ACTIONS", "100000"))
 MECHANISMS = SystemSpec(
     insurance_usd=0,
     quote_feed_usd=1.0,
+    quote_at_feed=True,
     markets=(
         dataclasses.replace(DEFAULT_MARKETS[0], funding_rate=1.0, pool_loss_cap=0.0001),
         dataclasses.replace(

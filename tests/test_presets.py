@@ -310,6 +310,7 @@ def test_usdc_depeg_valued_at_the_feed_liquidates_what_par_hides(depeg):
     assert par["quote"]["unseen_liquidatable_peak"] >= 5
     assert feed["quote"]["unseen_liquidatable_peak"] < par["quote"]["unseen_liquidatable_peak"]
     assert ts["oracle_USDC"].min() == pytest.approx(0.88, abs=0.0025 * 0.88)
-    assert "oracle_USDC" not in ts_par  # at par the quote has no feed
+    # at par the same feed follows the market, and the vault values the quote at $1 all the same
+    assert ts_par["oracle_USDC"].min() == pytest.approx(0.88, abs=0.0025 * 0.88)
     assert feed["bad_debt_usd"] == par["bad_debt_usd"] == 0
     assert feed["invariants"]["violations"] == par["invariants"]["violations"] == 0

@@ -1,36 +1,117 @@
-"""The quote token valued at its feed (a stablecoin depeg): once the owner gives the oracle a feed for the
-quote, the vault values isolated margin, cross quote balances and the LP pool's cash at that feed's price
-instead of at par, and converts every USD amount it pays or takes (realised PnL, penalties, rewards) into
-quote tokens at it. Without a feed the quote is at par, as before. Hand values: USDC at $0.88, ETH at
-$3,000."""
+"""The quote token valued at its feed (a stablecoin depeg): a vault deployed with `quoteAtFeed` values
+isolated margin, cross quote balances and the LP pool's cash at the quote's feed price instead of at par,
+and converts every USD amount it pays or takes (realised PnL, penalties, rewards) into quote tokens at it.
+A vault deployed without it values the quote at $1 for its whole life, whatever feed the owner sets for
+the quote later. Hand values: USDC at $0.88, ETH at $3,000. The tests here run on a deployment of their
+own (the session's `system` values the quote at par)."""
 
 from __future__ import annotations
+
+import dataclasses
+from typing import Any
 
 import ape
 import pytest
 from conftest import ETH, USDC_UNIT, WAD, project_at
 
 from simulation import margin_math as mm
-
-pytestmark = pytest.mark.usefixtures("no_buffer")
+from simulation.deploy import DEFAULT_MARKETS, Deployment, SystemSpec, deploy_system
 
 DEPEG = 88 * WAD // 100
 
 
+@pytest.fixture(scope="module")
+def at_feed(artifacts: Any, owner: Any, system: Deployment) -> Deployment:
+    """The default system with a USDC / USD feed at $1, deployed to value the quote at it, and static
+    ratios (no volatility buffer: a price push does not move them). After the session's `system`, so
+    that ape's snapshots nest in fixture order."""
+    static = tuple(dataclasses.replace(m, max_buffer=0.0) for m in DEFAULT_MARKETS)  # no buffer
+    # no LP deposit cooldown: deploy_system would mine a block 20 minutes on to let the seed deposit
+    # mature, and anvil keeps that clock offset when the module's snapshot is reverted (later modules'
+    # feeds would then be stale)
+    spec = SystemSpec(markets=static, quote_feed_usd=1.0, quote_at_feed=True, lp_cooldown_s=0)
+    return deploy_system(ape.chain.provider.web3, artifacts, owner.address, spec)
+
+
+def _of(d: Deployment, name: str) -> Any:
+    return project_at(d.kinds[name], d.addresses[name])
+
+
+@pytest.fixture(scope="module")
+def vault(at_feed):
+    return _of(at_feed, "MarginVault")
+
+
+@pytest.fixture(scope="module")
+def lens(at_feed):
+    return _of(at_feed, "MarginLens")
+
+
+@pytest.fixture(scope="module")
+def pool(at_feed):
+    return _of(at_feed, "LPPool")
+
+
+@pytest.fixture(scope="module")
+def oracle(at_feed):
+    return _of(at_feed, "OracleAdapter")
+
+
+@pytest.fixture(scope="module")
+def usdc(at_feed):
+    return _of(at_feed, "USDC")
+
+
+@pytest.fixture(scope="module")
+def eth_feed(at_feed):
+    return _of(at_feed, "FEED_WETH")
+
+
+@pytest.fixture(scope="module")
+def usdc_feed(at_feed):
+    return _of(at_feed, "FEED_USDC")
+
+
 @pytest.fixture
-def usdc_feed(oracle, usdc, owner):
-    """A USDC / USD mock feed at $1, set as the quote's first feed (it applies at once)."""
-    feed = owner.deploy(ape.project.MockAggregator, 8, "USDC / USD", 10**8, owner)
-    oracle.setFeed(usdc, feed, 8, 3600, 8, WAD // 2, 2 * WAD, sender=owner)
-    return feed
+def fund(owner, vault):
+    def _fund(token: Any, account: Any, amount: float) -> int:
+        raw = int(amount * 10 ** token.decimals())
+        token.mint(account, raw, sender=owner)
+        token.approve(vault, 2**256 - 1, sender=account)
+        return raw
+
+    return _fund
 
 
 def _depeg(feed, owner, price_wad: int = DEPEG) -> None:
     feed.updateAnswer(price_wad // 10**10, sender=owner)
 
 
-def test_without_a_feed_the_quote_is_at_par(vault, oracle, usdc):
-    assert oracle.priceWadOrPar(usdc) == WAD == vault.quotePriceWad()
+def test_a_vault_at_par_ignores_any_feed_the_owner_gives_the_quote(system, owner):
+    """The session's deployment values the quote at par: a feed set for the quote afterwards (the first
+    feed of an asset applies at once) at $0.50 moves nothing, so no owner can revalue every account in
+    one transaction."""
+    par_vault, par_oracle = (_of(system, n) for n in ("MarginVault", "OracleAdapter"))
+    par_usdc = _of(system, "USDC")
+    assert not par_vault.quoteAtFeed() and par_vault.quotePriceWad() == WAD
+    feed = owner.deploy(ape.project.MockAggregator, 8, "USDC / USD", 50_000_000, owner)
+    par_oracle.setFeed(par_usdc, feed, 8, 3600, 8, WAD // 4, 2 * WAD, sender=owner)
+    assert par_oracle.priceWad(par_usdc) == WAD // 2
+    assert par_vault.quotePriceWad() == WAD
+
+
+def test_a_vault_at_feed_refuses_modules_deployed_at_par(artifacts, owner, at_feed):
+    """The vault checks its modules were deployed with its defences: a liquidator valuing the quote at
+    par under a vault valuing it at its feed is refused at construction."""
+    a = at_feed.addresses
+    parts = (a["USDC"], a["OracleAdapter"], a["LPPool"], a["InsuranceFund"])
+    same = [at_feed.addresses[n] for n in ("MarginLiquidator", "MarginAdmin", "MarginCross")]
+    owner.deploy(ape.project.MarginVault, *parts, owner, (True, True, True), same)  # matching: fine
+    at_par = owner.deploy(ape.project.MarginLiquidator, *parts, (True, True, False))
+    with ape.reverts(_of(at_feed, "MarginVault").ModuleMismatch):
+        owner.deploy(
+            ape.project.MarginVault, *parts, owner, (True, True, True), [at_par, *same[1:]]
+        )
 
 
 def test_isolated_margin_is_worth_the_feed_price(vault, lens, usdc, alice, fund, usdc_feed, owner):

@@ -111,15 +111,21 @@ struct CollateralConfig {
 }
 
 /// @notice Defences of the vault that a deployment can turn off, so that a scenario shows what each one
-/// stops (scenarios/adversaries_unsafe.yaml). Both are on in every real deployment.
+/// stops (scenarios/adversaries_unsafe.yaml); the first two are on in every real deployment, the third is
+/// the deployment's choice of how the quote is valued, fixed for the vault's life.
 /// @param liquidationAtFillPrice a liquidation closes at the fill price an owner's close of that size gets
 /// and the keeper's reward is capped at the equity the close leaves; off, it closes at the oracle price
 /// (liquidating one's own position from a second address can then beat closing it).
 /// @param staleCollateralAtZero collateral whose feed cannot be read counts as 0 and is not sold; off, it
 /// makes every health check of the account revert (a stale dust balance blocks its liquidation).
+/// @param quoteAtFeed the quote token is valued at its oracle feed (which must be set before the vault is
+/// used; a replacement waits out the adapter's feed timelock like any feed), so a depeg shows in every
+/// margin, balance and the pool's cash; off, at $1 whatever its market price (dYdX's and Hyperliquid's
+/// convention), and no feed the owner sets for it later changes that.
 struct Defences {
     bool liquidationAtFillPrice;
     bool staleCollateralAtZero;
+    bool quoteAtFeed;
 }
 
 /// @notice A market's risk at the current block: oracle price, the ratios with the buffer added, the size

@@ -35,10 +35,6 @@ interface IOracleAdapter {
     /// decisions that must go on without the price, valuing what it prices at nothing.
     function priceWadOrZero(address asset) external view returns (uint256);
 
-    /// @notice `priceWad` where the asset has a feed, else $1 (1e18): the quote token's price, at par until
-    /// the owner sets it a feed (then a stale or out-of-bounds quote feed reverts like any other).
-    function priceWadOrPar(address asset) external view returns (uint256);
-
     /// @notice Realised volatility per hour, wad (0.01e18 = 1 %/h), from the feed's last rounds:
     /// `sqrt( sum_i ((p_i - p_{i-1}) / p_{i-1})^2 * 3600 / (t_last - t_first) )` over up to
     /// `volWindowRounds` returns ending at the latest round. Time-normalised, so a feed that updates

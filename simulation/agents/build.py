@@ -61,6 +61,8 @@ class ProtocolReads:
     """The vault's self-liquidation defence flag."""
     deposit_cooldown_s: int
     """The LP pool's deposit cooldown."""
+    quote_at_feed: bool = False
+    """The vault values the quote at its feed (`quoteAtFeed`), not at par."""
 
 
 @dataclass
@@ -181,12 +183,13 @@ def read_protocol(
     """What the agents need of the deployed protocol, read once: two batched requests."""
     a, vault, pool = d.addresses, abis["MarginVault"], abis["LPPool"]
     ids = sorted(market_ids.values())
-    *markets, tokens, at_fill, cooldown = reader.views(
+    *markets, tokens, at_fill, cooldown, at_feed = reader.views(
         [(a["MarginVault"], vault["market"], (i,)) for i in ids]
         + [
             (a["MarginVault"], vault["collateralTokens"], ()),
             (a["MarginVault"], vault["liquidationAtFillPrice"], ()),
             (a["LPPool"], pool["depositCooldown"], ()),
+            (a["MarginVault"], vault["quoteAtFeed"], ()),
         ]
     )
     configs = reader.views([(a["MarginVault"], vault["collateralConfig"], (t,)) for t in tokens[0]])
@@ -197,6 +200,7 @@ def read_protocol(
         min((int(c[0][3]) for c in configs), default=0),
         bool(at_fill[0]),
         int(cooldown[0]),
+        bool(at_feed[0]),
     )
 
 

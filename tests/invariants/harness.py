@@ -110,7 +110,7 @@ class Harness:
             s: self.call1("OracleAdapter", "feedConfig", self.addr[s])[3] for s in ASSETS
         }
         self._vol_cache: dict[tuple[str, int], int] = {}
-        self.quote_feed = "FEED_USDC" in system.addresses
+        self.quote_feed = bool(self.call1("MarginVault", "quoteAtFeed"))
         """The quote has a feed (a depeg can be played): the vault values it there, and so does the model."""
         self.quote_price = mm.WAD
         """The quote's price at the latest `read` (the model's isolated health values margin at it)."""
@@ -248,7 +248,7 @@ class Harness:
         specs.append(("MarginVault", "totalDeleverageDeficit"))
         specs += [("MarginVault", "portfolioMargin", a) for a in t]
         if self.quote_feed:
-            specs.append(("OracleAdapter", "priceWadOrPar", self.addr["USDC"]))
+            specs.append(("MarginVault", "quotePriceWad"))
         timestamp = int(self.rpc1("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
         r = iter(self.calls(specs))
         ids, ps = next(r)
