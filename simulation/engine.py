@@ -18,12 +18,13 @@ from simulation import funding
 from simulation.abi import ContractAbi, EventDecoder
 from simulation.adversary_pnl import holdings_usd, oracle_price_wad, pnl_usd
 from simulation.agents.adversaries import Manipulator
-from simulation.agents.base import Tx
+from simulation.agents.base import Agent, Observation, Tx
 from simulation.agents.build import (
     SYMBOL_TOKEN,
     Build,
     ForkContext,
     build_agents,
+    encoder,
     read_protocol,
 )
 from simulation.deploy import Deployment
@@ -98,8 +99,9 @@ class Engine:
             fork,
         )
         self.agents = build_agents(build, accounts)
+        self.encoder = encoder(deployment, self.abis, self.addr)
         # a keeper that reverts within this many blocks of another's liquidation lost the race
-        self.races = Races(1 + max((k.cfg.latency_blocks for k in self.agents.keepers), default=0))
+        self.races = Races(1 + max((k.latency_blocks for k in self.agents.keepers), default=0))
         self.counters = Counters(keepers={k.name: KeeperStats() for k in self.agents.keepers})
         self.market_symbol = {i: sym for i, (_, sym) in markets.items()}
         depth = scenario.market.depth
@@ -165,21 +167,12 @@ class Engine:
         snap = self.last
         self.history.append(self._price(block))
         timestamp = self.t0 + block * self.sc.block_time_s
-        txs = self.agents.oracle.decide(block, timestamp, self.history, snap)
-        for t in self.agents.traders:
-            txs += t.decide(snap, self.history)
-        for lp in self.agents.lps:
-            txs += lp.decide(snap)
-        for k in self.agents.keepers:
-            seen = self._seen[max(0, len(self._seen) - 1 - k.cfg.latency_blocks)]
-            txs += k.decide(block, seen, snap)
+        txs: list[Tx] = []
         outside: dict[str, float] = {}
-        for adv in self.agents.adversaries:
-            txs += adv.decide(block, snap, self.history)
-            if isinstance(adv, Manipulator):
-                outside = self._trade_outside(block, adv, outside)
-        if self.agents.deleverager is not None:
-            txs += self.agents.deleverager.decide(snap)
+        for agent in self.agents.in_order():
+            txs += self._decide(agent, block, timestamp, snap)
+            if isinstance(agent, Manipulator):
+                outside = self._trade_outside(block, agent, outside)
         # Equal fees would be ordered by arrival, which a concurrent batch does not fix: break ties by the
         # (seeded, fixed) decision order with a few wei, so the block's order is a function of the seed.
         txs = [
@@ -216,8 +209,8 @@ class Engine:
             self.adv_gas_usd,
             oracle_price_wad(snap, "ETH"),
         )
-        for agent, name, args in events:
-            self.rec.event(block, name, agent=agent, **args)
+        for who, name, args in events:
+            self.rec.event(block, name, agent=who, **args)
         self._revert_reasons(block, reverted)
         self.last = self.reader.parse(answers[len(sent) :])
         if self.depth is not None:
@@ -247,6 +240,13 @@ class Engine:
                 self.counters.invariant_violations += 1
                 self.rec.event(block, "InvariantViolation", check=check, detail=detail)
             self.counters.invariant_blocks += 1
+
+    def _decide(self, agent: Agent, block: int, timestamp: int, snap: Snapshot) -> list[Tx]:
+        """What `agent` sends in `block`: its actions, encoded."""
+        lag = agent.latency_blocks
+        seen = self._seen[max(0, len(self._seen) - 1 - lag)] if lag else snap
+        obs = Observation(block, timestamp, snap, seen, self.history)
+        return [self.encoder.tx(agent.name, agent.address, a) for a in agent.decide(obs)]
 
     def _trade_outside(
         self, block: int, adv: Manipulator, flows: dict[str, float]
@@ -287,6 +287,7 @@ class Engine:
             lp.address for lp in self.agents.lps
         ]
         everyone += [w for adv in self.agents.adversaries for w in adv.addresses]
+        everyone += [a.address for a in self.agents.plugins]
         self.nonces.sync(everyone)
         self.rpc.round_trips = 0  # count the loop's round trips, not the set-up's polling
         self._seen: deque[Snapshot] = deque([self.last], maxlen=101)

@@ -44,7 +44,7 @@ def wallets(agents: Agents, addresses: Mapping[str, str]) -> list[tuple[str, flo
     """(holder, quote tokens in USD, the contract it approves) for every funded address."""
     vault, pool = addresses["MarginVault"], addresses["LPPool"]
     out = [(t.address, t.cfg.wallet_usd, vault) for t in agents.traders]
-    out += [(k.address, KEEPER_USDC, vault) for k in agents.keepers]
+    out += [(k.address, KEEPER_USDC, vault) for k in [*agents.keepers, *agents.plugins]]
     out += [(lp.address, lp.cfg.deposit_usd, pool) for lp in agents.lps]
     for adv in agents.adversaries:
         start = adv.cfg.wallet_usd + adv.cfg.deposit_usd

@@ -75,6 +75,7 @@ def run_scenario(
     t_setup = time.monotonic()
     artifacts = compile_contracts()
     n_agents = 1 + sum(g.count for g in sc.traders) + sum(g.count for g in sc.lps) + len(sc.keepers)
+    n_agents += len(sc.agents)
     n_agents += sum(addresses_needed(a) for a in sc.adversaries)
     in_process = backend == "revm"
     node = None if rpc_url or fork or in_process else AnvilNode(accounts=n_agents)

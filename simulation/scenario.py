@@ -12,8 +12,12 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializeAsAny,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -153,18 +157,73 @@ class LpGroup(_Model):
 MAX_PRIORITY_FEE_GWEI = 10_000
 
 
-class KeeperConfig(_Model):
-    """A liquidation bot competing with the others."""
+class AgentConfig(_Model):
+    """What every agent's config has. A plugin's own config extends it (simulation.api)."""
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
     latency_blocks: int = Field(0, ge=0, le=100)
-    """Acts on what it saw this many blocks ago."""
+    """Acts on what it saw this many blocks ago (`Observation.seen`)."""
+
+
+class KeeperConfig(AgentConfig):
+    """A liquidation bot competing with the others."""
+
     priority_fee_gwei: float = Field(1.0, ge=0, le=MAX_PRIORITY_FEE_GWEI)
     """Priority fee bid: higher goes first in the block (at most 10,000 gwei: a keeper's dev account
     holds 10,000 ETH, which pays for a few liquidations at that price)."""
     min_profit_usd: float = Field(0.0, ge=-1e9, le=1e9)
     """Liquidates only when the expected reward minus gas cost exceeds this."""
     outages: tuple[Window, ...] = ()
+
+
+class PluginSpec(_Model):
+    """An agent of a class named in the scenario: `class: package.module:Class` (imported from the
+    Python path, the working directory or the scenario's directory), or a name registered in the
+    `marginsim.agents` entry-point group. Its other fields are its config, validated by the class's
+    own `Config` model (simulation.api.AgentConfig or a subclass)."""
+
+    model_config = ConfigDict(
+        populate_by_name=True,
+        json_schema_extra={
+            "type": "object",
+            "required": ["name", "class"],
+            "properties": {
+                "name": {"type": "string", "pattern": "^[A-Za-z0-9_-]+$"},
+                "class": {"type": "string", "minLength": 1},
+            },
+            "additionalProperties": True,
+        },
+    )
+
+    class_path: str = Field(alias="class", min_length=1)
+    config: SerializeAsAny[AgentConfig]
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def latency_blocks(self) -> int:
+        return self.config.latency_blocks
+
+    @model_serializer
+    def _flat(self) -> dict[str, Any]:
+        """As written in the scenario: its class beside its config's fields."""
+        return {"class": self.class_path, **self.config.model_dump(mode="json")}
+
+
+def _plugins(field: str, entries: object, info: ValidationInfo) -> object:
+    """Each entry naming a `class` becomes a PluginSpec, its config validated by the class's Config."""
+    if not isinstance(entries, list | tuple):
+        return entries
+    # the loader imports the agent API, which imports this module
+    from simulation.plugins import plugin_spec
+
+    where = (info.context or {}).get("dir")
+    return tuple(
+        plugin_spec(f"{field}.{i}", e, where) if isinstance(e, dict) and "class" in e else e
+        for i, e in enumerate(entries)
+    )
 
 
 MARKET_PARAM_FIELDS = {
@@ -347,16 +406,24 @@ class Scenario(_Model):
     oracle: OracleConfig = OracleConfig()
     traders: tuple[TraderGroup, ...] = Field(min_length=1)
     lps: tuple[LpGroup, ...] = ()
-    keepers: tuple[KeeperConfig, ...] = Field(min_length=1)
+    keepers: tuple[KeeperConfig | PluginSpec, ...] = Field(min_length=1)
+    """Liquidation bots: the built-in keeper's config, or a plugin keeper's (`class: ...`)."""
     protocol: ProtocolConfig = ProtocolConfig()
     adversaries: tuple[AdversaryConfig, ...] = ()
     """Agents that try to extract value (none by default)."""
+    agents: tuple[PluginSpec, ...] = ()
+    """Plugin agents of any other kind (`class: package.module:Class`), after every built-in one."""
     base_fee: tuple[BaseFeeWindow, ...] = ()
     """Gas spikes: windows of blocks mined at a given base fee (keepers weigh rewards against it)."""
     invariants_every: int = Field(10, gt=0)
     """Check the protocol's invariants against the chain every this many blocks."""
     fork: ForkConfig | None = None
     """Fork a real chain instead of starting an empty one (--fork-url and --fork-block override)."""
+
+    @field_validator("keepers", "agents", mode="before")
+    @classmethod
+    def _plugin_agents(cls, entries: object, info: ValidationInfo) -> object:
+        return _plugins(info.field_name or "agents", entries, info)
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
@@ -387,12 +454,19 @@ class Scenario(_Model):
                     f"a depth: set market.depth.depth_usd.{asset}"
                 )
         keepers, adversaries = [k.name for k in self.keepers], [a.name for a in self.adversaries]
-        for field, names in (("keepers", keepers), ("adversaries", adversaries)):
+        others = [a.name for a in self.agents]
+        for field, names in (
+            ("keepers", keepers),
+            ("adversaries", adversaries),
+            ("agents", others),
+        ):
             if len(set(names)) != len(names):
                 raise ValueError(f"{field}: names must be unique, got {names}")
+        # gas and outcomes are counted by agent name
         if shared := sorted(set(keepers) & set(adversaries)):
-            # gas and outcomes are counted by agent name
             raise ValueError(f"adversaries: {shared} also named among the keepers")
+        if shared := sorted(set(others) & set(keepers + adversaries)):
+            raise ValueError(f"agents: {shared} also named among the keepers or adversaries")
         if not self.lps and self.protocol.lp_liquidity_usd == 0:
             raise ValueError("the pool has no liquidity: add lps or set protocol.lp_liquidity_usd")
         return self
@@ -474,7 +548,7 @@ def load_scenario(path: Path) -> Scenario:
             (path.parent / market["csv"]).resolve()
         )  # relative to the scenario file
     try:
-        return Scenario.model_validate(raw)
+        return Scenario.model_validate(raw, context={"dir": path.parent})
     except ValidationError as e:
         raise ScenarioError(f"{path}: {first_error(e)}") from None
 
@@ -484,7 +558,10 @@ def first_error(e: ValidationError) -> str:
     first = e.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "(top level)"
     more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
-    return one_line(f"{where}: {first['msg']}{more}")
+    msg = str(first["msg"]).removeprefix("Value error, ")
+    if first["type"] == "value_error" and msg.startswith(f"{where}."):
+        return one_line(f"{msg}{more}")  # a plugin's own error already names its entry
+    return one_line(f"{where}: {msg}{more}")
 
 
 def field_problem(field: str, value: object) -> str | None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from simulation.depth import share_of_move
 from simulation.metrics import latent_bad_debt, open_funding_usd, share_price
+from simulation.scenario import KeeperConfig
 
 if TYPE_CHECKING:
     from simulation.engine import Engine
@@ -163,7 +164,7 @@ def scenario_windows(sc: Scenario) -> list[dict[str, Any]]:
             }
         )
     for k in sc.keepers:
-        for w in k.outages:
+        for w in k.outages if isinstance(k, KeeperConfig) else ():
             out.append(
                 {
                     "kind": "keeper_outage",

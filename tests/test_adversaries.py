@@ -10,7 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_agents import ETH, POOL, TRADER, USDC, VAULT, args, hist, make_snap, wad
+from test_agents import (
+    ETH,
+    TRADER,
+    Driven,
+    args,
+    hist,
+    make_encoder,
+    make_snap,
+    wad,
+)
 
 from simulation.abi import ContractAbi
 from simulation.adversary_pnl import gas_usd, holdings_usd
@@ -18,11 +27,11 @@ from simulation.agents.adversaries import (
     AdversaryContext,
     Griefer,
     JitLp,
-    MarketTerms,
     OracleFrontrunner,
     SelfLiquidator,
     round_coming,
 )
+from simulation.agents.base import MarketTerms
 from simulation.runner import run_scenario
 from simulation.scenario import AdversaryConfig, OracleConfig, Outage, load_scenario
 from simulation.state import NO_LP, CrossView, IsolatedView, LpView, WalletView
@@ -34,14 +43,18 @@ WBTC_T = "0x" + "b1" * 20
 TERMS = MarketTerms(wad("0.0005"), wad("0.003"), wad("0.1"), wad("0.01"), wad("0.5"), wad(10))
 
 
+ABI: dict[str, Any] = {}
+"""The vault's and pool's ABIs and the engine's encoder, set by the `ctx` fixture."""
+
+
 @pytest.fixture(scope="module")
 def ctx(artifacts) -> AdversaryContext:
+    abis = {
+        n: ContractAbi(artifacts[n].abi)
+        for n in ("MarginVault", "MockAggregator", "OracleAdapter", "LPPool")
+    }
+    ABI.update(vault=abis["MarginVault"], pool=abis["LPPool"], encoder=make_encoder(abis))
     return AdversaryContext(
-        VAULT,
-        POOL,
-        {"USDC": USDC, "WETH": "0x" + "e1" * 20, "WBTC": WBTC_T},
-        ContractAbi(artifacts["MarginVault"].abi),
-        ContractAbi(artifacts["LPPool"].abi),
         {"ETH-USD": 0, "BTC-USD": 1},
         {0: TERMS, 1: TERMS},
         OracleConfig(deviation=0.005),
@@ -73,25 +86,31 @@ def test_round_coming_follows_the_oracle_rule():
 
 
 def test_frontrunner_trades_ahead_of_the_round_and_closes_next_block(ctx):
-    fr = OracleFrontrunner(
-        cfg("oracle_frontrunner", notional_usd=200_000, priority_fee_gwei=55), (TRADER,), ctx
+    fr = Driven(
+        OracleFrontrunner(
+            cfg("oracle_frontrunner", notional_usd=200_000, priority_fee_gwei=55), (TRADER,), ctx
+        ),
+        ABI["encoder"],
     )
     up = hist((2000.0, 6e4), (2020.0, 6e4))
     (tx,) = fr.decide(10, make_snap(), up)
     assert (
         tx.kind == "adv_open" and tx.priority_fee_wei == 55 * GWEI > 50 * GWEI
     )  # ahead of the oracle
-    mid, size, _ = args(ctx.vault_abi, "openIsolated", tx)
+    mid, size, _ = args(ABI["vault"], "openIsolated", tx)
     assert mid == ETH and abs(size - 100 * WAD) < 10**6  # $200k at the on-chain 2000, long
     assert fr.decide(10, make_snap(), hist((2000.0, 6e4), (2001.0, 6e4))) == []
     pos = IsolatedView(7, TRADER, ETH, size, 20_000 * 10**6, wad(2006))
     (close,) = fr.decide(11, make_snap(positions=[pos]), hist((2000.0, 6e4), (2001.0, 6e4)))
-    assert close.kind == "adv_close" and args(ctx.vault_abi, "closeIsolated", close) == (7,)
+    assert close.kind == "adv_close" and args(ABI["vault"], "closeIsolated", close) == (7,)
 
 
 def test_jit_wraps_its_trades_in_liquidity_ahead_of_the_round(ctx):
-    jit = JitLp(
-        cfg("jit_lp", notional_usd=2e6, deposit_usd=4e7, priority_fee_gwei=60), (TRADER,), ctx
+    jit = Driven(
+        JitLp(
+            cfg("jit_lp", notional_usd=2e6, deposit_usd=4e7, priority_fee_gwei=60), (TRADER,), ctx
+        ),
+        ABI["encoder"],
     )
     snap = make_snap()
     empty = replace(snap, wallets={TRADER: wallet()})
@@ -102,9 +121,9 @@ def test_jit_wraps_its_trades_in_liquidity_ahead_of_the_round(ctx):
     assert [t.kind for t in txs] == ["adv_deposit", "adv_trade", "adv_withdraw"]
     fees = [t.priority_fee_wei for t in txs]
     assert fees[0] > fees[1] > fees[2] > 50 * GWEI  # all three ahead of the oracle's round
-    assert args(ctx.pool_abi, "deposit", txs[0]) == (40_000_000 * 10**6, TRADER)
-    assert args(ctx.pool_abi, "withdraw", txs[2]) == (40_000_000 * 10**6, TRADER, TRADER)
-    _, opened = args(ctx.vault_abi, "tradeCross", txs[1])
+    assert args(ABI["pool"], "deposit", txs[0]) == (40_000_000 * 10**6, TRADER)
+    assert args(ABI["pool"], "withdraw", txs[2]) == (40_000_000 * 10**6, TRADER, TRADER)
+    _, opened = args(ABI["vault"], "tradeCross", txs[1])
     assert abs(opened + 1000 * WAD) < 10**6  # short $2M at the on-chain 2000, ahead of a down round
     # next block, the round landed: the close, wrapped again while the pool lets it leave at once
     holding = replace(
@@ -113,7 +132,7 @@ def test_jit_wraps_its_trades_in_liquidity_ahead_of_the_round(ctx):
     )
     txs = jit.decide(11, holding, hist((1980.0, 6e4)))
     assert [t.kind for t in txs] == ["adv_deposit", "adv_trade", "adv_withdraw"]
-    assert args(ctx.vault_abi, "tradeCross", txs[1]) == (ETH, -opened)
+    assert args(ABI["vault"], "tradeCross", txs[1]) == (ETH, -opened)
     # where the shares are locked (the cooldown) it only closes, then waits, then asks to exit and claims
     locked = {TRADER: wallet(collateral={"USDC": 1}, lp=LpView(5, 0))}
     txs = jit.decide(11, replace(holding, wallets=locked), hist((1980.0, 6e4)))
@@ -121,17 +140,19 @@ def test_jit_wraps_its_trades_in_liquidity_ahead_of_the_round(ctx):
     assert jit.decide(12, replace(funded, wallets=locked), hist((1980.0, 6e4), (1950.0, 6e4))) == []
     free = {TRADER: wallet(collateral={"USDC": 1}, lp=LpView(5, 5))}
     (request,) = jit.decide(13, replace(funded, wallets=free), hist((2000.0, 6e4)))
-    assert args(ctx.pool_abi, "requestRedeem", request) == (5,)
+    assert args(ABI["pool"], "requestRedeem", request) == (5,)
     waiting = {TRADER: wallet(collateral={"USDC": 1}, lp=LpView(0, 0, 5, 7, funded.timestamp))}
     (claim,) = jit.decide(14, replace(funded, wallets=waiting), hist((2000.0, 6e4)))
-    assert args(ctx.pool_abi, "claimRedeem", claim) == (TRADER,)
+    assert args(ABI["pool"], "claimRedeem", claim) == (TRADER,)
 
 
 def test_griefer_deposits_dust_then_margin_then_opens_once(ctx):
-    g = Griefer(cfg("griefer", notional_usd=300_000, leverage=10), (TRADER,), ctx)
+    g = Driven(
+        Griefer(cfg("griefer", notional_usd=300_000, leverage=10), (TRADER,), ctx), ABI["encoder"]
+    )
     txs = g.decide(1, make_snap(), hist((2000.0, 6e4)))
     assert [t.kind for t in txs] == ["adv_dust", "adv_margin", "adv_open"]
-    assert args(ctx.vault_abi, "depositCollateral", txs[0]) == (WBTC_T, 1)  # one satoshi
+    assert args(ABI["vault"], "depositCollateral", txs[0]) == (WBTC_T, 1)  # one satoshi
     assert [t.priority_fee_wei for t in txs] == sorted(
         (t.priority_fee_wei for t in txs), reverse=True
     )
@@ -145,8 +166,11 @@ def liquidatable_long(margin_usd: int) -> IsolatedView:
 def self_liquidator_at_1950(ctx: AdversaryContext) -> tuple[Any, Any]:
     """A $1M long from 2000 on $40k at 1950 ($10M trading liquidity), and a self-liquidator owning it:
     the liquidation is full, and at the fill price it leaves equity under the keeper's share."""
-    sl = SelfLiquidator(
-        cfg("self_liquidator", notional_usd=1e6, leverage=15), (TRADER, SECOND), ctx
+    sl = Driven(
+        SelfLiquidator(
+            cfg("self_liquidator", notional_usd=1e6, leverage=15), (TRADER, SECOND), ctx
+        ),
+        ABI["encoder"],
     )
     snap = make_snap(eth=1950, maintenance=0.03, positions=[liquidatable_long(40_000)], liq_iso=[3])
     return sl, replace(snap, trading_liquidity=10_000_000 * 10**6)
@@ -166,7 +190,7 @@ def test_self_liquidator_liquidates_from_its_second_address_when_that_pays(ctx):
     # at the oracle price the liquidation skips a 1.05 % fill and pays the keeper's full share
     (tx,) = sl.decide(10, snap, hist((1950.0, 6e4)))
     assert tx.kind == "adv_self_liquidate" and tx.sender == SECOND
-    assert args(unsafe.vault_abi, "liquidateIsolated", tx) == (3,)
+    assert args(ABI["vault"], "liquidateIsolated", tx) == (3,)
     assert (
         sl.decide(10, make_snap(positions=[liquidatable_long(70_000)]), hist((2000.0, 6e4))) == []
     )

@@ -15,8 +15,10 @@ from eth_abi import decode
 
 from simulation import margin_math as mm
 from simulation.abi import ContractAbi
-from simulation.agents.base import Tx
-from simulation.agents.keepers import GAS_CROSS, GAS_ISOLATED, Keeper, KeeperContext
+from simulation.actions import Encoder
+from simulation.agents.adversaries import Adversary
+from simulation.agents.base import Agent, AgentContext, MarketTerms, Observation, Tx
+from simulation.agents.keepers import GAS_CROSS, GAS_ISOLATED, Keeper, cross_liquidation
 from simulation.agents.lps import LiquidityProvider
 from simulation.agents.oracle import OracleAgent
 from simulation.agents.traders import Trader, TraderContext
@@ -61,6 +63,54 @@ def abis(artifacts) -> dict[str, ContractAbi]:
         n: ContractAbi(artifacts[n].abi)
         for n in ("MarginVault", "MockAggregator", "OracleAdapter", "LPPool")
     }
+
+
+class Driven:
+    """An agent with the engine's encoder: `decide` takes what the agent's kind looks at and returns the
+    transactions the engine would send for its actions (so the calldata is checked against the ABIs)."""
+
+    def __init__(self, agent: Agent, encoder: Encoder):
+        self.agent, self.encoder = agent, encoder
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.agent, name)
+
+    def decide(self, *a: Any) -> list[Tx]:
+        """oracle (block, timestamp, history, snap); trader (snap, history); keeper (block, seen, now);
+        adversary (block, snap, history); LP (snap)."""
+        if isinstance(self.agent, Adversary):
+            block, snap, history = a
+            obs = Observation(block, snap.timestamp + 12, snap, snap, history)
+        elif isinstance(self.agent, OracleAgent):
+            block, ts, history, snap = a
+            obs = Observation(block, ts, snap, snap, history)
+        elif isinstance(self.agent, Trader):
+            snap, history = a
+            obs = Observation(snap.block + 1, snap.timestamp + 12, snap, snap, history)
+        elif isinstance(self.agent, Keeper):
+            block, seen, now = a
+            obs = Observation(block, now.timestamp + 12, now, seen, FLAT)
+        else:
+            (snap,) = a
+            obs = Observation(snap.block + 1, snap.timestamp + 12, snap, snap, FLAT)
+        return [
+            self.encoder.tx(self.agent.name, self.agent.address, x) for x in self.agent.decide(obs)
+        ]
+
+
+def make_encoder(abis: dict[str, ContractAbi]) -> Encoder:
+    return Encoder(
+        vault=VAULT,
+        pool=POOL,
+        oracle=ADAPTER,
+        vault_abi=abis["MarginVault"],
+        pool_abi=abis["LPPool"],
+        oracle_abi=abis["OracleAdapter"],
+        feed_abi=abis["MockAggregator"],
+        tokens={"USDC": USDC, "WETH": WETH, "WBTC": WBTC},
+        feeds={"ETH": FEED_ETH, "BTC": FEED_BTC},
+        assets={"ETH": WETH, "BTC": WBTC},
+    )
 
 
 def wad(x: float | int | str) -> int:
@@ -133,17 +183,11 @@ FLAT = hist((2000.0, 60000.0))  # too short for any lookback: momentum/mean-reve
 # ----------------------------------------------------------------------------------------------- oracle
 
 
-def make_oracle(abis: dict[str, ContractAbi], **cfg: Any) -> OracleAgent:
-    return OracleAgent(
-        OracleConfig(**cfg),
-        DEPLOYER,
-        {"ETH": FEED_ETH, "BTC": FEED_BTC},
-        {"ETH": WETH, "BTC": WBTC},
-        {"ETH": 8, "BTC": 8},
-        abis["MockAggregator"],
-        ADAPTER,
-        abis["OracleAdapter"],
+def make_oracle(abis: dict[str, ContractAbi], **cfg: Any) -> Any:
+    oracle = OracleAgent(
+        OracleConfig(**cfg), DEPLOYER, ["ETH", "BTC"], ["ETH", "BTC"], {"ETH": 8, "BTC": 8}
     )
+    return Driven(oracle, make_encoder(abis))
 
 
 def oracle_snap(
@@ -251,12 +295,10 @@ def test_oracle_priority_fee_above_traders(abis):
 
 def make_trader(
     abis: dict[str, ContractAbi], seed: int = 7, address: str = TRADER, **cfg: Any
-) -> Trader:
-    ctx = TraderContext(
-        VAULT, USDC, abis["MarginVault"], {"ETH-USD": ETH, "BTC-USD": BTC}, {ETH: "ETH", BTC: "BTC"}
-    )
+) -> Any:
+    ctx = TraderContext({"ETH-USD": ETH, "BTC-USD": BTC}, {ETH: "ETH", BTC: "BTC"})
     group = TraderGroup(**{"name": "t", "count": 1, **cfg})
-    return Trader("t-0", address, group, seed, ctx)
+    return Driven(Trader("t-0", address, group, seed, ctx), make_encoder(abis))
 
 
 def iso(
@@ -606,9 +648,17 @@ SHARE = {ETH: wad("0.5"), BTC: wad("0.4")}
 CLOSE_FEE = {ETH: wad("0.003"), BTC: wad("0.004")}
 
 
-def make_keeper(abis, **cfg: Any) -> Keeper:
-    ctx = KeeperContext(VAULT, abis["MarginVault"], PENALTY, SHARE, ETH, CLOSE_FEE)
-    return Keeper(KeeperConfig(**{"name": "k", **cfg}), KEEPER, ctx)
+def keeper_context(discount_wad: int = 0) -> AgentContext:
+    terms = {  # the close fee as the spread, the fee floor under it
+        m: MarketTerms(CLOSE_FEE[m], 0, 0, PENALTY[m], SHARE[m], 0) for m in (ETH, BTC)
+    }
+    markets = {"ETH-USD": ETH, "BTC-USD": BTC}
+    return AgentContext(markets, terms, {"MarginVault": VAULT}, 12, 0, discount_wad)
+
+
+def make_keeper(abis, **cfg: Any) -> Any:
+    ctx = keeper_context()
+    return Driven(Keeper(KeeperConfig(**{"name": "k", **cfg}), KEEPER, ctx), make_encoder(abis))
 
 
 # 10 ETH long from 2000, 1500 USDC margin, price 1900: equity 500, maintenance 950, penalty 380
@@ -791,7 +841,7 @@ def make_lp(abis, drawdown: float | None = 0.1, fraction: float = 0.5) -> Liquid
     cfg = LpGroup(
         name="lp", deposit_usd=1000, withdraw_on_drawdown=drawdown, withdraw_fraction=fraction
     )
-    return LiquidityProvider("lp-0", LP, cfg, POOL, abis["LPPool"])
+    return Driven(LiquidityProvider("lp-0", LP, cfg), make_encoder(abis))
 
 
 def pool(
@@ -864,9 +914,7 @@ def test_keeper_counts_the_collateral_sale_discount(abis):
     """A cross liquidation that sells collateral to the keeper at 5 % under the oracle is worth more than
     the penalty share: the keeper's model counts that gain (the review: $1,186 earned on a $945 penalty)."""
     seen = liq_snap(liq_iso=[], base_fee_gwei=20)
-    plain = make_keeper(abis)
-    ctx = KeeperContext(VAULT, abis["MarginVault"], PENALTY, SHARE, ETH, CLOSE_FEE, wad("0.05"))
-    with_sale = Keeper(KeeperConfig(name="k"), KEEPER, ctx)
+    plain, with_sale = keeper_context(), keeper_context(wad("0.05"))
     penalties, fraction = cross_plan(seen)
     penalty = sum(penalties.values())
     # ETH 2 long from 2100 at 1900: -$400; BTC flat: the account's $400 equity is $800 of weighted
@@ -875,6 +923,6 @@ def test_keeper_counts_the_collateral_sale_discount(abis):
     needed = min(owed, wad(800))
     gain = needed * wad("0.05") // wad("0.95")
     assert gain > 0
-    assert with_sale._reward_cross(seen, CROSS_ACCT)[0] == pytest.approx(
-        plain._reward_cross(seen, CROSS_ACCT)[0] + gain / WAD
+    assert cross_liquidation(seen, with_sale, CROSS_ACCT).reward_usd == pytest.approx(
+        cross_liquidation(seen, plain, CROSS_ACCT).reward_usd + gain / WAD
     )

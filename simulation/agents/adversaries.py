@@ -4,12 +4,23 @@ earns is measured apart, in simulation.adversary_pnl."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from simulation.abi import ContractAbi
+from simulation.actions import (
+    Action,
+    CloseIsolated,
+    Deposit,
+    LiquidateIsolated,
+    LpClaimRedeem,
+    LpDeposit,
+    LpRequestRedeem,
+    LpWithdraw,
+    OpenIsolated,
+    TradeCross,
+)
 from simulation.adversary_pnl import DECIMALS
-from simulation.agents.base import Tx
+from simulation.agents.base import Agent, MarketTerms, Observation
 from simulation.agents.oracle import deviation_move
 from simulation.agents.self_liq import close_value_usd, liquidation_value_usd
 from simulation.scenario import AdversaryConfig, OracleConfig
@@ -21,27 +32,7 @@ LOW_FEE = GWEI // 2
 
 
 @dataclass(frozen=True)
-class MarketTerms:
-    """A market's fee and liquidation parameters (wad), as the vault stores them."""
-
-    spread: int
-    min_fee: int
-    impact: int
-    penalty: int
-    keeper_share: int
-    min_notional: int
-    liquidation_cap: int = 0
-    """Most notional (USD wad) liquidations may close in the market in one block; 0: no cap."""
-
-
-@dataclass(frozen=True)
 class AdversaryContext:
-    vault: str
-    pool: str
-    tokens: dict[str, str]
-    """Token symbol -> address (USDC, WETH, WBTC)."""
-    vault_abi: ContractAbi
-    pool_abi: ContractAbi
     market_ids: dict[str, int]
     terms: dict[int, MarketTerms]
     oracle: OracleConfig
@@ -52,7 +43,7 @@ class AdversaryContext:
 def round_coming(
     oracle: OracleConfig,
     block: int,
-    history: Sequence[dict[str, float]],
+    history: Sequence[Mapping[str, float]],
     snap: Snapshot,
     symbol: str,
 ) -> int:
@@ -68,22 +59,18 @@ def round_coming(
     return deviation_move(new, answer, oracle.deviation)
 
 
-class Adversary:
-    """Shared plumbing: config, addresses, encoders."""
+class Adversary(Agent):
+    """Shared plumbing: config, addresses, sizes."""
 
     def __init__(self, cfg: AdversaryConfig, addresses: tuple[str, ...], ctx: AdversaryContext):
-        self.cfg, self.addresses, self.ctx = cfg, addresses, ctx
+        self.cfg, self._addresses, self.adv = cfg, addresses, ctx
         self.name, self.address = cfg.name, addresses[0]
         self.market = ctx.market_ids[cfg.market]
         self.fee = int(cfg.priority_fee_gwei * GWEI)
 
-    def _vault(self, kind: str, fn: str, *args: object, fee: int = GWEI, sender: str = "") -> Tx:
-        data = self.ctx.vault_abi[fn].calldata(*args)
-        return Tx(self.name, kind, sender or self.address, self.ctx.vault, data, 700_000, fee)
-
-    def _pool(self, kind: str, fn: str, *args: object, fee: int = GWEI) -> Tx:
-        data = self.ctx.pool_abi[fn].calldata(*args)
-        return Tx(self.name, kind, self.address, self.ctx.pool, data, 400_000, fee)
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        return self._addresses
 
     def _size(self, view: MarketView, side: int) -> int:
         assert view.price_wad is not None
@@ -107,7 +94,7 @@ class Adversary:
     def _own_position(self, snap: Snapshot) -> IsolatedView | None:
         return next(iter(self._own_positions(snap)), None)
 
-    def decide(self, block: int, snap: Snapshot, history: Sequence[dict[str, float]]) -> list[Tx]:
+    def decide(self, obs: Observation) -> list[Action]:
         raise NotImplementedError
 
 
@@ -116,20 +103,23 @@ class OracleFrontrunner(Adversary):
     fee above the oracle's (so it fills at the old price), and closes it in a later block once the round
     landed (after that block's round when one comes the same way, before it when one comes the other way)."""
 
-    def decide(self, block: int, snap: Snapshot, history: Sequence[dict[str, float]]) -> list[Tx]:
+    def decide(self, obs: Observation) -> list[Action]:
+        block, snap, history = obs.block, obs.snapshot, obs.prices_usd
         view = snap.market(self.market)
         if view.price_wad is None:
             return []
-        move = round_coming(self.ctx.oracle, block, history, snap, view.symbol)
+        move = round_coming(self.adv.oracle, block, history, snap, view.symbol)
         pos = self._own_position(snap)
         if pos is not None:
             fee = self.fee if move and (move > 0) != (pos.size > 0) else LOW_FEE
-            return [self._vault("adv_close", "closeIsolated", pos.position_id, fee=fee)]
+            return [CloseIsolated(pos.position_id, priority_fee_wei=fee, label="adv_close")]
         if not move:
             return []
         size = self._size(view, move)
         return [
-            self._vault("adv_open", "openIsolated", self.market, size, self._margin(), fee=self.fee)
+            OpenIsolated(
+                self.market, size, self._margin(), priority_fee_wei=self.fee, label="adv_open"
+            )
         ]
 
 
@@ -142,13 +132,13 @@ class JitLp(Adversary):
     Where the deposit's shares are locked (the cooldown) it is stuck as an LP until they unlock, and
     deposits no more meanwhile."""
 
-    def decide(self, block: int, snap: Snapshot, history: Sequence[dict[str, float]]) -> list[Tx]:
+    def decide(self, obs: Observation) -> list[Action]:
+        block, snap, history = obs.block, obs.snapshot, obs.prices_usd
         wallet = snap.wallets.get(self.address)
         if wallet is None:
             return []
         if wallet.collateral.get("USDC", 0) == 0:  # first: the cross account's margin
-            usdc = self.ctx.tokens["USDC"]
-            return [self._vault("adv_margin", "depositCollateral", usdc, self._margin())]
+            return [Deposit("USDC", self._margin(), gas=700_000, label="adv_margin")]
         if any(m.price_wad is None for m in snap.markets):
             return []  # a stale feed freezes the pool (its totalAssets reads every market)
         acct = snap.cross.get(self.address)
@@ -158,27 +148,26 @@ class JitLp(Adversary):
         if size:  # the round landed: close, wrapped in liquidity when the pool allows
             return self._wrapped(-size, locked)
         view = snap.market(self.market)
-        move = round_coming(self.ctx.oracle, block, history, snap, view.symbol)
+        move = round_coming(self.adv.oracle, block, history, snap, view.symbol)
         if move and not locked:
             return self._wrapped(self._size(view, move), locked=False)
         if lp.claimable(snap.timestamp):
-            return [self._pool("adv_claim", "claimRedeem", self.address)]
+            return [LpClaimRedeem(label="adv_claim")]
         if lp.requestable > 0:
-            return [self._pool("adv_exit", "requestRedeem", lp.requestable)]
+            return [LpRequestRedeem(lp.requestable, label="adv_exit")]
         return []
 
-    def _wrapped(self, size_delta: int, locked: bool) -> list[Tx]:
+    def _wrapped(self, size_delta: int, locked: bool) -> list[Action]:
         """deposit -> trade -> withdraw the deposit, in this order in the block, all ahead of the oracle."""
-        trade = self._vault("adv_trade", "tradeCross", self.market, size_delta, fee=self.fee + GWEI)
+        fee = self.fee
+        trade = TradeCross(self.market, size_delta, priority_fee_wei=fee + GWEI, label="adv_trade")
         if locked:
             return [trade]
         deposit = int(self.cfg.deposit_usd * USDC)
         return [
-            self._pool("adv_deposit", "deposit", deposit, self.address, fee=self.fee + 2 * GWEI),
+            LpDeposit(deposit, priority_fee_wei=fee + 2 * GWEI, label="adv_deposit"),
             trade,
-            self._pool(
-                "adv_withdraw", "withdraw", deposit, self.address, self.address, fee=self.fee
-            ),
+            LpWithdraw(deposit, priority_fee_wei=fee, label="adv_withdraw"),
         ]
 
 
@@ -194,24 +183,25 @@ class Griefer(Adversary):
         """The other market's token: its feed may go stale while this one's market trades."""
         self.dust_units = max(1, round(cfg.dust_collateral * 10 ** DECIMALS[self.dust_token]))
 
-    def decide(self, block: int, snap: Snapshot, history: Sequence[dict[str, float]]) -> list[Tx]:
+    def decide(self, obs: Observation) -> list[Action]:
+        snap = obs.snapshot
         view = snap.market(self.market)
         if self.opened or view.price_wad is None:
             return []
         self.opened = True
-        tokens = self.ctx.tokens
+        gas = 700_000
         return [
-            self._vault(
-                "adv_dust",
-                "depositCollateral",
-                tokens[self.dust_token],
+            Deposit(
+                self.dust_token,
                 self.dust_units,
-                fee=3 * GWEI,
+                priority_fee_wei=3 * GWEI,
+                gas=gas,
+                label="adv_dust",
             ),
-            self._vault(
-                "adv_margin", "depositCollateral", tokens["USDC"], self._margin(), fee=2 * GWEI
+            Deposit("USDC", self._margin(), priority_fee_wei=2 * GWEI, gas=gas, label="adv_margin"),
+            TradeCross(
+                self.market, self._size(view, 1), priority_fee_wei=GWEI + 1, label="adv_open"
             ),
-            self._vault("adv_open", "tradeCross", self.market, self._size(view, 1), fee=GWEI + 1),
         ]
 
 
@@ -220,7 +210,8 @@ class SelfLiquidator(Adversary):
     from its second address if that leaves the two more than closing would (simulation.agents.self_liq),
     else closes it; when flat it opens again."""
 
-    def decide(self, block: int, snap: Snapshot, history: Sequence[dict[str, float]]) -> list[Tx]:
+    def decide(self, obs: Observation) -> list[Action]:
+        snap = obs.snapshot
         view = snap.market(self.market)
         if view.price_wad is None or view.maintenance_ratio_wad is None:
             return []
@@ -228,25 +219,25 @@ class SelfLiquidator(Adversary):
         if pos is None:
             size = self._size(view, 1)
             margin = self._margin(view)
-            return [self._vault("adv_open", "openIsolated", self.market, size, margin)]
+            return [OpenIsolated(self.market, size, margin, label="adv_open")]
         if pos.position_id not in snap.liquidatable_isolated:
             return []
-        terms, liquidity = self.ctx.terms[self.market], snap.trading_liquidity * 10**12
+        terms, liquidity = self.adv.terms[self.market], snap.trading_liquidity * 10**12
         by_liquidating = liquidation_value_usd(
-            pos, view, terms, liquidity, self.ctx.liquidation_at_fill_price
+            pos, view, terms, liquidity, self.adv.liquidation_at_fill_price
         )
         by_closing = close_value_usd(pos, view, terms, liquidity)  # at once, as the review compared
         if by_liquidating > by_closing:
             return [
-                self._vault(
-                    "adv_self_liquidate",
-                    "liquidateIsolated",
+                LiquidateIsolated(
                     pos.position_id,
-                    fee=self.fee,
+                    priority_fee_wei=self.fee,
+                    gas=700_000,
                     sender=self.addresses[1],
+                    label="adv_self_liquidate",
                 )
             ]
-        return [self._vault("adv_close", "closeIsolated", pos.position_id, fee=self.fee)]
+        return [CloseIsolated(pos.position_id, priority_fee_wei=self.fee, label="adv_close")]
 
 
 class Manipulator(Adversary):
@@ -271,7 +262,8 @@ class Manipulator(Adversary):
         self.dump_left = 0
         self.dump_units = 0.0
 
-    def decide(self, block: int, snap: Snapshot, history: Sequence[dict[str, float]]) -> list[Tx]:
+    def decide(self, obs: Observation) -> list[Action]:
+        block, snap = obs.block, obs.snapshot
         view = snap.market(self.market)
         if view.price_wad is None or view.initial_ratio_wad is None:
             return []
@@ -283,12 +275,11 @@ class Manipulator(Adversary):
             long_fraction = max(1 / self.cfg.long_leverage, least)
             short_fraction = max(1 / self.cfg.leverage, least)
             return [
-                self._vault(
-                    "adv_open",
-                    "openIsolated",
+                OpenIsolated(
                     self.market,
                     self._size(view, sign),
                     int(self.cfg.notional_usd * fraction * USDC),
+                    label="adv_open",
                 )
                 for sign, fraction in ((1, long_fraction), (-1, short_fraction))
             ]
@@ -297,7 +288,7 @@ class Manipulator(Adversary):
             self.closed = True
             self.dump_left, self.dump_units = self.cfg.dump_blocks, self.units
             return [
-                self._vault("adv_close", "closeIsolated", p.position_id, fee=self.fee)
+                CloseIsolated(p.position_id, priority_fee_wei=self.fee, label="adv_close")
                 for p in longs
             ]
         return []

@@ -8,24 +8,25 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from simulation import plugins
 from simulation.abi import ContractAbi
+from simulation.actions import Encoder
 from simulation.agents.adversaries import (
     Adversary,
     AdversaryContext,
-    MarketTerms,
     addresses_needed,
     make_adversary,
 )
+from simulation.agents.base import Agent, AgentContext, MarketTerms
 from simulation.agents.deleverager import Deleverager
-from simulation.agents.keepers import Keeper, KeeperContext
+from simulation.agents.keepers import Keeper
 from simulation.agents.lps import LiquidityProvider
 from simulation.agents.oracle import OracleAgent
 from simulation.agents.traders import Trader, TraderContext
 from simulation.deploy import Deployment
-from simulation.scenario import Scenario
+from simulation.scenario import KeeperConfig, PluginSpec, Scenario
 from simulation.state import Addresses, ChainReader
 
-"""`MarketParams.poolLossCapWad`'s place in the struct."""
 SYMBOL_TOKEN = {"ETH": "WETH", "BTC": "WBTC"}
 """Feed symbol -> token it prices, for the feeds that have a market."""
 
@@ -69,11 +70,22 @@ class ProtocolReads:
 class Agents:
     oracle: OracleAgent
     traders: list[Trader]
-    keepers: list[Keeper]
+    keepers: list[Agent]
+    """The built-in keepers and plugin keepers, in the scenario's order."""
     lps: list[LiquidityProvider]
     adversaries: list[Adversary] = field(default_factory=list)
     deleverager: Deleverager | None = None
     """The protocol's auto-deleveraging bot, where a market caps the pool's losses."""
+    plugins: list[Agent] = field(default_factory=list)
+    """The scenario's `agents:` (plugin agents that are not keepers)."""
+
+    def in_order(self) -> list[Agent]:
+        """Every agent in the order they decide in a block (the order breaks equal fee bids)."""
+        out: list[Agent] = [self.oracle, *self.traders, *self.lps, *self.keepers]
+        out += self.adversaries
+        if self.deleverager is not None:
+            out.append(self.deleverager)
+        return out + self.plugins
 
 
 @dataclass
@@ -93,50 +105,26 @@ class Build:
 
 def build_agents(b: Build, accounts: Sequence[str]) -> Agents:
     """Every agent of the scenario, each with its address (in a fixed order: traders, LPs, keepers,
-    then adversaries, so that adding adversaries changes no other agent's address). Tells the reader
-    which addresses its snapshots read."""
-    sc, a, deployer = b.sc, b.d.addresses, b.d.deployer
+    adversaries, then plugin agents, so that adding adversaries or plugins changes no other agent's
+    address). Tells the reader which addresses its snapshots read."""
+    sc, deployer = b.sc, b.d.deployer
     it = iter(x.lower() for x in accounts[1:])  # lowercase, as eth_abi decodes addresses
-    tctx = TraderContext(
-        a["MarginVault"],
-        a["USDC"],
-        b.abis["MarginVault"],
-        b.market_ids,
-        {i: n.split("-")[0] for n, i in b.market_ids.items()},
-    )
+    tctx = TraderContext(b.market_ids, {i: n.split("-")[0] for n, i in b.market_ids.items()})
     traders = []
     for g in sc.traders:
         for k in range(g.count):
             seed = agent_seed(sc.seed, g.name, k)
             traders.append(Trader(f"{g.name}-{k}", next(it), g, seed, tctx))
-    lps = [
-        LiquidityProvider(f"{g.name}-{k}", next(it), g, a["LPPool"], b.abis["LPPool"])
-        for g in sc.lps
-        for k in range(g.count)
-    ]
-    vault = b.abis["MarginVault"]
+    lps = [LiquidityProvider(f"{g.name}-{k}", next(it), g) for g in sc.lps for k in range(g.count)]
     terms = market_terms(b.protocol)
-    kctx = KeeperContext(
-        a["MarginVault"],
-        vault,
-        {i: t.penalty for i, t in terms.items()},
-        {i: t.keeper_share for i, t in terms.items()},
-        b.market_ids["ETH-USD"],
-        {i: max(t.spread, t.min_fee) for i, t in terms.items()},
-        b.protocol.min_collateral_discount,
-        {i: t.liquidation_cap for i, t in terms.items() if t.liquidation_cap},
-    )
-    keepers = [Keeper(cfg, next(it), kctx) for cfg in sc.keepers]
+    keepers = [_agent(b, cfg, next(it), terms) for cfg in sc.keepers]
     fork = b.fork
     oracle = OracleAgent(
         sc.oracle,
         deployer,
-        b.addr.feeds,
-        {s: a[t] for s, t in SYMBOL_TOKEN.items()},
+        list(b.addr.feeds),
+        list(SYMBOL_TOKEN),
         fork.decimals if fork else {s: 8 for s in b.addr.feeds},
-        b.abis[b.d.kinds["FEED_WETH"]],
-        a["OracleAdapter"],
-        b.abis["OracleAdapter"],
         driven=fork.feeds if fork else None,
         rules=fork.rules if fork else None,
     )
@@ -144,9 +132,51 @@ def build_agents(b: Build, accounts: Sequence[str]) -> Agents:
     b.reader.lps = [lp.address for lp in lps]
     adversaries = _build_adversaries(b, it, terms)
     capped = any(p["poolLossCapWad"] for p in b.protocol.market_params.values())
-    deleverager = Deleverager(deployer, a["MarginVault"], vault) if capped else None
+    deleverager = Deleverager(deployer) if capped else None
     b.reader.read_deficits = capped
-    return Agents(oracle, traders, keepers, lps, adversaries, deleverager)
+    others = [_agent(b, spec, next(it), terms) for spec in sc.agents]
+    return Agents(oracle, traders, keepers, lps, adversaries, deleverager, others)
+
+
+def agent_context(b: Build, name: str, terms: dict[int, MarketTerms]) -> AgentContext:
+    """What a keeper or plugin agent knows of the deployment."""
+    return AgentContext(
+        markets=dict(b.market_ids),
+        terms=terms,
+        contracts=dict(b.d.addresses),
+        block_time_s=b.sc.block_time_s,
+        seed=agent_seed(b.sc.seed, name, 0),
+        collateral_discount_wad=b.protocol.min_collateral_discount,
+        liquidation_at_fill_price=b.protocol.liquidation_at_fill_price,
+        quote_at_feed=b.protocol.quote_at_feed,
+    )
+
+
+def _agent(
+    b: Build, cfg: KeeperConfig | PluginSpec, address: str, terms: dict[int, MarketTerms]
+) -> Agent:
+    """A keeper or plugin agent, built the one way every agent class is: (config, address, context)."""
+    ctx = agent_context(b, cfg.name, terms)
+    if isinstance(cfg, PluginSpec):
+        return plugins.build(cfg)(cfg.config, address, ctx)
+    return Keeper(cfg, address, ctx)
+
+
+def encoder(d: Deployment, abis: dict[str, ContractAbi], addr: Addresses) -> Encoder:
+    """The engine's encoder of actions into transactions, for this deployment."""
+    a = d.addresses
+    return Encoder(
+        vault=a["MarginVault"],
+        pool=a["LPPool"],
+        oracle=a["OracleAdapter"],
+        vault_abi=abis["MarginVault"],
+        pool_abi=abis["LPPool"],
+        oracle_abi=abis["OracleAdapter"],
+        feed_abi=abis[d.kinds["FEED_WETH"]],
+        tokens={t: a[t] for t in ("USDC", "WETH", "WBTC")},
+        feeds=dict(addr.feeds),
+        assets={s: a[t] for s, t in SYMBOL_TOKEN.items()},
+    )
 
 
 def _build_adversaries(
@@ -157,11 +187,6 @@ def _build_adversaries(
         return []
     a = b.d.addresses
     ctx = AdversaryContext(
-        a["MarginVault"],
-        a["LPPool"],
-        {t: a[t] for t in ("USDC", "WETH", "WBTC")},
-        b.abis["MarginVault"],
-        b.abis["LPPool"],
         b.market_ids,
         terms,
         b.sc.oracle,
@@ -172,7 +197,7 @@ def _build_adversaries(
         addresses = tuple(next(it) for _ in range(addresses_needed(cfg)))
         out.append(make_adversary(cfg, addresses, ctx))
     b.reader.wallets = [w for adv in out for w in adv.addresses]
-    b.reader.tokens = dict(ctx.tokens)
+    b.reader.tokens = {t: a[t] for t in ("USDC", "WETH", "WBTC")}
     b.reader.cross_accounts += [adv.address for adv in out if adv.cfg.kind in ("jit_lp", "griefer")]
     return out
 
@@ -208,13 +233,13 @@ def market_terms(protocol: ProtocolReads) -> dict[int, MarketTerms]:
     """Each market's fee and liquidation parameters, from its MarketParams tuple."""
     return {
         i: MarketTerms(
-            spread=p["spreadWad"],
-            min_fee=p["minFeeWad"],
-            impact=p["impactCoefficientWad"],
-            penalty=p["liquidationPenaltyWad"],
-            keeper_share=p["keeperShareWad"],
-            min_notional=p["minNotionalUsd"],
-            liquidation_cap=p["liquidationCapUsd"],
+            spread_wad=p["spreadWad"],
+            min_fee_wad=p["minFeeWad"],
+            impact_wad=p["impactCoefficientWad"],
+            penalty_wad=p["liquidationPenaltyWad"],
+            keeper_share_wad=p["keeperShareWad"],
+            min_notional_usd=p["minNotionalUsd"],
+            liquidation_cap_usd=p["liquidationCapUsd"],
         )
         for i, p in protocol.market_params.items()
     }

@@ -5,11 +5,11 @@ the order Hyperliquid and Binance use: by profit times leverage, highest first."
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from simulation import margin_math as mm
-from simulation.abi import ContractAbi
-from simulation.agents.base import Tx
+from simulation.actions import Action, DeleverageCross, DeleverageIsolated
+from simulation.agents.base import Agent, Observation
 from simulation.state import MarketView, Snapshot
 
 USDC_TO_USD = 10**12
@@ -17,11 +17,10 @@ USDC_TO_USD = 10**12
 
 @dataclass(frozen=True)
 class Candidate:
-    """A position the bot may deleverage: its ranking score, what to call, and its profit (quote)."""
+    """A position the bot may deleverage: its ranking score, the action, and its profit (quote)."""
 
     score: float
-    fn: str
-    args: tuple[object, ...]
+    action: DeleverageIsolated | DeleverageCross
     target: str
     profit_quote: int
 
@@ -40,9 +39,8 @@ def candidates(snap: Snapshot, view: MarketView, long: bool) -> list[Candidate]:
             continue
         score = _score(pnl, mm.notional_usd_up(p.size, view.price_wad), equity)
         profit = pnl // USDC_TO_USD
-        out.append(
-            Candidate(score, "deleverageIsolated", (p.position_id,), f"iso:{p.position_id}", profit)
-        )
+        action = DeleverageIsolated(p.position_id)
+        out.append(Candidate(score, action, f"iso:{p.position_id}", profit))
     for owner, acct in snap.cross.items():
         size, entry = acct.positions.get(view.market_id, (0, 0))
         if size == 0 or (size > 0) != long:
@@ -51,8 +49,8 @@ def candidates(snap: Snapshot, view: MarketView, long: bool) -> list[Candidate]:
         if pnl <= 0 or acct.equity_usd <= 0:
             continue
         score = _score(pnl, mm.notional_usd_up(size, view.price_wad), acct.equity_usd)
-        args = (owner, view.market_id)
-        out.append(Candidate(score, "deleverageCross", args, f"cross:{owner}", pnl // USDC_TO_USD))
+        cross = DeleverageCross(owner, view.market_id)
+        out.append(Candidate(score, cross, f"cross:{owner}", pnl // USDC_TO_USD))
     return sorted(out, key=lambda c: (-c.score, c.target))
 
 
@@ -60,18 +58,18 @@ def _score(pnl: int, notional: int, equity: int) -> float:
     return (pnl / equity) * (notional / equity) if equity else 0.0
 
 
-class Deleverager:
+class Deleverager(Agent):
     """Each block, for every side of a market that owes a deficit, deleverages the ranked candidates until
     their profits cover it (the vault closes only the part each needs, and reverts `NothingToDeleverage`
     once the deficit is paid)."""
 
     name = "deleverager"
 
-    def __init__(self, address: str, vault: str, vault_abi: ContractAbi):
-        self.address, self.vault, self.abi = address, vault, vault_abi
+    def __init__(self, address: str):
+        self.address = address
 
-    def decide(self, snap: Snapshot) -> list[Tx]:
-        txs = []
+    def decide(self, obs: Observation) -> list[Action]:
+        snap, txs = obs.snapshot, list[Action]()
         for view in snap.markets:
             if view.price_wad is None:
                 continue
@@ -80,8 +78,6 @@ class Deleverager:
                 for c in candidates(snap, view, long) if owed else ():
                     if left <= 0:
                         break
-                    data = self.abi[c.fn].calldata(*c.args)
-                    tx = Tx(self.name, "deleverage", self.address, self.vault, data, 600_000)
-                    txs.append(replace(tx, target=c.target))
+                    txs.append(c.action)
                     left -= c.profit_quote
         return txs

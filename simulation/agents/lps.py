@@ -6,28 +6,25 @@ in the next block."""
 
 from __future__ import annotations
 
-from simulation.abi import ContractAbi
-from simulation.agents.base import Tx
+from simulation.actions import Action, LpClaimRedeem, LpRequestRedeem
+from simulation.agents.base import Agent, Observation
 from simulation.scenario import LpGroup
-from simulation.state import NO_LP, Snapshot
+from simulation.state import NO_LP
 
 
-class LiquidityProvider:
-    def __init__(self, name: str, address: str, cfg: LpGroup, pool: str, pool_abi: ContractAbi):
+class LiquidityProvider(Agent):
+    def __init__(self, name: str, address: str, cfg: LpGroup):
         self.name, self.address, self.cfg = name, address, cfg
-        self.pool, self._abi = pool, pool_abi
         self.peak_share_price = 0.0
         self.withdrawn = False
 
-    def _tx(self, kind: str, fn: str, *args: object) -> Tx:
-        return Tx(self.name, kind, self.address, self.pool, self._abi[fn].calldata(*args), 400_000)
-
-    def decide(self, snap: Snapshot) -> list[Tx]:
+    def decide(self, obs: Observation) -> list[Action]:
+        snap = obs.snapshot
         if snap.pool_total_supply == 0:
             return []
         lp = snap.lp_shares.get(self.address, NO_LP)
         if lp.claimable(snap.timestamp):
-            return [self._tx("lp_claim", "claimRedeem", self.address)]
+            return [LpClaimRedeem()]
         price = snap.pool_total_assets / snap.pool_total_supply
         self.peak_share_price = max(self.peak_share_price, price)
         limit = self.cfg.withdraw_on_drawdown
@@ -37,4 +34,4 @@ class LiquidityProvider:
         if amount <= 0:
             return []
         self.withdrawn = True
-        return [self._tx("lp_withdraw", "requestRedeem", amount)]
+        return [LpRequestRedeem(amount)]

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from simulation.abi import ContractAbi
-from simulation.agents.base import Tx
+from simulation.actions import Action, CacheVolatility, OracleRound
+from simulation.agents.base import Agent, Observation
 from simulation.scenario import OracleConfig
-from simulation.state import Snapshot
 from simulation.units import GWEI
 
 
@@ -28,7 +27,7 @@ def deviation_move(new: int, answer: int, deviation: float) -> int:
     return 1 if new > answer else -1
 
 
-class OracleAgent:
+class OracleAgent(Agent):
     """A new round when the price deviates past the threshold or the heartbeat elapses; optional delay
     behind the market and outage windows. After each round it refreshes the adapter's volatility cache."""
 
@@ -38,23 +37,18 @@ class OracleAgent:
         self,
         cfg: OracleConfig,
         sender: str,
-        feeds: dict[str, str],
-        assets: dict[str, str],
+        feeds: Sequence[str],
+        assets: Sequence[str],
         decimals: dict[str, int],
-        feed_abi: ContractAbi,
-        oracle_address: str,
-        oracle_abi: ContractAbi,
         driven: Mapping[str, DrivenFeed] | None = None,
         rules: Mapping[str, tuple[float, int]] | None = None,
     ):
-        """`driven`: on a fork, the real feeds, written with state cheats instead of `updateAnswer`
-        transactions; `rules`: (deviation, heartbeat) per feed, defaults from `cfg`. The volatility
-        cache is refreshed only for the assets in `assets` (the quote's feed has no market)."""
-        self.cfg, self.sender = cfg, sender
-        self.feeds, self.assets, self.decimals = feeds, assets, decimals
-        self._update = feed_abi.functions.get("updateAnswer")
-        self._cache = oracle_abi["cacheVolatility"]
-        self.oracle_address = oracle_address
+        """`feeds`: the symbols of the feeds it drives; `driven`: on a fork, the real feeds, written with
+        state cheats instead of `updateAnswer` transactions; `rules`: (deviation, heartbeat) per feed,
+        defaults from `cfg`. The volatility cache is refreshed only for the symbols in `assets` (the
+        quote's feed has no market)."""
+        self.cfg, self.address = cfg, sender
+        self.feeds, self.assets, self.decimals = tuple(feeds), frozenset(assets), decimals
         self.driven = dict(driven or {})
         self.rules = {s: (rules or {}).get(s, (cfg.deviation, cfg.heartbeat_s)) for s in feeds}
         self.rounds = 0
@@ -62,13 +56,11 @@ class OracleAgent:
         """State cheats of the coming block (fork feeds' rounds); the engine sends them with the txs."""
         self.cheat_rounds = 0
 
-    def decide(
-        self, block: int, timestamp: int, history: Sequence[dict[str, float]], snap: Snapshot
-    ) -> list[Tx]:
-        """`history[i]` is the market price at block i; `timestamp` is the coming block's."""
+    def decide(self, obs: Observation) -> list[Action]:
+        block, timestamp, snap, history = obs.block, obs.timestamp_s, obs.snapshot, obs.prices_usd
         seen = history[max(0, len(history) - 1 - self.cfg.delay_blocks)]
-        txs: list[Tx] = []
-        for symbol, feed in self.feeds.items():
+        txs: list[Action] = []
+        for symbol in self.feeds:
             if any(w.stops(block, symbol) for w in self.cfg.outages):
                 continue
             answer, updated_at = snap.oracle_rounds[symbol]
@@ -84,31 +76,9 @@ class OracleAgent:
                 self.cheats += self.driven[symbol].round_writes(new, timestamp)
                 self.cheat_rounds += 1
             else:
-                assert self._update is not None, "a mock feed needs updateAnswer"
-                txs.append(
-                    Tx(
-                        self.name,
-                        "oracle_round",
-                        self.sender,
-                        feed,
-                        self._update.calldata(new),
-                        120_000,
-                        fee,
-                    )
-                )
+                txs.append(OracleRound(symbol, new, priority_fee_wei=fee))
             if symbol in self.assets:
-                data = self._cache.calldata(self.assets[symbol])
-                txs.append(
-                    Tx(
-                        self.name,
-                        "cache_volatility",
-                        self.sender,
-                        self.oracle_address,
-                        data,
-                        400_000,
-                        fee,
-                    )
-                )
+                txs.append(CacheVolatility(symbol, priority_fee_wei=fee))
         return txs
 
     def take_cheats(self) -> tuple[list[tuple[str, list[Any]]], int]:

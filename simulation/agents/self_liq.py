@@ -11,7 +11,7 @@ from simulation.state import IsolatedView, MarketView
 from simulation.units import WAD
 
 if TYPE_CHECKING:
-    from simulation.agents.adversaries import MarketTerms
+    from simulation.agents.base import MarketTerms
 
 QUOTE_DECIMALS = 6
 USDC_TO_USD = 10**12
@@ -20,7 +20,7 @@ USDC_TO_USD = 10**12
 def fee_fraction(terms: MarketTerms, price_wad: int, size: int, liquidity_usd: int) -> int:
     notional = mm.notional_usd_up(size, price_wad)
     return mm.trade_fee_fraction_up(
-        terms.spread, terms.min_fee, terms.impact, notional, liquidity_usd
+        terms.spread_wad, terms.min_fee_wad, terms.impact_wad, notional, liquidity_usd
     )
 
 
@@ -49,7 +49,7 @@ def _plan(
     assert view.price_wad is not None
     price = view.price_wad
     close = p.size if fraction >= WAD else mm.scale_size_up(p.size, fraction)
-    if close != p.size and mm.notional_usd_down(p.size - close, price) < terms.min_notional:
+    if close != p.size and mm.notional_usd_down(p.size - close, price) < terms.min_notional_usd:
         close = p.size
     fill = (
         mm.fill_price_against_trader(
@@ -58,7 +58,7 @@ def _plan(
         if at_fill
         else price
     )
-    penalty = mm.mul_wad_up(mm.notional_usd_up(close, price), terms.penalty)
+    penalty = mm.mul_wad_up(mm.notional_usd_up(close, price), terms.penalty_wad)
     return close, p.funding_usd + mm.pnl_usd_floor(close, p.entry_price_wad, fill), penalty
 
 
@@ -87,13 +87,13 @@ def liquidation_value_usd(
     assert h is not None and view.price_wad is not None
     notional = mm.notional_usd_up(p.size, view.price_wad)
     fee = fee_fraction(terms, view.price_wad, p.size, liquidity_usd) if at_fill else 0
-    full_cost = mm.mul_wad_up(notional, terms.penalty + fee)
+    full_cost = mm.mul_wad_up(notional, terms.penalty_wad + fee)
     fraction = mm.liquidation_fraction_up(h.equity_usd, h.maintenance_usd, full_cost)
     close, pnl, penalty = _plan(p, view, terms, liquidity_usd, at_fill, fraction)
-    reward, remaining, short = _settle(p.margin, pnl, penalty, terms.keeper_share, at_fill)
+    reward, remaining, short = _settle(p.margin, pnl, penalty, terms.keeper_share_wad, at_fill)
     if close != p.size and short:
         close, pnl, penalty = _plan(p, view, terms, liquidity_usd, at_fill, WAD)
-        reward, remaining, short = _settle(p.margin, pnl, penalty, terms.keeper_share, at_fill)
+        reward, remaining, short = _settle(p.margin, pnl, penalty, terms.keeper_share_wad, at_fill)
     if close == p.size:
         return (reward + remaining) * USDC_TO_USD
     rest = IsolatedView(

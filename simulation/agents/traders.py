@@ -4,12 +4,19 @@ automated margin rebalancer for isolated positions."""
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from simulation import margin_math as mm
-from simulation.abi import ContractAbi
-from simulation.agents.base import Tx
+from simulation.actions import (
+    Action,
+    AddMargin,
+    CloseIsolated,
+    Deposit,
+    OpenIsolated,
+    TradeCross,
+)
+from simulation.agents.base import Agent, Observation
 from simulation.scenario import TraderGroup
 from simulation.state import Snapshot
 from simulation.units import WAD
@@ -19,11 +26,8 @@ USDC_TO_USD = 10**12  # 6-decimal quote token to USD wad
 
 @dataclass
 class TraderContext:
-    """Addresses and encoders a trader needs; shared by all traders."""
+    """The markets a trader may trade; shared by all traders."""
 
-    vault: str
-    usdc: str
-    vault_abi: ContractAbi
     market_ids: dict[str, int]
     symbols: dict[int, str]
 
@@ -39,9 +43,9 @@ class Draws:
     margin: float
 
 
-class Trader:
+class Trader(Agent):
     def __init__(self, name: str, address: str, cfg: TraderGroup, seed: int, ctx: TraderContext):
-        self.name, self.address, self.cfg, self.ctx = name, address, cfg, ctx
+        self.name, self.address, self.cfg, self.markets = name, address, cfg, ctx
         self.rng = random.Random(seed)
         self.committed: dict[int, int] = {}
         """Cross mode: quote tokens committed to each market's position."""
@@ -57,11 +61,11 @@ class Trader:
         r = self.rng.random
         return Draws(r(), r(), r(), r())
 
-    def _signal(self, history: Sequence[dict[str, float]], symbol: str, u: float) -> int:
+    def _signal(self, history: Sequence[Mapping[str, float]], symbol: str, u: float) -> int:
         if self.cfg.strategy == "random":
             return 1 if u < 0.5 else -1
         if self.cfg.strategy == "hedged_pair":
-            first = self.ctx.symbols[self.ctx.market_ids[self.cfg.markets[0]]]
+            first = self.markets.symbols[self.markets.market_ids[self.cfg.markets[0]]]
             return self.pair_side if symbol == first else -self.pair_side
         n = self.cfg.lookback_blocks
         if len(history) <= n:
@@ -75,10 +79,6 @@ class Trader:
             return (now > then) - (now < then)
         mean = sum(h[symbol] for h in history[-n:]) / n
         return (now < mean) - (now > mean)
-
-    def _tx(self, kind: str, fn: str, *args: object, gas: int = 700_000) -> Tx:
-        data = self.ctx.vault_abi[fn].calldata(*args)
-        return Tx(self.name, kind, self.address, self.ctx.vault, data, gas)
 
     def _position(self, snap: Snapshot, market_id: int) -> tuple[int, int, int, int] | None:
         """(position id or 0, size, entry price, margin in quote tokens) of this trader in a market."""
@@ -96,16 +96,17 @@ class Trader:
         size, entry = account.positions[market_id]
         return 0, size, entry, self.committed.get(market_id, 0)
 
-    def decide(self, snap: Snapshot, history: Sequence[dict[str, float]]) -> list[Tx]:
-        txs: list[Tx] = []
+    def decide(self, obs: Observation) -> list[Action]:
+        snap, history = obs.snapshot, obs.prices_usd
+        txs: list[Action] = []
         for market in self.cfg.markets:
-            mid = self.ctx.market_ids[market]
+            mid = self.markets.market_ids[market]
             draws = self._draws()
             view = snap.market(mid)
             if view.price_wad is None or view.maintenance_ratio_wad is None:
                 continue  # stale oracle: the vault refuses trades
             pos = self._position(snap, mid)
-            signal = self._signal(history, self.ctx.symbols[mid], draws.side)
+            signal = self._signal(history, self.markets.symbols[mid], draws.side)
             if pos is None:
                 if draws.consider < self.cfg.trade_probability and signal != 0:
                     txs += self._open(mid, signal, view.price_wad, draws)
@@ -113,7 +114,7 @@ class Trader:
             txs += self._manage(snap, mid, pos, signal, draws)
         return txs
 
-    def _open(self, mid: int, side: int, price_wad: int, d: Draws) -> list[Tx]:
+    def _open(self, mid: int, side: int, price_wad: int, d: Draws) -> list[Action]:
         lev = self.cfg.leverage.min + d.leverage * (self.cfg.leverage.max - self.cfg.leverage.min)
         margin_usd = self.cfg.margin_usd.min + d.margin * (
             self.cfg.margin_usd.max - self.cfg.margin_usd.min
@@ -122,16 +123,13 @@ class Trader:
         size = side * int(margin_usd * lev * WAD) * WAD // price_wad
         self.margin_posted_usd += margin_usd
         if self.cfg.margin_mode == "isolated":
-            return [self._tx("open_isolated", "openIsolated", mid, size, margin)]
+            return [OpenIsolated(mid, size, margin)]
         self.committed[mid] = margin
-        return [
-            self._tx("deposit", "depositCollateral", self.ctx.usdc, margin, gas=200_000),
-            self._tx("trade_cross", "tradeCross", mid, size),
-        ]
+        return [Deposit("USDC", margin), TradeCross(mid, size)]
 
     def _manage(
         self, snap: Snapshot, mid: int, pos: tuple[int, int, int, int], signal: int, d: Draws
-    ) -> list[Tx]:
+    ) -> list[Action]:
         pid, size, entry, margin = pos
         view = snap.market(mid)
         assert view.price_wad is not None and view.maintenance_ratio_wad is not None
@@ -150,8 +148,8 @@ class Trader:
         if stop or take or flip:
             kind = "stop_loss" if stop else "take_profit" if take else "close"
             if cfg.margin_mode == "isolated":
-                return [self._tx(kind, "closeIsolated", pid)]
-            return [self._tx(kind, "tradeCross", mid, -size)]
+                return [CloseIsolated(pid, label=kind)]
+            return [TradeCross(mid, -size, label=kind)]
         if cfg.rebalance and cfg.margin_mode == "isolated" and self.rebalance_left_usd > 0:
             health = view.health(margin_usd, size, entry)
             if (
@@ -165,13 +163,5 @@ class Trader:
                 if top_up_usd >= 1:
                     self.rebalance_left_usd -= top_up_usd
                     self.margin_posted_usd += top_up_usd
-                    return [
-                        self._tx(
-                            "rebalance",
-                            "addIsolatedMargin",
-                            pid,
-                            int(top_up_usd * 10**6),
-                            gas=200_000,
-                        )
-                    ]
+                    return [AddMargin(pid, int(top_up_usd * 10**6), label="rebalance")]
         return []
