@@ -49,6 +49,22 @@ from simulation.units import GWEI
 LIQUIDATED_LEGS = frozenset({"IsolatedLiquidated", "CrossPositionLiquidated"})
 
 
+def fee_ordered_per_sender(txs: list[Tx]) -> list[Tx]:
+    """`txs` with each sender's own transactions in descending fee order (stable), in the places its
+    transactions held: nonces follow list order, and anvil drops a transaction priced above its
+    sender's previous one, with all that sender's later ones (simulation.revm_chain._ordered). The
+    block orders by fee anyway; the built-in agents already bid this way (nothing moves for them)."""
+    places: dict[str, list[int]] = {}
+    for i, tx in enumerate(txs):
+        places.setdefault(tx.sender, []).append(i)
+    out = list(txs)
+    for at in places.values():
+        mine = sorted((txs[i] for i in at), key=lambda t: -t.priority_fee_wei)
+        for i, tx in zip(at, mine, strict=True):
+            out[i] = tx
+    return out
+
+
 class Engine:
     def __init__(
         self,
@@ -175,10 +191,12 @@ class Engine:
                 outside = self._trade_outside(block, agent, outside)
         # Equal fees would be ordered by arrival, which a concurrent batch does not fix: break ties by the
         # (seeded, fixed) decision order with a few wei, so the block's order is a function of the seed.
-        txs = [
-            replace(tx, priority_fee_wei=tx.priority_fee_wei + len(txs) - i)
-            for i, tx in enumerate(txs)
-        ]
+        txs = fee_ordered_per_sender(
+            [
+                replace(tx, priority_fee_wei=tx.priority_fee_wei + len(txs) - i)
+                for i, tx in enumerate(txs)
+            ]
+        )
         cheats, rounds = self.agents.oracle.take_cheats()  # fork feeds: written before the block
         self.counters.oracle_rounds += rounds
         base_fee = snap.base_fee_wei
