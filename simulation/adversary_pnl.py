@@ -41,20 +41,20 @@ def token_value_usd(snap: Snapshot, token: str, amount: int) -> float:
 
 def lp_value_usd(snap: Snapshot, shares: int) -> float:
     """ERC-4626 `convertToAssets` (rounded down) in USD."""
-    assets = shares * (snap.pool_total_assets + 1) // (snap.pool_total_supply + SHARE_OFFSET)
+    assets = shares * (snap.pool_assets_quote + 1) // (snap.pool_supply_shares + SHARE_OFFSET)
     return quote_usd(snap, assets)
 
 
 def wallet_value_usd(snap: Snapshot, w: WalletView) -> float:
     """Tokens, collateral, LP shares held, a pending exit at what its claim would pay now (the lower of
     its value at the request and now), and claimable remainders."""
-    tokens = sum(token_value_usd(snap, t, a) for t, a in w.tokens.items())
-    collateral = sum(token_value_usd(snap, t, a) for t, a in w.collateral.items())
-    exit_usd = min(quote_usd(snap, w.lp.pending_assets), lp_value_usd(snap, w.lp.pending))
+    tokens = sum(token_value_usd(snap, t, a) for t, a in w.tokens_units.items())
+    collateral = sum(token_value_usd(snap, t, a) for t, a in w.collateral_units.items())
+    exit_usd = min(quote_usd(snap, w.lp.pending_quote), lp_value_usd(snap, w.lp.pending_shares))
     return (
         tokens
         + collateral
-        + lp_value_usd(snap, w.lp.held)
+        + lp_value_usd(snap, w.lp.held_shares)
         + exit_usd
         + quote_usd(snap, w.claimable_quote)
     )
@@ -67,7 +67,9 @@ def positions_value_usd(snap: Snapshot, addresses: Iterable[str]) -> float:
     for p in snap.positions.values():
         if p.owner in owners:
             price = oracle_price_wad(snap, snap.market(p.market_id).symbol)
-            total += p.margin_and_funding_usd + mm.pnl_usd_floor(p.size, p.entry_price_wad, price)
+            total += p.margin_and_funding_usd + mm.pnl_usd_floor(
+                p.size_wad, p.entry_price_wad, price
+            )
     for owner in owners & set(snap.cross):
         acct = snap.cross[owner]
         for mid, (size, entry) in acct.positions.items():

@@ -33,7 +33,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from simulation import margin_math as mm
-from simulation.state import Snapshot
+from simulation.state import IsolatedView, Snapshot
 
 WAD = 10**18
 ONE_PERCENT = 0.01
@@ -169,7 +169,7 @@ def block_flows(
         elif name == "IsolatedClosed":
             p = before.positions.get(a["positionId"])
             if p is not None:
-                add(trade, p.market_id, -p.size, a["fillPriceWad"])
+                add(trade, p.market_id, -p.size_wad, a["fillPriceWad"])
         elif name == "CrossTraded":
             add(trade, a["marketId"], a["sizeDelta"], a["fillPriceWad"])
     return liq, trade
@@ -227,9 +227,9 @@ def _scaled(price_wad: int, factor: float) -> int:
     return max(1, int(price_wad * factor))
 
 
-def _isolated_induced(before: Snapshot, p: Any, price_wad: int, factor: float) -> bool:
+def _isolated_induced(before: Snapshot, p: IsolatedView, price_wad: int, factor: float) -> bool:
     h = before.market(p.market_id).health(
-        p.margin_and_funding_usd, p.size, p.entry_price_wad, _scaled(price_wad, factor)
+        p.margin_and_funding_usd, p.size_wad, p.entry_price_wad, _scaled(price_wad, factor)
     )
     return h is not None and not h.liquidatable
 

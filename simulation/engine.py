@@ -174,7 +174,7 @@ class Engine:
         self.adv_start_usd = {
             adv.name: holdings_usd(self.start, adv.addresses) for adv in self.agents.adversaries
         }
-        self.t0 = self.start.timestamp
+        self.t0 = self.start.timestamp_s
 
     # ------------------------------------------------------------------ the loop
 

@@ -56,7 +56,7 @@ def check_conservation(
 ) -> list[tuple[str, str]]:
     out = []
     owed = {t: sum(b[t] for b in books.values()) for t in TOKENS}
-    owed["USDC"] += sum(p.margin for p in snap.positions.values())
+    owed["USDC"] += sum(p.margin_quote for p in snap.positions.values())
     for t in TOKENS:
         if held[t] != owed[t]:
             out.append(("conservation", f"vault holds {held[t]} {t} but its books owe {owed[t]}"))
@@ -71,7 +71,7 @@ def check_scans(snap: Snapshot) -> list[tuple[str, str]]:
     model = set()
     priced = {m.market_id for m in snap.markets if m.price_wad is not None}
     for p in snap.positions.values():
-        h = snap.market(p.market_id).health(p.margin_and_funding_usd, p.size, p.entry_price_wad)
+        h = snap.market(p.market_id).health(p.margin_and_funding_usd, p.size_wad, p.entry_price_wad)
         if h is not None and h.liquidatable:
             model.add(p.position_id)
     if model != set(snap.liquidatable_isolated):

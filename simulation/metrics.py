@@ -315,11 +315,11 @@ def book_legs(snap: Snapshot) -> list[Leg]:
     """Every open isolated position and every cross leg whose market has a price."""
     legs = []
     for p in snap.positions.values():
-        h = _health(snap.market(p.market_id), p.funding_usd, p.size, p.entry_price_wad)
+        h = _health(snap.market(p.market_id), p.funding_usd, p.size_wad, p.entry_price_wad)
         if h is not None:
             key = ("iso", p.position_id)
             legs.append(
-                Leg(p.owner, key, h.initial_usd, h.maintenance_usd, h.equity_usd, p.size > 0)
+                Leg(p.owner, key, h.initial_usd, h.maintenance_usd, h.equity_usd, p.size_wad > 0)
             )
     for owner, acct in snap.cross.items():
         for mid, (size, entry) in acct.positions.items():
@@ -346,7 +346,7 @@ def health_and_capital(
         if leg.key[0] == "iso" and leg.maintenance_usd:
             p = snap.positions[leg.key[1]]
             equity = (
-                mm.quote_to_usd_down(p.margin, 6, p.quote_price_wad) + leg.pnl_usd
+                mm.quote_to_usd_down(p.margin_quote, 6, p.quote_price_wad) + leg.pnl_usd
             )  # has funding
             ratios.append(equity / leg.maintenance_usd)
     for acct in snap.cross.values():
@@ -448,7 +448,7 @@ def latent_bad_debt(snap: Snapshot) -> tuple[int, float]:
         if p is None or view is None or view.price_wad is None:
             continue
         count += 1
-        pnl = mm.pnl_usd_floor(p.size, p.entry_price_wad, view.price_wad)
+        pnl = mm.pnl_usd_floor(p.size_wad, p.entry_price_wad, view.price_wad)
         underwater += max(0, -(p.margin_and_funding_usd + pnl))
     for owner in snap.liquidatable_cross:
         acct = snap.cross.get(owner)
@@ -469,17 +469,17 @@ def unseen_at_quote_price(snap: Snapshot, quote_usd: float) -> tuple[int, float]
     count, quote_held = 0, 0
     listed_iso, listed_cross = set(snap.liquidatable_isolated), set(snap.liquidatable_cross)
     for p in snap.positions.values():
-        quote_held += p.margin
+        quote_held += p.margin_quote
         if p.position_id in listed_iso:
             continue
-        equity = mm.quote_to_usd_down(p.margin, 6, market_wad) + p.funding_usd
-        h = snap.market(p.market_id).health(equity, p.size, p.entry_price_wad)
+        equity = mm.quote_to_usd_down(p.margin_quote, 6, market_wad) + p.funding_usd
+        h = snap.market(p.market_id).health(equity, p.size_wad, p.entry_price_wad)
         count += h is not None and h.liquidatable
     for owner, acct in snap.cross.items():
-        quote_held += acct.quote_balance
+        quote_held += acct.balance_quote
         if not acct.positions or owner in listed_cross:
             continue
-        equity = acct.equity_usd - acct.quote_balance * gap // 10**6
+        equity = acct.equity_usd - acct.balance_quote * gap // 10**6
         count += equity < acct.maintenance_usd
     return count, quote_held * gap / 10**6 / WAD
 
@@ -492,7 +492,7 @@ def queued_notional_usd(snap: Snapshot) -> float:
         p = snap.positions.get(pid)
         price = snap.market(p.market_id).price_wad if p is not None else None
         if p is not None and price is not None:
-            total += mm.notional_usd_up(p.size, price)
+            total += mm.notional_usd_up(p.size_wad, price)
     for owner in snap.liquidatable_cross:
         acct = snap.cross.get(owner)
         for mid, (size, _) in acct.positions.items() if acct is not None else ():
@@ -515,7 +515,7 @@ def block_row(
     queue_usd = queued_notional_usd(snap)
     counters.queue_peak_usd = max(counters.queue_peak_usd, queue_usd)
     funding_paid = track_funding(snap, counters)
-    deficit = sum(m.deficit_long + m.deficit_short for m in snap.markets) / USDC
+    deficit = sum(m.deficit_long_quote + m.deficit_short_quote for m in snap.markets) / USDC
     counters.deficit_peak_usd = max(counters.deficit_peak_usd, deficit)
     counters.peak_capital_isolated_usd = max(counters.peak_capital_isolated_usd, capital_isolated)
     counters.peak_capital_netted_usd = max(counters.peak_capital_netted_usd, capital_netted)
@@ -523,11 +523,11 @@ def block_row(
         counters.peak_capital_portfolio_usd, capital_portfolio
     )
     q = np.percentile(ratios, [10, 50, 90]) if ratios else [math.nan] * 3
-    oi_long = sum(m.oi_long * (m.price_wad or 0) for m in snap.markets) / WAD / WAD
-    oi_short = sum(m.oi_short * (m.price_wad or 0) for m in snap.markets) / WAD / WAD
+    oi_long = sum(m.oi_long_wad * (m.price_wad or 0) for m in snap.markets) / WAD / WAD
+    oi_short = sum(m.oi_short_wad * (m.price_wad or 0) for m in snap.markets) / WAD / WAD
     row: dict[str, float] = {
         "block": block_stats["block"],
-        "timestamp": snap.timestamp,
+        "timestamp": snap.timestamp_s,
         "base_fee_gwei": snap.base_fee_wei / 1e9,
     }
     for symbol, price in prices.items():
@@ -567,9 +567,9 @@ def block_row(
             "funding_open_usd": open_funding_usd(snap),
             "deleverage_deficit_usd": deficit,
             "deleveraged": counters.deleveraged,
-            "insurance_fund_usd": snap.insurance_balance / USDC,
+            "insurance_fund_usd": snap.insurance_quote / USDC,
             "lp_share_price": share_price(snap),
-            "pool_cash_usd": snap.pool_cash / USDC,
+            "pool_cash_usd": snap.pool_cash_quote / USDC,
             "keeper_rewards_usd": sum(k.rewards_usd for k in counters.keepers.values()),
             "keeper_gas": sum(k.gas_used for k in counters.keepers.values()),
             "health_p10": float(q[0]),
@@ -594,9 +594,9 @@ def track_funding(snap: Snapshot, counters: Counters) -> float:
     before the block times how far the funding index moved; the peak rates on the way."""
     paid = 0
     for m in snap.markets:
-        index, net = counters.funding_last.get(m.market_id, (m.funding_index_wad, m.net_size))
+        index, net = counters.funding_last.get(m.market_id, (m.funding_index_wad, m.net_size_wad))
         paid += net * (m.funding_index_wad - index) // WAD
-        counters.funding_last[m.market_id] = (m.funding_index_wad, m.net_size)
+        counters.funding_last[m.market_id] = (m.funding_index_wad, m.net_size_wad)
         rate, peak = m.funding_rate_day_wad / WAD, counters.funding_peak_rate.get(m.symbol)
         if peak is None or abs(rate) > abs(peak):
             counters.funding_peak_rate[m.symbol] = rate
@@ -613,6 +613,6 @@ def open_funding_usd(snap: Snapshot) -> float:
 
 def share_price(snap: Snapshot) -> float:
     """USD per LP share (the pool has 6-decimal assets and 12-decimal shares: virtual offset 6)."""
-    if snap.pool_total_supply == 0:
+    if snap.pool_supply_shares == 0:
         return 1.0
-    return (snap.pool_total_assets / USDC) / (snap.pool_total_supply / 10**12)
+    return (snap.pool_assets_quote / USDC) / (snap.pool_supply_shares / 10**12)

@@ -24,28 +24,30 @@ class MarketView:
     price_wad: int | None
     initial_ratio_wad: int | None
     maintenance_ratio_wad: int | None
-    oi_long: int
-    oi_short: int
+    oi_long_wad: int
+    """Open interest of the longs, in units of the base asset (wad)."""
+    oi_short_wad: int
     tier_notional_usd: int = 0
     """Notional (USD wad) above which requirements carry `tier_ratio_wad` more (size-tiered margin)."""
     tier_ratio_wad: int = 0
     funding_index_wad: int = 0
     """The funding index brought up to the block (`MarketState.fundingIndexWad`; the stored one while the
     market is stale): what a position of size 1 long has paid since the market opened, USD wad."""
-    net_size: int = 0
+    net_size_wad: int = 0
+    """Longs less shorts, in units of the base asset (wad)."""
     funding_rate_wad: int = 0
     """`MarketParams.fundingRateWad`: funding per day at full skew."""
-    deficit_long: int = 0
+    deficit_long_quote: int = 0
     """Bad debt beyond the pool's loss cap owed by the market's profitable longs (auto-deleveraging),
     quote tokens."""
-    deficit_short: int = 0
+    deficit_short_quote: int = 0
     """The same, owed by its profitable shorts."""
 
     @property
     def funding_rate_day_wad(self) -> int:
         """The funding rate now, a fraction of price per day (wad): + longs pay, - shorts pay."""
-        oi = self.oi_long + self.oi_short
-        return self.funding_rate_wad * self.net_size // oi if oi else 0
+        oi = self.oi_long_wad + self.oi_short_wad
+        return self.funding_rate_wad * self.net_size_wad // oi if oi else 0
 
     def health(
         self, margin_usd: int, size: int, entry_price_wad: int, price_wad: int | None = None
@@ -75,8 +77,9 @@ class IsolatedView:
     position_id: int
     owner: str
     market_id: int
-    size: int
-    margin: int
+    size_wad: int
+    """Signed: + long, - short, in units of the base asset."""
+    margin_quote: int
     entry_price_wad: int
     funding_entry_wad: int = 0
     funding_usd: int = 0
@@ -89,7 +92,7 @@ class IsolatedView:
         """Its margin in USD wad (at the quote's price) plus the funding accrued: the equity its PnL adds
         to."""
         return (
-            mm.quote_to_usd_down(self.margin, QUOTE_DECIMALS, self.quote_price_wad)
+            mm.quote_to_usd_down(self.margin_quote, QUOTE_DECIMALS, self.quote_price_wad)
             + self.funding_usd
         )
 
@@ -102,7 +105,8 @@ class CrossView:
     initial_usd: int
     maintenance_usd: int
     positions: dict[int, tuple[int, int]]
-    quote_balance: int
+    balance_quote: int
+    """Its quote-token collateral."""
     funding_usd: dict[int, int] = field(default_factory=dict)
     """Per market of an open position: funding accrued since its last trade, USD wad (in equity_usd)."""
 
@@ -111,19 +115,19 @@ class CrossView:
 class LpView:
     """An address's LP shares after the block (LPPool's two-step exit)."""
 
-    held: int
+    held_shares: int
     """Shares in its wallet."""
-    requestable: int
+    requestable_shares: int
     """Shares it may put in an exit request now (`maxRequestRedeem`: 0 while locked or pending)."""
-    pending: int = 0
+    pending_shares: int = 0
     """Shares escrowed by its pending exit."""
-    pending_assets: int = 0
+    pending_quote: int = 0
     """Their value at the request, quote tokens: the most the claim pays."""
-    ready_at: int = 0
+    ready_at_s: int = 0
     """When the pending exit can be claimed (unix seconds)."""
 
     def claimable(self, timestamp: int) -> bool:
-        return self.pending > 0 and timestamp >= self.ready_at
+        return self.pending_shares > 0 and timestamp >= self.ready_at_s
 
 
 NO_LP = LpView(0, 0)
@@ -133,9 +137,9 @@ NO_LP = LpView(0, 0)
 class WalletView:
     """What an adversary's address holds after the block (read only for adversaries)."""
 
-    tokens: dict[str, int]
+    tokens_units: dict[str, int]
     """Wallet balance per token symbol (USDC, WETH, WBTC), in the token's decimals."""
-    collateral: dict[str, int]
+    collateral_units: dict[str, int]
     """Cross-account collateral in the vault per token symbol (USDC included)."""
     lp: LpView
     claimable_quote: int
@@ -147,7 +151,7 @@ class Snapshot:
     """Chain state after block `block`, read in one batched request."""
 
     block: int
-    timestamp: int
+    timestamp_s: int
     base_fee_wei: int
     markets: tuple[MarketView, ...]
     oracle_rounds: dict[str, tuple[int, int]]
@@ -156,15 +160,16 @@ class Snapshot:
     cross: dict[str, CrossView]
     liquidatable_isolated: tuple[int, ...]
     liquidatable_cross: tuple[str, ...]
-    pool_total_assets: int
-    pool_total_supply: int
-    pool_cash: int
-    insurance_balance: int
+    pool_assets_quote: int
+    pool_supply_shares: int
+    """LP shares outstanding (18 decimals)."""
+    pool_cash_quote: int
+    insurance_quote: int
     lp_shares: dict[str, LpView] = field(default_factory=dict)
     """Per LP agent's address: its shares."""
     wallets: dict[str, WalletView] = field(default_factory=dict)
     """Per adversary address: what it holds (empty without adversaries)."""
-    trading_liquidity: int = 0
+    trading_liquidity_quote: int = 0
     """`LPPool.tradingLiquidity()`, quote tokens (read only with adversaries)."""
     quote_price_wad: int = mm.WAD
     """The quote token's USD price the vault values it at, wad (`vault.quotePriceWad`): its feed's latest
@@ -446,7 +451,7 @@ class ChainReader:
         total_assets, supply, cash, insurance = (int(t[0]) if t else 0 for t in totals)
         return Snapshot(
             block=int(block["number"], 16),
-            timestamp=int(block["timestamp"], 16),
+            timestamp_s=int(block["timestamp"], 16),
             base_fee_wei=int(block.get("baseFeePerGas", "0x0"), 16),
             markets=tuple(markets),
             oracle_rounds=rounds,
@@ -454,12 +459,12 @@ class ChainReader:
             cross=cross,
             liquidatable_isolated=tuple(liquidatable_isolated),
             liquidatable_cross=tuple(scan_cross[0]) if scan_cross else (),
-            pool_total_assets=total_assets,
-            pool_total_supply=supply,
-            pool_cash=cash,
-            insurance_balance=insurance,
+            pool_assets_quote=total_assets,
+            pool_supply_shares=supply,
+            pool_cash_quote=cash,
+            insurance_quote=insurance,
             lp_shares=lp_shares,
             wallets=wallets,
-            trading_liquidity=liquidity,
+            trading_liquidity_quote=liquidity,
             quote_price_wad=quote_price,
         )

@@ -58,7 +58,7 @@ def build_summary(
             "haircut_usd": round(c.deleverage_haircut_usd, 6),
             "deficit_peak_usd": round(c.deficit_peak_usd, 6),
             "deficit_end_usd": round(
-                sum(m.deficit_long + m.deficit_short for m in end.markets) / 1e6, 6
+                sum(m.deficit_long_quote + m.deficit_short_quote for m in end.markets) / 1e6, 6
             ),
         },
         "latent_bad_debt_usd": {
@@ -68,8 +68,8 @@ def build_summary(
         },
         "liquidation_queue_peak_usd": round(c.queue_peak_usd, 2),
         "insurance_fund_usd": {
-            "start": start.insurance_balance / 1e6,
-            "end": end.insurance_balance / 1e6,
+            "start": start.insurance_quote / 1e6,
+            "end": end.insurance_quote / 1e6,
         },
         "lp_share_price": {
             "start": round(share_price(start), 8),

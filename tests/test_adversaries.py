@@ -67,7 +67,7 @@ def cfg(kind: str, **kw: Any) -> AdversaryConfig:
 
 
 def wallet(**kw: Any) -> WalletView:
-    base: dict[str, Any] = dict(tokens={}, collateral={}, lp=NO_LP, claimable_quote=0)
+    base: dict[str, Any] = dict(tokens_units={}, collateral_units={}, lp=NO_LP, claimable_quote=0)
     return WalletView(**{**base, **kw})
 
 
@@ -115,7 +115,7 @@ def test_jit_wraps_its_trades_in_liquidity_ahead_of_the_round(ctx):
     snap = make_snap()
     empty = replace(snap, wallets={TRADER: wallet()})
     assert [t.kind for t in jit.decide(5, empty, hist((2000.0, 6e4)))] == ["adv_margin"]
-    funded = replace(snap, wallets={TRADER: wallet(collateral={"USDC": 1})})
+    funded = replace(snap, wallets={TRADER: wallet(collateral_units={"USDC": 1})})
     assert jit.decide(10, funded, hist((2000.0, 6e4), (1995.0, 6e4))) == []  # no round coming
     txs = jit.decide(10, funded, hist((2000.0, 6e4), (1980.0, 6e4)))
     assert [t.kind for t in txs] == ["adv_deposit", "adv_trade", "adv_withdraw"]
@@ -134,14 +134,16 @@ def test_jit_wraps_its_trades_in_liquidity_ahead_of_the_round(ctx):
     assert [t.kind for t in txs] == ["adv_deposit", "adv_trade", "adv_withdraw"]
     assert args(ABI["vault"], "tradeCross", txs[1]) == (ETH, -opened)
     # where the shares are locked (the cooldown) it only closes, then waits, then asks to exit and claims
-    locked = {TRADER: wallet(collateral={"USDC": 1}, lp=LpView(5, 0))}
+    locked = {TRADER: wallet(collateral_units={"USDC": 1}, lp=LpView(5, 0))}
     txs = jit.decide(11, replace(holding, wallets=locked), hist((1980.0, 6e4)))
     assert [t.kind for t in txs] == ["adv_trade"]
     assert jit.decide(12, replace(funded, wallets=locked), hist((1980.0, 6e4), (1950.0, 6e4))) == []
-    free = {TRADER: wallet(collateral={"USDC": 1}, lp=LpView(5, 5))}
+    free = {TRADER: wallet(collateral_units={"USDC": 1}, lp=LpView(5, 5))}
     (request,) = jit.decide(13, replace(funded, wallets=free), hist((2000.0, 6e4)))
     assert args(ABI["pool"], "requestRedeem", request) == (5,)
-    waiting = {TRADER: wallet(collateral={"USDC": 1}, lp=LpView(0, 0, 5, 7, funded.timestamp))}
+    waiting = {
+        TRADER: wallet(collateral_units={"USDC": 1}, lp=LpView(0, 0, 5, 7, funded.timestamp_s))
+    }
     (claim,) = jit.decide(14, replace(funded, wallets=waiting), hist((2000.0, 6e4)))
     assert args(ABI["pool"], "claimRedeem", claim) == (TRADER,)
 
@@ -173,7 +175,7 @@ def self_liquidator_at_1950(ctx: AdversaryContext) -> tuple[Any, Any]:
         ABI["encoder"],
     )
     snap = make_snap(eth=1950, maintenance=0.03, positions=[liquidatable_long(40_000)], liq_iso=[3])
-    return sl, replace(snap, trading_liquidity=10_000_000 * 10**6)
+    return sl, replace(snap, trading_liquidity_quote=10_000_000 * 10**6)
 
 
 def test_self_liquidator_closes_when_closing_pays_more(ctx):
@@ -202,8 +204,8 @@ def test_self_liquidator_liquidates_from_its_second_address_when_that_pays(ctx):
 def test_holdings_mark_everything_at_the_oracle_round():
     pos = IsolatedView(1, TRADER, ETH, 10 * WAD, 1_000 * 10**6, wad(1900))  # +$1,000 at 2000
     w = wallet(
-        tokens={"USDC": 500 * 10**6, "WBTC": 10**8},
-        collateral={"USDC": 10**6},
+        tokens_units={"USDC": 500 * 10**6, "WBTC": 10**8},
+        collateral_units={"USDC": 10**6},
         claimable_quote=2 * 10**6,
     )
     snap = replace(make_snap(positions=[pos]), wallets={TRADER: w})

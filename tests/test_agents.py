@@ -80,19 +80,19 @@ class Driven:
         adversary (block, snap, history); LP (snap)."""
         if isinstance(self.agent, Adversary):
             block, snap, history = a
-            obs = Observation(block, snap.timestamp + 12, snap, snap, history)
+            obs = Observation(block, snap.timestamp_s + 12, snap, snap, history)
         elif isinstance(self.agent, OracleAgent):
             block, ts, history, snap = a
             obs = Observation(block, ts, snap, snap, history)
         elif isinstance(self.agent, Trader):
             snap, history = a
-            obs = Observation(snap.block + 1, snap.timestamp + 12, snap, snap, history)
+            obs = Observation(snap.block + 1, snap.timestamp_s + 12, snap, snap, history)
         elif isinstance(self.agent, Keeper):
             block, seen, now = a
-            obs = Observation(block, now.timestamp + 12, now, seen, FLAT)
+            obs = Observation(block, now.timestamp_s + 12, now, seen, FLAT)
         else:
             (snap,) = a
-            obs = Observation(snap.block + 1, snap.timestamp + 12, snap, snap, FLAT)
+            obs = Observation(snap.block + 1, snap.timestamp_s + 12, snap, snap, FLAT)
         return [
             self.encoder.tx(self.agent.name, self.agent.address, x) for x in self.agent.decide(obs)
         ]
@@ -154,7 +154,7 @@ def make_snap(
     ts = 1_000_000 + 12 * block if timestamp is None else timestamp
     return Snapshot(
         block=block,
-        timestamp=ts,
+        timestamp_s=ts,
         base_fee_wei=int(base_fee_gwei * GWEI),
         markets=(view(ETH, "ETH-USD", "ETH", eth), view(BTC, "BTC-USD", "BTC", btc)),
         oracle_rounds=rounds
@@ -164,10 +164,10 @@ def make_snap(
         cross=cross or {},
         liquidatable_isolated=tuple(liq_iso),
         liquidatable_cross=tuple(liq_cross),
-        pool_total_assets=pool_assets,
-        pool_total_supply=pool_supply,
-        pool_cash=pool_assets,
-        insurance_balance=0,
+        pool_assets_quote=pool_assets,
+        pool_supply_shares=pool_supply,
+        pool_cash_quote=pool_assets,
+        insurance_quote=0,
         lp_shares=lp_shares or {},
     )
 
@@ -695,10 +695,15 @@ def expected_iso_reward(snap: Snapshot, p: IsolatedView) -> float:
     view = snap.market(p.market_id)
     assert view.price_wad is not None and view.maintenance_ratio_wad is not None
     h = mm.position_health(
-        p.margin * 10**12, p.size, p.entry_price_wad, view.price_wad, 0, view.maintenance_ratio_wad
+        p.margin_quote * 10**12,
+        p.size_wad,
+        p.entry_price_wad,
+        view.price_wad,
+        0,
+        view.maintenance_ratio_wad,
     )
     return expected_reward(
-        p.market_id, mm.notional_usd_up(p.size, view.price_wad), h.equity_usd, h.maintenance_usd
+        p.market_id, mm.notional_usd_up(p.size_wad, view.price_wad), h.equity_usd, h.maintenance_usd
     )
 
 
@@ -754,7 +759,7 @@ def test_keeper_reward_formula_fraction_is_partial():
     view = snap.market(ETH)
     h = mm.position_health(
         1500 * 10**18,
-        LIQ_POS.size,
+        LIQ_POS.size_wad,
         LIQ_POS.entry_price_wad,
         view.price_wad,
         0,
@@ -848,7 +853,7 @@ def pool(
     assets: float, shares: tuple[int, int] = (10**12, 10**12), supply: int = 10**12, **exit: int
 ) -> Snapshot:
     """Pool with `supply` shares whose share price is assets / supply; `shares`: (held, requestable);
-    `exit`: the LP's pending exit (LpView's pending, pending_assets, ready_at)."""
+    `exit`: the LP's pending exit (LpView's pending_shares, pending_quote, ready_at_s)."""
     return make_snap(
         pool_assets=int(assets * supply),
         pool_supply=supply,
@@ -879,9 +884,9 @@ def test_lp_withdraws_once_below_drawdown(abis):
 
 def test_lp_claims_its_exit_once_ready(abis):
     lp = make_lp(abis, drawdown=0.1, fraction=0.5)
-    waiting = dict(pending=4 * 10**11, pending_assets=4 * 10**5, ready_at=1_000)
-    assert lp.decide(replace(pool(0.94, (4 * 10**11, 0), **waiting), timestamp=999)) == []
-    (claim,) = lp.decide(replace(pool(0.94, (4 * 10**11, 0), **waiting), timestamp=1_000))
+    waiting = dict(pending_shares=4 * 10**11, pending_quote=4 * 10**5, ready_at_s=1_000)
+    assert lp.decide(replace(pool(0.94, (4 * 10**11, 0), **waiting), timestamp_s=999)) == []
+    (claim,) = lp.decide(replace(pool(0.94, (4 * 10**11, 0), **waiting), timestamp_s=1_000))
     assert claim.kind == "lp_claim" and args(abis["LPPool"], "claimRedeem", claim) == (LP,)
 
 

@@ -102,7 +102,7 @@ def _snapshot(
 ) -> Snapshot:
     return Snapshot(
         block=1,
-        timestamp=0,
+        timestamp_s=0,
         base_fee_wei=0,
         markets=(_market(0, "ETH", eth), _market(1, "BTC", 60_000.0)),
         oracle_rounds={},
@@ -110,10 +110,10 @@ def _snapshot(
         cross=cross,
         liquidatable_isolated=(),
         liquidatable_cross=(),
-        pool_total_assets=0,
-        pool_total_supply=0,
-        pool_cash=0,
-        insurance_balance=0,
+        pool_assets_quote=0,
+        pool_supply_shares=0,
+        pool_cash_quote=0,
+        insurance_quote=0,
     )
 
 

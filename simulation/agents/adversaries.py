@@ -111,7 +111,7 @@ class OracleFrontrunner(Adversary):
         move = round_coming(self.adv.oracle, block, history, snap, view.symbol)
         pos = self._own_position(snap)
         if pos is not None:
-            fee = self.fee if move and (move > 0) != (pos.size > 0) else LOW_FEE
+            fee = self.fee if move and (move > 0) != (pos.size_wad > 0) else LOW_FEE
             return [CloseIsolated(pos.position_id, priority_fee_wei=fee, label="adv_close")]
         if not move:
             return []
@@ -137,24 +137,24 @@ class JitLp(Adversary):
         wallet = snap.wallets.get(self.address)
         if wallet is None:
             return []
-        if wallet.collateral.get("USDC", 0) == 0:  # first: the cross account's margin
+        if wallet.collateral_units.get("USDC", 0) == 0:  # first: the cross account's margin
             return [Deposit("USDC", self._margin(), gas=700_000, label="adv_margin")]
         if any(m.price_wad is None for m in snap.markets):
             return []  # a stale feed freezes the pool (its totalAssets reads every market)
         acct = snap.cross.get(self.address)
         size = acct.positions.get(self.market, (0, 0))[0] if acct else 0
         lp = wallet.lp
-        locked = lp.held > 0 and lp.requestable == 0
+        locked = lp.held_shares > 0 and lp.requestable_shares == 0
         if size:  # the round landed: close, wrapped in liquidity when the pool allows
             return self._wrapped(-size, locked)
         view = snap.market(self.market)
         move = round_coming(self.adv.oracle, block, history, snap, view.symbol)
         if move and not locked:
             return self._wrapped(self._size(view, move), locked=False)
-        if lp.claimable(snap.timestamp):
+        if lp.claimable(snap.timestamp_s):
             return [LpClaimRedeem(label="adv_claim")]
-        if lp.requestable > 0:
-            return [LpRequestRedeem(lp.requestable, label="adv_exit")]
+        if lp.requestable_shares > 0:
+            return [LpRequestRedeem(lp.requestable_shares, label="adv_exit")]
         return []
 
     def _wrapped(self, size_delta: int, locked: bool) -> list[Action]:
@@ -222,7 +222,7 @@ class SelfLiquidator(Adversary):
             return [OpenIsolated(self.market, size, margin, label="adv_open")]
         if pos.position_id not in snap.liquidatable_isolated:
             return []
-        terms, liquidity = self.adv.terms[self.market], snap.trading_liquidity * 10**12
+        terms, liquidity = self.adv.terms[self.market], snap.trading_liquidity_quote * 10**12
         by_liquidating = liquidation_value_usd(
             pos, view, terms, liquidity, self.adv.liquidation_at_fill_price
         )
@@ -284,7 +284,7 @@ class Manipulator(Adversary):
                 for sign, fraction in ((1, long_fraction), (-1, short_fraction))
             ]
         if self.opened and not self.closed and block >= self.close_block:
-            longs = [p for p in self._own_positions(snap) if p.size > 0]
+            longs = [p for p in self._own_positions(snap) if p.size_wad > 0]
             self.closed = True
             self.dump_left, self.dump_units = self.cfg.dump_blocks, self.units
             return [

@@ -31,13 +31,13 @@ def candidates(snap: Snapshot, view: MarketView, long: bool) -> list[Candidate]:
     assert view.price_wad is not None
     out = []
     for p in snap.positions.values():
-        if p.market_id != view.market_id or (p.size > 0) != long:
+        if p.market_id != view.market_id or (p.size_wad > 0) != long:
             continue
-        pnl = mm.pnl_usd_floor(p.size, p.entry_price_wad, view.price_wad)
+        pnl = mm.pnl_usd_floor(p.size_wad, p.entry_price_wad, view.price_wad)
         equity = p.margin_and_funding_usd + pnl
         if pnl <= 0 or equity <= 0:
             continue
-        score = _score(pnl, mm.notional_usd_up(p.size, view.price_wad), equity)
+        score = _score(pnl, mm.notional_usd_up(p.size_wad, view.price_wad), equity)
         profit = pnl // USDC_TO_USD
         action = DeleverageIsolated(p.position_id)
         out.append(Candidate(score, action, f"iso:{p.position_id}", profit))
@@ -73,7 +73,7 @@ class Deleverager(Agent):
         for view in snap.markets:
             if view.price_wad is None:
                 continue
-            for long, owed in ((True, view.deficit_long), (False, view.deficit_short)):
+            for long, owed in ((True, view.deficit_long_quote), (False, view.deficit_short_quote)):
                 left = owed
                 for c in candidates(snap, view, long) if owed else ():
                     if left <= 0:

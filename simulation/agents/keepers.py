@@ -60,10 +60,10 @@ def isolated_liquidation(snap: Snapshot, ctx: AgentContext, position_id: int) ->
     action = LiquidateIsolated(position_id)
     p = snap.positions.get(position_id)
     view = snap.market(p.market_id) if p else None
-    h = view.health(p.margin_and_funding_usd, p.size, p.entry_price_wad) if p and view else None
+    h = view.health(p.margin_and_funding_usd, p.size_wad, p.entry_price_wad) if p and view else None
     if p is None or view is None or h is None or view.price_wad is None:
         return Liquidation(action, 0.0, {}, GAS_ISOLATED)
-    notional = mm.notional_usd_up(p.size, view.price_wad)
+    notional = mm.notional_usd_up(p.size_wad, view.price_wad)
     terms = ctx.terms[p.market_id]
     penalty = mm.mul_wad_up(notional, terms.penalty_wad)
     cost = penalty + mm.mul_wad_up(notional, terms.close_fee_wad)
@@ -110,7 +110,7 @@ def sale_gain_usd(
         mm.pnl_usd_floor(size, entry, snap.market(m).price_wad or 0)
         for m, (size, entry) in acct.positions.items()
     ) + sum(acct.funding_usd.values())
-    quote_usd = mm.quote_to_usd_down(acct.quote_balance, 6, snap.quote_price_wad)
+    quote_usd = mm.quote_to_usd_down(acct.balance_quote, 6, snap.quote_price_wad)
     owed = mm.mul_wad_up(max(0, -pnl) + penalty_usd, fraction)
     weighted = acct.equity_usd - quote_usd - pnl
     needed = min(max(0, owed - quote_usd), max(0, weighted))

@@ -20,17 +20,17 @@ class LiquidityProvider(Agent):
 
     def decide(self, obs: Observation) -> list[Action]:
         snap = obs.snapshot
-        if snap.pool_total_supply == 0:
+        if snap.pool_supply_shares == 0:
             return []
         lp = snap.lp_shares.get(self.address, NO_LP)
-        if lp.claimable(snap.timestamp):
+        if lp.claimable(snap.timestamp_s):
             return [LpClaimRedeem()]
-        price = snap.pool_total_assets / snap.pool_total_supply
+        price = snap.pool_assets_quote / snap.pool_supply_shares
         self.peak_share_price = max(self.peak_share_price, price)
         limit = self.cfg.withdraw_on_drawdown
         if limit is None or self.withdrawn or price > self.peak_share_price * (1 - limit):
             return []
-        amount = min(int(lp.held * self.cfg.withdraw_fraction), lp.requestable)
+        amount = min(int(lp.held_shares * self.cfg.withdraw_fraction), lp.requestable_shares)
         if amount <= 0:
             return []
         self.withdrawn = True

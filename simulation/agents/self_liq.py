@@ -31,9 +31,9 @@ def close_value_usd(
     close realises it): what a close pays."""
     assert view.price_wad is not None
     fill = mm.fill_price_against_trader(
-        view.price_wad, -p.size, fee_fraction(terms, view.price_wad, p.size, liquidity_usd)
+        view.price_wad, -p.size_wad, fee_fraction(terms, view.price_wad, p.size_wad, liquidity_usd)
     )
-    return p.margin_and_funding_usd + mm.pnl_usd_floor(p.size, p.entry_price_wad, fill)
+    return p.margin_and_funding_usd + mm.pnl_usd_floor(p.size_wad, p.entry_price_wad, fill)
 
 
 def _plan(
@@ -48,9 +48,12 @@ def _plan(
     whole position's accrued funding is realised with it."""
     assert view.price_wad is not None
     price = view.price_wad
-    close = p.size if fraction >= WAD else mm.scale_size_up(p.size, fraction)
-    if close != p.size and mm.notional_usd_down(p.size - close, price) < terms.min_notional_usd:
-        close = p.size
+    close = p.size_wad if fraction >= WAD else mm.scale_size_up(p.size_wad, fraction)
+    if (
+        close != p.size_wad
+        and mm.notional_usd_down(p.size_wad - close, price) < terms.min_notional_usd
+    ):
+        close = p.size_wad
     fill = (
         mm.fill_price_against_trader(
             price, -close, fee_fraction(terms, price, close, liquidity_usd)
@@ -83,20 +86,24 @@ def liquidation_value_usd(
 ) -> int:
     """The keeper's reward plus what the owner keeps, USD wad. A partial liquidation's rest stays open with
     the remaining margin: it is valued at its close right after."""
-    h = view.health(p.margin_and_funding_usd, p.size, p.entry_price_wad)
+    h = view.health(p.margin_and_funding_usd, p.size_wad, p.entry_price_wad)
     assert h is not None and view.price_wad is not None
-    notional = mm.notional_usd_up(p.size, view.price_wad)
-    fee = fee_fraction(terms, view.price_wad, p.size, liquidity_usd) if at_fill else 0
+    notional = mm.notional_usd_up(p.size_wad, view.price_wad)
+    fee = fee_fraction(terms, view.price_wad, p.size_wad, liquidity_usd) if at_fill else 0
     full_cost = mm.mul_wad_up(notional, terms.penalty_wad + fee)
     fraction = mm.liquidation_fraction_up(h.equity_usd, h.maintenance_usd, full_cost)
     close, pnl, penalty = _plan(p, view, terms, liquidity_usd, at_fill, fraction)
-    reward, remaining, short = _settle(p.margin, pnl, penalty, terms.keeper_share_wad, at_fill)
-    if close != p.size and short:
+    reward, remaining, short = _settle(
+        p.margin_quote, pnl, penalty, terms.keeper_share_wad, at_fill
+    )
+    if close != p.size_wad and short:
         close, pnl, penalty = _plan(p, view, terms, liquidity_usd, at_fill, WAD)
-        reward, remaining, short = _settle(p.margin, pnl, penalty, terms.keeper_share_wad, at_fill)
-    if close == p.size:
+        reward, remaining, short = _settle(
+            p.margin_quote, pnl, penalty, terms.keeper_share_wad, at_fill
+        )
+    if close == p.size_wad:
         return (reward + remaining) * USDC_TO_USD
     rest = IsolatedView(
-        p.position_id, p.owner, p.market_id, p.size - close, remaining, p.entry_price_wad
+        p.position_id, p.owner, p.market_id, p.size_wad - close, remaining, p.entry_price_wad
     )
     return reward * USDC_TO_USD + close_value_usd(rest, view, terms, liquidity_usd)

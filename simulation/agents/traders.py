@@ -85,7 +85,7 @@ class Trader(Agent):
         if self.cfg.margin_mode == "isolated":
             for p in snap.positions.values():
                 if p.owner == self.address and p.market_id == market_id:
-                    return p.position_id, p.size, p.entry_price_wad, p.margin
+                    return p.position_id, p.size_wad, p.entry_price_wad, p.margin_quote
             return None
         account = snap.cross.get(self.address)
         if account is None or market_id not in account.positions:
