@@ -395,4 +395,5 @@ class Engine:
                 target=tx.target,
                 gas=int(r["gasUsed"], 16),
                 reason=str(decoded) if decoded else reason,
+                txHash=r["transactionHash"],
             )

@@ -198,7 +198,8 @@ def fold_receipts(
             if decoded is None:
                 continue
             name, args = decoded
-            events.append((tx.agent, name, args))
+            where = {"txHash": r["transactionHash"], "logIndex": int(log["logIndex"], 16)}
+            events.append((tx.agent, name, {**args, **where}))
             count_event(c, name, args, keeper, stats)
     for tx, keeper, gas in lost:
         won = races.liquidated_at.get(tx.target) if tx.target else None

@@ -1,9 +1,12 @@
 """`marginsim node`: a long-lived local chain with the protocol deployed and a few positions open.
 
 Starts anvil on 127.0.0.1:<port> (automine, so every `cast send` mines at once), deploys the
-system, pushes a calm volatility window of oracle rounds, seeds positions as the demo does, writes
-a manifest (chain id, RPC URL, addresses, ABIs, market ids, dev accounts with their private keys)
-and stays up until SIGINT or SIGTERM. anvil is stopped on every way out.
+system, pushes a calm volatility window of oracle rounds, funds every dev account with USDC, WETH and
+WBTC and approves the vault and the LP pool for them, seeds positions as the demo does, writes
+Foundry-format artifacts (out/<Source>.sol/<Contract>.json, beside the project's foundry.toml, so
+cast decodes the protocol's errors and events) and a manifest (chain id, RPC URL, addresses, ABIs,
+market ids, units, dev accounts with their private keys), and stays up until SIGINT or SIGTERM. anvil
+is stopped on every way out.
 """
 
 from __future__ import annotations
@@ -21,14 +24,32 @@ from types import FrameType
 from typing import Any
 
 from eth_account import Account
+from eth_utils import abi_to_signature, function_abi_to_4byte_selector
 from web3 import Web3
 
 from simulation.build import Artifact, compile_contracts
 from simulation.chain import ANVIL_MNEMONIC, AnvilNode, ChainError
 from simulation.demo import calm_window, seed_positions
 from simulation.deploy import Deployment, deploy_system
+from simulation.paths import PROJECT_ROOT
 
 DEV_ACCOUNTS = 10
+FUNDING = {"USDC": 1_000_000 * 10**6, "WETH": 1_000 * 10**18, "WBTC": 100 * 10**8}
+"""What every dev account holds when the node is up, in each token's own units."""
+MAX_UINT = 2**256 - 1
+FOUNDRY_OUT = PROJECT_ROOT / "out"
+"""foundry.toml's `out`: where cast looks for the project's artifacts."""
+UNITS = {
+    "size": "wad: units of the base asset times 1e18, signed (+ long, - short)",
+    "price": "wad: USD per unit of the base asset times 1e18 (priceWad, entryPriceWad, fillPriceWad)",
+    "margin, amounts of the quote": "the quote token's units (USDC: 6 decimals)",
+    "health, equity, requirements, PnL (…Usd)": "USD times 1e18",
+    "ratios, fees, penalties, shares of (…Wad)": "wad: 0.05e18 is 5 %",
+    "collateral amounts": "the token's own units (WETH 18 decimals, WBTC 8)",
+    "LP shares": "18 decimals",
+    "feed answers": "8 decimals (Chainlink's USD feeds)",
+}
+"""The protocol's units, in the manifest and the README."""
 
 
 class _Stop(Exception):
@@ -61,11 +82,61 @@ def _serve(node: AnvilNode, artifacts: Mapping[str, Artifact], manifest: Path) -
     w3 = Web3(Web3.HTTPProvider(node.rpc_url))
     d = deploy_system(w3, artifacts, rpc_url=node.rpc_url)
     calm_window(w3, d)
+    fund_dev_accounts(w3, d)
     seed_positions(w3, d)
+    write_foundry_artifacts(artifacts, FOUNDRY_OUT)
     _write_manifest(_manifest(w3, d), manifest)
     print(_summary(d, manifest), flush=True)
     while True:
         signal.pause()
+
+
+def fund_dev_accounts(w3: Web3, d: Deployment) -> None:
+    """Every dev account gets FUNDING (minted by the deployer, who owns the mock tokens) and approves
+    the vault and the LP pool for all of it: a fresh account can trade, post collateral and provide
+    liquidity at once. Sent without waiting, then the last receipt of each sender awaited (automine
+    mines one transaction per block, in order)."""
+    last: dict[str, Any] = {}
+    spenders = (d.addresses["MarginVault"], d.addresses["LPPool"])
+    for who in w3.eth.accounts[:DEV_ACCOUNTS]:
+        for symbol, amount in FUNDING.items():
+            token = d.contract(symbol)
+            last[d.deployer] = token.functions.mint(who, amount).transact({"from": d.deployer})
+            for spender in spenders:
+                fn = token.functions.approve(spender, MAX_UINT)
+                last[who] = fn.transact({"from": who})
+    for tx in last.values():
+        if w3.eth.wait_for_transaction_receipt(tx)["status"] != 1:
+            raise RuntimeError("funding the dev accounts reverted")
+
+
+def foundry_artifact(a: Artifact) -> dict[str, Any]:
+    """One contract as Foundry writes it (the fields cast reads: abi, both bytecodes, selectors)."""
+    functions: list[Any] = [f for f in a.abi if f["type"] == "function"]
+    return {
+        "abi": a.abi,
+        "bytecode": {"object": a.bytecode, "sourceMap": "", "linkReferences": {}},
+        "deployedBytecode": {
+            "object": a.deployed_bytecode,
+            "sourceMap": "",
+            "linkReferences": {},
+            "immutableReferences": {},
+        },
+        "methodIdentifiers": {
+            abi_to_signature(f): function_abi_to_4byte_selector(f).hex() for f in functions
+        },
+    }
+
+
+def write_foundry_artifacts(artifacts: Mapping[str, Artifact], out: Path) -> list[Path]:
+    """out/<Source>.sol/<Contract>.json for every contract, as Foundry lays them out."""
+    paths = []
+    for name, a in sorted(artifacts.items()):
+        path = out / a.source_path.name / f"{name}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_manifest(foundry_artifact(a), path)
+        paths.append(path)
+    return paths
 
 
 def _port_problem(port: int) -> str | None:
@@ -120,6 +191,13 @@ def _manifest(w3: Web3, d: Deployment) -> dict[str, Any]:
     data["market_ids"] = dict(d.markets)
     data["mnemonic"] = ANVIL_MNEMONIC
     data["dev_accounts"] = dev_accounts()
+    data["funded"] = {
+        "tokens": dict(FUNDING),
+        "approved": ["MarginVault", "LPPool"],
+        "note": "every dev account, in each token's own units; the vault and the pool approved",
+    }
+    data["units"] = dict(UNITS)
+    data["foundry_artifacts"] = str(FOUNDRY_OUT)
     data["seeded"] = {
         "isolated_positions": list(ids),
         "cross_accounts": list(vault.functions.crossAccounts(0, 1000).call()),
@@ -148,10 +226,15 @@ def _summary(d: Deployment, manifest: Path) -> str:
             f"  MarginLens   {a['MarginLens']}",
             f"  USDC         {a['USDC']}",
             f"  markets      {', '.join(f'{k}={v}' for k, v in d.markets.items())}",
-            "  dev accounts: anvil's standard mnemonic; keys are in the manifest",
+            "  dev accounts: anvil's standard mnemonic; keys are in the manifest; each holds "
+            "1,000,000 USDC, 1,000 WETH and 100 WBTC, the vault and the pool approved",
+            f"  artifacts    {FOUNDRY_OUT}/<Source>.sol/<Contract>.json (Foundry's layout)",
             "health of isolated position #1 (equity, initial, maintenance; USD wad):",
             f'  cast call {a["MarginLens"]} "isolatedHealth(uint256)((int256,uint256,uint256))" 1'
             f" --rpc-url {d.rpc_url}",
+            "a revert, decoded (from the project's root; cast compiles once, ~20 s):",
+            f'  cast call {a["MarginVault"]} "openIsolated(uint256,int256,uint256)" 0 {10**18} 1'
+            f" --from {d.deployer} --trace --with-local-artifacts --rpc-url {d.rpc_url}",
             "Ctrl-C (or SIGTERM) stops anvil.",
         ]
     )

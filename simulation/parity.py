@@ -1,5 +1,6 @@
 """Backend parity: one scenario and seed on anvil and on revm must write the same outputs (summary.json
-with its wall-clock fields aside, timeseries.csv, events.jsonl). `first_divergence` names the first block
+with its wall-clock fields aside, timeseries.csv, events.jsonl with its transaction hashes aside: revm
+numbers its transactions where anvil hashes the signed ones). `first_divergence` names the first block
 and field where two runs differ; `marginsim parity` runs both and says which."""
 
 from __future__ import annotations
@@ -40,7 +41,10 @@ def _events(a: Path, b: Path) -> tuple[int, str] | None:
     for i, (x, y) in enumerate(zip(la, lb, strict=False)):
         if x != y:
             ex, ey = json.loads(x), json.loads(y)
-            return int(ex.get("block", 0)), f"events.jsonl line {i + 1} {_first_field(ex, ey)}"
+            for e in (ex, ey):  # revm numbers its transactions; anvil hashes the signed ones
+                e.pop("txHash", None)
+            if ex != ey:
+                return int(ex.get("block", 0)), f"events.jsonl line {i + 1} {_first_field(ex, ey)}"
     if len(la) != len(lb):
         return 10**9, f"events.jsonl has {len(la)} lines against {len(lb)}"
     return None

@@ -248,3 +248,44 @@ def test_run_against_a_given_rpc_url(tmp_path):
             "--no-progress",
         )
     assert r.returncode == 1 and "unlocked accounts" in r.stderr
+
+
+def test_every_event_names_its_transaction_and_log_on_chain(tmp_path):
+    """events.jsonl gives each event's transaction hash and log index: on the chain the run used, that
+    receipt holds, at that index, a log whose topic0 is the named event's signature; a Reverted
+    event's transaction reverted."""
+    from eth_utils import event_abi_to_log_topic
+    from web3 import Web3
+
+    from simulation.build import compile_contracts
+    from simulation.chain import AnvilNode
+    from simulation.runner import run_scenario
+    from simulation.scenario import load_scenario
+
+    sc = load_scenario(ROOT / "scenarios" / "crash.yaml").model_copy(update={"blocks": 120})
+    topics = {
+        e["name"]: "0x" + event_abi_to_log_topic(e).hex()
+        for a in compile_contracts().values()
+        for e in a.abi
+        if e["type"] == "event"
+    }
+    with AnvilNode(accounts=60) as node:
+        code, _ = run_scenario(sc, tmp_path / "run", rpc_url=node.rpc_url, progress=False)
+        assert code == 0
+        lines = (tmp_path / "run" / "events.jsonl").read_text().splitlines()
+        events = [json.loads(line) for line in lines]
+        on_chain = [e for e in events if "txHash" in e and e["event"] != "Reverted"]
+        assert len(on_chain) > 100
+        assert {"IsolatedOpened", "Transfer", "IsolatedLiquidated"} <= {
+            e["event"] for e in on_chain
+        }
+        w3 = Web3(Web3.HTTPProvider(node.rpc_url))
+        receipts: dict[str, dict] = {}
+        for e in on_chain:
+            r = receipts.setdefault(e["txHash"], dict(w3.eth.get_transaction_receipt(e["txHash"])))
+            (log,) = [g for g in r["logs"] if g["logIndex"] == e["logIndex"]]
+            assert "0x" + log["topics"][0].hex().removeprefix("0x") == topics[e["event"]], e
+        reverted = [e for e in events if e["event"] == "Reverted"]
+        assert reverted and all(
+            w3.eth.get_transaction_receipt(e["txHash"])["status"] == 0 for e in reverted
+        )

@@ -116,11 +116,12 @@ def _log(event: str, indexed: list[tuple[str, object]], data: list[tuple[str, ob
     topics = ["0x" + keccak(text=sig).hex()]
     topics += ["0x" + encode([t], [v]).hex() for t, v in indexed]
     body = encode([t for t, _ in data], [v for _, v in data])
-    return {"topics": topics, "data": "0x" + body.hex()}
+    return {"topics": topics, "data": "0x" + body.hex(), "logIndex": "0x3"}
 
 
 def _receipt(status: int, gas: int, logs: list[dict] = ()) -> dict:
     return {
+        "transactionHash": "0x" + f"{gas:064x}",
         "status": hex(status),
         "gasUsed": hex(gas),
         "effectiveGasPrice": hex(10**9),
@@ -168,6 +169,8 @@ def test_a_block_folds_events_gas_reverts_and_a_lost_race():
     )
     assert [(agent, name) for agent, name, _ in events] == [("k1", "IsolatedLiquidated")]
     assert events[0][2]["positionId"] == 7 and events[0][2]["keeper"].lower() == KEEPER_A
+    # where the event is on chain: its transaction and its index in the block's logs
+    assert (events[0][2]["txHash"], events[0][2]["logIndex"]) == ("0x" + f"{150_000:064x}", 3)
     assert (stats["block"], stats["tx_sent"], stats["tx_reverted"]) == (12, 5, 2)
     assert (stats["liquidations"], stats["isolated"]) == (1, 1)
     assert stats["notional_usd"] == pytest.approx(6_000.0)

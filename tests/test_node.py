@@ -21,7 +21,7 @@ import pytest
 from web3 import Web3
 
 from simulation.chain import free_port
-from simulation.paths import TOOLS_BIN
+from simulation.paths import PROJECT_ROOT, TOOLS_BIN
 
 WAD = 10**18
 USDC_UNIT = 10**6
@@ -77,6 +77,19 @@ def cast_send(m: dict[str, Any], key: str, to: str, sig: str, *args: str) -> dic
         )
         raise AssertionError(f"{sig} reverted: {why.stderr.strip() or why.stdout.strip()}")
     return receipt
+
+
+def cast_in_project(*args: str) -> str:
+    """cast run from the project's root, where foundry.toml is: stdout and stderr together (a
+    reverted call exits non-zero). The first use compiles contracts/ with the project's solc."""
+    r = subprocess.run(
+        [_binary("cast", TOOLS_BIN), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=PROJECT_ROOT,
+    )
+    return r.stdout + r.stderr
 
 
 @contextmanager
@@ -145,16 +158,18 @@ def test_node_serves_cast_and_stops_on_sigint(tmp_path):
         assert [int(x) for x in health] == [equity, initial, maintenance]
         assert equity > initial > maintenance > 0  # seeded position 1 is healthy
 
-        # writes: a fresh dev account funded by the deployer opens an isolated long with cast
+        # writes: a fresh dev account, funded and approved by the node, opens an isolated long and
+        # posts WETH to its cross account with cast, nothing minted or approved first
         trader = m["dev_accounts"][5]["address"]
-        assert vault.functions.openPositions(0, 1000).call()[1] != []
         assert all(p[0] != trader for p in vault.functions.openPositions(0, 1000).call()[1])
-        deployer_key, trader_key = keys[m["deployer"]], keys[trader]
-        cast_send(
-            m, deployer_key, usdc_addr, "mint(address,uint256)", trader, str(1000 * USDC_UNIT)
-        )
-        assert usdc.functions.balanceOf(trader).call() == 1000 * USDC_UNIT
-        cast_send(m, trader_key, usdc_addr, "approve(address,uint256)", vault_addr, str(2**256 - 1))
+        trader_key = keys[trader]
+        for symbol, amount in m["funded"]["tokens"].items():
+            token = w3.eth.contract(address=m["addresses"][symbol], abi=m["abis"]["MockERC20"])
+            assert token.functions.balanceOf(trader).call() == amount, symbol
+            for spender in ("MarginVault", "LPPool"):
+                allowance = token.functions.allowance(trader, m["addresses"][spender]).call()
+                assert allowance == 2**256 - 1, (symbol, spender)
+        assert m["funded"]["tokens"]["USDC"] == 1_000_000 * USDC_UNIT
         count_before = vault.functions.openPositionCount().call()
         next_id = vault.functions.nextPositionId().call()
         cast_send(
@@ -170,7 +185,43 @@ def test_node_serves_cast_and_stops_on_sigint(tmp_path):
         owner, market_id, _, size, margin, *_ = vault.functions.position(next_id).call()
         assert (owner, market_id, size) == (trader, 0, WAD)
         assert 0 < margin <= 500 * USDC_UNIT
-        assert usdc.functions.balanceOf(trader).call() == 500 * USDC_UNIT
+        assert usdc.functions.balanceOf(trader).call() == (1_000_000 - 500) * USDC_UNIT
+        weth = m["addresses"]["WETH"]
+        cast_send(m, trader_key, vault_addr, "depositCollateral(address,uint256)", weth, str(WAD))
+        assert vault.functions.collateralBalance(trader, weth).call() == WAD
+
+        # Foundry-format artifacts beside foundry.toml, with the manifest's ABIs
+        out = Path(m["foundry_artifacts"])
+        artifact = json.loads((out / "MarginVault.sol" / "MarginVault.json").read_text())
+        assert artifact["abi"] == m["abis"]["MarginVault"]
+        assert artifact["methodIdentifiers"]["openIsolated(uint256,int256,uint256)"] == (
+            cast("sig", "openIsolated(uint256,int256,uint256)").strip().removeprefix("0x")
+        )
+
+        # cast decodes the protocol's custom errors: a call (traced) and a mined transaction (run)
+        too_levered = ["openIsolated(uint256,int256,uint256)", "0", str(WAD), "1"]
+        rpc = ["--rpc-url", m["rpc_url"]]
+        traced = cast_in_project(
+            "call", vault_addr, *too_levered, "--from", trader, "--trace",
+            "--with-local-artifacts", *rpc,
+        )  # fmt: skip
+        assert "LeverageTooHigh(" in traced, traced[-2000:]
+        sent = json.loads(
+            cast(
+                "send",
+                vault_addr,
+                *too_levered,
+                "--private-key",
+                trader_key,
+                "--gas-limit",
+                "1000000",
+                "--json",
+                *rpc,
+            )
+        )
+        assert sent["status"] == "0x0"  # mined, reverted
+        ran = cast_in_project("run", sent["transactionHash"], "--with-local-artifacts", *rpc)
+        assert "LeverageTooHigh(" in ran, ran[-2000:]
 
         # Ctrl-C: exit 0, anvil gone
         proc.send_signal(signal.SIGINT)
