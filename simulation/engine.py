@@ -30,6 +30,7 @@ from simulation.agents.build import (
 from simulation.deploy import Deployment
 from simulation.depth import Cascade, Depth, block_flows
 from simulation.errors import ErrorDecoder
+from simulation.external import Lockstep, OutsideTxs
 from simulation.invariants import check_invariants
 from simulation.metrics import (
     Counters,
@@ -75,8 +76,13 @@ class Engine:
         prices: dict[str, np.ndarray],
         recorder: Recorder,
         fork: ForkContext | None = None,
+        lockstep: Lockstep | None = None,
     ):
+        """`lockstep`: outside bots acting in step with the blocks (simulation.external)."""
         self.sc, self.rpc, self.d, self.rec = scenario, rpc, deployment, recorder
+        self.lockstep = lockstep
+        self.external = dict(lockstep.bots) if lockstep else {}
+        """Outside bot name -> its address."""
         self.prices, self.fork = prices, fork
         self.abis = {k: ContractAbi(v) for k, v in deployment.abis.items()}
         self.token_kind = deployment.kinds["USDC"]
@@ -118,7 +124,11 @@ class Engine:
         self.encoder = encoder(deployment, self.abis, self.addr)
         # a keeper that reverts within this many blocks of another's liquidation lost the race
         self.races = Races(1 + max((k.latency_blocks for k in self.agents.keepers), default=0))
-        self.counters = Counters(keepers={k.name: KeeperStats() for k in self.agents.keepers})
+        keepers = [k.name for k in self.agents.keepers] + list(self.external)
+        self.counters = Counters(keepers={name: KeeperStats() for name in keepers})
+        self.outside = OutsideTxs(self.external, self.abis) if lockstep else None
+        self.own_senders = {a.lower() for a in accounts}
+        """Addresses of the run's own agents: their transactions are folded from their own sends."""
         self.market_symbol = {i: sym for i, (_, sym) in markets.items()}
         depth = scenario.market.depth
         self.depth = Depth(depth, scenario.block_time_s) if depth is not None else None
@@ -183,6 +193,8 @@ class Engine:
         snap = self.last
         self.history.append(self._price(block))
         timestamp = self.t0 + block * self.sc.block_time_s
+        if self.lockstep is not None:  # the outside bots act on the same state, meanwhile
+            self.lockstep.open_block(block, timestamp)
         txs: list[Tx] = []
         outside: dict[str, float] = {}
         for agent in self.agents.in_order():
@@ -197,6 +209,10 @@ class Engine:
                 for i, tx in enumerate(txs)
             ]
         )
+        if self.lockstep is not None:
+            for name in self.lockstep.wait_acted(block):
+                self.counters.keepers[name].missed_blocks += 1
+                self.rec.event(block, "ExternalMissed", agent=name)
         cheats, rounds = self.agents.oracle.take_cheats()  # fork feeds: written before the block
         self.counters.oracle_rounds += rounds
         base_fee = snap.base_fee_wei
@@ -208,9 +224,15 @@ class Engine:
         self.rpc.call("evm_mine", [timestamp])
         sent = [(tx, h) for tx, h in zip(txs, hashes, strict=True) if isinstance(h, str)]
         # Receipts and the next snapshot in one request: both read the block just mined.
+        snapshot_calls = self.reader.snapshot_calls()
+        tail = [("eth_getBlockByNumber", ["latest", True])] if self.outside else []
         answers = self.rpc.batch(
-            [("eth_getTransactionReceipt", [h]) for _, h in sent] + self.reader.snapshot_calls()
+            [("eth_getTransactionReceipt", [h]) for _, h in sent] + snapshot_calls + tail
         )
+        receipts = list(zip([tx for tx, _ in sent], answers[: len(sent)], strict=True))
+        if self.outside is not None:
+            receipts += self._outside_receipts(answers[-1])
+            answers = answers[:-1]
 
         def decode(log: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
             decoded = self.decoder.decode(log)
@@ -221,7 +243,7 @@ class Engine:
         stats, events, reverted = fold_receipts(
             self.counters,
             block,
-            [(tx, r) for (tx, _), r in zip(sent, answers[: len(sent)], strict=True)],
+            receipts,
             decode,
             self.races,
             self.adv_gas_usd,
@@ -258,6 +280,20 @@ class Engine:
                 self.counters.invariant_violations += 1
                 self.rec.event(block, "InvariantViolation", check=check, detail=detail)
             self.counters.invariant_blocks += 1
+
+    def _outside_receipts(self, mined: Any) -> list[tuple[Tx, Any]]:
+        """The mined block's transactions from senders outside the run (the external bots, anyone
+        else), with their receipts, in block order."""
+        assert self.outside is not None
+        raws = [
+            t
+            for t in (mined or {}).get("transactions", [])
+            if str(t["from"]).lower() not in self.own_senders
+        ]
+        if not raws:
+            return []
+        found = self.rpc.batch([("eth_getTransactionReceipt", [t["hash"]]) for t in raws])
+        return [(self.outside.tx(t), r) for t, r in zip(raws, found, strict=True)]
 
     def _decide(self, agent: Agent, block: int, timestamp: int, snap: Snapshot) -> list[Tx]:
         """What `agent` sends in `block`: its actions, encoded."""

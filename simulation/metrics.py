@@ -28,6 +28,8 @@ class KeeperStats:
     lost_races: int = 0
     wasted_gas: int = 0
     reverted: int = 0
+    missed_blocks: int = 0
+    """An outside bot's blocks it did not act on in time (simulation.external); 0 for the others."""
 
 
 @dataclass

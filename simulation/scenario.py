@@ -11,8 +11,10 @@ import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     SerializeAsAny,
+    Tag,
     TypeAdapter,
     ValidationError,
     ValidationInfo,
@@ -226,6 +228,22 @@ def _plugins(field: str, entries: object, info: ValidationInfo) -> object:
     )
 
 
+def _keeper_kind(entry: object) -> str:
+    """A keepers: entry is a plugin when it names a class, else the built-in keeper's config (one
+    member validated, so an error names the entry's own field and nothing from the other)."""
+    if isinstance(entry, PluginSpec) or (isinstance(entry, dict) and "class" in entry):
+        return "plugin"
+    return "builtin"
+
+
+KeeperEntry = Annotated[
+    Annotated[KeeperConfig, Tag("builtin")] | Annotated[PluginSpec, Tag("plugin")],
+    Discriminator(_keeper_kind),
+]
+UNION_TAGS = frozenset({"builtin", "plugin"})
+"""The tags of the scenario's tagged unions, left out of an error's field path."""
+
+
 MARKET_PARAM_FIELDS = {
     "initial": "initial_margin",
     "maintenance": "maintenance_margin",
@@ -406,7 +424,7 @@ class Scenario(_Model):
     oracle: OracleConfig = OracleConfig()
     traders: tuple[TraderGroup, ...] = Field(min_length=1)
     lps: tuple[LpGroup, ...] = ()
-    keepers: tuple[KeeperConfig | PluginSpec, ...] = Field(min_length=1)
+    keepers: tuple[KeeperEntry, ...] = Field(min_length=1)
     """Liquidation bots: the built-in keeper's config, or a plugin keeper's (`class: ...`)."""
     protocol: ProtocolConfig = ProtocolConfig()
     adversaries: tuple[AdversaryConfig, ...] = ()
@@ -556,7 +574,7 @@ def load_scenario(path: Path) -> Scenario:
 def first_error(e: ValidationError) -> str:
     """`field.path: reason (and N more)`, on one line."""
     first = e.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    where = ".".join(str(p) for p in first["loc"] if p not in UNION_TAGS) or "(top level)"
     more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
     msg = str(first["msg"]).removeprefix("Value error, ")
     if first["type"] == "value_error" and msg.startswith(f"{where}."):

@@ -103,6 +103,8 @@ class KeeperDoc(_Doc):
     lost_races: int
     wasted_gas: int
     reverted: int
+    missed_blocks: int
+    """An outside bot's blocks it did not act on within the lockstep's timeout (0 for the others)."""
 
 
 class Invariants(_Doc):

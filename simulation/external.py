@@ -1,0 +1,272 @@
+"""Outside bots in lockstep with a run: `marginsim run SCENARIO --external NAME[=ADDRESS] ... --out DIR`.
+
+A bot runs in its own process (a web3.py script, a Silverback app, a Rust binary) and talks to the run
+over two channels: the chain itself (the run's anvil, its JSON-RPC URL) and a small HTTP endpoint on
+127.0.0.1 that keeps it in step with the blocks. Before the first block the run writes
+`DIR/manifest.json` (RPC URL, chain id, addresses, ABIs, market ids, units, the sync URL, and each bot's
+address with its dev key when the run gave it one) and waits until every named bot has registered.
+Then, for each block:
+
+1. the run opens the block: `GET /next?after=B` answers every bot waiting for a block after B with
+   `{"block": b, "timestamp_s": t}` (the chain holds block b - 1's state);
+2. each bot reads the chain, sends its transactions to the node (they wait in its pool), and says it
+   is done: `POST /acted {"name": ..., "block": b}`;
+3. the run waits for every registered bot's `acted`, at most `block_timeout_s` (a bot that is late
+   has missed the block: counted, and its transactions land in whatever block is mined after they
+   arrive), sends its own agents' transactions and mines the block with all of them, ordered by fee.
+
+After the last block `GET /next` answers `{"finished": true}`. Every transaction of every mined block
+is attributed by its sender: a bot's liquidations, rewards, gas and lost races are counted as a
+built-in keeper's are, in the keeper table."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from eth_abi import decode
+
+from simulation.agents.base import Tx
+
+NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+POLL_S = 20.0
+"""How long one `GET /next` waits for a block before answering `{"block": null}` (the bot asks again)."""
+
+
+class ExternalError(ValueError):
+    """A bad --external flag, or bots that never registered."""
+
+
+@dataclass(frozen=True)
+class ExternalBot:
+    name: str
+    address: str | None
+    """None: the run gives it one of its dev accounts (its key goes in the manifest)."""
+
+
+def parse_external(specs: list[str], taken: set[str]) -> list[ExternalBot]:
+    """`NAME` or `NAME=ADDRESS` flags; names unique, not among the scenario's agents (`taken`)."""
+    bots: list[ExternalBot] = []
+    for spec in specs:
+        name, _, address = spec.partition("=")
+        if not NAME.match(name):
+            raise ExternalError(f"--external {spec}: the name must match [A-Za-z0-9_-]+")
+        if address and not ADDRESS.match(address):
+            raise ExternalError(
+                f"--external {spec}: {address!r} is not a 0x-prefixed 20-byte address"
+            )
+        if name in taken or any(b.name == name for b in bots):
+            raise ExternalError(f"--external {spec}: the name {name!r} is taken")
+        bots.append(ExternalBot(name, address.lower() or None))
+    return bots
+
+
+@dataclass
+class _State:
+    names: frozenset[str]
+    registered: set[str] = field(default_factory=set)
+    block: int = 0
+    timestamp_s: int = 0
+    acted: set[str] = field(default_factory=set)
+    finished: bool = False
+    cond: threading.Condition = field(default_factory=threading.Condition)
+
+
+class Lockstep:
+    """The run's side: the sync endpoint, and the waits of each block."""
+
+    def __init__(
+        self,
+        bots: Mapping[str, str],
+        block_timeout_s: float = 10.0,
+        register_timeout_s: float = 120.0,
+    ):
+        """`bots`: name -> address."""
+        self.bots = dict(bots)
+        self.block_timeout_s, self.register_timeout_s = block_timeout_s, register_timeout_s
+        self.state = _State(frozenset(bots))
+        self.missed: dict[str, int] = {n: 0 for n in bots}
+        self.acted_blocks: dict[str, int] = {n: 0 for n in bots}
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self.state, self.bots))
+        self.server.daemon_threads = True
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> Lockstep:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        with self.state.cond:
+            self.state.finished = True
+            self.state.cond.notify_all()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def wait_registered(self) -> None:
+        """Until every bot has registered; ExternalError naming the missing ones after the timeout."""
+        s = self.state
+        deadline = time.monotonic() + self.register_timeout_s
+        with s.cond:
+            while s.registered != s.names:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    missing = ", ".join(sorted(s.names - s.registered))
+                    raise ExternalError(
+                        f"external bot(s) {missing} did not register within "
+                        f"{self.register_timeout_s:g} s"
+                    )
+                s.cond.wait(left)
+
+    def open_block(self, block: int, timestamp_s: int) -> None:
+        """Block `block` may be acted on: answer the bots waiting for it."""
+        s = self.state
+        with s.cond:
+            s.block, s.timestamp_s, s.acted = block, timestamp_s, set()
+            s.cond.notify_all()
+
+    def wait_acted(self, block: int) -> list[str]:
+        """Until every registered bot acted on `block`, at most the block timeout; the ones that did
+        not (their miss is counted)."""
+        s = self.state
+        deadline = time.monotonic() + self.block_timeout_s
+        with s.cond:
+            while s.acted != s.registered:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                s.cond.wait(left)
+            late = sorted(s.registered - s.acted)
+            for name in s.acted:
+                self.acted_blocks[name] += 1
+        for name in late:
+            self.missed[name] += 1
+        return late
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            name: {
+                "address": self.bots[name],
+                "registered": name in self.state.registered,
+                "blocks_acted": self.acted_blocks[name],
+                "blocks_missed": self.missed[name],
+            }
+            for name in self.bots
+        }
+
+
+def _handler(state: _State, bots: Mapping[str, str]) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # no request log on the run's terminal
+
+        def _answer(self, code: int, body: Mapping[str, Any]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _body(self) -> dict[str, Any]:
+            n = int(self.headers.get("Content-Length") or 0)
+            try:
+                doc = json.loads(self.rfile.read(n) or b"{}")
+            except ValueError:
+                return {}
+            return doc if isinstance(doc, dict) else {}
+
+        def do_GET(self) -> None:
+            url = urlparse(self.path)
+            if url.path != "/next":
+                return self._answer(404, {"error": f"no {url.path}: GET /next?after=BLOCK"})
+            try:
+                after = int(parse_qs(url.query).get("after", ["0"])[0])
+            except ValueError:
+                return self._answer(400, {"error": "after: a block number"})
+            deadline = time.monotonic() + POLL_S
+            with state.cond:
+                while not state.finished and state.block <= after:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return self._answer(200, {"block": None})
+                    state.cond.wait(left)
+                if state.finished:
+                    return self._answer(200, {"finished": True})
+                body = {"block": state.block, "timestamp_s": state.timestamp_s}
+            return self._answer(200, body)
+
+        def do_POST(self) -> None:
+            doc, path = self._body(), urlparse(self.path).path
+            if doc.get("name") not in bots:
+                return self._answer(
+                    404, {"error": f"unknown bot {doc.get('name')!r}: {sorted(bots)}"}
+                )
+            name = str(doc["name"])
+            with state.cond:
+                if path == "/register":
+                    state.registered.add(name)
+                    body: dict[str, Any] = {"address": bots[name], "block": state.block}
+                elif path == "/acted":
+                    if doc.get("block") != state.block:
+                        return self._answer(
+                            409, {"error": f"block {doc.get('block')} is not the open one"}
+                        )
+                    state.acted.add(name)
+                    body = {"ok": True}
+                else:
+                    return self._answer(404, {"error": f"no {path}: /register or /acted"})
+                state.cond.notify_all()
+            return self._answer(200, body)
+
+    return Handler
+
+
+class OutsideTxs:
+    """Transactions of a mined block the engine did not send, as the engine's own are folded: agent
+    by sender (a bot's name, else `outside:<address>`), kind by the called function, and a
+    liquidation's target (so races with the built-in keepers are counted)."""
+
+    def __init__(self, bots: Mapping[str, str], abis: Mapping[str, Any]):
+        self.by_address = {a.lower(): n for n, a in bots.items()}
+        self.functions: dict[str, Any] = {}
+        for abi in abis.values():
+            for f in abi.functions.values():
+                self.functions.setdefault("0x" + f.selector.hex(), f)
+
+    def tx(self, raw: Mapping[str, Any]) -> Tx:
+        sender = str(raw["from"]).lower()
+        data = str(raw.get("input") or raw.get("data") or "0x")
+        f = self.functions.get(data[:10])
+        kind = re.sub(r"(?<!^)([A-Z])", r"_\1", f.name).lower() if f else "call"
+        target = ""
+        if f is not None and f.name in ("liquidateIsolated", "liquidateCross"):
+            try:
+                (arg,) = decode(list(f.inputs), bytes.fromhex(data[10:]))
+            except Exception:  # malformed calldata: it reverts, and races nothing
+                arg = None
+            if arg is not None:
+                target = f"iso:{arg}" if f.name == "liquidateIsolated" else f"cross:{arg.lower()}"
+        tip = int(raw.get("maxPriorityFeePerGas") or raw.get("gasPrice") or "0x0", 16)
+        return Tx(
+            self.by_address.get(sender, f"outside:{sender}"),
+            kind,
+            sender,
+            str(raw.get("to") or ""),
+            data,
+            int(raw["gas"], 16),
+            tip,
+            target,
+        )
