@@ -95,6 +95,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     _scenario_arguments(run)
     run.add_argument("--rpc-url", help="use this node instead of starting anvil")
+    run.add_argument(
+        "--external",
+        action="append",
+        metavar="NAME[=ADDRESS]",
+        help="an outside bot acting in lockstep (repeatable); without ADDRESS it gets a dev account "
+        "whose key is in DIR/manifest.json (docs: simulation/external.py)",
+    )
+    run.add_argument(
+        "--external-timeout-s",
+        type=float,
+        default=10.0,
+        help="how long each block waits for the outside bots (a later one misses it; default 10)",
+    )
+    run.add_argument(
+        "--register-timeout-s",
+        type=float,
+        default=120.0,
+        help="how long the run waits for the outside bots to register (default 120)",
+    )
     _fork_arguments(run)
 
     compare = sub.add_parser(

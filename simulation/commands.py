@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from simulation.checks import deployment_problem
 from simulation.compare import run_compare, run_compare_seeds
+from simulation.external import ExternalBot, ExternalError, Outside, parse_external
 from simulation.fork import ForkInputError, ForkTarget, fork_target, probe_upstream
 from simulation.outputs import clear_earlier_run, out_problem
 from simulation.runner import run_scenario, say
@@ -47,6 +48,10 @@ class Request:
     """compare only: this many seeds, each mode on each, on Ray (simulation.compare.run_compare_seeds)."""
     workers: int = 1
     address: str | None = None
+    external: tuple[str, ...] = ()
+    """run only: `NAME` or `NAME=ADDRESS` of each outside bot in lockstep (simulation.external)."""
+    external_timeout_s: float = 10.0
+    register_timeout_s: float = 120.0
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Request:
@@ -67,6 +72,9 @@ class Request:
             seeds=getattr(args, "seeds", None),
             workers=getattr(args, "workers", 1),
             address=getattr(args, "address", None),
+            external=tuple(getattr(args, "external", None) or ()),
+            external_timeout_s=getattr(args, "external_timeout_s", 10.0),
+            register_timeout_s=getattr(args, "register_timeout_s", 120.0),
         )
 
 
@@ -90,6 +98,31 @@ def load_with_overrides(path: Path, seed: int | None, blocks: int | None) -> Sce
         raise ScenarioError(f"{path} with {flags}: {first_error(e)}") from None
 
 
+def external_bots(r: Request, sc: Scenario, fork: ForkTarget | None) -> list[ExternalBot]:
+    """The --external bots, checked: their names, addresses and timeouts, and a chain they can reach
+    (an anvil of the run's own or the given node; not revm, in process, nor a fork)."""
+    if not r.external:
+        return []
+    if r.backend == "revm":
+        raise ScenarioError(
+            "--external: outside bots need a node to reach; --backend revm has none"
+        )
+    if fork is not None:
+        raise ForkInputError("--external runs on a local anvil, not on a fork")
+    for flag, value in (
+        ("--external-timeout-s", r.external_timeout_s),
+        ("--register-timeout-s", r.register_timeout_s),
+    ):
+        if not 0 < value <= 3600:
+            raise ScenarioError(f"{flag} {value:g}: must be above 0 and at most 3600 seconds")
+    taken = {k.name for k in sc.keepers} | {a.name for a in sc.agents}
+    taken |= {a.name for a in sc.adversaries}
+    try:
+        return parse_external(list(r.external), taken)
+    except ExternalError as e:
+        raise ScenarioError(str(e)) from None
+
+
 def prepare(r: Request) -> tuple[Scenario, ForkTarget | None]:
     """Everything checked before anything starts: the scenario, the flags, the fork, --out. Raises
     ScenarioError or ForkInputError (exit code 2)."""
@@ -104,6 +137,9 @@ def prepare(r: Request) -> tuple[Scenario, ForkTarget | None]:
         raise ForkInputError("--backend revm: a fork runs on anvil (it reads the upstream lazily)")
     if r.backend == "revm" and r.rpc_url:
         raise ScenarioError("--backend revm and --rpc-url exclude each other: revm runs in process")
+    if r.external and (r.compare or r.seeds is not None):
+        raise ScenarioError("--external: only `marginsim run` takes outside bots")
+    external_bots(r, sc, fork)
     if r.seeds is not None:
         if not 1 <= r.seeds <= 100_000:
             raise ScenarioError(f"--seeds {r.seeds}: must be between 1 and 100000")
@@ -147,7 +183,17 @@ def execute(r: Request) -> int:
                 say(str(e))
                 return 2
         return run_compare(sc, r.out, progress=r.progress, fork=fork, backend=r.backend)
+    lockstep = None
+    if r.external:
+        bots = external_bots(r, sc, fork)
+        lockstep = Outside(bots, r.external_timeout_s, r.register_timeout_s)
     code, _ = run_scenario(
-        sc, r.out, rpc_url=r.rpc_url, progress=r.progress, fork=fork, backend=r.backend
+        sc,
+        r.out,
+        rpc_url=r.rpc_url,
+        progress=r.progress,
+        fork=fork,
+        backend=r.backend,
+        outside=lockstep,
     )
     return code

@@ -30,7 +30,7 @@ from simulation.agents.build import (
 from simulation.deploy import Deployment
 from simulation.depth import Cascade, Depth, block_flows
 from simulation.errors import ErrorDecoder
-from simulation.external import Lockstep, OutsideTxs
+from simulation.external import EXTERNAL_FUNDING, Lockstep, OutsideTxs
 from simulation.invariants import check_invariants
 from simulation.metrics import (
     Counters,
@@ -180,6 +180,16 @@ class Engine:
             self.fork,
             self.protocol.deposit_cooldown_s,
         )
+        if self.external:
+            funding.fund_external(
+                self.rpc,
+                self.nonces,
+                self.d,
+                self.abis[self.token_kind],
+                EXTERNAL_FUNDING,
+                self.external,
+                self.own_senders | {a.lower() for a in self.rpc.call("eth_accounts", [])},
+            )
         self.start = self.last = self.reader.snapshot()
         self.adv_start_usd = {
             adv.name: holdings_usd(self.start, adv.addresses) for adv in self.agents.adversaries

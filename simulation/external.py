@@ -69,6 +69,57 @@ def parse_external(specs: list[str], taken: set[str]) -> list[ExternalBot]:
     return bots
 
 
+@dataclass(frozen=True)
+class Outside:
+    """What a run is asked for: its outside bots and the lockstep's timeouts."""
+
+    bots: list[ExternalBot]
+    block_timeout_s: float = 10.0
+    register_timeout_s: float = 120.0
+
+    @property
+    def dev_accounts_needed(self) -> int:
+        return sum(b.address is None for b in self.bots)
+
+    def addresses(self, spare: list[str]) -> dict[str, str]:
+        """Each bot's address: its own, or the next of the run's `spare` dev accounts."""
+        given = iter(spare)
+        return {b.name: b.address or next(given) for b in self.bots}
+
+    def lockstep(self, spare: list[str]) -> Lockstep:
+        return Lockstep(self.addresses(spare), self.block_timeout_s, self.register_timeout_s)
+
+
+def manifest(
+    deployment: Any, lockstep: Lockstep, keys: Mapping[str, str], blocks: int, block_time_s: int
+) -> dict[str, Any]:
+    """DIR/manifest.json of a run with outside bots: the chain, the protocol, the units, the sync URL,
+    each bot's address (with its private key when it is one of the run's dev accounts) and funding."""
+    from simulation.node import UNITS
+
+    data = deployment.manifest()
+    data["market_ids"] = dict(deployment.markets)
+    data["units"] = dict(UNITS)
+    data["sync_url"] = lockstep.url
+    data["sync"] = {
+        "register": "POST /register {name}",
+        "next": "GET /next?after=BLOCK -> {block, timestamp_s} | {block: null} | {finished: true}",
+        "acted": "POST /acted {name, block}",
+        "block_timeout_s": lockstep.block_timeout_s,
+    }
+    data["external"] = {
+        name: {"address": address, **({"private_key": keys[name]} if name in keys else {})}
+        for name, address in lockstep.bots.items()
+    }
+    data["funded"] = {"tokens": dict(EXTERNAL_FUNDING), "approved": ["MarginVault", "LPPool"]}
+    data["blocks"], data["block_time_s"] = blocks, block_time_s
+    return data
+
+
+EXTERNAL_FUNDING = {"USDC": 5_000_000 * 10**6, "WETH": 1_000 * 10**18, "WBTC": 100 * 10**8}
+"""What each outside bot holds before the first block, in each token's own units."""
+
+
 @dataclass
 class _State:
     names: frozenset[str]

@@ -148,3 +148,43 @@ def fund(
         # The LPs' deposits settle before trading starts (they count in the pool's trading
         # liquidity only after the deposit cooldown).
         settle_lp_deposits(rpc.call, deposit_cooldown_s)
+
+
+def fund_external(
+    rpc: Any,
+    nonces: Nonces,
+    d: Deployment,
+    token: ContractAbi,
+    holdings: Mapping[str, int],
+    bots: Mapping[str, str],
+    unlocked: set[str],
+) -> None:
+    """The outside bots' wallets (`holdings`: symbol -> units, minted by the deployer) and their
+    approvals of the vault (every token) and the pool (the quote). A bot at an address the node does
+    not hold a key for (`unlocked`: lowercase addresses it does) is impersonated for its approvals and
+    given 100 ETH for gas."""
+    a, vault, pool = d.addresses, d.addresses["MarginVault"], d.addresses["LPPool"]
+    foreign = [who for who in bots.values() if who.lower() not in unlocked]
+    for who in foreign:
+        rpc.call("anvil_setBalance", [who, hex(100 * 10**18)])
+        rpc.call("anvil_impersonateAccount", [who])
+    setup_phase(
+        rpc,
+        nonces,
+        [
+            (d.deployer, a[symbol], token["mint"].calldata(who, units))
+            for who in bots.values()
+            for symbol, units in holdings.items()
+        ],
+    )
+    approvals = [
+        (who, a[symbol], token["approve"].calldata(vault, MAX_UINT))
+        for who in bots.values()
+        for symbol in holdings
+    ]
+    approvals += [
+        (who, a["USDC"], token["approve"].calldata(pool, MAX_UINT)) for who in bots.values()
+    ]
+    setup_phase(rpc, nonces, approvals)
+    for who in foreign:
+        rpc.call("anvil_stopImpersonatingAccount", [who])

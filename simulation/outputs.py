@@ -22,6 +22,7 @@ import pandas as pd
 
 RUN_FILES = (
     "summary.json",
+    "manifest.json",
     "timeseries.csv",
     "events.jsonl",
     "report.html",

@@ -23,6 +23,7 @@ from simulation.deploy import (
     deploy_system,
 )
 from simulation.engine import Engine
+from simulation.external import ExternalError, Lockstep, Outside, manifest
 from simulation.fork import (
     ForkInputError,
     ForkTarget,
@@ -32,6 +33,7 @@ from simulation.fork import (
 from simulation.fork.wiring import wire_fork
 from simulation.market import price_path
 from simulation.metrics import Recorder
+from simulation.node import dev_accounts
 from simulation.outputs import (
     signals_ignored,
     write_json_atomic,
@@ -66,17 +68,23 @@ def run_scenario(
     fork: ForkTarget | None = None,
     backend: str = "anvil",
     report: bool = True,
+    outside: Outside | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """Run one scenario into `out`. Returns (exit code, summary). `monitor(block, anvil_pid)` is called
     after every block (benchmarks sample memory with it; the pid is None on revm). With `fork`, anvil
     forks that upstream and the system is wired to its real tokens and Chainlink proxies
     (simulation.fork). `backend`: "anvil" (a real local node) or "revm" (in process). `report=False`
-    leaves report.html for later (sweeps render only the reports they link to)."""
+    leaves report.html for later (sweeps render only the reports they link to). `outside`: bots in other
+    processes acting in lockstep with the blocks (simulation.external): the run gives them dev accounts
+    after its own, funds them, writes `out/manifest.json` and waits for them to register."""
     t_setup = time.monotonic()
     artifacts = compile_contracts()
     n_agents = 1 + sum(g.count for g in sc.traders) + sum(g.count for g in sc.lps) + len(sc.keepers)
     n_agents += len(sc.agents)
     n_agents += sum(addresses_needed(a) for a in sc.adversaries)
+    n_own = n_agents
+    n_agents += outside.dev_accounts_needed if outside else 0
+    lockstep: Lockstep | None = None
     in_process = backend == "revm"
     node = None if rpc_url or fork or in_process else AnvilNode(accounts=n_agents)
     main_thread = threading.current_thread() is threading.main_thread()
@@ -111,7 +119,7 @@ def run_scenario(
         # Every block one second after the last, whatever the wall clock: deployment and set-up then
         # land at the same timestamps on every run, and the loop mines at explicit ones.
         w3.provider.make_request("anvil_setBlockTimestampInterval", [1])  # type: ignore[arg-type]
-        accounts = list(w3.eth.accounts)
+        accounts: list[str] = list(w3.eth.accounts)
         if len(accounts) < n_agents:
             raise ChainError(
                 f"{url} has {len(accounts)} unlocked accounts, the scenario needs {n_agents}"
@@ -136,8 +144,21 @@ def run_scenario(
         funder = fork_ctx.fund if fork_ctx else None
         deployment = deploy_system(w3, artifacts, accounts[0], spec, rpc_url=url, fund=funder)
         recorder = Recorder(out)
-        engine = Engine(sc, transport.rpc, deployment, accounts, prices, recorder, fork=fork_ctx)
+        if outside is not None:
+            lockstep = outside.lockstep(accounts[n_own:n_agents]).start()
+        engine = Engine(
+            sc,
+            transport.rpc,
+            deployment,
+            accounts[:n_own],
+            prices,
+            recorder,
+            fork=fork_ctx,
+            lockstep=lockstep,
+        )
         engine.fund()
+        if lockstep is not None:
+            _await_outside(out, deployment, lockstep, sc, accounts[n_own:n_agents], n_agents)
         setup_s = time.monotonic() - t_setup
         t_run = time.monotonic()
         with tqdm(
@@ -153,6 +174,9 @@ def run_scenario(
             engine.run(sc.blocks, on_block=on_block)
     except ForkInputError as e:
         status, code = "bad_fork", 2
+        say(str(e))
+    except ExternalError as e:
+        status, code = "external_absent", 1
         say(str(e))
     except KeyboardInterrupt:
         status, code = "interrupted", 130
@@ -172,6 +196,8 @@ def run_scenario(
             say(f"failed after block {done}: {e.__class__.__name__}: {e}")
     finally:
         with signals_ignored():  # a further Ctrl-C must not leave anvil running
+            if lockstep is not None:  # the bots hear the run is over
+                lockstep.stop()
             if node is not None:
                 node.stop()
     wall_s = time.monotonic() - t_run
@@ -182,6 +208,28 @@ def run_scenario(
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _await_outside(
+    out: Path, d: Any, lockstep: Lockstep, sc: Scenario, spare: list[str], n_accounts: int
+) -> None:
+    """Write out/manifest.json for the outside bots (with the dev keys of the accounts the run gave
+    them, of anvil's first `n_accounts`) and wait until each has registered (ExternalError naming the
+    missing ones)."""
+    keys_by_address = {a["address"].lower(): a["private_key"] for a in dev_accounts(n_accounts)}
+    keys = {
+        name: keys_by_address[address.lower()]
+        for name, address in lockstep.bots.items()
+        if address in spare and address.lower() in keys_by_address
+    }
+    path = out / "manifest.json"
+    write_json_atomic(path, manifest(d, lockstep, keys, sc.blocks, sc.block_time_s))
+    names = ", ".join(lockstep.bots)
+    say(
+        f"waiting for {names} to register (manifest {path}, sync {lockstep.url}, "
+        f"{lockstep.register_timeout_s:g} s)"
+    )
+    lockstep.wait_registered()
 
 
 def _disk_full(e: BaseException) -> bool:

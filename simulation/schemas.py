@@ -107,6 +107,15 @@ class KeeperDoc(_Doc):
     """An outside bot's blocks it did not act on within the lockstep's timeout (0 for the others)."""
 
 
+class ExternalDoc(_Doc):
+    address: str
+    registered: bool
+    blocks_acted: int
+    """Blocks it said it acted on within the block timeout."""
+    blocks_missed: int
+    """Blocks mined without it (it was late; its transactions went into a later block)."""
+
+
 class Invariants(_Doc):
     blocks_checked: int
     violations: int
@@ -176,6 +185,8 @@ class SummaryDoc(_Doc):
     """The scenario's windows (crashes, outages, gas spikes), which the report shades."""
     fork: dict[str, Any] | None = None
     """On a fork: the chain, block, feeds and funding (simulation.fork)."""
+    external: dict[str, ExternalDoc] | None = None
+    """With --external: each outside bot's address and its lockstep record (simulation.external)."""
 
 
 def schemas() -> dict[str, dict[str, Any]]:

@@ -114,6 +114,8 @@ def build_summary(
         }
     if e.agents.adversaries:
         out["adversaries"] = adversaries_summary(e)
+    if e.lockstep is not None:
+        out["external"] = e.lockstep.summary()
     out["windows"] = scenario_windows(sc)
     return out
 
