@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the whole toolchain inside the repo, from the lock files only:
-#   .venv/         Python 3.11 + requirements.lock + this project (editable)
+#   .venv/         Python 3.11 + requirements.lock + this project (editable) + Silverback's extra lock
 #   node_modules/  exactly package-lock.json (solc-js, anvil, cast, OpenZeppelin, Chainlink)
 #   .tools/bin/    links to the native anvil/cast binaries and the solc shim
 #   .solcx/        solc-v0.8.28 -> tools/solc/solc, where py-solc-x and ape-solidity look
@@ -28,7 +28,10 @@ fingerprint() { { cat "$@" 2>/dev/null; echo "${EXTRA:-}"; } | sha256sum | cut -
 is_fresh() { [[ -f "$STAMPS/$1" && "$(cat "$STAMPS/$1")" == "$2" ]]; }
 
 # 1. Python: .venv from requirements.lock, then the project itself without dependencies.
-py_hash=$(EXTRA="$("$PYTHON" --version 2>&1)" fingerprint requirements.lock pyproject.toml)
+#    Then Silverback (examples/silverback), pinned apart in requirements-silverback.lock: it installs
+#    beside eth-ape with no change to the core lock's packages (`pip check` passes), --no-deps.
+py_hash=$(EXTRA="$("$PYTHON" --version 2>&1)" fingerprint requirements.lock pyproject.toml \
+  requirements-silverback.lock)
 if is_fresh venv "$py_hash" && [[ -x .venv/bin/python ]]; then
   say "python env up to date"
 else
@@ -37,6 +40,7 @@ else
   [[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv
   .venv/bin/pip install --quiet -r requirements.lock
   .venv/bin/pip install --quiet --no-deps -e .
+  .venv/bin/pip install --quiet --no-deps -r requirements-silverback.lock
   echo "$py_hash" > "$STAMPS/venv"
 fi
 

@@ -34,6 +34,7 @@ from simulation.external import EXTERNAL_FUNDING, Lockstep, OutsideTxs
 from simulation.invariants import check_invariants
 from simulation.metrics import (
     Counters,
+    KeeperCards,
     KeeperStats,
     Races,
     Recorder,
@@ -41,6 +42,7 @@ from simulation.metrics import (
     count_revert,
     fold_receipts,
     mark_pnl,
+    underwater_targets,
 )
 from simulation.rpc import Rpc, RpcError
 from simulation.scenario import Scenario
@@ -126,6 +128,7 @@ class Engine:
         self.races = Races(1 + max((k.latency_blocks for k in self.agents.keepers), default=0))
         keepers = [k.name for k in self.agents.keepers] + list(self.external)
         self.counters = Counters(keepers={name: KeeperStats() for name in keepers})
+        self.cards = KeeperCards(keepers, self.races.window)
         self.outside = OutsideTxs(self.external, self.abis) if lockstep else None
         self.own_senders = {a.lower() for a in accounts}
         """Addresses of the run's own agents: their transactions are folded from their own sends."""
@@ -259,6 +262,7 @@ class Engine:
             self.adv_gas_usd,
             oracle_price_wad(snap, "ETH"),
         )
+        self.cards.fold(block, receipts)
         for who, name, args in events:
             self.rec.event(block, name, agent=who, **args)
         self._revert_reasons(block, reverted)
@@ -270,6 +274,7 @@ class Engine:
             )
             self.depth.absorb(liq_flow, trade_flow, outside)
         self._seen.append(self.last)
+        self.cards.after(block, underwater_targets(self.last))
         row = block_row(self.last, self.history[-1], self.counters, stats)
         if self.depth is not None:
             for symbol, price in self.prices.items():

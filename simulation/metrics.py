@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -30,6 +30,19 @@ class KeeperStats:
     reverted: int = 0
     missed_blocks: int = 0
     """An outside bot's blocks it did not act on in time (simulation.external); 0 for the others."""
+    gas_usd: float = 0.0
+    """What its transactions paid for gas, USD at the oracle's ETH price of the block."""
+    wasted_gas_usd: float = 0.0
+    """What its lost races paid for gas, USD."""
+    missed: int = 0
+    """Liquidatable episodes (a position or account liquidatable after a block, until it is not) it
+    never sent a liquidation at (KeeperCards)."""
+    latency_blocks_p50: float | None = None
+    """Median blocks from a target's first liquidatable block to this keeper's liquidation of it."""
+    latency_blocks_max: int | None = None
+    latent_left_share: float | None = None
+    """Of the latent bad debt (USD x blocks: underwater targets left open after a block), the part
+    this keeper sent nothing at in the next block; None when there was none."""
 
 
 @dataclass
@@ -172,16 +185,18 @@ def fold_receipts(
     }
     events: list[tuple[str, str, dict[str, Any]]] = []
     reverted: list[tuple[Tx, dict[str, Any]]] = []
-    lost: list[tuple[Tx, KeeperStats, int]] = []
+    lost: list[tuple[Tx, KeeperStats, int, float]] = []
     for tx, r in sent:
         c.tx_sent += 1
         ok = isinstance(r, dict) and r.get("status") == "0x1"
         gas = int(r["gasUsed"], 16) if isinstance(r, dict) else 0
         keeper = c.keepers.get(tx.agent)
+        paid_usd = gas_usd(r, eth_price_wad) if isinstance(r, dict) else 0.0
         if keeper is not None:
             keeper.gas_used += gas
+            keeper.gas_usd += paid_usd
         if tx.agent in adv_gas_usd and isinstance(r, dict):
-            adv_gas_usd[tx.agent] += gas_usd(r, eth_price_wad)
+            adv_gas_usd[tx.agent] += paid_usd
         if tx.kind == "oracle_round" and ok:
             c.oracle_rounds += 1
         if not ok:
@@ -191,7 +206,7 @@ def fold_receipts(
                 reverted.append((tx, r))
             if keeper is not None:
                 keeper.reverted += 1
-                lost.append((tx, keeper, gas))
+                lost.append((tx, keeper, gas, paid_usd))
             continue
         if tx.target:
             races.liquidated_at[tx.target] = block
@@ -203,11 +218,12 @@ def fold_receipts(
             where = {"txHash": r["transactionHash"], "logIndex": int(log["logIndex"], 16)}
             events.append((tx.agent, name, {**args, **where}))
             count_event(c, name, args, keeper, stats)
-    for tx, keeper, gas in lost:
+    for tx, keeper, gas, paid_usd in lost:
         won = races.liquidated_at.get(tx.target) if tx.target else None
         if won is not None and block - won <= races.window:
             keeper.lost_races += 1
             keeper.wasted_gas += gas
+            keeper.wasted_gas_usd += paid_usd
     return stats, events, reverted
 
 
@@ -443,23 +459,113 @@ class CarryTracker:
 def latent_bad_debt(snap: Snapshot) -> tuple[int, float]:
     """Positions and cross accounts that are liquidatable after the block yet still open (no keeper
     took them: too slow, out, or the reward below the gas), and the sum of their negative equity, USD:
-    bad debt that has happened but is not booked. Equity at the oracle price, as the vault sees it."""
-    count, underwater = 0, 0
+    bad debt that has happened but is not booked."""
+    targets = underwater_targets(snap)
+    return len(targets), sum(targets.values()) / WAD
+
+
+def underwater_targets(snap: Snapshot) -> dict[str, int]:
+    """Every liquidatable position (`iso:<id>`) and cross account (`cross:<address>`, lowercase) after
+    the block, with its negative equity, USD wad (0 when its equity is still positive). Equity at the
+    oracle price, as the vault sees it."""
+    out: dict[str, int] = {}
     for pid in snap.liquidatable_isolated:
         p = snap.positions.get(pid)
         view = snap.market(p.market_id) if p is not None else None
         if p is None or view is None or view.price_wad is None:
             continue
-        count += 1
         pnl = mm.pnl_usd_floor(p.size_wad, p.entry_price_wad, view.price_wad)
-        underwater += max(0, -(p.margin_and_funding_usd + pnl))
+        out[f"iso:{pid}"] = max(0, -(p.margin_and_funding_usd + pnl))
     for owner in snap.liquidatable_cross:
         acct = snap.cross.get(owner)
-        if acct is None:
-            continue
-        count += 1
-        underwater += max(0, -acct.equity_usd)
-    return count, underwater / WAD
+        if acct is not None:
+            out[f"cross:{owner.lower()}"] = max(0, -acct.equity_usd)
+    return out
+
+
+@dataclass
+class KeeperCards:
+    """Each keeper's report card, beyond its counters: the liquidatable episodes it missed, its latency
+    and the latent bad debt it left. An episode is a target (position or cross account) liquidatable
+    after some block until, after a later one, it is not (liquidated, or healthy again); one still open
+    at the end of the run ends there. A keeper *tried* an episode when a transaction of its aimed at
+    the target while it lasted; it *missed* one it never tried. Its latency on a liquidation is the
+    block it landed in minus the block after which the target was first seen liquidatable (1: at the
+    first chance; 0: in the block it became liquidatable, an oracle round ahead of it). A transaction
+    aimed at the target within `window` blocks after its episode ended counts as tried (a race lost,
+    not a miss). Every keeper is judged on every episode, whoever took it."""
+
+    keepers: list[str]
+    window: int = 1
+    since: dict[str, int] = field(default_factory=dict)
+    tried: dict[str, set[str]] = field(default_factory=dict)
+    ended: dict[str, tuple[int, set[str]]] = field(default_factory=dict)
+    """Targets whose episode ended lately -> (the block after which it ended, who missed it)."""
+    latent: dict[str, float] = field(default_factory=dict)
+    """The last block's underwater targets -> USD below zero."""
+    latencies: dict[str, list[int]] = field(default_factory=dict)
+    missed: dict[str, int] = field(default_factory=dict)
+    left_usd_blocks: dict[str, float] = field(default_factory=dict)
+    latent_usd_blocks: float = 0.0
+
+    def fold(self, block: int, sent: Sequence[tuple[Tx, Any]]) -> None:
+        """The keepers' transactions of a mined block (each with its receipt)."""
+        aimed: dict[str, set[str]] = {}
+        for tx, r in sent:
+            if tx.agent not in self.keepers or not tx.target:
+                continue
+            target = tx.target.lower()
+            aimed.setdefault(target, set()).add(tx.agent)
+            if target in self.tried:
+                self.tried[target].add(tx.agent)
+            elif target in self.ended:  # late for an episode that just ended: a race, not a miss
+                end, missed = self.ended[target]
+                if block - end <= self.window and tx.agent in missed:
+                    missed.discard(tx.agent)
+                    self.missed[tx.agent] -= 1
+            ok = isinstance(r, dict) and r.get("status") == "0x1"
+            if ok:  # a keeper's transaction with a target that succeeded: its liquidation landed
+                first = self.since.get(target, block)
+                self.latencies.setdefault(tx.agent, []).append(block - first)
+        total = sum(self.latent.values())
+        self.latent_usd_blocks += total
+        for k in self.keepers:
+            left = sum(usd for t, usd in self.latent.items() if k not in aimed.get(t, ()))
+            self.left_usd_blocks[k] = self.left_usd_blocks.get(k, 0.0) + left
+
+    def after(self, block: int, now: Mapping[str, int]) -> None:
+        """The state after `block` (its `underwater_targets`): episodes that end and begin."""
+        self.ended = {t: e for t, e in self.ended.items() if block - e[0] < self.window}
+        for target in [t for t in self.since if t not in now]:
+            self._close(target, block)
+        for target in now:
+            if target not in self.since:
+                self.since[target], self.tried[target] = block, set()
+        self.latent = {t: usd / WAD for t, usd in now.items() if usd > 0}
+
+    def _close(self, target: str, block: int) -> None:
+        tried = self.tried.pop(target)
+        del self.since[target]
+        missed = {k for k in self.keepers if k not in tried}
+        for k in missed:
+            self.missed[k] = self.missed.get(k, 0) + 1
+        self.ended[target] = (block, missed)
+
+    def finish(self, stats: dict[str, KeeperStats]) -> None:
+        """End the open episodes and write the cards into the keepers' statistics."""
+        for target in list(self.since):
+            self._close(target, -self.window - 1)  # at the end: nothing later can try it
+        for k in self.keepers:
+            lat = sorted(self.latencies.get(k, []))
+            s = stats[k]
+            s.missed = self.missed.get(k, 0)
+            s.latency_blocks_p50 = float(np.median(lat)) if lat else None
+            s.latency_blocks_max = lat[-1] if lat else None
+            s.latent_left_share = (
+                round(self.left_usd_blocks.get(k, 0.0) / self.latent_usd_blocks, 6)
+                if self.latent_usd_blocks > 0
+                else None
+            )
 
 
 def unseen_at_quote_price(snap: Snapshot, quote_usd: float) -> tuple[int, float]:

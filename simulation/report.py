@@ -752,23 +752,51 @@ def summary_table(summary: Mapping[str, Any]) -> str:
     return '<table class="summary">' + "".join(rows) + "</table>"
 
 
+KEEPER_COLUMNS = (
+    ("liquidations", "taken"),
+    ("missed", "missed episodes"),
+    ("latency_blocks_p50", "latency p50 (blocks)"),
+    ("latency_blocks_max", "latency max (blocks)"),
+    ("rewards_usd", "rewards (USD)"),
+    ("gas_usd", "gas (USD)"),
+    ("wasted_gas_usd", "wasted gas (USD)"),
+    ("gas_used", "gas used"),
+    ("lost_races", "lost races"),
+    ("latent_left_share", "latent bad debt left"),
+)
+"""A keeper's report card: summary field, column heading (simulation.metrics.KeeperCards)."""
+
+
+def keeper_cell(key: str, value: object) -> str:
+    """One report-card value as shown (not escaped): the latent share in %, the rest as numbers."""
+    if key == "latent_left_share" and isinstance(value, int | float):
+        return f"{100 * value:.1f} %"
+    return fmt(value)
+
+
 def keeper_table(keepers: object) -> str:
     if not isinstance(keepers, Mapping) or not keepers:
         return "<p>No keepers in this run.</p>"
-    head = (
-        "<tr><th>keeper</th><th>liquidations</th><th>rewards (USD)</th><th>gas used</th>"
-        "<th>lost races</th></tr>"
-    )
+    columns = list(KEEPER_COLUMNS)
+    if any(_get(k, "missed_blocks") for k in keepers.values()):  # outside bots that were late
+        columns.append(("missed_blocks", "missed blocks"))
+    head = "<tr><th>keeper</th>" + "".join(f"<th>{_esc(h)}</th>" for _, h in columns) + "</tr>"
+
     body = "".join(
         f"<tr><th>{_esc(name)}</th>"
         + "".join(
-            f'<td class="num">{_esc(fmt(_get(stats, key)))}</td>'
-            for key in ("liquidations", "rewards_usd", "gas_used", "lost_races")
+            f'<td class="num">{_esc(keeper_cell(key, _get(stats, key)))}</td>' for key, _ in columns
         )
         + "</tr>"
         for name, stats in keepers.items()
     )
-    return f'<table class="keepers">{head}{body}</table>'
+    note = (
+        '<p class="note">An episode: a position or cross account liquidatable from one block until it '
+        "is not. Missed: episodes the keeper sent nothing at. Latency: blocks from the first "
+        "liquidatable block to its liquidation. Latent bad debt left: of the underwater targets left "
+        "open (USD x blocks), the part it sent nothing at in the next block.</p>"
+    )
+    return f'<table class="keepers">{head}{body}</table>{note}'
 
 
 def adversaries_table(adversaries: object) -> str:

@@ -99,36 +99,57 @@ def insolvent(record: Mapping[str, Any]) -> bool:
     return s["bad_debt_usd"] - s["bad_debt_covered"]["insurance_usd"] > INSOLVENCY_EPS_USD
 
 
+KEEPER_SUMS = (
+    "liquidations",
+    "missed",
+    "rewards_usd",
+    "gas_used",
+    "gas_usd",
+    "lost_races",
+    "wasted_gas",
+    "wasted_gas_usd",
+)
+"""A keeper's fields that add up over paths; its latency and latent share are taken per path."""
+
+
 def keeper_league(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The keepers over these paths, ranked by total rewards (see the module's definitions)."""
+    """The keepers over these paths, ranked by total rewards (see the module's definitions), each with
+    its report card across them: the median over paths of its median latency, its worst latency, and
+    the mean over paths (those with latent bad debt) of the share of it the keeper left."""
     table: dict[str, dict[str, Any]] = {}
+    per_path: dict[str, dict[str, list[float]]] = {}
     for r in records:
         keepers = r["summary"].get("keepers", {})
         best = max(keepers, key=lambda n: keepers[n]["rewards_usd"], default=None)
         for name, k in keepers.items():
             row = table.setdefault(
-                name,
-                {
-                    "keeper": name,
-                    "paths": 0,
-                    "liquidations": 0,
-                    "rewards_usd": 0.0,
-                    "gas_used": 0,
-                    "lost_races": 0,
-                    "wasted_gas": 0,
-                    "paths_won": 0,
-                },
+                name, {"keeper": name, "paths": 0, "paths_won": 0, **dict.fromkeys(KEEPER_SUMS, 0)}
             )
             row["paths"] += 1
-            for f in ("liquidations", "rewards_usd", "gas_used", "lost_races", "wasted_gas"):
-                row[f] += k[f]
+            for f in KEEPER_SUMS:
+                row[f] += k.get(f) or 0
             row["paths_won"] += name == best and k["rewards_usd"] > 0
+            lists = per_path.setdefault(name, {"p50": [], "max": [], "left": []})
+            for key, field in (
+                ("p50", "latency_blocks_p50"),
+                ("max", "latency_blocks_max"),
+                ("left", "latent_left_share"),
+            ):
+                if k.get(field) is not None:
+                    lists[key].append(k[field])
     out = sorted(table.values(), key=lambda row: -row["rewards_usd"])
     for row in out:
         n = max(1, row["paths"])
+        lists = per_path[row["keeper"]]
         row["liquidations_per_path"] = row["liquidations"] / n
         row["rewards_usd_per_path"] = row["rewards_usd"] / n
-        row["rewards_usd"] = round(row["rewards_usd"], 6)
+        for f in ("rewards_usd", "gas_usd", "wasted_gas_usd"):
+            row[f] = round(row[f], 6)
+        row["latency_blocks_p50"] = float(np.median(lists["p50"])) if lists["p50"] else None
+        row["latency_blocks_max"] = max(lists["max"]) if lists["max"] else None
+        row["latent_left_share"] = (
+            round(float(np.mean(lists["left"])), 6) if lists["left"] else None
+        )
     return out
 
 
@@ -238,9 +259,15 @@ MEASURE_TITLES = {
 
 
 def _fmt(x: Any) -> str:
+    if x is None:
+        return "—"
     if isinstance(x, float):
         return "—" if not math.isfinite(x) else f"{x:,.4g}" if abs(x) < 1 else f"{x:,.2f}"
     return str(x)
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:.1f} %"
 
 
 def _point_label(e: Mapping[str, Any]) -> str:
@@ -360,21 +387,37 @@ def sweep_html(
         for e in risk
     )
     league = table(
-        ["point", "keeper", "liquidations", "rewards (USD)", "gas", "lost races", "paths won"],
+        [
+            "point",
+            "keeper",
+            "taken",
+            "missed episodes",
+            "latency p50 / max (blocks)",
+            "rewards (USD)",
+            "gas (USD)",
+            "wasted gas (USD)",
+            "lost races",
+            "latent bad debt left",
+            "paths won",
+        ],
         [
             [
                 e["point"],
                 k["keeper"],
                 f"{k['liquidations']:,}",
+                f"{k['missed']:,}",
+                f"{_fmt(k['latency_blocks_p50'])} / {_fmt(k['latency_blocks_max'])}",
                 _fmt(k["rewards_usd"]),
-                f"{k['gas_used']:,}",
+                _fmt(k["gas_usd"]),
+                _fmt(k["wasted_gas_usd"]),
                 f"{k['lost_races']:,}",
+                _pct(k["latent_left_share"]),
                 f"{k['paths_won']}/{k['paths']}",
             ]
             for e in risk
             for k in e["keepers"]
         ],
-        [True, False, True, True, True, True, True],
+        [True, False, True, True, True, True, True, True, True, True, True],
     )
     meta = (
         f"{len(plan.points)} parameter points, {len(records)} runs recorded of {len(plan.runs)} · "

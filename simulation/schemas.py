@@ -105,6 +105,17 @@ class KeeperDoc(_Doc):
     reverted: int
     missed_blocks: int
     """An outside bot's blocks it did not act on within the lockstep's timeout (0 for the others)."""
+    gas_usd: float
+    """What its transactions paid for gas, USD."""
+    wasted_gas_usd: float
+    """What its lost races paid for gas, USD."""
+    missed: int
+    """Liquidatable episodes it never sent a liquidation at (simulation.metrics.KeeperCards)."""
+    latency_blocks_p50: float | None
+    """Median blocks from a target's first liquidatable block to its liquidation by this keeper."""
+    latency_blocks_max: int | None
+    latent_left_share: float | None
+    """The part of the latent bad debt (USD x blocks) it sent nothing at; None when there was none."""
 
 
 class ExternalDoc(_Doc):

@@ -23,6 +23,7 @@ def build_summary(
 ) -> dict[str, Any]:
     c, start, end = e.counters, e.start, e.last
     assert start is not None and end is not None
+    e.cards.finish(c.keepers)
 
     out = {
         "scenario": sc.name,
@@ -94,7 +95,12 @@ def build_summary(
             },
         },
         "keepers": {
-            name: {**asdict(k), "rewards_usd": round(k.rewards_usd, 6)}
+            name: {
+                **asdict(k),
+                "rewards_usd": round(k.rewards_usd, 6),
+                "gas_usd": round(k.gas_usd, 6),
+                "wasted_gas_usd": round(k.wasted_gas_usd, 6),
+            }
             for name, k in c.keepers.items()
         },
         "invariants": {"blocks_checked": c.invariant_blocks, "violations": c.invariant_violations},

@@ -16,6 +16,7 @@ from simulation.build import compile_contracts
 from simulation.metrics import (
     CarryTracker,
     Counters,
+    KeeperCards,
     KeeperStats,
     Leg,
     Races,
@@ -179,6 +180,9 @@ def test_a_block_folds_events_gas_reverts_and_a_lost_race():
     assert (k1.liquidations, k1.rewards_usd, k1.gas_used) == (1, pytest.approx(20.0), 150_000)
     # k2's liquidation of the same target reverted in the same block: a lost race, its gas wasted
     assert (k2.reverted, k2.lost_races, k2.wasted_gas, k2.gas_used) == (1, 1, 30_000, 30_000)
+    # in USD at $2,000 an ETH and the receipts' 1 gwei: what it paid, all wasted
+    assert k2.gas_usd == k2.wasted_gas_usd == pytest.approx(30_000 * 10**9 * 2_000 / 10**18)
+    assert k1.gas_usd == pytest.approx(0.3) and k1.wasted_gas_usd == 0
     assert races.liquidated_at == {"iso:7": 12}
     assert adv_gas["adv"] == pytest.approx(100_000 * 10**9 * 2_000 / 10**18)  # $0.20
     assert [tx.agent for tx, _ in reverted] == ["k2"]  # the unmined one has no receipt to trace
@@ -312,3 +316,58 @@ def test_margin_freed_by_a_closed_position_carries_the_next_one():
     # a third position overlapping the second: both locked at once, 100 + 60
     t.update(5, [_leg("d", "second", 100, 50, 0), _leg("d", "third", 60, 30, 0)])
     assert t.isolated_usd == pytest.approx(160)
+
+
+def test_a_keepers_report_card_from_episodes():
+    """Two keepers, two episodes: `a` takes position 1 at its first chance and ignores the underwater
+    account; `b` misses the position, tries the account once (and reverts), then leaves it."""
+    cards = KeeperCards(["a", "b"])
+    usd = 10**18
+    cards.after(1, {"iso:1": 0})  # liquidatable, not underwater
+    cards.fold(2, [(_tx("a", "liquidate_isolated", target="iso:1"), _receipt(1, 1, []))])
+    cards.after(2, {"cross:0xab": 100 * usd})  # position 1 gone; the account is $100 under
+    cards.fold(3, [(_tx("b", "liquidate_cross", target="cross:0xAB"), _receipt(0, 1))])
+    cards.after(3, {"cross:0xab": 50 * usd})
+    cards.fold(4, [])
+    cards.after(4, {"cross:0xab": 50 * usd})
+    stats = {"a": KeeperStats(), "b": KeeperStats()}
+    cards.finish(stats)  # the account is still open at the end: its episode ends there
+    a, b = stats["a"], stats["b"]
+    assert (a.missed, a.latency_blocks_p50, a.latency_blocks_max) == (1, 1.0, 1)
+    assert (b.missed, b.latency_blocks_p50, b.latency_blocks_max) == (1, None, None)
+    # latent bad debt: $100 after block 2 (b aimed at it in block 3), $50 after block 3 (nobody)
+    assert a.latent_left_share == pytest.approx(1.0)
+    assert b.latent_left_share == pytest.approx(50 / 150, abs=1e-6)
+
+
+def test_no_latent_bad_debt_leaves_no_share():
+    cards = KeeperCards(["a"])
+    cards.after(1, {"iso:3": 0})
+    cards.fold(2, [(_tx("a", "liquidate_isolated", target="iso:3"), _receipt(1, 1, []))])
+    cards.after(2, {"iso:3": 0})  # partly liquidated, still liquidatable
+    cards.fold(3, [(_tx("a", "liquidate_isolated", target="iso:3"), _receipt(1, 1, []))])
+    cards.after(3, {})
+    stats = {"a": KeeperStats()}
+    cards.finish(stats)
+    assert (stats["a"].missed, stats["a"].latency_blocks_p50, stats["a"].latency_blocks_max) == (
+        0,
+        1.5,
+        2,
+    )
+    assert stats["a"].latent_left_share is None
+
+
+def test_a_keeper_one_block_late_lost_a_race_and_did_not_miss():
+    """`b` aims at the position the block after `a` took it: within the race window, so tried (its
+    lost race is counted by fold_receipts); `c` aims two blocks late: a miss."""
+    cards = KeeperCards(["a", "b", "c"], window=1)
+    cards.after(1, {"iso:5": 0})
+    cards.fold(2, [(_tx("a", "liquidate_isolated", target="iso:5"), _receipt(1, 1, []))])
+    cards.after(2, {})
+    cards.fold(3, [(_tx("b", "liquidate_isolated", target="iso:5"), _receipt(0, 1))])
+    cards.after(3, {})
+    cards.fold(4, [(_tx("c", "liquidate_isolated", target="iso:5"), _receipt(0, 1))])
+    cards.after(4, {})
+    stats = {k: KeeperStats() for k in "abc"}
+    cards.finish(stats)
+    assert [stats[k].missed for k in "abc"] == [0, 0, 1]

@@ -55,6 +55,11 @@ def test_the_example_keepers_race_the_built_in_ones(race):
     assert gas_aware["rewards_usd"] / gas_aware["liquidations"] > (
         greedy["rewards_usd"] / greedy["liquidations"]
     )
+    # report cards: the plugins aim at every target, so they miss no episode; the fast built-in keeper
+    # passes on the ones whose reward is below its gas (min_profit_usd), so it misses some
+    assert greedy["missed"] == gas_aware["missed"] == 0 and table["fast"]["missed"] > 0
+    assert gas_aware["latency_blocks_p50"] is not None and gas_aware["latency_blocks_p50"] >= 0
+    assert 0 < gas_aware["wasted_gas_usd"] < gas_aware["gas_usd"]
 
 
 def test_the_report_shows_the_plugin_keepers(race, tmp_path):
@@ -63,6 +68,13 @@ def test_the_report_shows_the_plugin_keepers(race, tmp_path):
 
     html = keeper_table(summary["keepers"])
     assert "greedy" in html and "gas-aware" in html
+    for heading in (
+        "missed episodes",
+        "latency p50 (blocks)",
+        "wasted gas (USD)",
+        "latent bad debt",
+    ):
+        assert heading in html
 
 
 def test_a_plugin_by_path_or_entry_point_is_the_built_in_keeper(tmp_path):

@@ -50,13 +50,25 @@ def _record(bad: float, insurance: float, keepers: dict) -> dict:
     }
 
 
-def _k(liqs: int, rewards: float, lost: int = 0) -> dict:
+def _k(
+    liqs: int,
+    rewards: float,
+    lost: int = 0,
+    latency: float | None = None,
+    left: float | None = None,
+) -> dict:
     return {
         "liquidations": liqs,
         "rewards_usd": rewards,
         "gas_used": 1000 * liqs,
+        "gas_usd": 0.5 * liqs,
         "lost_races": lost,
         "wasted_gas": 10 * lost,
+        "wasted_gas_usd": 0.25 * lost,
+        "missed": lost + 1,
+        "latency_blocks_p50": latency,
+        "latency_blocks_max": None if latency is None else int(2 * latency),
+        "latent_left_share": left,
     }
 
 
@@ -68,8 +80,8 @@ def test_a_path_is_insolvent_when_bad_debt_goes_beyond_the_insurance_fund():
 
 def test_the_keepers_league_over_paths():
     records = [
-        _record(0, 0, {"a": _k(3, 30.0), "b": _k(1, 50.0, lost=2)}),
-        _record(0, 0, {"a": _k(5, 70.0), "b": _k(0, 0.0, lost=4)}),
+        _record(0, 0, {"a": _k(3, 30.0, latency=1, left=0.5), "b": _k(1, 50.0, lost=2)}),
+        _record(0, 0, {"a": _k(5, 70.0, latency=3, left=0.0), "b": _k(0, 0.0, lost=4)}),
     ]
     league = keeper_league(records)
     assert [k["keeper"] for k in league] == ["a", "b"]  # $100 against $50
@@ -77,3 +89,15 @@ def test_the_keepers_league_over_paths():
     assert (a["liquidations"], a["rewards_usd"], a["paths_won"], a["paths"]) == (8, 100.0, 1, 2)
     assert (b["lost_races"], b["wasted_gas"], b["paths_won"]) == (6, 60, 1)
     assert a["liquidations_per_path"] == 4.0 and b["rewards_usd_per_path"] == 25.0
+    # the report card across paths: sums, the median of the paths' medians, the worst, the mean share
+    assert (a["missed"], a["gas_usd"], b["wasted_gas_usd"]) == (2, 4.0, 1.5)
+    assert (a["latency_blocks_p50"], a["latency_blocks_max"], a["latent_left_share"]) == (
+        2.0,
+        6,
+        0.25,
+    )
+    assert (b["latency_blocks_p50"], b["latency_blocks_max"], b["latent_left_share"]) == (
+        None,
+        None,
+        None,
+    )
