@@ -155,7 +155,8 @@ class SummaryDoc(_Doc):
     scenario: str
     seed: int
     status: str
-    """completed, interrupted, chain_down, chain_error, failed, disk_full, bad_fork."""
+    """completed, interrupted, chain_down, chain_error, failed, disk_full, bad_fork, external_absent
+    (an outside bot never registered)."""
     report: str
     """"written" or "not written: <reason>"."""
     blocks: int | None = None

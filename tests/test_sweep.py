@@ -71,10 +71,16 @@ def test_a_sweep_writes_its_parquet_risk_and_report_and_resumes(tmp_path):
         )
         assert 0 <= point["p_insolvency"] <= 1
         assert {k["keeper"] for k in point["keepers"]} == {"fast", "medium", "slow"}
+        mine = runs[runs["point"] == point["point"]]
+        for k in point["keepers"]:  # the report cards add up over the point's paths
+            name = k["keeper"]
+            assert k["missed"] == mine[f"keepers.{name}.missed"].sum()
+            assert k["gas_usd"] == pytest.approx(mine[f"keepers.{name}.gas_usd"].sum(), abs=1e-5)
         for key in point["worst_runs"]:  # the report links them: each has its own report
             assert (out / "runs" / key / "report.html").is_file()
     report = (out / "report.html").read_text()
     assert "Risk by parameter point" in report and "runs/" in report
+    assert "missed episodes" in report and "latent bad debt left" in report
 
     # a rerun skips every run done
     before = _results(out)
