@@ -17,11 +17,20 @@ rm -rf "$OUT"
 RUN=$!
 BOT=
 cleanup() {
-  [ -n "$BOT" ] && kill "$BOT" 2>/dev/null && wait "$BOT" 2>/dev/null
-  kill "$RUN" 2>/dev/null || true
+  local status=$?
+  set +e
+  [ -n "$BOT" ] && kill "$BOT" 2>/dev/null
+  kill "$RUN" 2>/dev/null
+  wait 2>/dev/null
+  exit "$status"
 }
 trap cleanup EXIT
-for _ in $(seq 600); do [ -f "$OUT/manifest.json" ] && break; sleep 0.2; done
+trap 'exit 130' INT TERM
+for _ in $(seq 600); do
+  [ -f "$OUT/manifest.json" ] && break
+  kill -0 "$RUN" 2>/dev/null || { echo "silverback_race: the run ended before its manifest" >&2; exit 1; }
+  sleep 0.2
+done
 [ -f "$OUT/manifest.json" ] || { echo "silverback_race: the run wrote no manifest" >&2; exit 1; }
 RPC=$(.venv/bin/python -c "import json,sys; print(json.load(open(sys.argv[1]))['rpc_url'])" "$OUT/manifest.json")
 MARGINSIM_MANIFEST="$OUT/manifest.json" MARGINSIM_BOT=silverback APE_FOUNDRY_HOST="$RPC" \

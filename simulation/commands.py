@@ -17,7 +17,8 @@ from simulation.compare import run_compare, run_compare_seeds
 from simulation.external import ExternalBot, ExternalError, Outside, parse_external
 from simulation.fork import ForkInputError, ForkTarget, fork_target, probe_upstream
 from simulation.outputs import clear_earlier_run, out_problem
-from simulation.runner import run_scenario, say
+from simulation.revm_chain import dev_addresses
+from simulation.runner import own_accounts, run_scenario, say
 from simulation.scenario import (
     Scenario,
     ScenarioError,
@@ -118,9 +119,18 @@ def external_bots(r: Request, sc: Scenario, fork: ForkTarget | None) -> list[Ext
     taken = {k.name for k in sc.keepers} | {a.name for a in sc.agents}
     taken |= {a.name for a in sc.adversaries}
     try:
-        return parse_external(list(r.external), taken)
+        bots = parse_external(list(r.external), taken)
     except ExternalError as e:
         raise ScenarioError(str(e)) from None
+    if r.rpc_url is None:  # the run's own anvil: its own agents' accounts are known now
+        ours = {a.lower(): i for i, a in enumerate(dev_addresses(own_accounts(sc)))}
+        for b in bots:
+            if b.address is not None and b.address in ours:
+                raise ScenarioError(
+                    f"--external {b.name}={b.address}: the run's own account {ours[b.address]} "
+                    "(anvil's dev account); give the bot another address"
+                )
+    return bots
 
 
 def prepare(r: Request) -> tuple[Scenario, ForkTarget | None]:

@@ -44,12 +44,18 @@ from simulation.metrics import (
     mark_pnl,
     underwater_targets,
 )
-from simulation.rpc import Rpc, RpcError
+from simulation.rpc import ChainDown, Rpc, RpcError
 from simulation.scenario import Scenario
 from simulation.state import Addresses, ChainReader, Snapshot
 from simulation.units import GWEI
 
 LIQUIDATED_LEGS = frozenset({"IsolatedLiquidated", "CrossPositionLiquidated"})
+
+
+def _block_position(pair: tuple[Tx, Any]) -> int:
+    """Where a transaction sits in its block (one never mined: after all)."""
+    r = pair[1]
+    return int(r["transactionIndex"], 16) if isinstance(r, dict) else 1 << 62
 
 
 def fee_ordered_per_sender(txs: list[Tx]) -> list[Tx]:
@@ -206,8 +212,11 @@ class Engine:
         snap = self.last
         self.history.append(self._price(block))
         timestamp = self.t0 + block * self.sc.block_time_s
+        forced = next((w.gwei for w in self.sc.base_fee if w.contains(block)), None)
         if self.lockstep is not None:  # the outside bots act on the same state, meanwhile
-            self.lockstep.open_block(block, timestamp)
+            self.lockstep.open_block(
+                block, timestamp, int(forced * GWEI) if forced is not None else None
+            )
         txs: list[Tx] = []
         outside: dict[str, float] = {}
         for agent in self.agents.in_order():
@@ -229,7 +238,6 @@ class Engine:
         cheats, rounds = self.agents.oracle.take_cheats()  # fork feeds: written before the block
         self.counters.oracle_rounds += rounds
         base_fee = snap.base_fee_wei
-        forced = next((w.gwei for w in self.sc.base_fee if w.contains(block)), None)
         if forced is not None:  # a gas spike: this block's base fee is set, and the fees cover it
             base_fee = max(base_fee, int(forced * GWEI))
             cheats = [*cheats, ("anvil_setNextBlockBaseFeePerGas", [hex(int(forced * GWEI))])]
@@ -244,8 +252,10 @@ class Engine:
         )
         receipts = list(zip([tx for tx, _ in sent], answers[: len(sent)], strict=True))
         if self.outside is not None:
-            receipts += self._outside_receipts(answers[-1])
+            outside_receipts = self._outside_receipts(answers[-1])
             answers = answers[:-1]
+            if outside_receipts:  # everyone's, in block order (the unmined last)
+                receipts = sorted(receipts + outside_receipts, key=_block_position)
 
         def decode(log: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
             decoded = self.decoder.decode(log)
@@ -262,7 +272,7 @@ class Engine:
             self.adv_gas_usd,
             oracle_price_wad(snap, "ETH"),
         )
-        self.cards.fold(block, receipts)
+        self.cards.fold(block, receipts, events)
         for who, name, args in events:
             self.rec.event(block, name, agent=who, **args)
         self._revert_reasons(block, reverted)
@@ -300,9 +310,11 @@ class Engine:
         """The mined block's transactions from senders outside the run (the external bots, anyone
         else), with their receipts, in block order."""
         assert self.outside is not None
+        if not isinstance(mined, dict):
+            raise ChainDown(f"the mined block could not be read: {mined}")
         raws = [
             t
-            for t in (mined or {}).get("transactions", [])
+            for t in mined.get("transactions", [])
             if str(t["from"]).lower() not in self.own_senders
         ]
         if not raws:

@@ -8,12 +8,15 @@ address with its dev key when the run gave it one) and waits until every named b
 Then, for each block:
 
 1. the run opens the block: `GET /next?after=B` answers every bot waiting for a block after B with
-   `{"block": b, "timestamp_s": t}` (the chain holds block b - 1's state);
+   `{"block": b, "timestamp_s": t, "base_fee_wei": f}` (the chain holds block b - 1's state; `f` is
+   the base fee the block is mined at when the scenario forces one, a gas spike, else null);
 2. each bot reads the chain, sends its transactions to the node (they wait in its pool), and says it
    is done: `POST /acted {"name": ..., "block": b}`;
 3. the run waits for every registered bot's `acted`, at most `block_timeout_s` (a bot that is late
    has missed the block: counted, and its transactions land in whatever block is mined after they
-   arrive), sends its own agents' transactions and mines the block with all of them, ordered by fee.
+   arrive; an `acted` after the wait is over gets 409), sends its own agents' transactions and mines
+   the block with all of them, ordered by fee. A bot that missed DROP_AFTER blocks in a row is no
+   longer waited for until it acts again (its blocks still count as missed).
 
 After the last block `GET /next` answers `{"finished": true}`. Every transaction of every mined block
 is attributed by its sender: a bot's liquidations, rewards, gas and lost races are counted as a
@@ -65,6 +68,8 @@ def parse_external(specs: list[str], taken: set[str]) -> list[ExternalBot]:
             )
         if name in taken or any(b.name == name for b in bots):
             raise ExternalError(f"--external {spec}: the name {name!r} is taken")
+        if address and any(b.address == address.lower() for b in bots):
+            raise ExternalError(f"--external {spec}: another bot has that address")
         bots.append(ExternalBot(name, address.lower() or None))
     return bots
 
@@ -103,9 +108,11 @@ def manifest(
     data["sync_url"] = lockstep.url
     data["sync"] = {
         "register": "POST /register {name}",
-        "next": "GET /next?after=BLOCK -> {block, timestamp_s} | {block: null} | {finished: true}",
+        "next": "GET /next?after=BLOCK -> {block, timestamp_s, base_fee_wei} | {block: null} | "
+        "{finished: true}",
         "acted": "POST /acted {name, block}",
         "block_timeout_s": lockstep.block_timeout_s,
+        "drop_after_missed": DROP_AFTER,
     }
     data["external"] = {
         name: {"address": address, **({"private_key": keys[name]} if name in keys else {})}
@@ -120,13 +127,22 @@ EXTERNAL_FUNDING = {"USDC": 5_000_000 * 10**6, "WETH": 1_000 * 10**18, "WBTC": 1
 """What each outside bot holds before the first block, in each token's own units."""
 
 
+DROP_AFTER = 3
+"""A bot that missed this many blocks in a row is no longer waited for (each block still counts as
+missed) until it acts again: one dead bot does not slow every later block by the timeout."""
+
+
 @dataclass
 class _State:
     names: frozenset[str]
     registered: set[str] = field(default_factory=set)
     block: int = 0
     timestamp_s: int = 0
+    base_fee_wei: int | None = None
     acted: set[str] = field(default_factory=set)
+    closed: bool = False
+    """The open block's wait is over (it is being mined): not handed out, not acted on."""
+    dropped: set[str] = field(default_factory=set)
     finished: bool = False
     cond: threading.Condition = field(default_factory=threading.Condition)
 
@@ -146,6 +162,8 @@ class Lockstep:
         self.state = _State(frozenset(bots))
         self.missed: dict[str, int] = {n: 0 for n in bots}
         self.acted_blocks: dict[str, int] = {n: 0 for n in bots}
+        self.streak: dict[str, int] = {n: 0 for n in bots}
+        """Blocks missed in a row."""
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self.state, self.bots))
         self.server.daemon_threads = True
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -181,11 +199,13 @@ class Lockstep:
                     )
                 s.cond.wait(left)
 
-    def open_block(self, block: int, timestamp_s: int) -> None:
-        """Block `block` may be acted on: answer the bots waiting for it."""
+    def open_block(self, block: int, timestamp_s: int, base_fee_wei: int | None = None) -> None:
+        """Block `block` may be acted on: answer the bots waiting for it. `base_fee_wei`: the base
+        fee the block will be mined at when the run sets it (a gas spike), else None."""
         s = self.state
         with s.cond:
-            s.block, s.timestamp_s, s.acted = block, timestamp_s, set()
+            s.block, s.timestamp_s, s.base_fee_wei = block, timestamp_s, base_fee_wei
+            s.acted, s.closed = set(), False
             s.cond.notify_all()
 
     def wait_acted(self, block: int) -> list[str]:
@@ -194,16 +214,22 @@ class Lockstep:
         s = self.state
         deadline = time.monotonic() + self.block_timeout_s
         with s.cond:
-            while s.acted != s.registered:
+            while not (s.registered - s.dropped) <= s.acted:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
                 s.cond.wait(left)
+            s.closed = True  # a later /acted for it is refused: it is being mined
             late = sorted(s.registered - s.acted)
             for name in s.acted:
                 self.acted_blocks[name] += 1
-        for name in late:
-            self.missed[name] += 1
+                self.streak[name] = 0
+                s.dropped.discard(name)
+            for name in late:
+                self.missed[name] += 1
+                self.streak[name] += 1
+                if self.streak[name] >= DROP_AFTER:
+                    s.dropped.add(name)
         return late
 
     def summary(self) -> dict[str, Any]:
@@ -232,8 +258,8 @@ def _handler(state: _State, bots: Mapping[str, str]) -> type[BaseHTTPRequestHand
             self.wfile.write(data)
 
         def _body(self) -> dict[str, Any]:
-            n = int(self.headers.get("Content-Length") or 0)
             try:
+                n = int(self.headers.get("Content-Length") or 0)
                 doc = json.loads(self.rfile.read(n) or b"{}")
             except ValueError:
                 return {}
@@ -249,14 +275,18 @@ def _handler(state: _State, bots: Mapping[str, str]) -> type[BaseHTTPRequestHand
                 return self._answer(400, {"error": "after: a block number"})
             deadline = time.monotonic() + POLL_S
             with state.cond:
-                while not state.finished and state.block <= after:
+                while not state.finished and (state.block <= after or state.closed):
                     left = deadline - time.monotonic()
                     if left <= 0:
                         return self._answer(200, {"block": None})
                     state.cond.wait(left)
                 if state.finished:
                     return self._answer(200, {"finished": True})
-                body = {"block": state.block, "timestamp_s": state.timestamp_s}
+                body = {
+                    "block": state.block,
+                    "timestamp_s": state.timestamp_s,
+                    "base_fee_wei": state.base_fee_wei,
+                }
             return self._answer(200, body)
 
         def do_POST(self) -> None:
@@ -271,7 +301,7 @@ def _handler(state: _State, bots: Mapping[str, str]) -> type[BaseHTTPRequestHand
                     state.registered.add(name)
                     body: dict[str, Any] = {"address": bots[name], "block": state.block}
                 elif path == "/acted":
-                    if doc.get("block") != state.block:
+                    if doc.get("block") != state.block or state.closed:
                         return self._answer(
                             409, {"error": f"block {doc.get('block')} is not the open one"}
                         )

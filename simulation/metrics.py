@@ -483,6 +483,13 @@ def underwater_targets(snap: Snapshot) -> dict[str, int]:
     return out
 
 
+LIQUIDATION_TARGET = {
+    "IsolatedLiquidated": ("iso", "positionId"),
+    "CrossLiquidated": ("cross", "account"),
+}
+"""A liquidation event -> the target it names (prefix, field), as a keeper's Tx.target writes it."""
+
+
 @dataclass
 class KeeperCards:
     """Each keeper's report card, beyond its counters: the liquidatable episodes it missed, its latency
@@ -508,25 +515,38 @@ class KeeperCards:
     left_usd_blocks: dict[str, float] = field(default_factory=dict)
     latent_usd_blocks: float = 0.0
 
-    def fold(self, block: int, sent: Sequence[tuple[Tx, Any]]) -> None:
-        """The keepers' transactions of a mined block (each with its receipt)."""
+    def fold(
+        self,
+        block: int,
+        sent: Sequence[tuple[Tx, Any]],
+        events: Sequence[tuple[str, str, Mapping[str, Any]]] = (),
+    ) -> None:
+        """A mined block: its transactions (each with its receipt) and its decoded events as (agent,
+        name, fields). A keeper aims at a target with a transaction naming it (reverted or not) or
+        with a liquidation event of its transaction (whatever it called: its own contract too); the
+        latency is read from the events."""
         aimed: dict[str, set[str]] = {}
-        for tx, r in sent:
-            if tx.agent not in self.keepers or not tx.target:
-                continue
-            target = tx.target.lower()
-            aimed.setdefault(target, set()).add(tx.agent)
+
+        def aim(keeper: str, target: str) -> None:
+            aimed.setdefault(target, set()).add(keeper)
             if target in self.tried:
-                self.tried[target].add(tx.agent)
+                self.tried[target].add(keeper)
             elif target in self.ended:  # late for an episode that just ended: a race, not a miss
                 end, missed = self.ended[target]
-                if block - end <= self.window and tx.agent in missed:
-                    missed.discard(tx.agent)
-                    self.missed[tx.agent] -= 1
-            ok = isinstance(r, dict) and r.get("status") == "0x1"
-            if ok:  # a keeper's transaction with a target that succeeded: its liquidation landed
-                first = self.since.get(target, block)
-                self.latencies.setdefault(tx.agent, []).append(block - first)
+                if block - end <= self.window and keeper in missed:
+                    missed.discard(keeper)
+                    self.missed[keeper] -= 1
+
+        for tx, _ in sent:
+            if tx.agent in self.keepers and tx.target:
+                aim(tx.agent, tx.target.lower())
+        for agent, name, args in events:
+            if agent not in self.keepers or name not in LIQUIDATION_TARGET:
+                continue
+            prefix, key = LIQUIDATION_TARGET[name]
+            target = f"{prefix}:{str(args[key]).lower()}"
+            aim(agent, target)
+            self.latencies.setdefault(agent, []).append(block - self.since.get(target, block))
         total = sum(self.latent.values())
         self.latent_usd_blocks += total
         for k in self.keepers:
@@ -551,9 +571,14 @@ class KeeperCards:
             self.missed[k] = self.missed.get(k, 0) + 1
         self.ended[target] = (block, missed)
 
-    def finish(self, stats: dict[str, KeeperStats]) -> None:
-        """End the open episodes and write the cards into the keepers' statistics."""
+    def finish(self, stats: dict[str, KeeperStats], last_block: int) -> None:
+        """End the open episodes and write the cards into the keepers' statistics. An episode that
+        began within the race window of the run's `last_block` is dropped, not charged as a miss: no
+        keeper had the time to reach it."""
         for target in list(self.since):
+            if self.since[target] > last_block - self.window:
+                del self.since[target], self.tried[target]
+                continue
             self._close(target, -self.window - 1)  # at the end: nothing later can try it
         for k in self.keepers:
             lat = sorted(self.latencies.get(k, []))

@@ -59,6 +59,12 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def own_accounts(sc: Scenario) -> int:
+    """How many of the node's accounts the run's own agents take (the deployer first)."""
+    n = 1 + sum(g.count for g in sc.traders) + sum(g.count for g in sc.lps) + len(sc.keepers)
+    return n + len(sc.agents) + sum(addresses_needed(a) for a in sc.adversaries)
+
+
 def run_scenario(
     sc: Scenario,
     out: Path,
@@ -79,10 +85,7 @@ def run_scenario(
     after its own, funds them, writes `out/manifest.json` and waits for them to register."""
     t_setup = time.monotonic()
     artifacts = compile_contracts()
-    n_agents = 1 + sum(g.count for g in sc.traders) + sum(g.count for g in sc.lps) + len(sc.keepers)
-    n_agents += len(sc.agents)
-    n_agents += sum(addresses_needed(a) for a in sc.adversaries)
-    n_own = n_agents
+    n_own = n_agents = own_accounts(sc)
     n_agents += outside.dev_accounts_needed if outside else 0
     lockstep: Lockstep | None = None
     in_process = backend == "revm"
@@ -145,6 +148,13 @@ def run_scenario(
         deployment = deploy_system(w3, artifacts, accounts[0], spec, rpc_url=url, fund=funder)
         recorder = Recorder(out)
         if outside is not None:
+            ours = {a.lower(): i for i, a in enumerate(accounts[:n_own])}
+            for b in outside.bots:
+                if b.address is not None and b.address.lower() in ours:
+                    raise ExternalError(
+                        f"--external {b.name}={b.address}: the run's own account "
+                        f"{ours[b.address.lower()]}; give the bot another address"
+                    )
             lockstep = outside.lockstep(accounts[n_own:n_agents]).start()
         engine = Engine(
             sc,

@@ -23,7 +23,7 @@ def build_summary(
 ) -> dict[str, Any]:
     c, start, end = e.counters, e.start, e.last
     assert start is not None and end is not None
-    e.cards.finish(c.keepers)
+    e.cards.finish(c.keepers, e.blocks_done)
 
     out = {
         "scenario": sc.name,

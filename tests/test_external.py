@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,14 @@ from eth_account import Account
 from marginsim_cli import MARGINSIM, ROOT
 from test_bad_input import _cli, _refused
 
+from simulation.external import DROP_AFTER, Lockstep
+
 CRASH = ROOT / "scenarios" / "crash.yaml"
 BOT = ROOT / "examples" / "outside" / "web3_keeper.py"
 LIQUIDATED = {"IsolatedLiquidated", "CrossLiquidated"}
 BLOCKS = 160
+DEPLOYER = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"  # anvil's account 0
+OTHER = "0x" + "ab" * 20
 
 
 def _lines(path: Path) -> list[dict[str, Any]]:
@@ -210,8 +215,60 @@ def test_a_bot_that_never_registers_stops_the_run(tmp_path, capfd):
         (["--external", "a", "--backend", "revm"], "--backend revm has none"),
         (["--external", "a", "--external-timeout-s", "0"], "--external-timeout-s 0"),
         (["--external", "a", "--register-timeout-s", "-1"], "--register-timeout-s -1"),
+        (["--external", f"a={DEPLOYER}"], "the run's own account 0"),
+        (["--external", f"a={OTHER}", "--external", f"b={OTHER}"], "another bot has that address"),
     ],
 )
 def test_bad_external_flags_are_refused(tmp_path, capfd, flags, named):
     code, err = _cli(capfd, "run", str(CRASH), "--out", str(tmp_path / "run"), *flags)
     _refused(code, err, named)
+
+
+def _post(url: str, body: dict[str, Any]) -> int:
+    req = urllib.request.Request(
+        url, json.dumps(body).encode(), {"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as answer:
+            return answer.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def _get(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=30) as answer:
+        return json.loads(answer.read())
+
+
+def test_the_lockstep_closes_a_block_and_stops_waiting_for_a_dead_bot():
+    """In process, over real HTTP: a block whose wait is over is neither handed out nor acted on; a
+    bot that missed DROP_AFTER blocks in a row is no longer waited for, and is again once it acts."""
+    lock = Lockstep({"a": OTHER, "b": DEPLOYER}, block_timeout_s=0.05).start()
+    try:
+        for name in ("a", "b"):
+            assert _post(f"{lock.url}/register", {"name": name}) == 200
+        lock.wait_registered()
+        for block in range(1, DROP_AFTER + 1):
+            lock.open_block(block, 1000 + block, None)
+            assert _post(f"{lock.url}/acted", {"name": "a", "block": block}) == 200
+            assert lock.wait_acted(block) == ["b"]
+        assert lock.state.dropped == {"b"}
+        # the last block is closed: a late acted is refused, and /next waits for the next block
+        assert _post(f"{lock.url}/acted", {"name": "b", "block": DROP_AFTER}) == 409
+        got: list[dict[str, Any]] = []
+        poll = threading.Thread(target=lambda: got.append(_get(f"{lock.url}/next?after=0")))
+        poll.start()
+        time.sleep(0.3)
+        assert got == []  # not handed the closed block
+        nxt = DROP_AFTER + 1
+        lock.open_block(nxt, 2000, 7 * 10**9)
+        poll.join(10)
+        assert got == [{"block": nxt, "timestamp_s": 2000, "base_fee_wei": 7 * 10**9}]
+        # b acts again: it is waited for from now on
+        assert _post(f"{lock.url}/acted", {"name": "b", "block": nxt}) == 200
+        assert lock.wait_acted(nxt) == ["a"]
+        assert "b" not in lock.state.dropped
+        assert lock.summary()["b"]["blocks_missed"] == DROP_AFTER
+        assert lock.summary()["b"]["blocks_acted"] == 1
+    finally:
+        lock.stop()

@@ -318,37 +318,75 @@ def test_margin_freed_by_a_closed_position_carries_the_next_one():
     assert t.isolated_usd == pytest.approx(160)
 
 
+def _took(keeper: str, target: str) -> tuple[str, str, dict]:
+    """The liquidation event of `keeper`'s transaction that took `target`."""
+    kind, _, what = target.partition(":")
+    if kind == "iso":
+        return keeper, "IsolatedLiquidated", {"positionId": int(what)}
+    return keeper, "CrossLiquidated", {"account": what}
+
+
 def test_a_keepers_report_card_from_episodes():
     """Two keepers, two episodes: `a` takes position 1 at its first chance and ignores the underwater
     account; `b` misses the position, tries the account once (and reverts), then leaves it."""
     cards = KeeperCards(["a", "b"])
     usd = 10**18
     cards.after(1, {"iso:1": 0})  # liquidatable, not underwater
-    cards.fold(2, [(_tx("a", "liquidate_isolated", target="iso:1"), _receipt(1, 1, []))])
+    took = _tx("a", "liquidate_isolated", target="iso:1")
+    cards.fold(2, [(took, _receipt(1, 1, []))], [_took("a", "iso:1")])
     cards.after(2, {"cross:0xab": 100 * usd})  # position 1 gone; the account is $100 under
     cards.fold(3, [(_tx("b", "liquidate_cross", target="cross:0xAB"), _receipt(0, 1))])
     cards.after(3, {"cross:0xab": 50 * usd})
     cards.fold(4, [])
     cards.after(4, {"cross:0xab": 50 * usd})
+    cards.fold(5, [])
+    cards.after(5, {"cross:0xab": 50 * usd})
     stats = {"a": KeeperStats(), "b": KeeperStats()}
-    cards.finish(stats)  # the account is still open at the end: its episode ends there
+    cards.finish(
+        stats, last_block=5
+    )  # the account is still open at the end: its episode ends there
     a, b = stats["a"], stats["b"]
     assert (a.missed, a.latency_blocks_p50, a.latency_blocks_max) == (1, 1.0, 1)
     assert (b.missed, b.latency_blocks_p50, b.latency_blocks_max) == (1, None, None)
-    # latent bad debt: $100 after block 2 (b aimed at it in block 3), $50 after block 3 (nobody)
+    # latent bad debt: $100 after block 2 (b aimed at it in block 3), $50 after blocks 3 and 4 (nobody)
     assert a.latent_left_share == pytest.approx(1.0)
-    assert b.latent_left_share == pytest.approx(50 / 150, abs=1e-6)
+    assert b.latent_left_share == pytest.approx(100 / 200, abs=1e-6)
+
+
+def test_a_liquidation_through_a_keepers_own_contract_is_read_from_its_event():
+    """A bot that calls its own contract sends no transaction naming the target: its event does."""
+    cards = KeeperCards(["bot"])
+    cards.after(1, {"cross:0xcd": 0})
+    via = Tx("bot", "call", "0x" + "b" * 40, "0x" + "c" * 40, "0x", 900_000)  # no target
+    cards.fold(3, [(via, _receipt(1, 1, []))], [_took("bot", "cross:0xCD")])
+    cards.after(3, {})
+    stats = {"bot": KeeperStats()}
+    cards.finish(stats, last_block=3)
+    assert (stats["bot"].missed, stats["bot"].latency_blocks_max) == (0, 2)
+
+
+def test_an_episode_begun_at_the_very_end_is_nobody_s_miss():
+    cards = KeeperCards(["a"], window=2)
+    cards.after(9, {"iso:1": 0})  # two blocks before the end: reachable
+    cards.fold(10, [])
+    cards.after(10, {"iso:1": 0, "iso:2": 0})  # in the last window: not charged
+    cards.fold(11, [])
+    cards.after(11, {"iso:1": 0, "iso:2": 0})
+    stats = {"a": KeeperStats()}
+    cards.finish(stats, last_block=11)
+    assert stats["a"].missed == 1
 
 
 def test_no_latent_bad_debt_leaves_no_share():
     cards = KeeperCards(["a"])
     cards.after(1, {"iso:3": 0})
-    cards.fold(2, [(_tx("a", "liquidate_isolated", target="iso:3"), _receipt(1, 1, []))])
+    liquidate = _tx("a", "liquidate_isolated", target="iso:3")
+    cards.fold(2, [(liquidate, _receipt(1, 1, []))], [_took("a", "iso:3")])
     cards.after(2, {"iso:3": 0})  # partly liquidated, still liquidatable
-    cards.fold(3, [(_tx("a", "liquidate_isolated", target="iso:3"), _receipt(1, 1, []))])
+    cards.fold(3, [(liquidate, _receipt(1, 1, []))], [_took("a", "iso:3")])
     cards.after(3, {})
     stats = {"a": KeeperStats()}
-    cards.finish(stats)
+    cards.finish(stats, last_block=3)
     assert (stats["a"].missed, stats["a"].latency_blocks_p50, stats["a"].latency_blocks_max) == (
         0,
         1.5,
@@ -362,12 +400,13 @@ def test_a_keeper_one_block_late_lost_a_race_and_did_not_miss():
     lost race is counted by fold_receipts); `c` aims two blocks late: a miss."""
     cards = KeeperCards(["a", "b", "c"], window=1)
     cards.after(1, {"iso:5": 0})
-    cards.fold(2, [(_tx("a", "liquidate_isolated", target="iso:5"), _receipt(1, 1, []))])
+    took = _tx("a", "liquidate_isolated", target="iso:5")
+    cards.fold(2, [(took, _receipt(1, 1, []))], [_took("a", "iso:5")])
     cards.after(2, {})
     cards.fold(3, [(_tx("b", "liquidate_isolated", target="iso:5"), _receipt(0, 1))])
     cards.after(3, {})
     cards.fold(4, [(_tx("c", "liquidate_isolated", target="iso:5"), _receipt(0, 1))])
     cards.after(4, {})
     stats = {k: KeeperStats() for k in "abc"}
-    cards.finish(stats)
+    cards.finish(stats, last_block=4)
     assert [stats[k].missed for k in "abc"] == [0, 0, 1]

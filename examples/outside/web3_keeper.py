@@ -73,6 +73,8 @@ def main() -> int:
     args = p.parse_args()
     m = wait_for(args.manifest, 300)
     me = m["external"][args.name]
+    if not (args.key or me.get("private_key")):
+        sys.exit(f"web3_keeper: {args.name} runs at its own address: give its key with --key")
     account = Account.from_key(args.key or me["private_key"])
     w3 = Web3(Web3.HTTPProvider(m["rpc_url"]))
     vault = w3.eth.contract(m["addresses"]["MarginVault"], abi=m["abis"]["MarginVault"])
@@ -92,7 +94,8 @@ def main() -> int:
             continue  # no block yet: ask again
         block = step["block"]
         nonce = w3.eth.get_transaction_count(account.address, "pending")
-        base_fee = w3.eth.get_block("latest")["baseFeePerGas"]
+        # the block's base fee when the run forces one (a gas spike), else what the last one paid
+        base_fee = max(w3.eth.get_block("latest")["baseFeePerGas"], step.get("base_fee_wei") or 0)
         for fn, target in liquidatable(lens):
             tx = getattr(vault.functions, fn)(target).build_transaction(
                 {
@@ -104,13 +107,21 @@ def main() -> int:
                     "chainId": m["chain_id"],
                 }
             )
-            sent = w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
+            try:
+                sent = w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
+            except ValueError as e:  # refused by the node (its pool is full, a fee too low): next
+                print(f"web3_keeper: block {block}: {fn}({target}) refused: {e}", file=sys.stderr)
+                continue
             nonce += 1
             if args.log:
                 with args.log.open("a") as log:
                     line = {"block": block, "hash": "0x" + sent.hex().removeprefix("0x"), "fn": fn}
                     log.write(json.dumps({**line, "target": str(target)}) + "\n")
-        call(f"{sync}/acted", {"name": args.name, "block": block})
+        try:
+            call(f"{sync}/acted", {"name": args.name, "block": block})
+        except urllib.error.HTTPError as e:
+            if e.code != 409:  # 409: too late, the block is being mined (a miss); go on
+                raise
 
 
 if __name__ == "__main__":

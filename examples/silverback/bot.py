@@ -91,7 +91,8 @@ def liquidate(block: Any) -> int:
                     "nonce": nonce,
                     "gas": GAS[fn],
                     "maxPriorityFeePerGas": TIP_WEI,
-                    "maxFeePerGas": 4 * block.base_fee + TIP_WEI,
+                    "maxFeePerGas": 4 * max(block.base_fee, step.get("base_fee_wei") or 0)
+                    + TIP_WEI,
                     "chainId": MANIFEST["chain_id"],
                 }
                 w3.eth.send_raw_transaction(ME.sign_transaction(tx).raw_transaction)
