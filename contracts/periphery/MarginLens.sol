@@ -154,13 +154,13 @@ contract MarginLens {
         // Closed form, then walked to the exact unit the rounded health check flips at.
         if (p.size > 0) {
             int256 num = int256(entryUsd) - marginUsd;
-            if (num <= 0 && !_liquidatableAt(p, s, 1)) return 0;
+            if (num <= 0 && !_liquidatableAt(p, s, marginUsd, 1)) return 0;
             uint256 estimate = num <= 0 ? 1 : MarginMath.mulDivDown(uint256(num), 1e36, absSize * (1e18 - m));
-            return _lastLiquidatableLong(p, s, estimate);
+            return _lastLiquidatableLong(p, s, marginUsd, estimate);
         }
         uint256 estimateShort =
             MarginMath.mulDivDown((marginUsd > 0 ? uint256(marginUsd) : 0) + entryUsd, 1e36, absSize * (1e18 + m));
-        return _firstLiquidatableShort(p, s, estimateShort);
+        return _firstLiquidatableShort(p, s, marginUsd, estimateShort);
     }
 
     /// @notice Estimated price of `marketId` at which `account` becomes liquidatable, every other price
@@ -235,62 +235,73 @@ contract MarginLens {
         );
     }
 
-    function _liquidatableAt(IsolatedPosition memory p, MarketState memory s, uint256 priceWad)
+    /// @dev Liquidatable at `priceWad`, the margin (with its funding) already in USD: `marginUsd` does not
+    /// move with the price, so the search reads the quote's price once, not at every step.
+    function _liquidatableAt(IsolatedPosition memory p, MarketState memory s, int256 marginUsd, uint256 priceWad)
         internal
-        view
+        pure
         returns (bool)
     {
-        s.priceWad = priceWad;
-        (uint8 decimals, uint256 quotePrice) = _quote();
-        return MarginMath.isLiquidatable(_health(p, s, decimals, quotePrice));
+        return MarginMath.isLiquidatable(
+            MarginMath.positionHealth(
+                marginUsd,
+                p.size,
+                p.entryPriceWad,
+                priceWad,
+                s.initialRatioWad,
+                s.maintenanceRatioWad,
+                s.tierNotionalUsd,
+                s.tierRatioWad
+            )
+        );
     }
 
     /// @dev Bracket the flip around the estimate by doubling steps, then search it.
-    function _lastLiquidatableLong(IsolatedPosition memory p, MarketState memory s, uint256 x)
+    function _lastLiquidatableLong(IsolatedPosition memory p, MarketState memory s, int256 marginUsd, uint256 x)
         internal
-        view
+        pure
         returns (uint256)
     {
         uint256 step = 1;
-        if (_liquidatableAt(p, s, x)) {
+        if (_liquidatableAt(p, s, marginUsd, x)) {
             uint256 lo = x;
-            while (_liquidatableAt(p, s, lo + step)) (lo, step) = (lo + step, step * 2);
-            return _search(p, s, lo, lo + step);
+            while (_liquidatableAt(p, s, marginUsd, lo + step)) (lo, step) = (lo + step, step * 2);
+            return _search(p, s, marginUsd, lo, lo + step);
         }
         uint256 hi = x;
-        while (hi > step && !_liquidatableAt(p, s, hi - step)) (hi, step) = (hi - step, step * 2);
-        if (hi > step) return _search(p, s, hi - step, hi);
-        if (hi <= 1 || !_liquidatableAt(p, s, 1)) return 0;
-        return _search(p, s, 1, hi);
+        while (hi > step && !_liquidatableAt(p, s, marginUsd, hi - step)) (hi, step) = (hi - step, step * 2);
+        if (hi > step) return _search(p, s, marginUsd, hi - step, hi);
+        if (hi <= 1 || !_liquidatableAt(p, s, marginUsd, 1)) return 0;
+        return _search(p, s, marginUsd, 1, hi);
     }
 
-    function _firstLiquidatableShort(IsolatedPosition memory p, MarketState memory s, uint256 x)
+    function _firstLiquidatableShort(IsolatedPosition memory p, MarketState memory s, int256 marginUsd, uint256 x)
         internal
-        view
+        pure
         returns (uint256)
     {
         uint256 step = 1;
-        if (_liquidatableAt(p, s, x)) {
+        if (_liquidatableAt(p, s, marginUsd, x)) {
             uint256 hi = x;
-            while (hi > step && _liquidatableAt(p, s, hi - step)) (hi, step) = (hi - step, step * 2);
-            return _search(p, s, hi > step ? hi - step : 0, hi) + 1;
+            while (hi > step && _liquidatableAt(p, s, marginUsd, hi - step)) (hi, step) = (hi - step, step * 2);
+            return _search(p, s, marginUsd, hi > step ? hi - step : 0, hi) + 1;
         }
         uint256 lo = x;
-        while (!_liquidatableAt(p, s, lo + step)) (lo, step) = (lo + step, step * 2);
-        return _search(p, s, lo, lo + step) + 1;
+        while (!_liquidatableAt(p, s, marginUsd, lo + step)) (lo, step) = (lo + step, step * 2);
+        return _search(p, s, marginUsd, lo, lo + step) + 1;
     }
 
     /// @dev Binary search on [lo, hi) where the predicate flips once: returns the last price whose
     /// answer equals the answer at `lo` (long: last liquidatable; short: last healthy).
-    function _search(IsolatedPosition memory p, MarketState memory s, uint256 lo, uint256 hi)
+    function _search(IsolatedPosition memory p, MarketState memory s, int256 marginUsd, uint256 lo, uint256 hi)
         internal
-        view
+        pure
         returns (uint256)
     {
-        bool atLo = _liquidatableAt(p, s, lo);
+        bool atLo = _liquidatableAt(p, s, marginUsd, lo);
         while (hi - lo > 1) {
             uint256 mid = lo + (hi - lo) / 2;
-            if (_liquidatableAt(p, s, mid) == atLo) lo = mid;
+            if (_liquidatableAt(p, s, marginUsd, mid) == atLo) lo = mid;
             else hi = mid;
         }
         return lo;
