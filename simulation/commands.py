@@ -14,7 +14,13 @@ from pydantic import ValidationError
 
 from simulation.checks import deployment_problem
 from simulation.compare import run_compare, run_compare_seeds
-from simulation.external import ExternalBot, ExternalError, Outside, parse_external
+from simulation.external import (
+    ExternalBot,
+    ExternalError,
+    Outside,
+    own_account_clash,
+    parse_external,
+)
 from simulation.fork import ForkInputError, ForkTarget, fork_target, probe_upstream
 from simulation.outputs import clear_earlier_run, out_problem
 from simulation.revm_chain import dev_addresses
@@ -123,19 +129,15 @@ def external_bots(r: Request, sc: Scenario, fork: ForkTarget | None) -> list[Ext
     except ExternalError as e:
         raise ScenarioError(str(e)) from None
     if r.rpc_url is None:  # the run's own anvil: its own agents' accounts are known now
-        ours = {a.lower(): i for i, a in enumerate(dev_addresses(own_accounts(sc)))}
-        for b in bots:
-            if b.address is not None and b.address in ours:
-                raise ScenarioError(
-                    f"--external {b.name}={b.address}: the run's own account {ours[b.address]} "
-                    "(anvil's dev account); give the bot another address"
-                )
+        clash = own_account_clash(bots, dev_addresses(own_accounts(sc)))
+        if clash:
+            raise ScenarioError(clash)
     return bots
 
 
-def prepare(r: Request) -> tuple[Scenario, ForkTarget | None]:
-    """Everything checked before anything starts: the scenario, the flags, the fork, --out. Raises
-    ScenarioError or ForkInputError (exit code 2)."""
+def prepare(r: Request) -> tuple[Scenario, ForkTarget | None, list[ExternalBot]]:
+    """Everything checked before anything starts: the scenario, the flags, the fork, the outside
+    bots, --out. Raises ScenarioError or ForkInputError (exit code 2)."""
     sc = load_with_overrides(r.scenario, r.seed, r.blocks)
     fork = fork_target(r.fork_url, r.fork_block, sc.fork, r.fork_cache, from_env=r.fork_from_env)
     problem = deployment_problem(sc, fork is not None)
@@ -149,7 +151,7 @@ def prepare(r: Request) -> tuple[Scenario, ForkTarget | None]:
         raise ScenarioError("--backend revm and --rpc-url exclude each other: revm runs in process")
     if r.external and (r.compare or r.seeds is not None):
         raise ScenarioError("--external: only `marginsim run` takes outside bots")
-    external_bots(r, sc, fork)
+    bots = external_bots(r, sc, fork)
     if r.seeds is not None:
         if not 1 <= r.seeds <= 100_000:
             raise ScenarioError(f"--seeds {r.seeds}: must be between 1 and 100000")
@@ -158,17 +160,17 @@ def prepare(r: Request) -> tuple[Scenario, ForkTarget | None]:
         if r.workers < 1:
             raise ScenarioError(f"--workers {r.workers}: must be at least 1")
         if (r.out / "sweep.json").exists() and not r.force:
-            return sc, fork  # an earlier compare --seeds here: it resumes
+            return sc, fork, bots  # an earlier compare --seeds here: it resumes
     problem = out_problem(r.out, r.compare, r.force)
     if problem:
         raise ScenarioError(problem)
-    return sc, fork
+    return sc, fork, bots
 
 
 def execute(r: Request) -> int:
     """Check, then run; the exit code."""
     try:
-        sc, fork = prepare(r)
+        sc, fork, bots = prepare(r)
     except (ScenarioError, ForkInputError) as e:
         say(str(e))
         return 2
@@ -193,10 +195,7 @@ def execute(r: Request) -> int:
                 say(str(e))
                 return 2
         return run_compare(sc, r.out, progress=r.progress, fork=fork, backend=r.backend)
-    lockstep = None
-    if r.external:
-        bots = external_bots(r, sc, fork)
-        lockstep = Outside(bots, r.external_timeout_s, r.register_timeout_s)
+    lockstep = Outside(bots, r.external_timeout_s, r.register_timeout_s) if bots else None
     code, _ = run_scenario(
         sc,
         r.out,

@@ -197,7 +197,7 @@ class Engine:
                 self.abis[self.token_kind],
                 EXTERNAL_FUNDING,
                 self.external,
-                self.own_senders | {a.lower() for a in self.rpc.call("eth_accounts", [])},
+                {a.lower() for a in self.rpc.call("eth_accounts", [])},
             )
         self.start = self.last = self.reader.snapshot()
         self.adv_start_usd = {
@@ -245,15 +245,21 @@ class Engine:
         self.rpc.call("evm_mine", [timestamp])
         sent = [(tx, h) for tx, h in zip(txs, hashes, strict=True) if isinstance(h, str)]
         # Receipts and the next snapshot in one request: both read the block just mined.
-        snapshot_calls = self.reader.snapshot_calls()
-        tail = [("eth_getBlockByNumber", ["latest", True])] if self.outside else []
+        # With outside bots, the block and all its receipts too: theirs come in the same request.
+        tail = (
+            [("eth_getBlockByNumber", ["latest", True]), ("eth_getBlockReceipts", ["latest"])]
+            if self.outside
+            else []
+        )
         answers = self.rpc.batch(
-            [("eth_getTransactionReceipt", [h]) for _, h in sent] + snapshot_calls + tail
+            [("eth_getTransactionReceipt", [h]) for _, h in sent]
+            + self.reader.snapshot_calls()
+            + tail
         )
         receipts = list(zip([tx for tx, _ in sent], answers[: len(sent)], strict=True))
         if self.outside is not None:
-            outside_receipts = self._outside_receipts(answers[-1])
-            answers = answers[:-1]
+            outside_receipts = self._outside_receipts(*answers[-2:])
+            answers = answers[:-2]
             if outside_receipts:  # everyone's, in block order (the unmined last)
                 receipts = sorted(receipts + outside_receipts, key=_block_position)
 
@@ -284,8 +290,9 @@ class Engine:
             )
             self.depth.absorb(liq_flow, trade_flow, outside)
         self._seen.append(self.last)
-        self.cards.after(block, underwater_targets(self.last))
-        row = block_row(self.last, self.history[-1], self.counters, stats)
+        underwater = underwater_targets(self.last)
+        self.cards.after(block, underwater)
+        row = block_row(self.last, self.history[-1], self.counters, stats, underwater)
         if self.depth is not None:
             for symbol, price in self.prices.items():
                 row[f"base_price_{symbol}"] = float(price[block])
@@ -306,21 +313,18 @@ class Engine:
                 self.rec.event(block, "InvariantViolation", check=check, detail=detail)
             self.counters.invariant_blocks += 1
 
-    def _outside_receipts(self, mined: Any) -> list[tuple[Tx, Any]]:
+    def _outside_receipts(self, mined: Any, block_receipts: Any) -> list[tuple[Tx, Any]]:
         """The mined block's transactions from senders outside the run (the external bots, anyone
-        else), with their receipts, in block order."""
+        else), with their receipts (from the block's, read in the same request), in block order."""
         assert self.outside is not None
-        if not isinstance(mined, dict):
-            raise ChainDown(f"the mined block could not be read: {mined}")
-        raws = [
-            t
+        if not isinstance(mined, dict) or not isinstance(block_receipts, list):
+            raise ChainDown(f"the mined block could not be read: {mined} / {block_receipts}")
+        by_hash = {r["transactionHash"]: r for r in block_receipts}
+        return [
+            (self.outside.tx(t), by_hash.get(t["hash"]))
             for t in mined.get("transactions", [])
             if str(t["from"]).lower() not in self.own_senders
         ]
-        if not raws:
-            return []
-        found = self.rpc.batch([("eth_getTransactionReceipt", [t["hash"]]) for t in raws])
-        return [(self.outside.tx(t), r) for t, r in zip(raws, found, strict=True)]
 
     def _decide(self, agent: Agent, block: int, timestamp: int, snap: Snapshot) -> list[Tx]:
         """What `agent` sends in `block`: its actions, encoded."""

@@ -74,6 +74,19 @@ def parse_external(specs: list[str], taken: set[str]) -> list[ExternalBot]:
     return bots
 
 
+def own_account_clash(bots: list[ExternalBot], own: list[str]) -> str | None:
+    """Why a bot's given address cannot be used: it is one of the run's `own` accounts (whose nonces
+    the run counts, and whose transactions it folds as its own agents'), or None."""
+    ours = {a.lower(): i for i, a in enumerate(own)}
+    for b in bots:
+        if b.address is not None and b.address in ours:
+            return (
+                f"--external {b.name}={b.address}: the run's own account {ours[b.address]}; "
+                "give the bot another address"
+            )
+    return None
+
+
 @dataclass(frozen=True)
 class Outside:
     """What a run is asked for: its outside bots and the lockstep's timeouts."""

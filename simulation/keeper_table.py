@@ -9,13 +9,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from simulation.report import KEEPER_COLUMNS, keeper_cell
+from simulation.report import keeper_cell, keeper_columns
 
 
 def markdown(keepers: Mapping[str, Mapping[str, Any]]) -> str:
-    columns = list(KEEPER_COLUMNS)
-    if any(k.get("missed_blocks") for k in keepers.values()):
-        columns.append(("missed_blocks", "missed blocks"))
+    columns = keeper_columns(keepers)
     lines = [
         "| keeper | " + " | ".join(h for _, h in columns) + " |",
         "|---|" + "---:|" * len(columns),

@@ -460,8 +460,12 @@ def latent_bad_debt(snap: Snapshot) -> tuple[int, float]:
     """Positions and cross accounts that are liquidatable after the block yet still open (no keeper
     took them: too slow, out, or the reward below the gas), and the sum of their negative equity, USD:
     bad debt that has happened but is not booked."""
-    targets = underwater_targets(snap)
-    return len(targets), sum(targets.values()) / WAD
+    return latent_of(underwater_targets(snap))
+
+
+def latent_of(underwater: Mapping[str, int]) -> tuple[int, float]:
+    """`latent_bad_debt` from the block's `underwater_targets`: how many, and their sum, USD."""
+    return len(underwater), sum(underwater.values()) / WAD
 
 
 def underwater_targets(snap: Snapshot) -> dict[str, int]:
@@ -639,11 +643,14 @@ def block_row(
     prices: dict[str, float],
     counters: Counters,
     block_stats: dict[str, float],
+    underwater: Mapping[str, int],
 ) -> dict[str, float]:
+    """One time-series row; `underwater`: the snapshot's `underwater_targets` (the engine's, read once
+    a block for the keepers' cards too)."""
     legs = book_legs(snap)
     ratios, capital_isolated, capital_netted, capital_portfolio = health_and_capital(snap, legs)
     counters.carry.update(int(block_stats["block"]), legs)
-    latent_count, latent_usd = latent_bad_debt(snap)
+    latent_count, latent_usd = latent_of(underwater)
     counters.latent_bad_debt_peak_usd = max(counters.latent_bad_debt_peak_usd, latent_usd)
     counters.latent_bad_debt_blocks += latent_usd > 0
     queue_usd = queued_notional_usd(snap)

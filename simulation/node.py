@@ -173,11 +173,11 @@ def _until_signal() -> Iterator[None]:
             signal.signal(s, h)
 
 
-def dev_accounts(n: int = DEV_ACCOUNTS) -> list[dict[str, str]]:
-    """anvil's first n accounts (its standard mnemonic) with their private keys."""
+def dev_accounts(n: int = DEV_ACCOUNTS, start: int = 0) -> list[dict[str, str]]:
+    """anvil's accounts `start` to `n` - 1 (its standard mnemonic) with their private keys."""
     Account.enable_unaudited_hdwallet_features()
     accounts = []
-    for i in range(n):
+    for i in range(start, n):
         acct = Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}")
         key = "0x" + acct.key.hex().removeprefix("0x")
         accounts.append({"address": acct.address, "private_key": key})

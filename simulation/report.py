@@ -774,12 +774,18 @@ def keeper_cell(key: str, value: object) -> str:
     return fmt(value)
 
 
+def keeper_columns(keepers: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The report card's columns for these keepers: `missed blocks` too when an outside bot was late."""
+    columns = list(KEEPER_COLUMNS)
+    if any(_get(k, "missed_blocks") for k in keepers.values()):
+        columns.append(("missed_blocks", "missed blocks"))
+    return columns
+
+
 def keeper_table(keepers: object) -> str:
     if not isinstance(keepers, Mapping) or not keepers:
         return "<p>No keepers in this run.</p>"
-    columns = list(KEEPER_COLUMNS)
-    if any(_get(k, "missed_blocks") for k in keepers.values()):  # outside bots that were late
-        columns.append(("missed_blocks", "missed blocks"))
+    columns = keeper_columns(keepers)
     head = "<tr><th>keeper</th>" + "".join(f"<th>{_esc(h)}</th>" for _, h in columns) + "</tr>"
 
     body = "".join(

@@ -23,7 +23,7 @@ from simulation.deploy import (
     deploy_system,
 )
 from simulation.engine import Engine
-from simulation.external import ExternalError, Lockstep, Outside, manifest
+from simulation.external import ExternalError, Lockstep, Outside, manifest, own_account_clash
 from simulation.fork import (
     ForkInputError,
     ForkTarget,
@@ -148,13 +148,9 @@ def run_scenario(
         deployment = deploy_system(w3, artifacts, accounts[0], spec, rpc_url=url, fund=funder)
         recorder = Recorder(out)
         if outside is not None:
-            ours = {a.lower(): i for i, a in enumerate(accounts[:n_own])}
-            for b in outside.bots:
-                if b.address is not None and b.address.lower() in ours:
-                    raise ExternalError(
-                        f"--external {b.name}={b.address}: the run's own account "
-                        f"{ours[b.address.lower()]}; give the bot another address"
-                    )
+            clash = own_account_clash(outside.bots, accounts[:n_own])  # a given node's accounts
+            if clash:
+                raise ExternalError(clash)
             lockstep = outside.lockstep(accounts[n_own:n_agents]).start()
         engine = Engine(
             sc,
@@ -224,13 +220,14 @@ def _await_outside(
     out: Path, d: Any, lockstep: Lockstep, sc: Scenario, spare: list[str], n_accounts: int
 ) -> None:
     """Write out/manifest.json for the outside bots (with the dev keys of the accounts the run gave
-    them, of anvil's first `n_accounts`) and wait until each has registered (ExternalError naming the
+    them: the last of anvil's first `n_accounts`) and wait until each has registered (ExternalError naming the
     missing ones)."""
-    keys_by_address = {a["address"].lower(): a["private_key"] for a in dev_accounts(n_accounts)}
+    derived = dev_accounts(n_accounts, start=n_accounts - len(spare))  # the spare ones' keys only
+    keys_by_address = {a["address"].lower(): a["private_key"] for a in derived}
     keys = {
         name: keys_by_address[address.lower()]
         for name, address in lockstep.bots.items()
-        if address in spare and address.lower() in keys_by_address
+        if address.lower() in keys_by_address
     }
     path = out / "manifest.json"
     write_json_atomic(path, manifest(d, lockstep, keys, sc.blocks, sc.block_time_s))

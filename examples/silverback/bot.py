@@ -5,7 +5,8 @@
 Silverback calls `liquidate` on every new block of the run's anvil (the polling runner, through ape's
 foundry provider at APE_FOUNDRY_HOST). The bot asks the run which block is open, scans the lens for
 liquidatable positions and cross accounts, sends one signed liquidation for each and says it has
-acted. It reads the run's manifest (MARGINSIM_MANIFEST) and its name (MARGINSIM_BOT).
+acted (the scan and the sync call are examples/outside/web3_keeper.py's). It reads the run's manifest
+(MARGINSIM_MANIFEST) and its name (MARGINSIM_BOT).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import json
 import os
 import threading
 import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +22,13 @@ from ape import chain
 from eth_account import Account
 from silverback import SilverbackBot
 
+# the lens scan, the gas limits and the sync call are the plain web3.py bot's
+from examples.outside.web3_keeper import GAS, call, liquidatable
+
 MANIFEST = json.loads(Path(os.environ["MARGINSIM_MANIFEST"]).read_text())
 NAME = os.environ.get("MARGINSIM_BOT", "silverback")
 ME = Account.from_key(os.environ.get("MARGINSIM_KEY") or MANIFEST["external"][NAME]["private_key"])
 TIP_WEI = int(float(os.environ.get("MARGINSIM_TIP_GWEI", "2")) * 10**9)
-GAS = {"liquidateIsolated": 600_000, "liquidateCross": 960_000}
-PAGE = 200
 
 bot = SilverbackBot()
 turn = threading.Lock()  # one block at a time, however Silverback schedules the handlers
@@ -35,12 +36,7 @@ acted = {"block": 0}
 
 
 def sync(path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        MANIFEST["sync_url"] + path, data, {"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=60) as answer:
-        return json.loads(answer.read())
+    return call(MANIFEST["sync_url"] + path, body)
 
 
 def contract(name: str) -> Any:
@@ -51,24 +47,6 @@ def contract(name: str) -> Any:
 @bot.on_startup()
 def register(startup_state: Any) -> None:
     sync("/register", {"name": NAME})
-
-
-def targets() -> list[tuple[str, Any]]:
-    """Every (function, argument) the lens finds liquidatable now, isolated then cross."""
-    lens = contract("MarginLens")
-    found: list[tuple[str, Any]] = []
-    for scan, fn in (
-        (lens.functions.scanIsolated, "liquidateIsolated"),
-        (lens.functions.scanCross, "liquidateCross"),
-    ):
-        start = 0
-        while True:
-            ids, scanned = scan(start, PAGE).call()
-            found += [(fn, t) for t in ids]
-            if scanned < PAGE:
-                break
-            start += scanned
-    return found
 
 
 @bot.on_(chain.blocks)
@@ -82,7 +60,7 @@ def liquidate(block: Any) -> int:
             acted["block"] = step["block"]
             vault, w3 = contract("MarginVault"), chain.provider.web3
             nonce = w3.eth.get_transaction_count(ME.address, "pending")
-            todo = targets()
+            todo = liquidatable(contract("MarginLens"))
             for fn, target in todo:
                 tx = {
                     "to": vault.address,
